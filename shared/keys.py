@@ -1,0 +1,58 @@
+"""Every Redis key and channel name Trainboard uses, built here and nowhere else."""
+from __future__ import annotations
+
+PREFIX = "trainboard"
+
+#: Sorted set of run ids scored by creation time (newest first = ZREVRANGE).
+RUNS_INDEX = f"{PREFIX}:runs"
+#: Pub/sub channel carrying run records whenever a run changes (for run lists).
+RUN_UPDATES_CHANNEL = f"{PREFIX}:run-updates"
+#: Pub/sub pattern matching every run's event channel.
+RUN_EVENTS_PATTERN = f"{PREFIX}:run:*:events"
+#: Set of run ids that hold a lease (running somewhere); scanned for lost runs.
+ACTIVE_RUNS = f"{PREFIX}:active-runs"
+#: Hash worker name -> JSON heartbeat; entries older than their TTL are stale.
+WORKERS = f"{PREFIX}:workers"
+#: Lock so that exactly one process at a time looks for lost runs.
+REAPER_LOCK = f"{PREFIX}:reaper-lock"
+
+#: Celery task names, so the web tier can enqueue without importing the worker.
+TRAIN_TASK = "trainboard.train_run"
+PREDICT_TASK = "trainboard.predict_digit"
+
+
+def run_record(run_id: str) -> str:
+    """JSON run record (see web.runs for the fields)."""
+    return f"{PREFIX}:run:{run_id}"
+
+
+def run_stream(run_id: str) -> str:
+    """Redis Stream of events; entry id is '<seq>-0' so a seq range is an id range."""
+    return f"{PREFIX}:run:{run_id}:stream"
+
+
+def run_channel(run_id: str) -> str:
+    """Pub/sub channel on which each event is published after it is appended."""
+    return f"{PREFIX}:run:{run_id}:events"
+
+
+def run_id_from_channel(channel: str) -> str:
+    return channel[len(f"{PREFIX}:run:"):-len(":events")]
+
+
+def run_cancel(run_id: str) -> str:
+    """Set when a user cancels; the training loop polls it."""
+    return f"{PREFIX}:run:{run_id}:cancel"
+
+
+def run_lease(run_id: str) -> str:
+    """Expiring key held by the worker running the run; its absence means lost."""
+    return f"{PREFIX}:run:{run_id}:lease"
+
+
+def worker_heartbeat(name: str) -> str:
+    return f"{PREFIX}:worker:{name}"
+
+
+def prediction_reply(request_id: str) -> str:
+    return f"{PREFIX}:predict:{request_id}"

@@ -1,0 +1,92 @@
+"""The results volume: where each run's files live, and how they are written.
+
+Every file is written to a temporary name in the same folder and renamed, so a
+reader (the web tier, a user's script, a resumed worker) never sees half a file.
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+import tempfile
+from pathlib import Path
+from typing import Any, Callable
+
+RUN_JSON = "run.json"
+EVENTS_JSONL = "events.jsonl"
+CHECKPOINT = "checkpoint.pt"
+FINAL_WEIGHTS = "mnist_cnn.pth"
+TRAINING_LOG = "training_log.json"
+TEST_SAMPLES = "test_samples.json"
+
+_RUN_ID = re.compile(r"^[0-9a-f]{32}$")
+
+
+def is_run_id(value: object) -> bool:
+    """Run ids are uuid4 hex; anything else never reaches a path or a key."""
+    return isinstance(value, str) and bool(_RUN_ID.match(value))
+
+
+def run_dir(results_dir: str | os.PathLike, run_id: str) -> Path:
+    if not is_run_id(run_id):
+        raise ValueError(f"not a run id: {run_id!r}")
+    return Path(results_dir) / run_id
+
+
+def atomic_write(path: Path, write: Callable[[Any], None], binary: bool = False) -> None:
+    """Call ``write(fileobj)`` on a temporary file beside ``path``, fsync, then rename."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb" if binary else "w") as f:
+            write(f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        raise
+
+
+def write_json(path: Path, data: Any) -> None:
+    atomic_write(path, lambda f: json.dump(data, f, separators=(",", ":")))
+
+
+def read_json(path: Path) -> Any | None:
+    try:
+        return json.loads(path.read_text())
+    except (FileNotFoundError, json.JSONDecodeError):
+        return None
+
+
+def list_artifacts(folder: Path) -> list[dict[str, Any]]:
+    """Regular files directly in the run folder (no temporaries, no links)."""
+    if not folder.is_dir():
+        return []
+    out = []
+    for entry in sorted(folder.iterdir()):
+        if entry.name.startswith(".") or entry.is_symlink() or not entry.is_file():
+            continue
+        st = entry.stat()
+        out.append({"name": entry.name, "size": st.st_size, "modified": st.st_mtime})
+    return out
+
+
+def resolve_artifact(folder: Path, name: str) -> Path | None:
+    """The file ``name`` inside ``folder``, or None for anything that could escape it.
+
+    Only plain names are accepted: no separators, no dot files, no links, and the
+    resolved path must still be a direct child of the run folder.
+    """
+    if (not isinstance(name, str) or not name or len(name) > 255 or name.startswith(".")
+            or "/" in name or "\\" in name or "\x00" in name):
+        return None
+    candidate = folder / name
+    if candidate.is_symlink() or not candidate.is_file():
+        return None
+    if candidate.resolve().parent != folder.resolve():
+        return None
+    return candidate

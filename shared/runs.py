@@ -1,0 +1,154 @@
+"""Run records: the state machine both tiers share.
+
+A record is a JSON object in Redis, mirrored to ``run.json`` on the results volume
+so that run history survives a Redis flush. Status changes go through
+:meth:`RunStore.transition`, an optimistic transaction, so exactly one actor wins
+a race (a worker claiming a queued run versus a user cancelling it) and only the
+winner writes the run's next events.
+
+    queued ──claim──> running ──> succeeded | failed | cancelled
+      │                  │  ^
+      └──> cancelled     v  │ claim
+                      resuming (lease lost; re-enqueued)
+"""
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from pathlib import Path
+from typing import Any, Iterable
+
+import redis
+
+from shared import keys, layout
+from shared.eventlog import TERMINAL_STATUSES
+
+ACTIVE_STATUSES = ("queued", "running", "resuming")
+
+
+def new_record(spec: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "id": uuid.uuid4().hex,
+        "name": spec["name"],
+        "status": "queued",
+        "spec": spec,
+        "created_at": time.time(),
+        "started_at": None,
+        "finished_at": None,
+        "worker": None,
+        "device": None,
+        "epoch": 0,
+        "metrics": {},
+        "error": None,
+        "restarts": 0,
+    }
+
+
+class RunStore:
+    def __init__(self, r: redis.Redis, results_dir: str):
+        self.r = r
+        self.results_dir = results_dir
+
+    # -- reading -------------------------------------------------------------
+    def get(self, run_id: str) -> dict[str, Any] | None:
+        if not layout.is_run_id(run_id):
+            return None
+        raw = self.r.get(keys.run_record(run_id))
+        if raw is not None:
+            return json.loads(raw)
+        return self._restore(run_id)
+
+    def list(self, limit: int = 500) -> list[dict[str, Any]]:
+        ids = [i.decode() for i in self.r.zrevrange(keys.RUNS_INDEX, 0, limit - 1)]
+        if not ids:
+            return []
+        raws = self.r.mget([keys.run_record(i) for i in ids])
+        return [json.loads(raw) for raw in raws if raw is not None]
+
+    def queue_positions(self, records: Iterable[dict[str, Any]]) -> dict[str, int]:
+        """1-based position of each queued run in FIFO order (Celery's order)."""
+        queued = sorted((r for r in records if r["status"] in ("queued", "resuming")),
+                        key=lambda r: r.get("queued_at") or r["created_at"])
+        return {r["id"]: i + 1 for i, r in enumerate(queued)}
+
+    # -- writing -------------------------------------------------------------
+    def create(self, record: dict[str, Any]) -> None:
+        record.setdefault("queued_at", record["created_at"])
+        pipe = self.r.pipeline()
+        pipe.set(keys.run_record(record["id"]), json.dumps(record))
+        pipe.zadd(keys.RUNS_INDEX, {record["id"]: record["created_at"]})
+        pipe.execute()
+        self._mirror(record)
+
+    def update(self, run_id: str, **changes: Any) -> dict[str, Any] | None:
+        """Change fields other than status (epoch, metrics, ...) of an existing run."""
+        assert "status" not in changes, "status changes go through transition()"
+        return self.transition(run_id, None, **changes)
+
+    def transition(self, run_id: str, allowed_from: tuple[str, ...] | None,
+                   **changes: Any) -> dict[str, Any] | None:
+        """Apply ``changes`` if the run's status is in ``allowed_from`` (None = any).
+
+        Returns the new record, or None when the run is missing or in another state.
+        """
+        key = keys.run_record(run_id)
+        with self.r.pipeline() as pipe:
+            while True:
+                try:
+                    pipe.watch(key)
+                    raw = pipe.get(key)
+                    if raw is None:
+                        pipe.unwatch()
+                        if self._restore(run_id) is None:
+                            return None
+                        continue
+                    record = json.loads(raw)
+                    if allowed_from is not None and record["status"] not in allowed_from:
+                        pipe.unwatch()
+                        return None
+                    record.update(changes)
+                    pipe.multi()
+                    pipe.set(key, json.dumps(record))
+                    if "status" in changes:
+                        pipe.publish(keys.RUN_UPDATES_CHANNEL, json.dumps(record))
+                    pipe.execute()
+                    break
+                except redis.WatchError:
+                    continue
+        self._mirror(record)
+        return record
+
+    def publish_update(self, record: dict[str, Any]) -> None:
+        self.r.publish(keys.RUN_UPDATES_CHANNEL, json.dumps(record))
+
+    # -- the volume mirror ---------------------------------------------------
+    def _mirror(self, record: dict[str, Any]) -> None:
+        layout.write_json(layout.run_dir(self.results_dir, record["id"]) / layout.RUN_JSON, record)
+
+    def _restore(self, run_id: str) -> dict[str, Any] | None:
+        """Bring a run back from ``run.json`` after Redis lost it."""
+        record = layout.read_json(layout.run_dir(self.results_dir, run_id) / layout.RUN_JSON)
+        if not isinstance(record, dict) or record.get("id") != run_id:
+            return None
+        pipe = self.r.pipeline()
+        pipe.set(keys.run_record(run_id), json.dumps(record), nx=True)
+        pipe.zadd(keys.RUNS_INDEX, {run_id: record["created_at"]})
+        pipe.execute()
+        return record
+
+    def restore_all(self) -> int:
+        """Re-index every run folder on the volume that Redis does not know (web start-up)."""
+        root = Path(self.results_dir)
+        if not root.is_dir():
+            return 0
+        known = {i.decode() for i in self.r.zrange(keys.RUNS_INDEX, 0, -1)}
+        restored = 0
+        for folder in root.iterdir():
+            if layout.is_run_id(folder.name) and folder.name not in known:
+                restored += self._restore(folder.name) is not None
+        return restored
+
+
+def is_terminal(status: str) -> bool:
+    return status in TERMINAL_STATUSES

@@ -1,0 +1,86 @@
+"""One settings object, read from the environment in one place.
+
+Both tiers call :func:`load_settings` at start; a bad value stops the process
+with a message naming the variable instead of failing later in a request.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from urllib.parse import urlparse
+
+
+class SettingsError(ValueError):
+    """A configuration variable has a value the program cannot use."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    #: Broker, event streams and run records all live in this Redis.
+    redis_url: str = "redis://localhost:6379/0"
+    #: The results volume: one folder per run (see shared.layout).
+    results_dir: str = "./results"
+    #: torchvision's MNIST layout (DATA_DIR/MNIST/raw/...); downloaded when missing.
+    data_dir: str = "./data"
+    web_host: str = "127.0.0.1"
+    web_port: int = 8000
+    #: Events kept per run in its Redis stream; older ones are read from events.jsonl.
+    stream_maxlen: int = 20000
+    #: Seconds a running run's lease lives without a heartbeat before it counts as lost.
+    lease_seconds: float = 15.0
+    #: How many times a lost run is resumed on another worker before it is failed.
+    max_restarts: int = 3
+    #: Socket.IO CORS origins; empty means same origin only.
+    cors_origins: tuple[str, ...] = ()
+    #: Device a worker trains on: "auto" (cuda if available), "cpu", "cuda", "cuda:1", ...
+    device: str = "auto"
+
+
+def _int(name: str, default: int, low: int, high: int) -> int:
+    raw = os.environ.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise SettingsError(f"{name} must be an integer, got {raw!r}") from None
+    if not low <= value <= high:
+        raise SettingsError(f"{name} must be between {low} and {high}, got {value}")
+    return value
+
+
+def _float(name: str, default: float, low: float, high: float) -> float:
+    raw = os.environ.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise SettingsError(f"{name} must be a number, got {raw!r}") from None
+    if not low <= value <= high:
+        raise SettingsError(f"{name} must be between {low} and {high}, got {value}")
+    return value
+
+
+def load_settings() -> Settings:
+    """Read and validate every variable; raise SettingsError on the first bad one."""
+    d = Settings()
+    redis_url = os.environ.get("REDIS_URL") or d.redis_url
+    if urlparse(redis_url).scheme not in ("redis", "rediss", "unix"):
+        raise SettingsError(f"REDIS_URL must be a redis://, rediss:// or unix:// URL, got {redis_url!r}")
+    device = os.environ.get("TRAINBOARD_DEVICE") or d.device
+    if not (device in ("auto", "cpu", "cuda") or device.startswith("cuda:")):
+        raise SettingsError(f"TRAINBOARD_DEVICE must be auto, cpu, cuda or cuda:N, got {device!r}")
+    origins = tuple(o.strip() for o in os.environ.get("CORS_ORIGINS", "").split(",") if o.strip())
+    return Settings(
+        redis_url=redis_url,
+        results_dir=os.environ.get("RESULTS_DIR") or d.results_dir,
+        data_dir=os.environ.get("DATA_DIR") or d.data_dir,
+        web_host=os.environ.get("WEB_HOST") or d.web_host,
+        web_port=_int("WEB_PORT", d.web_port, 1, 65535),
+        stream_maxlen=_int("STREAM_MAXLEN", d.stream_maxlen, 100, 10_000_000),
+        lease_seconds=_float("LEASE_SECONDS", d.lease_seconds, 1.0, 3600.0),
+        max_restarts=_int("MAX_RESTARTS", d.max_restarts, 0, 100),
+        cors_origins=origins,
+        device=device,
+    )

@@ -1,0 +1,40 @@
+"""Entry point of the web process: ``python -m web`` (what ``make web`` runs).
+
+The async server is chosen here and only here (ASYNC_MODE: eventlet by default,
+gevent or threading also work), and monkey-patching happens before any other
+import so Redis sockets cooperate with the server's green threads.
+"""
+import os
+
+ASYNC_MODE = os.environ.setdefault("ASYNC_MODE", "eventlet")
+if ASYNC_MODE == "eventlet":
+    import eventlet
+
+    eventlet.monkey_patch()
+elif ASYNC_MODE == "gevent":
+    from gevent import monkey
+
+    monkey.patch_all()
+
+import logging  # noqa: E402
+
+from shared.settings import SettingsError, load_settings  # noqa: E402
+
+
+def main() -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        settings = load_settings()
+    except SettingsError as exc:
+        raise SystemExit(f"configuration error: {exc}")
+    from web import create_app, socketio
+
+    app = create_app(settings)
+    logging.getLogger("web").info("serving on http://%s:%d (%s)", settings.web_host,
+                                  settings.web_port, ASYNC_MODE)
+    socketio.run(app, host=settings.web_host, port=settings.web_port, log_output=False,
+                 allow_unsafe_werkzeug=ASYNC_MODE == "threading")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,217 @@
+"""The REST API (JSON in, JSON out; errors are ``{"error", "fields"}`` with a 4xx)."""
+from __future__ import annotations
+
+import json
+import logging
+import time
+from typing import Any
+
+import redis
+from flask import Blueprint, Response, current_app, jsonify, request, send_file
+from werkzeug.exceptions import HTTPException
+
+from shared import keys, layout
+from shared.eventlog import EventWriter, read_events
+from shared.runs import RunStore, is_terminal, new_record
+from shared.spec import SpecError, validate_spec
+
+log = logging.getLogger(__name__)
+api = Blueprint("api", __name__)
+
+#: Most events one GET /events returns when the caller gives no ``limit``.
+MAX_EVENTS_PER_REQUEST = 100_000
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, message: str, fields: dict[str, str] | None = None):
+        super().__init__(message)
+        self.status, self.message, self.fields = status, message, fields or {}
+
+
+def error_response(status: int, message: str, fields: dict[str, str] | None = None) -> Response:
+    response = jsonify({"error": message, "fields": fields or {}})
+    response.status_code = status
+    return response
+
+
+@api.errorhandler(ApiError)
+def _api_error(exc: ApiError) -> Response:
+    return error_response(exc.status, exc.message, exc.fields)
+
+
+@api.errorhandler(redis.RedisError)
+def _redis_error(exc: redis.RedisError) -> Response:
+    log.warning("Redis error in %s %s: %s", request.method, request.path, exc)
+    return error_response(503, "the run store (Redis) is unavailable; try again shortly")
+
+
+@api.app_errorhandler(HTTPException)
+def _http_error(exc: HTTPException) -> Response:
+    """JSON errors for the API (404, 405, 413, ...); plain pages keep Flask's HTML."""
+    if request.path.startswith("/api/") or request.path == "/healthz":
+        return error_response(exc.code or 500, exc.description or exc.name)
+    return exc
+
+
+def _store() -> RunStore:
+    return current_app.extensions["trainboard.store"]
+
+
+def _redis() -> redis.Redis:
+    return current_app.extensions["trainboard.redis"]
+
+
+def _settings():
+    return current_app.extensions["trainboard.settings"]
+
+
+def _json_body() -> Any:
+    if not request.data:
+        raise ApiError(400, "the request body must be a JSON object (the run spec)")
+    try:
+        return json.loads(request.data, parse_constant=_reject_constant)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ApiError(400, f"the request body is not valid JSON: {exc}") from None
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not allowed in JSON")
+
+
+def _get_run(run_id: str) -> dict[str, Any]:
+    record = _store().get(run_id) if layout.is_run_id(run_id) else None
+    if record is None:
+        raise ApiError(404, f"no run with id {run_id!r}")
+    return record
+
+
+def _with_position(record: dict[str, Any], positions: dict[str, int]) -> dict[str, Any]:
+    return {**record, "queue_position": positions.get(record["id"])}
+
+
+@api.post("/api/runs")
+def submit_run() -> tuple[Response, int]:
+    try:
+        spec = validate_spec(_json_body())
+    except SpecError as exc:
+        raise ApiError(400, "invalid run spec", exc.fields) from None
+    settings = _settings()
+    record = new_record(spec)
+    store = _store()
+    store.create(record)
+    writer = EventWriter(_redis(), settings.results_dir, record["id"], settings.stream_maxlen)
+    writer.append("status", status="queued", message="waiting for a worker")
+    writer.close(timeout=5)
+    try:
+        current_app.extensions["trainboard.celery"].send_task(keys.TRAIN_TASK, args=[record["id"]])
+    except Exception as exc:
+        log.exception("enqueue of run %s failed", record["id"])
+        store.transition(record["id"], ("queued",), status="failed", finished_at=time.time(),
+                         error=f"could not enqueue: {exc}")
+        writer.append("status", status="failed", message=f"could not enqueue: {exc}")
+        writer.close(timeout=5)
+        raise ApiError(503, "the queue (Redis) is unavailable; the run was recorded as failed")
+    store.publish_update(record)
+    positions = store.queue_positions(store.list())
+    return jsonify(_with_position(record, positions)), 201
+
+
+@api.get("/api/runs")
+def list_runs() -> Response:
+    store = _store()
+    runs = store.list()
+    positions = store.queue_positions(runs)
+    status = request.args.get("status")
+    if status:
+        runs = [r for r in runs if r["status"] == status]
+    return jsonify({"runs": [_with_position(r, positions) for r in runs]})
+
+
+@api.get("/api/runs/<run_id>")
+def get_run(run_id: str) -> Response:
+    record = _get_run(run_id)
+    store = _store()
+    return jsonify(_with_position(record, store.queue_positions(store.list())))
+
+
+@api.post("/api/runs/<run_id>/cancel")
+def cancel_run(run_id: str) -> tuple[Response, int]:
+    record = _get_run(run_id)
+    if is_terminal(record["status"]):
+        raise ApiError(409, f"run is already {record['status']}; nothing to cancel")
+    r, settings = _redis(), _settings()
+    r.set(keys.run_cancel(run_id), "1", ex=7 * 24 * 3600)
+    # Nobody is training a queued or resuming run: we may end it ourselves. If a
+    # worker claims it first the transition fails and that worker sees the flag.
+    ended = _store().transition(run_id, ("queued", "resuming"), status="cancelled",
+                                finished_at=time.time())
+    if ended is not None:
+        writer = EventWriter(r, settings.results_dir, run_id, settings.stream_maxlen)
+        writer.append("status", status="cancelled", message="cancelled before it started")
+        writer.close(timeout=5)
+        record = ended
+    return jsonify({**record, "cancel_requested": True}), 202
+
+
+def _int_arg(name: str, default: int | None, low: int, high: int) -> int | None:
+    raw = request.args.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ApiError(400, f"{name} must be an integer", {name: "must be an integer"}) from None
+    if not low <= value <= high:
+        raise ApiError(400, f"{name} must be between {low} and {high}",
+                       {name: f"must be between {low} and {high}"})
+    return value
+
+
+@api.get("/api/runs/<run_id>/events")
+def run_events(run_id: str) -> Response:
+    _get_run(run_id)
+    after = _int_arg("after", 0, 0, 2**53)
+    limit = _int_arg("limit", MAX_EVENTS_PER_REQUEST, 1, MAX_EVENTS_PER_REQUEST)
+    events = read_events(_redis(), _settings().results_dir, run_id, after, limit)
+    return jsonify({"events": events})
+
+
+@api.get("/api/runs/<run_id>/artifacts")
+def list_artifacts(run_id: str) -> Response:
+    _get_run(run_id)
+    folder = layout.run_dir(_settings().results_dir, run_id)
+    return jsonify({"artifacts": layout.list_artifacts(folder)})
+
+
+@api.get("/api/runs/<run_id>/artifacts/<path:name>")
+def download_artifact(run_id: str, name: str) -> Response:
+    _get_run(run_id)
+    folder = layout.run_dir(_settings().results_dir, run_id)
+    path = layout.resolve_artifact(folder, name)
+    if path is None:
+        raise ApiError(404, f"no artifact named {name!r} in run {run_id}")
+    return send_file(path.resolve(), as_attachment=True, download_name=path.name)
+
+
+@api.get("/api/workers")
+def list_workers() -> Response:
+    r = _redis()
+    names = sorted(n.decode() for n in r.smembers(keys.WORKERS))
+    raws = r.mget([keys.worker_heartbeat(n) for n in names]) if names else []
+    workers = []
+    for name, raw in zip(names, raws):
+        if raw is None:
+            r.srem(keys.WORKERS, name)  # heartbeat expired: the worker is gone
+        else:
+            workers.append(json.loads(raw))
+    return jsonify({"workers": workers})
+
+
+@api.get("/healthz")
+def healthz() -> tuple[Response, int]:
+    try:
+        _redis().ping()
+    except redis.RedisError as exc:
+        return jsonify({"status": "unavailable", "redis": str(exc)}), 503
+    return jsonify({"status": "ok"}), 200
+

@@ -1,0 +1,31 @@
+"""The page and its front-end libraries (served from npm's node_modules, never copied)."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from flask import Blueprint, abort, render_template, send_from_directory
+
+pages = Blueprint("pages", __name__, static_folder="static", static_url_path="/static")
+
+NODE_MODULES = Path(__file__).resolve().parent / "node_modules"
+
+#: The only files of node_modules the page may load, by the name it loads them under.
+VENDOR_FILES = {
+    "socket.io.esm.min.js": "socket.io-client/dist/socket.io.esm.min.js",
+    "uPlot.esm.js": "uplot/dist/uPlot.esm.js",
+    "uPlot.min.css": "uplot/dist/uPlot.min.css",
+}
+
+
+@pages.get("/")
+def index() -> str:
+    return render_template("index.html")
+
+
+@pages.get("/vendor/<name>")
+def vendor(name: str):
+    relative = VENDOR_FILES.get(name)
+    if relative is None or not (NODE_MODULES / relative).is_file():
+        abort(404)
+    path = NODE_MODULES / relative
+    return send_from_directory(path.parent, path.name, max_age=3600)

@@ -1,0 +1,115 @@
+"""Relay from Redis to Socket.IO rooms, in order and without gaps.
+
+One background task per web process listens on every run's pub/sub channel and
+on the run-updates channel. Pub/sub can lose messages (a reconnect, a slow
+consumer), so the relay remembers the last ``seq`` it sent to each run's room
+and, when a message skips ahead, first sends the missing events from the run's
+durable log. A subscriber gets history under the same per-run lock, so it sees
+history and live tail in order (at worst with duplicates, which clients drop).
+"""
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from collections import defaultdict
+from typing import Any
+
+import redis
+from flask_socketio import SocketIO
+
+from shared import keys
+from shared.eventlog import read_events
+from shared.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+def room_of(run_id: str) -> str:
+    return f"run:{run_id}"
+
+
+class Relay:
+    def __init__(self, socketio: SocketIO, r: redis.Redis, settings: Settings):
+        self.socketio = socketio
+        self.r = r
+        self.settings = settings
+        self.cursors: dict[str, int] = {}
+        self._locks: defaultdict[str, threading.Lock] = defaultdict(threading.Lock)
+        self._started = False
+        self.running = True
+
+    def start(self) -> None:
+        if not self._started:
+            self._started = True
+            self.socketio.start_background_task(self._loop)
+
+    # -- subscribers -----------------------------------------------------------
+    def replay(self, run_id: str, after: int, sid: str, join) -> int:
+        """Join the run's room and send ``sid`` every event after ``after``."""
+        with self._locks[run_id]:
+            join()
+            events = read_events(self.r, self.settings.results_dir, run_id, after)
+            for event in events:
+                self.socketio.emit("run_event", event, to=sid)
+            return len(events)
+
+    # -- the loop ------------------------------------------------------------
+    def _loop(self) -> None:
+        backoff = 0.5
+        while self.running:
+            pubsub = self.r.pubsub(ignore_subscribe_messages=True)
+            try:
+                pubsub.psubscribe(keys.RUN_EVENTS_PATTERN)
+                pubsub.subscribe(keys.RUN_UPDATES_CHANNEL)
+                if backoff > 0.5:
+                    log.info("relay: reconnected to Redis; catching up %d run(s)", len(self.cursors))
+                    self._catch_up_all()
+                backoff = 0.5
+                while self.running:
+                    message = pubsub.get_message(timeout=1.0)
+                    if message is None:
+                        self.socketio.sleep(0)
+                        continue
+                    self._dispatch(message)
+            except (redis.RedisError, OSError) as exc:
+                log.warning("relay: Redis unavailable (%s); retrying in %.1fs", exc, backoff)
+                self.socketio.sleep(backoff)
+                backoff = min(backoff * 2, 10.0)
+            except Exception:
+                log.exception("relay: unexpected error; restarting the loop")
+                self.socketio.sleep(1.0)
+            finally:
+                try:
+                    pubsub.close()
+                except Exception:
+                    pass
+
+    def _dispatch(self, message: dict[str, Any]) -> None:
+        channel = message["channel"].decode()
+        data = json.loads(message["data"])
+        if channel == keys.RUN_UPDATES_CHANNEL:
+            self.socketio.emit("run_update", data)
+        else:
+            self.deliver(keys.run_id_from_channel(channel), data)
+
+    def deliver(self, run_id: str, event: dict[str, Any]) -> None:
+        """Send ``event`` to the room, first filling any gap since the last one sent."""
+        seq = event["seq"]
+        with self._locks[run_id]:
+            cursor = self.cursors.get(run_id)
+            if cursor is not None and seq <= cursor:
+                return
+            if cursor is not None and seq > cursor + 1:
+                missing = read_events(self.r, self.settings.results_dir, run_id, cursor)
+                for old in missing:
+                    if old["seq"] < seq:
+                        self.socketio.emit("run_event", old, to=room_of(run_id))
+            self.socketio.emit("run_event", event, to=room_of(run_id))
+            self.cursors[run_id] = seq
+
+    def _catch_up_all(self) -> None:
+        """After a pub/sub reconnect, send what every followed run missed meanwhile."""
+        for run_id, cursor in list(self.cursors.items()):
+            for event in read_events(self.r, self.settings.results_dir, run_id, cursor):
+                self.deliver(run_id, event)

@@ -1,0 +1,58 @@
+"""Socket.IO handlers: subscribe to a run's events (history, then live), unsubscribe."""
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import redis
+from flask import current_app, request
+from flask_socketio import SocketIO, emit, join_room, leave_room
+
+from shared import layout
+from web.relay import Relay, room_of
+
+log = logging.getLogger(__name__)
+
+
+def _bad(message: str) -> dict[str, Any]:
+    emit("error", {"error": message})
+    return {"ok": False, "error": message}
+
+
+def _run_id_from(data: Any) -> str | None:
+    if not isinstance(data, dict):
+        return None
+    run_id = data.get("run_id")
+    return run_id if layout.is_run_id(run_id) else None
+
+
+def register(socketio: SocketIO, relay: Relay) -> None:
+    @socketio.on("subscribe")
+    def on_subscribe(data: Any) -> dict[str, Any]:
+        """Send every event of the run after ``after``, then its live events."""
+        run_id = _run_id_from(data)
+        if run_id is None:
+            return _bad("subscribe needs {run_id: <32 hex chars>, after: <seq>}")
+        after = data.get("after", 0)
+        if after is None:
+            after = 0
+        if not isinstance(after, int) or isinstance(after, bool) or not 0 <= after < 2**53:
+            return _bad("after must be a non-negative integer (the last seq you have)")
+        try:
+            if current_app.extensions["trainboard.store"].get(run_id) is None:
+                return _bad(f"no run with id {run_id!r}")
+            sid = request.sid
+            sent = relay.replay(run_id, after, sid, lambda: join_room(room_of(run_id)))
+        except redis.RedisError as exc:
+            log.warning("subscribe %s: Redis unavailable: %s", run_id, exc)
+            return _bad("the event store is unavailable; subscribe again shortly")
+        return {"ok": True, "run_id": run_id, "replayed": sent}
+
+    @socketio.on("unsubscribe")
+    def on_unsubscribe(data: Any) -> dict[str, Any]:
+        """Stop receiving a run's events."""
+        run_id = _run_id_from(data)
+        if run_id is None:
+            return _bad("unsubscribe needs {run_id}")
+        leave_room(room_of(run_id))
+        return {"ok": True, "run_id": run_id}

@@ -1,0 +1,52 @@
+"""Resumable checkpoints and final weights, written atomically, loaded safely.
+
+A checkpoint holds everything an interrupted run needs to continue as if it had
+never stopped: model and optimizer (and scheduler) state, the last completed
+epoch, the RNG state, and the history of losses and metrics so far.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from shared.layout import atomic_write
+
+
+def save_checkpoint(path: Path, *, model: nn.Module, optimizer: torch.optim.Optimizer,
+                    scheduler: Any, epoch: int, spec: dict[str, Any],
+                    history: dict[str, Any]) -> None:
+    state = {
+        "model": model.state_dict(),
+        "optimizer": optimizer.state_dict(),
+        "scheduler": scheduler.state_dict() if scheduler is not None else None,
+        "epoch": epoch,
+        "spec": spec,
+        "history": history,
+        "rng_cpu": torch.get_rng_state(),
+    }
+    if torch.cuda.is_initialized():
+        state["rng_cuda"] = torch.cuda.get_rng_state_all()
+    atomic_write(path, lambda f: torch.save(state, f), binary=True)
+
+
+def load_checkpoint(path: Path, device: torch.device) -> dict[str, Any]:
+    """Tensors only (``weights_only=True``): a checkpoint cannot run code when loaded."""
+    return torch.load(path, map_location=device, weights_only=True)
+
+
+def restore(state: dict[str, Any], model: nn.Module, optimizer: torch.optim.Optimizer,
+            scheduler: Any) -> None:
+    model.load_state_dict(state["model"])
+    optimizer.load_state_dict(state["optimizer"])
+    if scheduler is not None and state.get("scheduler") is not None:
+        scheduler.load_state_dict(state["scheduler"])
+    torch.set_rng_state(state["rng_cpu"].cpu())
+    if "rng_cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all([s.cpu() for s in state["rng_cuda"]])
+
+
+def save_weights(path: Path, model: nn.Module) -> None:
+    atomic_write(path, lambda f: torch.save(model.state_dict(), f), binary=True)

@@ -1,0 +1,71 @@
+"""The worker's heartbeat thread: presence for /api/workers, lease renewal, reaping.
+
+It runs beside the Celery pool so that a worker stays visible and keeps its
+leases while a long epoch runs. Redis outages are logged and retried with capped
+exponential backoff.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import os
+import socket
+import threading
+import time
+
+import redis
+
+from shared import keys
+from worker.reaper import Enqueue, reap_lost_runs
+from worker.runner import WorkerContext, describe_device
+
+log = logging.getLogger(__name__)
+
+HEARTBEAT_SECONDS = 2.0
+
+
+class Presence(threading.Thread):
+    def __init__(self, ctx: WorkerContext, enqueue: Enqueue):
+        super().__init__(name="trainboard-presence", daemon=True)
+        self.ctx = ctx
+        self.enqueue = enqueue
+        self.current_run: str | None = None
+        self.started_at = time.time()
+        self._stop_event = threading.Event()
+
+    def beat(self) -> None:
+        ctx = self.ctx
+        ctx.leases.renew()
+        info = {"name": ctx.name, "device": describe_device(ctx.device),
+                "host": socket.gethostname(), "pid": os.getpid(),
+                "current_run": self.current_run, "started_at": self.started_at,
+                "last_seen": time.time()}
+        pipe = ctx.r.pipeline()
+        pipe.set(keys.worker_heartbeat(ctx.name), json.dumps(info),
+                 px=int(HEARTBEAT_SECONDS * 3 * 1000))
+        pipe.sadd(keys.WORKERS, ctx.name)
+        pipe.execute()
+        reap_lost_runs(ctx.r, ctx.settings, self.enqueue, ctx.name)
+
+    def run(self) -> None:
+        backoff = 0.5
+        while not self._stop_event.is_set():
+            try:
+                self.beat()
+                backoff = 0.5
+                self._stop_event.wait(HEARTBEAT_SECONDS)
+            except redis.RedisError as exc:
+                log.warning("heartbeat: Redis unavailable (%s); retrying in %.1fs", exc, backoff)
+                self._stop_event.wait(backoff)
+                backoff = min(backoff * 2, 10.0)
+            except Exception:
+                log.exception("heartbeat failed")
+                self._stop_event.wait(HEARTBEAT_SECONDS)
+
+    def stop(self) -> None:
+        self._stop_event.set()
+        try:
+            self.ctx.r.delete(keys.worker_heartbeat(self.ctx.name))
+            self.ctx.r.srem(keys.WORKERS, self.ctx.name)
+        except redis.RedisError:
+            pass

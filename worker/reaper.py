@@ -1,0 +1,70 @@
+"""Finds runs whose worker died and hands them to another worker.
+
+Every worker runs this from its heartbeat thread; a short Redis lock makes one
+of them act at a time. A run counts as lost when it is ``running`` but its lease
+key has expired. It is moved to ``resuming`` (the transaction makes the reaper
+its only writer for that moment), announced, and re-enqueued; the next worker to
+claim it continues from the last checkpoint. After ``max_restarts`` it fails.
+"""
+from __future__ import annotations
+
+import logging
+import time
+from typing import Callable
+
+import redis
+
+from shared import keys
+from shared.eventlog import EventWriter
+from shared.runs import RunStore
+from shared.settings import Settings
+
+log = logging.getLogger(__name__)
+
+Enqueue = Callable[[str], None]
+
+
+def reap_lost_runs(r: redis.Redis, settings: Settings, enqueue: Enqueue, me: str) -> list[str]:
+    """Resume or fail every lost run; returns the ids acted on."""
+    if not r.set(keys.REAPER_LOCK, me, nx=True, px=5000):
+        return []
+    store = RunStore(r, settings.results_dir)
+    acted = []
+    try:
+        for raw_id in r.smembers(keys.ACTIVE_RUNS):
+            run_id = raw_id.decode()
+            if r.exists(keys.run_lease(run_id)):
+                continue
+            record = store.get(run_id)
+            if record is None or record["status"] != "running":
+                r.srem(keys.ACTIVE_RUNS, run_id)
+                continue
+            acted.append(run_id)
+            _handle_lost(r, store, settings, enqueue, record)
+            r.srem(keys.ACTIVE_RUNS, run_id)
+    finally:
+        r.delete(keys.REAPER_LOCK)
+    return acted
+
+
+def _handle_lost(r: redis.Redis, store: RunStore, settings: Settings, enqueue: Enqueue,
+                 record: dict) -> None:
+    run_id, restarts = record["id"], record.get("restarts", 0)
+    lost_worker = record.get("worker")
+    if restarts >= settings.max_restarts:
+        reason = f"worker {lost_worker} lost; gave up after {restarts} restart(s)"
+        if store.transition(run_id, ("running",), status="failed", error=reason,
+                            finished_at=time.time()):
+            writer = EventWriter(r, settings.results_dir, run_id, settings.stream_maxlen)
+            writer.append("status", status="failed", message=reason)
+            writer.close(timeout=10)
+        log.error("run %s: %s", run_id, reason)
+        return
+    message = f"worker {lost_worker} lost; resuming from last checkpoint (restart {restarts + 1})"
+    if store.transition(run_id, ("running",), status="resuming", restarts=restarts + 1,
+                        worker=None, queued_at=time.time()):
+        writer = EventWriter(r, settings.results_dir, run_id, settings.stream_maxlen)
+        writer.append("status", status="resuming", message=message)
+        writer.close(timeout=10)
+        enqueue(run_id)
+        log.warning("run %s: %s", run_id, message)

@@ -1,0 +1,207 @@
+"""One training run from claim to terminal status: the body of the Celery task.
+
+Split from the task so it runs in tests without Celery, and from the training
+functions so those run without Redis.
+"""
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import redis
+import torch
+
+from shared import keys, layout
+from shared.eventlog import EventWriter, read_events
+from shared.runs import RunStore
+from shared.settings import Settings
+from shared.spec import SpecError, validate_spec
+from worker import checkpoints, training
+from worker.data import load_mnist, training_subset
+from worker.leases import LeaseKeeper
+from worker.model import Net
+from worker.progress import ProgressReporter
+
+log = logging.getLogger(__name__)
+
+SAMPLE_COUNT = 16
+
+
+@dataclass
+class WorkerContext:
+    settings: Settings
+    r: redis.Redis
+    name: str
+    device: torch.device
+    leases: LeaseKeeper
+    events_enabled: bool = True
+
+    @property
+    def store(self) -> RunStore:
+        return RunStore(self.r, self.settings.results_dir)
+
+
+def describe_device(device: torch.device) -> str:
+    if device.type == "cuda":
+        return f"cuda ({torch.cuda.get_device_name(device)})"
+    return "cpu"
+
+
+def pick_device(setting: str) -> torch.device:
+    if setting == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(setting)
+
+
+def claim(ctx: WorkerContext, run_id: str) -> dict[str, Any] | None:
+    """Take the run if it is queued or resuming and nobody holds its lease."""
+    if not ctx.leases.acquire(run_id):
+        log.info("run %s is leased by another worker; skipping duplicate delivery", run_id)
+        return None
+    record = ctx.store.transition(
+        run_id, ("queued", "resuming"), status="running", worker=ctx.name,
+        device=describe_device(ctx.device), error=None)
+    if record is None:
+        ctx.leases.release(run_id)
+        return None
+    if record.get("started_at") is None:
+        record = ctx.store.update(run_id, started_at=time.time())
+    return record
+
+
+def execute_run(ctx: WorkerContext, run_id: str) -> str | None:
+    """Run ``run_id`` to a terminal status; returns it, or None if not ours to run."""
+    if not layout.is_run_id(run_id):
+        log.error("refusing task with malformed run id %r", run_id)
+        return None
+    record = claim(ctx, run_id)
+    if record is None:
+        return None
+    writer = EventWriter(ctx.r, ctx.settings.results_dir, run_id, ctx.settings.stream_maxlen)
+    try:
+        spec = validate_spec(record["spec"])
+        status, message = _train(ctx, run_id, spec, record, writer)
+    except SpecError as exc:
+        status, message = "failed", str(exc)
+    except Exception as exc:  # the run fails, the worker lives on
+        log.exception("run %s failed", run_id)
+        status, message = "failed", f"{type(exc).__name__}: {exc}"
+    if status == "lost":
+        log.warning("run %s: lease lost, another worker owns it now; stopping quietly", run_id)
+        writer.close(timeout=5)
+        return None
+    fields: dict[str, Any] = {"status": status, "finished_at": time.time()}
+    if status == "failed":
+        fields["error"] = message
+    ctx.store.transition(run_id, ("running",), **fields)
+    writer.append("status", status=status, message=message)
+    writer.close()
+    ctx.leases.release(run_id)
+    return status
+
+
+def _train(ctx: WorkerContext, run_id: str, spec: dict[str, Any], record: dict[str, Any],
+           writer: EventWriter) -> tuple[str, str]:
+    folder = layout.run_dir(ctx.settings.results_dir, run_id)
+    device = ctx.device
+    data = load_mnist(ctx.settings.data_dir, device)
+    images, labels = training_subset(data, spec["train_samples"], spec["seed"])
+    steps = training.steps_per_epoch(len(labels), spec["batch_size"])
+
+    training.seed_everything(spec["seed"])
+    model = Net().to(device)
+    if device.type == "cuda":
+        model = model.to(memory_format=torch.channels_last)
+    optimizer = training.build_optimizer(model, spec["optimizer"], spec["lr"], device)
+    scheduler = training.build_scheduler(optimizer, spec["schedule"], spec["lr"],
+                                         spec["epochs"], steps)
+    history: dict[str, Any] = {"epochs": [], "batch_losses": []}
+    start_epoch = 1
+    checkpoint_path = folder / layout.CHECKPOINT
+    if checkpoint_path.exists() and record.get("restarts", 0) > 0:
+        state = checkpoints.load_checkpoint(checkpoint_path, device)
+        checkpoints.restore(state, model, optimizer, scheduler)
+        history = state["history"]
+        start_epoch = state["epoch"] + 1
+        _replay_missing_epochs(ctx, run_id, writer, history)
+        writer.append("status", status="running",
+                      message=f"resumed from epoch {state['epoch']} checkpoint on {ctx.name}")
+    else:
+        writer.append("status", status="running",
+                      message=f"started on {ctx.name} ({describe_device(device)})")
+
+    def stop_requested() -> bool:
+        return bool(ctx.r.exists(keys.run_cancel(run_id))) or not ctx.leases.holds(run_id)
+
+    reporter = ProgressReporter(writer.append, steps, stop_requested,
+                                enabled=ctx.events_enabled)
+    for epoch in range(start_epoch, spec["epochs"] + 1):
+        started = time.perf_counter()
+        reporter.start_epoch(epoch)
+        finished = training.train_epoch(model, images, labels, optimizer, scheduler,
+                                        spec["batch_size"], spec["seed"], epoch, reporter)
+        if not finished:
+            if not ctx.leases.holds(run_id):
+                return "lost", "lease lost"
+            checkpoints.save_checkpoint(checkpoint_path, model=model, optimizer=optimizer,
+                                        scheduler=scheduler, epoch=epoch - 1, spec=spec,
+                                        history=history)
+            return "cancelled", f"cancelled during epoch {epoch}"
+        metrics = training.evaluate(model, data.test_x, data.test_y)
+        seconds = time.perf_counter() - started
+        epoch_record = {"epoch": epoch, "train_loss": reporter.mean_loss(),
+                        "test_loss": metrics["test_loss"],
+                        "test_accuracy": metrics["test_accuracy"], "seconds": round(seconds, 3),
+                        "confusion": metrics["confusion"],
+                        "lr": optimizer.param_groups[0]["lr"]}
+        history["epochs"].append(epoch_record)
+        history["batch_losses"].append(reporter.epoch_losses)
+        samples = training.sample_predictions(model, data.test_x, data.test_y, SAMPLE_COUNT,
+                                              spec["seed"], epoch)
+        # Checkpoint before announcing the epoch: a crash in between re-announces it on
+        # resume (see _replay_missing_epochs) instead of training it twice.
+        checkpoints.save_checkpoint(checkpoint_path, model=model, optimizer=optimizer,
+                                    scheduler=scheduler, epoch=epoch, spec=spec, history=history)
+        _write_logs(folder, spec, history, samples)
+        _announce_epoch(ctx, run_id, writer, epoch_record, samples)
+        target = spec["target_accuracy"]
+        if target is not None and metrics["test_accuracy"] >= target:
+            checkpoints.save_weights(folder / layout.FINAL_WEIGHTS, model)
+            return "succeeded", f"reached target accuracy {target:.2%} after epoch {epoch}"
+    checkpoints.save_weights(folder / layout.FINAL_WEIGHTS, model)
+    best = max(e["test_accuracy"] for e in history["epochs"])
+    return "succeeded", f"finished {spec['epochs']} epochs, best test accuracy {best:.2%}"
+
+
+def _announce_epoch(ctx: WorkerContext, run_id: str, writer: EventWriter,
+                    epoch_record: dict[str, Any], samples: list[dict[str, Any]] | None) -> None:
+    writer.append("epoch", **epoch_record)
+    if samples is not None:
+        writer.append("samples", epoch=epoch_record["epoch"], items=samples)
+    writer.append("checkpoint", epoch=epoch_record["epoch"], artifact=layout.CHECKPOINT)
+    record = ctx.store.get(run_id) or {}
+    best = max(epoch_record["test_accuracy"], record.get("metrics", {}).get("best_test_accuracy", 0))
+    updated = ctx.store.update(
+        run_id, epoch=epoch_record["epoch"],
+        metrics={"train_loss": epoch_record["train_loss"], "test_loss": epoch_record["test_loss"],
+                 "test_accuracy": epoch_record["test_accuracy"], "best_test_accuracy": best})
+    if updated is not None:
+        ctx.store.publish_update(updated)
+
+
+def _replay_missing_epochs(ctx: WorkerContext, run_id: str, writer: EventWriter,
+                           history: dict[str, Any]) -> None:
+    """Announce epochs the checkpoint has but the event log does not (crash in between)."""
+    announced = {e["epoch"] for e in read_events(ctx.r, ctx.settings.results_dir, run_id)
+                 if e["type"] == "epoch"}
+    for epoch_record in history["epochs"]:
+        if epoch_record["epoch"] not in announced:
+            _announce_epoch(ctx, run_id, writer, epoch_record, None)
+
+
+def _write_logs(folder, spec, history, samples) -> None:
+    layout.write_json(folder / layout.TRAINING_LOG, {"spec": spec, **history})
+    layout.write_json(folder / layout.TEST_SAMPLES, {"epoch": history["epochs"][-1]["epoch"],
+                                                     "items": samples})

@@ -1,0 +1,55 @@
+"""Thin Celery tasks: unpack the message, call plain functions."""
+from __future__ import annotations
+
+import logging
+import threading
+
+import redis
+
+from shared import keys
+from worker.celery_app import app, settings
+from worker.leases import LeaseKeeper
+from worker.presence import Presence
+from worker.runner import WorkerContext, execute_run, pick_device
+
+log = logging.getLogger(__name__)
+
+_ctx: WorkerContext | None = None
+_presence: Presence | None = None
+_lock = threading.Lock()
+
+
+def enqueue_run(run_id: str) -> None:
+    app.send_task(keys.TRAIN_TASK, args=[run_id])
+
+
+def start_worker(name: str) -> WorkerContext:
+    """Build the process-wide context and start the heartbeat (once)."""
+    global _ctx, _presence
+    with _lock:
+        if _ctx is None:
+            r = redis.Redis.from_url(settings.redis_url, health_check_interval=30,
+                                     socket_timeout=10, retry_on_timeout=True)
+            _ctx = WorkerContext(settings=settings, r=r, name=name,
+                                 device=pick_device(settings.device),
+                                 leases=LeaseKeeper(r, name, settings.lease_seconds))
+            _presence = Presence(_ctx, enqueue_run)
+            _presence.start()
+            log.info("worker %s ready on %s", name, _ctx.device)
+        return _ctx
+
+
+def stop_worker() -> None:
+    if _presence is not None:
+        _presence.stop()
+
+
+@app.task(name=keys.TRAIN_TASK, bind=True)
+def train_run(self, run_id: str) -> str | None:
+    """Train one run (the spec is in its run record)."""
+    ctx = start_worker(self.request.hostname)
+    _presence.current_run = run_id
+    try:
+        return execute_run(ctx, run_id)
+    finally:
+        _presence.current_run = None

@@ -1,0 +1,129 @@
+"""Plain training and evaluation functions, testable without Celery, Redis or a GPU."""
+from __future__ import annotations
+
+import contextlib
+import math
+from typing import Any, Protocol
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from worker.data import epoch_permutation, normalize
+
+
+class BatchSink(Protocol):
+    """Receives each batch's loss as a device tensor (no host sync) and may ask to stop."""
+
+    def batch(self, loss: torch.Tensor, step: int, images: int) -> bool: ...
+
+
+def build_optimizer(model: nn.Module, name: str, lr: float, device: torch.device) -> torch.optim.Optimizer:
+    # Fused kernels on CUDA: one launch for all parameters instead of one per tensor.
+    fast = {"fused": True} if device.type == "cuda" else {"foreach": True}
+    if name == "adam":
+        return torch.optim.Adam(model.parameters(), lr=lr, **fast)
+    if name == "adamw":
+        return torch.optim.AdamW(model.parameters(), lr=lr, **fast)
+    if name == "sgd":
+        return torch.optim.SGD(model.parameters(), lr=lr, momentum=0.9, nesterov=True, **fast)
+    raise ValueError(f"unknown optimizer {name!r}")
+
+
+def build_scheduler(optimizer: torch.optim.Optimizer, name: str, lr: float, epochs: int,
+                    steps_per_epoch: int) -> torch.optim.lr_scheduler.LRScheduler | None:
+    if name == "none":
+        return None
+    if name == "onecycle":
+        return torch.optim.lr_scheduler.OneCycleLR(
+            optimizer, max_lr=lr, epochs=epochs, steps_per_epoch=steps_per_epoch)
+    raise ValueError(f"unknown schedule {name!r}")
+
+
+def autocast_for(device: torch.device) -> contextlib.AbstractContextManager:
+    """bf16 autocast on CUDA (MNIST accuracy is unaffected); full precision on CPU."""
+    if device.type == "cuda":
+        return torch.autocast("cuda", dtype=torch.bfloat16)
+    return contextlib.nullcontext()
+
+
+def steps_per_epoch(n: int, batch_size: int) -> int:
+    return math.ceil(n / batch_size)
+
+
+def train_epoch(model: nn.Module, images: torch.Tensor, labels: torch.Tensor,
+                optimizer: torch.optim.Optimizer, scheduler: Any, batch_size: int,
+                seed: int, epoch: int, sink: BatchSink) -> bool:
+    """One pass over (images, labels); returns False if the sink asked to stop early."""
+    model.train()
+    device = images.device
+    order = epoch_permutation(len(labels), seed, epoch, device)
+    for step, start in enumerate(range(0, len(labels), batch_size), 1):
+        idx = order[start:start + batch_size]
+        x, y = normalize(images[idx]), labels[idx]
+        if device.type == "cuda":
+            x = x.contiguous(memory_format=torch.channels_last)
+        optimizer.zero_grad(set_to_none=True)
+        with autocast_for(device):
+            loss = F.cross_entropy(model(x), y)
+        loss.backward()
+        optimizer.step()
+        if scheduler is not None:
+            scheduler.step()
+        # The loss stays on the device: reading it here would sync every batch.
+        if not sink.batch(loss.detach(), step, len(idx)):
+            return False
+    return True
+
+
+@torch.no_grad()
+def evaluate(model: nn.Module, images: torch.Tensor, labels: torch.Tensor,
+             batch_size: int = 2000) -> dict[str, Any]:
+    """Mean test loss, accuracy and the 10×10 confusion matrix (rows = true label)."""
+    model.eval()
+    device = images.device
+    total_loss = torch.zeros((), device=device)
+    confusion = torch.zeros(10, 10, dtype=torch.int64, device=device)
+    for start in range(0, len(labels), batch_size):
+        x, y = normalize(images[start:start + batch_size]), labels[start:start + batch_size]
+        with autocast_for(device):
+            logits = model(x)
+        total_loss += F.cross_entropy(logits.float(), y, reduction="sum")
+        pred = logits.argmax(1)
+        confusion += torch.bincount(y * 10 + pred, minlength=100).view(10, 10)
+    n = len(labels)
+    correct = int(confusion.diagonal().sum())
+    return {
+        "test_loss": float(total_loss) / n,
+        "test_accuracy": correct / n,
+        "confusion": confusion.cpu().tolist(),
+    }
+
+
+@torch.no_grad()
+def predict(model: nn.Module, images: torch.Tensor) -> tuple[list[int], list[list[float]]]:
+    """Predicted class and class probabilities for uint8 images [B, 28, 28]."""
+    model.eval()
+    with autocast_for(images.device):
+        probs = F.softmax(model(normalize(images)).float(), dim=1)
+    return probs.argmax(1).cpu().tolist(), probs.cpu().tolist()
+
+
+def sample_predictions(model: nn.Module, images: torch.Tensor, labels: torch.Tensor,
+                       count: int, seed: int, epoch: int) -> list[dict[str, Any]]:
+    """Predictions on ``count`` random test images (a fresh draw each epoch)."""
+    g = torch.Generator().manual_seed(seed * 7919 + epoch)
+    idx = torch.randperm(len(labels), generator=g)[:count]
+    batch = images[idx.to(images.device)]
+    preds, probs = predict(model, batch)
+    pixels = batch.reshape(len(idx), -1).cpu().tolist()
+    return [
+        {"index": int(i), "label": int(labels[int(i)]), "pred": p,
+         "confidence": round(prob[p], 4), "image": px}
+        for i, p, prob, px in zip(idx.tolist(), preds, probs, pixels)
+    ]
+
+
+def seed_everything(seed: int) -> None:
+    torch.manual_seed(seed)
+
