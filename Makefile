@@ -1,0 +1,55 @@
+# Trainboard — set-up-and-go targets. Everything is idempotent: a second run with
+# nothing changed takes a second or two.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+VENV_STAMP := $(VENV)/.installed
+NODE_STAMP := web/node_modules/.installed
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+.PHONY: setup run web worker test test-fast bench redis-server chromium clean
+
+$(VENV_STAMP): pyproject.toml
+	[ -x $(PY) ] || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[test]'
+	touch $@
+
+$(NODE_STAMP): web/package.json web/package-lock.json
+	cd web && npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+redis-server:
+	@command -v redis-server >/dev/null || { $(SUDO) apt-get update -qq && $(SUDO) DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server; }
+
+chromium:
+	@command -v chromium >/dev/null || { $(SUDO) apt-get update -qq && $(SUDO) DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; }
+
+setup: $(VENV_STAMP) $(NODE_STAMP) redis-server
+
+## make run: Redis (unless REDIS_URL is set), one worker and the web tier; Ctrl-C stops all.
+run: setup
+	@scripts/run_local.sh
+
+## make web / make worker: one process in the foreground, configured by the environment.
+web: $(VENV_STAMP) $(NODE_STAMP)
+	$(PY) -m web
+
+worker: $(VENV_STAMP)
+	$(PY) -m celery -A worker.celery_app worker --pool threads --concurrency 1 \
+		--loglevel INFO -n "$${WORKER_NAME:-worker-$$RANDOM}@%h"
+
+## make test: every test (unit, integration against real processes, browser).
+test: setup chromium
+	cd web && node --test static/js/
+	$(PY) -m pytest
+
+test-fast: setup
+	$(PY) -m pytest -m "not integration and not ui"
+
+bench: $(VENV_STAMP)
+	$(PY) -m benchmarks.compare_cpu
+
+clean:
+	rm -rf $(VENV) web/node_modules .pytest_cache test-artifacts

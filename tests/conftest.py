@@ -1,0 +1,109 @@
+"""Shared fixtures: a generated MNIST-format dataset and a real running stack."""
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+import redis
+import requests
+
+from tests import processes
+from tests.synthetic_mnist import make_dataset
+
+REQUIRED_BINARIES = ("redis-server",)
+
+
+@pytest.hookimpl(tryfirst=True, hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    rep = outcome.get_result()
+    setattr(item, "rep_" + rep.when, rep)
+
+
+@pytest.fixture(scope="session")
+def dataset(tmp_path_factory) -> Path:
+    """3,000 training and 500 test images of rendered digits in torchvision's layout."""
+    return make_dataset(tmp_path_factory.mktemp("data"), train=3000, test=500)
+
+
+class Stack:
+    """redis-server + N Celery workers + the web tier, as separate real processes."""
+
+    def __init__(self, root: Path, dataset: Path, **env: str):
+        if shutil.which("redis-server") is None:
+            pytest.fail("redis-server is not installed (make test installs it)")
+        self.root = root
+        self.results = root / "results"
+        self.logs = root / "logs"
+        self.logs.mkdir(parents=True)
+        self.redis_proc, self.redis_url = processes.start_redis(root / "redis")
+        self.r = redis.Redis.from_url(self.redis_url)
+        self.env = processes.stack_env(self.redis_url, self.results, dataset, **env)
+        self.workers: list[processes.Proc] = []
+        self.webs: list[processes.Proc] = []
+        self.url = ""
+
+    def add_worker(self, name: str, wait: bool = True) -> processes.Proc:
+        proc = processes.start_worker(name, self.env, self.logs)
+        self.workers.append(proc)
+        if wait:
+            processes.wait_worker_ready(self.r, name)
+        return proc
+
+    def start_web(self, port: int | None = None) -> str:
+        proc, self.url = processes.start_web(self.env, self.logs, port)
+        self.webs.append(proc)
+        return self.url
+
+    # -- REST helpers --------------------------------------------------------
+    def submit(self, **spec) -> dict:
+        response = requests.post(self.url + "/api/runs", json=spec, timeout=10)
+        assert response.status_code == 201, response.text
+        return response.json()
+
+    def run(self, run_id: str) -> dict:
+        return requests.get(f"{self.url}/api/runs/{run_id}", timeout=10).json()
+
+    def events(self, run_id: str, after: int = 0) -> list[dict]:
+        response = requests.get(f"{self.url}/api/runs/{run_id}/events", params={"after": after},
+                                timeout=10)
+        assert response.status_code == 200, response.text
+        return response.json()["events"]
+
+    def wait_status(self, run_id: str, statuses, timeout: float = 120) -> dict:
+        statuses = (statuses,) if isinstance(statuses, str) else tuple(statuses)
+        return processes.wait_for(lambda: (r := self.run(run_id))["status"] in statuses and r,
+                                  timeout, f"run {run_id} to reach {statuses}", interval=0.2)
+
+    def stop(self) -> None:
+        for proc in self.webs + self.workers:
+            proc.stop()
+        self.redis_proc.stop()
+
+    def logs_text(self) -> str:
+        procs = self.webs + self.workers + [self.redis_proc]
+        return "\n".join(f"----- {p.name} -----\n{p.tail()}" for p in procs)
+
+
+@pytest.fixture
+def make_stack(tmp_path, dataset, request):
+    stacks: list[Stack] = []
+
+    def factory(workers: int = 1, web: bool = True, **env: str) -> Stack:
+        stack = Stack(tmp_path / f"stack{len(stacks)}", dataset, **env)
+        stacks.append(stack)
+        for i in range(workers):
+            stack.add_worker(f"w{i + 1}", wait=False)
+        if web:
+            stack.start_web()
+        for i in range(workers):
+            processes.wait_worker_ready(stack.r, f"w{i + 1}")
+        return stack
+
+    yield factory
+    failed = getattr(request.node, "rep_call", None) is not None and request.node.rep_call.failed
+    for stack in stacks:
+        if failed:
+            print(stack.logs_text())
+        stack.stop()

@@ -1,0 +1,124 @@
+"""Real processes for integration tests: redis-server, Celery workers, the web tier.
+
+Each helper starts the real program the way `make` does, logs to a file in the
+test's folder (printed when a test fails), and is stopped by the fixture.
+"""
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import redis
+import requests
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Proc:
+    def __init__(self, name: str, args: list[str], env: dict[str, str], log_dir: Path):
+        self.name = name
+        self.args = args
+        self.env = env
+        self.log_path = log_dir / f"{name}.log"
+        self.popen: subprocess.Popen | None = None
+
+    def start(self) -> "Proc":
+        log = open(self.log_path, "ab")
+        self.popen = subprocess.Popen(self.args, env=self.env, cwd=ROOT, stdout=log,
+                                      stderr=subprocess.STDOUT, start_new_session=True)
+        return self
+
+    def alive(self) -> bool:
+        return self.popen is not None and self.popen.poll() is None
+
+    def signal(self, sig: int) -> None:
+        if self.alive():
+            os.killpg(self.popen.pid, sig)
+
+    def stop(self, timeout: float = 10) -> None:
+        if not self.alive():
+            return
+        self.signal(signal.SIGTERM)
+        try:
+            self.popen.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.signal(signal.SIGKILL)
+            self.popen.wait(5)
+
+    def kill(self) -> None:
+        """SIGKILL: no cleanup, no goodbye — a machine lost."""
+        self.signal(signal.SIGKILL)
+        self.popen.wait(5)
+
+    def tail(self, lines: int = 40) -> str:
+        try:
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        except FileNotFoundError:
+            return ""
+
+
+def wait_for(predicate, timeout: float, what: str, interval: float = 0.1):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            value = predicate()
+        except Exception:
+            value = None
+        if value:
+            return value
+        time.sleep(interval)
+    raise TimeoutError(f"timed out after {timeout}s waiting for {what}")
+
+
+def start_redis(folder: Path, port: int | None = None, persist: bool = True) -> tuple[Proc, str]:
+    port = port or free_port()
+    folder.mkdir(parents=True, exist_ok=True)
+    args = ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--dir", str(folder),
+            "--save", "", "--appendonly", "yes" if persist else "no"]
+    proc = Proc(f"redis-{port}", args, dict(os.environ), folder).start()
+    url = f"redis://127.0.0.1:{port}/0"
+    wait_for(lambda: redis.Redis.from_url(url).ping(), 10, "redis-server")
+    return proc, url
+
+
+def stack_env(redis_url: str, results: Path, data: Path, **extra: str) -> dict[str, str]:
+    env = dict(os.environ)
+    env.update(REDIS_URL=redis_url, RESULTS_DIR=str(results), DATA_DIR=str(data),
+               TRAINBOARD_DEVICE="cpu", PYTHONUNBUFFERED="1", OMP_NUM_THREADS="1")
+    env.update(extra)
+    return env
+
+
+def start_worker(name: str, env: dict[str, str], log_dir: Path) -> Proc:
+    args = [sys.executable, "-m", "celery", "-A", "worker.celery_app", "worker",
+            "--pool", "threads", "--concurrency", "1", "--loglevel", "INFO",
+            "-n", f"{name}@%h", "--without-gossip", "--without-mingle"]
+    return Proc(name, args, env, log_dir).start()
+
+
+def wait_worker_ready(r: redis.Redis, name_prefix: str, timeout: float = 60) -> None:
+    from shared import keys
+
+    def ready():
+        return any(n.decode().startswith(name_prefix) for n in r.smembers(keys.WORKERS))
+    wait_for(ready, timeout, f"worker {name_prefix} heartbeat")
+
+
+def start_web(env: dict[str, str], log_dir: Path, port: int | None = None) -> tuple[Proc, str]:
+    port = port or free_port()
+    env = {**env, "WEB_PORT": str(port), "WEB_HOST": "127.0.0.1"}
+    proc = Proc(f"web-{port}", [sys.executable, "-m", "web"], env, log_dir).start()
+    url = f"http://127.0.0.1:{port}"
+    wait_for(lambda: requests.get(url + "/healthz", timeout=2).ok, 30, "web /healthz")
+    return proc, url

@@ -1,0 +1,98 @@
+// DOM rendering of the run list, sample predictions and the confusion matrix.
+const pct = (x) => (x == null ? "–" : `${(x * 100).toFixed(2)}%`);
+const ACTIVE = new Set(["queued", "running", "resuming"]);
+
+export function el(tag, attrs = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs)) {
+    if (k === "class") node.className = v;
+    else if (k.startsWith("on")) node.addEventListener(k.slice(2), v);
+    else node.setAttribute(k, v);
+  }
+  for (const child of children) node.append(child);
+  return node;
+}
+
+export function renderRunList(listEl, runs, { selectedId, filter, onSelect, onCancel }) {
+  listEl.replaceChildren();
+  const positions = queuePositions(runs);
+  for (const run of runs) {
+    if (filter && run.status !== filter) continue;
+    const done = run.spec.epochs ? run.epoch / run.spec.epochs : 0;
+    const meta = [`epoch ${run.epoch}/${run.spec.epochs}`];
+    if (run.metrics && run.metrics.best_test_accuracy != null) meta.push(`best ${pct(run.metrics.best_test_accuracy)}`);
+    if (positions.has(run.id)) meta.push(`#${positions.get(run.id)} in queue`);
+    if (run.worker) meta.push(run.worker);
+    const item = el("li", {
+      class: `run ${run.id === selectedId ? "selected" : ""}`, tabindex: "0",
+      "data-run-id": run.id, "data-status": run.status,
+      onclick: () => onSelect(run.id),
+      onkeydown: (e) => { if (e.key === "Enter") onSelect(run.id); },
+    },
+    el("div", { class: "row" },
+      el("span", { class: "run-name" }, run.name),
+      el("span", { class: `badge badge-${run.status}` }, run.status)),
+    el("div", { class: "progress small" }, el("div", { style: `width:${Math.round(done * 100)}%` })),
+    el("div", { class: "muted" }, meta.join(" · ")));
+    if (ACTIVE.has(run.status)) {
+      item.querySelector(".row").append(el("button", {
+        class: "danger small", type: "button", "aria-label": `Cancel ${run.name}`,
+        onclick: (e) => { e.stopPropagation(); onCancel(run.id); },
+      }, "Cancel"));
+    }
+    listEl.append(item);
+  }
+}
+
+// FIFO order of waiting runs, as the server computes it (Celery serves in order).
+export function queuePositions(runs) {
+  const waiting = runs.filter((r) => r.status === "queued" || r.status === "resuming")
+    .sort((a, b) => (a.queued_at ?? a.created_at) - (b.queued_at ?? b.created_at));
+  return new Map(waiting.map((r, i) => [r.id, i + 1]));
+}
+
+function drawDigit(canvas, image) {
+  const ctx = canvas.getContext("2d");
+  const data = ctx.createImageData(28, 28);
+  for (let i = 0; i < 784; i++) {
+    const v = image[i];
+    data.data.set([v, v, v, 255], i * 4);
+  }
+  ctx.putImageData(data, 0, 0);
+}
+
+export function renderSamples(container, items) {
+  container.replaceChildren();
+  for (const item of items) {
+    const canvas = el("canvas", { width: "28", height: "28", "aria-hidden": "true" });
+    drawDigit(canvas, item.image);
+    const wrong = item.pred !== item.label;
+    container.append(el("figure", { class: `sample ${wrong ? "wrong" : ""}`, "data-pred": item.pred, "data-label": item.label },
+      canvas,
+      el("figcaption", {}, `pred ${item.pred} (${Math.round(item.confidence * 100)}%)`, el("br"), `true ${item.label}`)));
+  }
+}
+
+export function renderConfusion(container, matrix) {
+  if (!matrix) { container.replaceChildren(); return; }
+  const max = Math.max(1, ...matrix.flatMap((row, i) => row.filter((_, j) => j !== i)));
+  const head = el("tr", {}, el("th", {}, "true \\ pred"), ...matrix.map((_, j) => el("th", {}, String(j))), el("th", {}, "acc"));
+  const rows = matrix.map((row, i) => {
+    const total = row.reduce((a, b) => a + b, 0) || 1;
+    return el("tr", {}, el("th", {}, String(i)),
+      ...row.map((n, j) => {
+        const heat = i === j ? 0 : n / max;
+        return el("td", { style: i === j ? "background:#e3f4e8" : `background:rgba(192,57,43,${heat * 0.8})` }, String(n));
+      }),
+      el("td", {}, `${((row[i] / total) * 100).toFixed(1)}%`));
+  });
+  container.replaceChildren(el("table", { class: "confusion" }, el("thead", {}, head), el("tbody", {}, ...rows)));
+}
+
+export function renderWorkers(container, workers) {
+  container.replaceChildren(...(workers.length ? workers.map((w) =>
+    el("span", { class: "worker", title: `last seen ${new Date(w.last_seen * 1000).toLocaleTimeString()}` },
+      `${w.name} · ${w.device} · ${w.current_run ? "busy" : "idle"}`)) : [el("span", { class: "muted" }, "no workers")]));
+}
+
+export { pct, ACTIVE };
