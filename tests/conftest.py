@@ -107,3 +107,18 @@ def make_stack(tmp_path, dataset, request):
         if failed:
             print(stack.logs_text())
         stack.stop()
+
+
+@pytest.fixture(scope="session")
+def redis_server(tmp_path_factory):
+    proc, url = processes.start_redis(tmp_path_factory.mktemp("redis"), persist=False)
+    yield url
+    proc.stop()
+
+
+@pytest.fixture
+def r(redis_server) -> redis.Redis:
+    """A real Redis with an empty database for each test."""
+    client = redis.Redis.from_url(redis_server)
+    client.flushdb()
+    return client

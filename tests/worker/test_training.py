@@ -1,0 +1,117 @@
+"""Training logic without servers: shapes, learning, determinism, resume equivalence."""
+import pytest
+import torch
+
+from worker import checkpoints, training
+from worker.data import load_mnist, normalize, training_subset
+from worker.model import Net
+from worker.progress import ProgressReporter
+
+
+class Collect:
+    def __init__(self):
+        self.losses = []
+
+    def batch(self, loss, step, images):
+        self.losses.append(float(loss))
+        return True
+
+
+@pytest.fixture(scope="module")
+def mnist(dataset):
+    return load_mnist(str(dataset), torch.device("cpu"), download=False)
+
+
+def test_model_maps_a_batch_of_digits_to_ten_logits():
+    model = Net()
+    assert model(torch.zeros(5, 1, 28, 28)).shape == (5, 10)
+    convs = [m.out_channels for m in model.modules() if isinstance(m, torch.nn.Conv2d)]
+    assert convs == [16, 32, 64, 128]
+
+
+def test_data_is_loaded_once_as_uint8_tensors(mnist, dataset):
+    assert mnist.train_x.dtype == torch.uint8 and mnist.train_x.shape[1:] == (28, 28)
+    assert load_mnist(str(dataset), torch.device("cpu")) is mnist
+    x = normalize(mnist.train_x[:4])
+    assert x.shape == (4, 1, 28, 28) and x.dtype == torch.float32
+    images, labels = training_subset(mnist, 100, seed=3)
+    assert len(images) == len(labels) == 100
+
+
+def test_training_steps_lower_the_loss_on_a_small_batch(mnist):
+    torch.manual_seed(0)
+    model = Net()
+    x, y = mnist.train_x[:32], mnist.train_y[:32]
+    opt = training.build_optimizer(model, "adam", 2e-3, torch.device("cpu"))
+    sink = Collect()
+    for epoch in range(1, 21):
+        training.train_epoch(model, x, y, opt, None, 32, 0, epoch, sink)
+    assert sink.losses[-1] < sink.losses[0] * 0.5
+
+
+def test_same_seed_gives_the_same_losses_twice(mnist):
+    def run():
+        training.seed_everything(1)
+        model = Net()
+        opt = training.build_optimizer(model, "sgd", 0.05, torch.device("cpu"))
+        images, labels = training_subset(mnist, 512, seed=1)
+        sink = Collect()
+        training.train_epoch(model, images, labels, opt, None, 64, 1, 1, sink)
+        return sink.losses
+    assert run() == run()
+
+
+def test_evaluate_reports_accuracy_and_a_consistent_confusion_matrix(mnist):
+    model = Net()
+    metrics = training.evaluate(model, mnist.test_x, mnist.test_y)
+    matrix = torch.tensor(metrics["confusion"])
+    assert matrix.sum() == len(mnist.test_y)
+    assert metrics["test_accuracy"] == pytest.approx(matrix.diagonal().sum().item() / len(mnist.test_y))
+    items = training.sample_predictions(model, mnist.test_x, mnist.test_y, 16, 0, 1)
+    assert len(items) == 16 and all(len(i["image"]) == 784 and 0 <= i["confidence"] <= 1 for i in items)
+
+
+def test_resume_from_checkpoint_matches_an_uninterrupted_run(mnist, tmp_path):
+    images, labels = training_subset(mnist, 640, seed=0)
+
+    def fresh():
+        training.seed_everything(0)
+        model = Net()
+        opt = training.build_optimizer(model, "adam", 2e-3, torch.device("cpu"))
+        sched = training.build_scheduler(opt, "onecycle", 2e-3, 2, 10)
+        return model, opt, sched
+
+    model, opt, sched = fresh()
+    for epoch in (1, 2):
+        training.train_epoch(model, images, labels, opt, sched, 64, 0, epoch, Collect())
+
+    m2, o2, s2 = fresh()
+    training.train_epoch(m2, images, labels, o2, s2, 64, 0, 1, Collect())
+    path = tmp_path / "checkpoint.pt"
+    checkpoints.save_checkpoint(path, model=m2, optimizer=o2, scheduler=s2, epoch=1,
+                                spec={"seed": 0}, history={"epochs": []})
+    m3, o3, s3 = fresh()  # a new process: fresh objects, state only from the file
+    state = checkpoints.load_checkpoint(path, torch.device("cpu"))
+    checkpoints.restore(state, m3, o3, s3)
+    assert state["epoch"] == 1
+    training.train_epoch(m3, images, labels, o3, s3, 64, 0, 2, Collect())
+    for a, b in zip(model.state_dict().values(), m3.state_dict().values()):
+        assert torch.equal(a, b)
+    assert o3.state_dict()["state"][0]["step"] == opt.state_dict()["state"][0]["step"]
+
+
+def test_progress_batches_every_loss_into_few_events():
+    sent = []
+    reporter = ProgressReporter(lambda t, **f: sent.append(f), steps_per_epoch=1000, interval=3600)
+    reporter.start_epoch(1)
+    for step in range(1, 1001):
+        assert reporter.batch(torch.tensor(float(step)), step, 64)
+    assert len(sent) == 1, "one event at the epoch end when the interval never passed"
+    assert sent[0]["losses"] == [float(s) for s in range(1, 1001)] and sent[0]["step"] == 1000
+
+
+def test_progress_asks_to_stop_when_told():
+    reporter = ProgressReporter(lambda t, **f: None, steps_per_epoch=10, interval=0,
+                                should_stop=lambda: True)
+    reporter.start_epoch(1)
+    assert reporter.batch(torch.tensor(1.0), 1, 64) is False
