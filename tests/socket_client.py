@@ -10,14 +10,22 @@ TERMINAL = {"succeeded", "failed", "cancelled"}
 
 
 class RunWatcher:
-    """Subscribes to one run; keeps events in seq order, drops repeats, records gaps."""
+    """Subscribes to one run; keeps events in seq order and drops repeats.
+
+    python-engineio's client runs each message handler in its own thread, so
+    events can reach us out of order even though the server sent them in order:
+    like the page, we hold back an event that skips ahead until the ones before
+    it arrive. ``gaps`` lists holes still open when the run ended.
+    """
 
     def __init__(self, url: str, run_id: str, after: int = 0):
         self.url, self.run_id = url, run_id
         self.events: list[dict] = []
         self.last_seq = after
         self.gaps: list[tuple[int, int]] = []
+        self.held: dict[int, dict] = {}
         self.duplicates = 0
+        self._lock = threading.Lock()
         self.done = threading.Event()
         self.acks: list[dict] = []
         self.sio = socketio.Client(reconnection=True, reconnection_delay=0.2,
@@ -44,15 +52,17 @@ class RunWatcher:
     def _on_event(self, event: dict) -> None:
         if event["run_id"] != self.run_id:
             return
-        if event["seq"] <= self.last_seq:
-            self.duplicates += 1
-            return
-        if event["seq"] != self.last_seq + 1:
-            self.gaps.append((self.last_seq, event["seq"]))
-        self.last_seq = event["seq"]
-        self.events.append(event)
-        if event["type"] == "status" and event["status"] in TERMINAL:
-            self.done.set()
+        with self._lock:
+            if event["seq"] <= self.last_seq or event["seq"] in self.held:
+                self.duplicates += 1
+                return
+            self.held[event["seq"]] = event
+            while self.last_seq + 1 in self.held:
+                nxt = self.held.pop(self.last_seq + 1)
+                self.last_seq = nxt["seq"]
+                self.events.append(nxt)
+                if nxt["type"] == "status" and nxt["status"] in TERMINAL:
+                    self.done.set()
 
     def wait_for(self, predicate, timeout: float = 60) -> None:
         deadline = time.monotonic() + timeout
@@ -64,7 +74,11 @@ class RunWatcher:
 
     def wait_done(self, timeout: float = 120) -> list[dict]:
         if not self.done.wait(timeout):
-            raise TimeoutError(f"run {self.run_id} did not finish in {timeout}s")
+            raise TimeoutError(f"run {self.run_id} did not finish in {timeout}s; "
+                               f"last seq {self.last_seq}, held back {sorted(self.held)}")
+        with self._lock:
+            if self.held:
+                self.gaps.append((self.last_seq, min(self.held)))
         return self.events
 
     def close(self) -> None:

@@ -27,7 +27,7 @@ def main() -> None:
         settings = load_settings()
     except SettingsError as exc:
         raise SystemExit(f"configuration error: {exc}")
-    from web import create_app, socketio
+    from web.app import create_app, socketio
 
     app = create_app(settings)
     logging.getLogger("web").info("serving on http://%s:%d (%s)", settings.web_host,

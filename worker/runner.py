@@ -15,6 +15,7 @@ import torch
 
 from shared import keys, layout
 from shared.eventlog import EventWriter, read_events
+from shared.retry import TRANSIENT, retry_redis
 from shared.runs import RunStore
 from shared.settings import Settings
 from shared.spec import SpecError, validate_spec
@@ -95,7 +96,8 @@ def execute_run(ctx: WorkerContext, run_id: str) -> str | None:
     fields: dict[str, Any] = {"status": status, "finished_at": time.time()}
     if status == "failed":
         fields["error"] = message
-    ctx.store.transition(run_id, ("running",), **fields)
+    retry_redis(lambda: ctx.store.transition(run_id, ("running",), **fields),
+                f"run {run_id}: recording {status}")
     writer.append("status", status=status, message=message)
     writer.close()
     ctx.leases.release(run_id)
@@ -133,7 +135,12 @@ def _train(ctx: WorkerContext, run_id: str, spec: dict[str, Any], record: dict[s
                       message=f"started on {ctx.name} ({describe_device(device)})")
 
     def stop_requested() -> bool:
-        return bool(ctx.r.exists(keys.run_cancel(run_id))) or not ctx.leases.holds(run_id)
+        if not ctx.leases.holds(run_id):
+            return True
+        try:
+            return bool(ctx.r.exists(keys.run_cancel(run_id)))
+        except TRANSIENT:
+            return False  # Redis is away: keep training, events queue up meanwhile
 
     reporter = ProgressReporter(writer.append, steps, stop_requested,
                                 enabled=ctx.events_enabled)
@@ -181,14 +188,19 @@ def _announce_epoch(ctx: WorkerContext, run_id: str, writer: EventWriter,
     if samples is not None:
         writer.append("samples", epoch=epoch_record["epoch"], items=samples)
     writer.append("checkpoint", epoch=epoch_record["epoch"], artifact=layout.CHECKPOINT)
-    record = ctx.store.get(run_id) or {}
-    best = max(epoch_record["test_accuracy"], record.get("metrics", {}).get("best_test_accuracy", 0))
-    updated = ctx.store.update(
-        run_id, epoch=epoch_record["epoch"],
-        metrics={"train_loss": epoch_record["train_loss"], "test_loss": epoch_record["test_loss"],
-                 "test_accuracy": epoch_record["test_accuracy"], "best_test_accuracy": best})
-    if updated is not None:
-        ctx.store.publish_update(updated)
+
+    def update_record() -> None:
+        record = ctx.store.get(run_id) or {}
+        best = max(epoch_record["test_accuracy"],
+                   record.get("metrics", {}).get("best_test_accuracy", 0))
+        updated = ctx.store.update(
+            run_id, epoch=epoch_record["epoch"],
+            metrics={"train_loss": epoch_record["train_loss"],
+                     "test_loss": epoch_record["test_loss"],
+                     "test_accuracy": epoch_record["test_accuracy"], "best_test_accuracy": best})
+        if updated is not None:
+            ctx.store.publish_update(updated)
+    retry_redis(update_record, f"run {run_id}: recording epoch {epoch_record['epoch']}")
 
 
 def _replay_missing_epochs(ctx: WorkerContext, run_id: str, writer: EventWriter,

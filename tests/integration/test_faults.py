@@ -1,0 +1,112 @@
+"""Runs keep their promises through cancels, dead workers, web restarts and Redis restarts."""
+from __future__ import annotations
+
+import time
+
+import pytest
+import requests
+
+from tests import processes
+from tests.socket_client import RunWatcher
+
+pytestmark = pytest.mark.integration
+
+LONG = dict(epochs=30, batch_size=32, train_samples=3000)
+
+
+def statuses(events):
+    return [e["status"] for e in events if e["type"] == "status"]
+
+
+def assert_gap_free(events):
+    assert [e["seq"] for e in events] == list(range(1, len(events) + 1))
+
+
+def test_cancel_queued_run_never_starts(make_stack):
+    stack = make_stack(workers=0)
+    run = stack.submit(**LONG)
+    response = requests.post(f"{stack.url}/api/runs/{run['id']}/cancel")
+    assert response.status_code == 202
+    stack.add_worker("late")  # consumes the message and must not run it
+    time.sleep(3)
+    assert stack.run(run["id"])["status"] == "cancelled"
+    assert statuses(stack.events(run["id"])) == ["queued", "cancelled"]
+
+
+def test_cancel_running_run_stops_within_a_second_and_keeps_its_checkpoint(make_stack):
+    stack = make_stack(workers=1)
+    run = stack.submit(**LONG)
+    watcher = RunWatcher(stack.url, run["id"]).start()
+    watcher.wait_for(lambda e: e["type"] == "checkpoint")
+    asked = time.time()
+    assert requests.post(f"{stack.url}/api/runs/{run['id']}/cancel").status_code == 202
+    events = watcher.wait_done(30)
+    assert statuses(events)[-1] == "cancelled" and events[-1]["type"] == "status"
+    assert events[-1]["ts"] - asked < 1.5, f"took {events[-1]['ts'] - asked:.2f}s"
+    assert_gap_free(events)
+    record = stack.run(run["id"])
+    assert record["status"] == "cancelled" and record["epoch"] < LONG["epochs"]
+    assert (stack.results / run["id"] / "checkpoint.pt").exists()
+    conflict = requests.post(f"{stack.url}/api/runs/{run['id']}/cancel")
+    assert conflict.status_code == 409 and "cancelled" in conflict.json()["error"]
+    watcher.close()
+
+
+def test_killed_worker_run_resumes_elsewhere_with_every_epoch_once(make_stack):
+    stack = make_stack(workers=1, LEASE_SECONDS="3")
+    run = stack.submit(epochs=5, batch_size=32, train_samples=3000)
+    watcher = RunWatcher(stack.url, run["id"]).start()
+    watcher.wait_for(lambda e: e["type"] == "epoch" and e["epoch"] == 2)
+    watcher.wait_for(lambda e: e["type"] == "progress" and e["epoch"] == 3)
+    stack.workers[0].kill()
+    killed_at = time.time()
+    stack.add_worker("rescuer")
+    events = watcher.wait_done(180)
+
+    assert_gap_free(events)
+    assert statuses(events)[-1] == "succeeded"
+    assert "resuming" in statuses(events)
+    resumed = next(e for e in events if e["type"] == "status" and e["status"] == "resuming")
+    assert resumed["ts"] - killed_at < 30, "lost run detected within the lease window"
+    assert [e["epoch"] for e in events if e["type"] == "epoch"] == [1, 2, 3, 4, 5]
+    record = stack.run(run["id"])
+    assert record["restarts"] == 1 and record["worker"].startswith("rescuer@")
+    assert stack.events(run["id"]) == events
+    watcher.close()
+
+
+def test_web_restart_mid_run_client_reconnects_without_gaps(make_stack):
+    stack = make_stack(workers=1)
+    port = int(stack.url.rsplit(":", 1)[1])
+    run = stack.submit(epochs=4, batch_size=32, train_samples=3000)
+    watcher = RunWatcher(stack.url, run["id"]).start()
+    watcher.wait_for(lambda e: e["type"] == "epoch" and e["epoch"] == 1)
+    stack.webs[0].stop()
+    time.sleep(1.5)  # events keep coming while nobody relays them
+    stack.start_web(port)
+    events = watcher.wait_done(120)
+    assert watcher.gaps == []
+    assert_gap_free(events)
+    assert len(watcher.acks) >= 2, "the client subscribed again after reconnecting"
+    assert events == stack.events(run["id"])
+    watcher.close()
+
+
+def test_redis_restart_mid_run_loses_nothing(make_stack):
+    stack = make_stack(workers=1)
+    run = stack.submit(epochs=4, batch_size=32, train_samples=3000)
+    stack.wait_status(run["id"], "running")
+    processes.wait_for(lambda: any(e["type"] == "progress" for e in stack.events(run["id"])),
+                       30, "first progress")
+    redis_port = int(stack.redis_url.rsplit(":", 1)[1].split("/")[0])
+    stack.redis_proc.stop()
+    time.sleep(3)
+    stack.redis_proc, _ = processes.start_redis(stack.root / "redis", redis_port)
+    record = stack.wait_status(run["id"], ("succeeded", "failed"), timeout=120)
+    assert record["status"] == "succeeded", record.get("error")
+    events = processes.wait_for(
+        lambda: (ev := stack.events(run["id"])) and ev[-1].get("status") == "succeeded" and ev,
+        30, "terminal event in the log")
+    assert_gap_free(events)
+    assert [e["epoch"] for e in events if e["type"] == "epoch"] == [1, 2, 3, 4]
+    assert requests.get(stack.url + "/healthz").status_code == 200

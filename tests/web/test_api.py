@@ -1,0 +1,111 @@
+"""The REST API in-process (Flask test client) against a real Redis: validation and errors."""
+import json
+import os
+
+import pytest
+
+from shared import keys
+from shared.settings import Settings
+
+
+@pytest.fixture
+def client(r, redis_server, tmp_path, monkeypatch):
+    monkeypatch.setenv("ASYNC_MODE", "threading")
+    from web.app import create_app
+
+    app = create_app(Settings(redis_url=redis_server, results_dir=str(tmp_path)))
+    app.extensions["trainboard.relay"].running = False
+    return app.test_client()
+
+
+def post(client, body, raw=False):
+    data = body if raw else json.dumps(body)
+    return client.post("/api/runs", data=data, content_type="application/json")
+
+
+def assert_error(response, status, field=None):
+    assert response.status_code == status, response.get_data(as_text=True)
+    body = response.get_json()
+    assert isinstance(body["error"], str) and body["error"]
+    assert isinstance(body["fields"], dict)
+    if field:
+        assert field in body["fields"]
+
+
+def test_submit_creates_a_queued_run_and_enqueues_it(client, r):
+    response = post(client, {"epochs": 1, "train_samples": 100})
+    assert response.status_code == 201
+    run = response.get_json()
+    assert run["status"] == "queued" and run["spec"]["epochs"] == 1 and run["queue_position"] == 1
+    assert r.llen("celery") == 1, "one Celery message on the default queue"
+    message = json.loads(r.lindex("celery", 0))
+    assert message["headers"]["task"] == keys.TRAIN_TASK
+    assert message["content-type"] == "application/json"
+    events = client.get(f"/api/runs/{run['id']}/events?after=0").get_json()["events"]
+    assert [(e["seq"], e["status"]) for e in events] == [(1, "queued")]
+
+
+@pytest.mark.parametrize("body", [
+    {"epochs": 0}, {"epochs": "2"}, {"lr": True}, {"batch_size": 1e9}, {"bogus": 1},
+    {"optimizer": "adagrad"}, {"name": "x" * 500},
+])
+def test_bad_specs_are_400_with_fields_and_create_nothing(client, r, body):
+    assert_error(post(client, body), 400, next(iter(body)))
+    assert r.zcard(keys.RUNS_INDEX) == 0 and r.llen("celery") == 0
+
+
+@pytest.mark.parametrize("raw", ["{not json", "[1, 2]", '"text"', "", '{"lr": NaN}',
+                                 '{"lr": Infinity}', "null"])
+def test_malformed_bodies_are_400(client, r, raw):
+    assert_error(post(client, raw, raw=True), 400)
+    assert r.zcard(keys.RUNS_INDEX) == 0
+
+
+def test_oversized_body_is_413(client):
+    assert_error(post(client, {"name": "x" * 100_000}), 413)
+
+
+def test_unknown_run_ids_are_404_everywhere(client):
+    for path in ("/api/runs/{}", "/api/runs/{}/events", "/api/runs/{}/artifacts",
+                 "/api/runs/{}/artifacts/run.json"):
+        for run_id in ("0" * 32, "../../etc", "nope"):
+            assert_error(client.get(path.format(run_id)), 404)
+    assert_error(client.post("/api/runs/" + "0" * 32 + "/cancel"), 404)
+
+
+def test_events_after_must_be_a_non_negative_integer(client):
+    run = post(client, {}).get_json()
+    for bad in ("x", "-1", "1.5"):
+        assert_error(client.get(f"/api/runs/{run['id']}/events?after={bad}"), 400, "after")
+
+
+def test_artifact_path_tricks_are_refused(client, tmp_path):
+    run = post(client, {}).get_json()
+    (tmp_path / "secret.txt").write_text("nope")
+    os.symlink(tmp_path / "secret.txt", tmp_path / run["id"] / "link.txt")
+    for name in ("../secret.txt", "..%2Fsecret.txt", "%2Fetc%2Fpasswd", "link.txt", ".hidden"):
+        response = client.get(f"/api/runs/{run['id']}/artifacts/{name}")
+        assert response.status_code == 404, name
+    ok = client.get(f"/api/runs/{run['id']}/artifacts/run.json")
+    assert ok.status_code == 200 and json.loads(ok.data)["id"] == run["id"]
+
+
+def test_cancel_queued_then_cancel_again_is_409(client, r):
+    run = post(client, {}).get_json()
+    response = client.post(f"/api/runs/{run['id']}/cancel")
+    assert response.status_code == 202 and response.get_json()["status"] == "cancelled"
+    again = client.post(f"/api/runs/{run['id']}/cancel")
+    assert_error(again, 409)
+    events = client.get(f"/api/runs/{run['id']}/events").get_json()["events"]
+    assert [e["status"] for e in events] == ["queued", "cancelled"]
+
+
+def test_wrong_method_is_a_json_405(client):
+    assert_error(client.delete("/api/runs"), 405)
+
+
+def test_page_and_vendor_files_are_served(client):
+    page = client.get("/")
+    assert page.status_code == 200 and b"Trainboard" in page.data
+    assert client.get("/vendor/uPlot.esm.js").status_code in (200, 404)  # 404 only without npm deps
+    assert client.get("/vendor/../../pyproject.toml").status_code == 404
