@@ -19,8 +19,8 @@ export class LossChart {
     this.dirty = false;
     this.plot = new uPlot({
       ...size(el),
-      scales: { x: { time: false } },
-      axes: [{ label: "batch" }, { label: "loss" }],
+      scales: { x: { time: false }, y: { distr: 3 } }, // log scale: late progress stays visible
+      axes: [{ label: "batch" }, { label: "loss (log)" }],
       series: [
         { label: "batch" },
         { label: "batch loss", stroke: "rgba(70,130,220,0.35)", width: 1, points: { show: false } },
@@ -73,6 +73,7 @@ export class LossChart {
   }
 
   render() {
+    this.el.dataset.points = String(this.losses.length); // for tests and curious users
     const [lo, hi] = this.view || [0, this.losses.length];
     const ends = [...this.epochEnds.keys()];
     const idx = minMaxIndices(this.losses, lo, hi, BUCKETS, ends);

@@ -1,0 +1,102 @@
+"""The page in real headless Chromium (Debian's) driven by Playwright, against a real stack."""
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+import requests
+
+pytestmark = [pytest.mark.ui, pytest.mark.integration]
+
+CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
+SHOTS = Path(__file__).resolve().parents[2] / "test-artifacts"
+FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
+
+
+@pytest.fixture(scope="module")
+def browser():
+    if not shutil.which(CHROMIUM):
+        pytest.fail(f"{CHROMIUM} not found (make test installs Debian's chromium)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+        yield b
+        b.close()
+
+
+@pytest.fixture
+def page(browser):
+    context = browser.new_context(viewport={"width": 1300, "height": 1000})
+    pg = context.new_page()
+    errors: list[str] = []
+    pg.on("pageerror", lambda e: errors.append(str(e)))
+    yield pg
+    context.close()
+    assert errors == [], f"JavaScript errors: {errors}"
+
+
+def points(page) -> int:
+    return int(page.get_attribute("#loss-chart", "data-points") or 0)
+
+
+def test_submit_watch_reload_and_finish(make_stack, page):
+    SHOTS.mkdir(exist_ok=True)
+    stack = make_stack(workers=1)
+    page.goto(stack.url)
+    page.wait_for_selector("#connection:text('live')")
+    page.wait_for_selector(".worker:text('cpu')")
+
+    page.fill("input[name=name]", "browser run")
+    page.fill("input[name=epochs]", "4")
+    page.fill("input[name=batch_size]", "32")
+    page.fill("input[name=train_samples]", "3000")
+    page.click("#submit-run")
+    page.wait_for_selector("#run-title:text('browser run')")
+    page.wait_for_selector(".run[data-status=running]", timeout=30_000)
+
+    # The chart gains points while it trains.
+    page.wait_for_function("Number(document.querySelector('#loss-chart').dataset.points) > 20")
+    first = points(page)
+    page.wait_for_function(f"Number(document.querySelector('#loss-chart').dataset.points) > {first}")
+    page.wait_for_selector("#samples figure", timeout=60_000)
+    assert page.locator("#samples figure").count() == 16
+    page.screenshot(path=str(SHOTS / "mid-run.png"), full_page=True)
+
+    # Reload mid-run: the page comes back to the same run and the curve continues.
+    before = points(page)
+    page.reload()
+    page.wait_for_selector("#run-title:text('browser run')")
+    page.wait_for_function(f"Number(document.querySelector('#loss-chart').dataset.points) >= {before}")
+    page.wait_for_selector("#run-status:text('succeeded')", timeout=120_000)
+    assert points(page) == 4 * 94, "every batch loss of every epoch, no gap and no repeat"
+    assert page.inner_text("#stat-epoch") == "4"
+    assert page.locator("#confusion table tbody tr").count() == 10
+    assert page.locator("#artifacts a:text('mnist_cnn.pth')").count() == 1
+    page.screenshot(path=str(SHOTS / "finished.png"), full_page=True)
+
+
+def test_bad_form_input_shows_the_error_and_creates_nothing(make_stack, page):
+    stack = make_stack(workers=0)
+    page.goto(stack.url)
+    page.fill("input[name=epochs]", "0")
+    page.fill("input[name=lr]", "50")
+    page.click("#submit-run")
+    page.wait_for_selector("#form-error:not([hidden])")
+    text = page.inner_text("#form-error")
+    assert "epochs" in text and "lr" in text
+    assert page.locator("input[name=epochs].invalid").count() == 1
+    assert requests.get(stack.url + "/api/runs").json()["runs"] == []
+
+
+def test_cancel_from_the_run_list(make_stack, page):
+    stack = make_stack(workers=0)
+    run = stack.submit(name="to cancel", epochs=1)
+    page.goto(stack.url)
+    item = page.locator(f".run[data-run-id='{run['id']}']")
+    item.wait_for()
+    item.locator("button:text('Cancel')").click()
+    page.wait_for_selector(f".run[data-run-id='{run['id']}'][data-status=cancelled]")
+    assert stack.run(run["id"])["status"] == "cancelled"
