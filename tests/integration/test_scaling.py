@@ -1,0 +1,37 @@
+"""Horizontal scaling with processes, the same topology as `docker compose --scale worker=2`."""
+from __future__ import annotations
+
+import time
+
+import pytest
+
+pytestmark = pytest.mark.integration
+
+
+def test_two_workers_share_four_runs_and_queue_positions_go_down(make_stack):
+    stack = make_stack(workers=2)
+    # One long run keeps one worker busy, so the finishes are staggered and the last
+    # run's queue position visibly steps down (2, then 1) before it starts.
+    runs = [stack.submit(name=f"run {i}", epochs=epochs, batch_size=32, train_samples=1500)
+            for i, epochs in enumerate((1, 4, 1, 1))]
+    last = runs[-1]["id"]
+    positions = []
+    deadline = time.monotonic() + 180
+    while time.monotonic() < deadline:
+        record = stack.run(last)
+        if record["status"] == "queued":
+            positions.append(record["queue_position"])
+        if all(stack.run(r["id"])["status"] in ("succeeded", "failed") for r in runs):
+            break
+        time.sleep(0.1)
+    records = [stack.run(r["id"]) for r in runs]
+    assert [r["status"] for r in records] == ["succeeded"] * 4
+    workers = {r["worker"].split("@")[0] for r in records}
+    assert workers == {"w1", "w2"}, f"each worker took at least one run: {records}"
+    assert positions and positions[0] >= 2, positions
+    assert positions == sorted(positions, reverse=True) and positions[-1] == 1, positions
+    # Never two runs on one worker at once.
+    spans = sorted((r["worker"], r["started_at"], r["finished_at"]) for r in records)
+    for (w1, _, end1), (w2, start2, _) in zip(spans, spans[1:]):
+        if w1 == w2:
+            assert start2 >= end1

