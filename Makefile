@@ -13,7 +13,7 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 $(VENV_STAMP): pyproject.toml
 	[ -x $(PY) ] || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e '.[web,worker,test]'
+	$(PY) -m pip install -q -e '.[web,worker,cli,test]'
 	touch $@
 
 $(NODE_STAMP): web/package.json web/package-lock.json

@@ -11,7 +11,8 @@ after another in this process's machine, alternating over ``--repeats``:
   (training only, events included, the dataset already loaded by a warm worker).
 
 Also the event overhead: the bare loop with progress events to a real Redis on
-vs off. Prints one JSON object; ``docs/benchmarks.md`` records the figures.
+vs off (the worker's own cost); ``trainboard`` vs ``bare_loop`` includes, on top,
+Redis and the web relay competing for the same cores. Prints one JSON object; ``docs/benchmarks.md`` records the figures.
 
     python -m benchmarks.compare_cpu [--data-dir ../shared/datasets] [--repeats 2]
 """
@@ -118,18 +119,25 @@ def main() -> None:
         stack = Stack(args.data_dir, Path(tmp))
         try:
             load_mnist(args.data_dir, device)
-            for i in range(args.repeats):
+            for _ in range(args.repeats):
                 times["seed_style"].append(seed_style(args.data_dir, device))
                 times["bare_loop"].append(bare_loop(args.data_dir, device))
                 times["trainboard"].append(stack.train_seconds())
-                # Alternate the order so neither side always runs first.
-                writer = EventWriter(stack.r, tmp, "f" * 31 + str(i))
+                print(json.dumps({k: v[-1] for k, v in times.items() if v}), file=sys.stderr)
+        finally:
+            stack.close()
+        # The worker's own cost of events: the same loop writing to a plain Redis (no web
+        # tier relaying on the same two cores), order alternated between repeats.
+        redis_proc, url = processes.start_redis(Path(tmp) / "plain", persist=False)
+        try:
+            for i in range(args.repeats):
+                writer = EventWriter(redis.Redis.from_url(url), tmp, "f" * 31 + str(i))
                 pair = [("events_on", writer), ("events_off", None)]
                 for name, w in (pair if i % 2 == 0 else pair[::-1]):
                     times[name].append(bare_loop(args.data_dir, device, w))
                 print(json.dumps({k: v[-1] for k, v in times.items()}), file=sys.stderr)
         finally:
-            stack.close()
+            redis_proc.stop()
     med = {k: statistics.median(v) for k, v in times.items()}
     print(json.dumps({
         "machine": f"{platform.machine()} {os.cpu_count()} cores, torch {torch.__version__}, {device}",
@@ -138,7 +146,7 @@ def main() -> None:
         "seconds_all": {k: [round(x, 2) for x in v] for k, v in times.items()},
         "trainboard_vs_seed_style": round(med["trainboard"] / med["seed_style"], 3),
         "trainboard_vs_bare_loop": round(med["trainboard"] / med["bare_loop"], 3),
-        "event_overhead": round(med["events_on"] / med["events_off"] - 1, 4),
+        "event_overhead_worker": round(med["events_on"] / med["events_off"] - 1, 4),
     }, indent=2))
 
 

@@ -16,6 +16,16 @@ WORKERS = f"{PREFIX}:workers"
 #: Lock so that exactly one process at a time looks for lost runs.
 REAPER_LOCK = f"{PREFIX}:reaper-lock"
 
+#: Celery queues: every worker consumes ANY; workers with a GPU also consume GPU, so a
+#: run that asks for a GPU is never taken by a CPU worker.
+QUEUE_ANY = "trainboard.any"
+QUEUE_GPU = "trainboard.gpu"
+
+
+def queue_for(spec: dict) -> str:
+    return QUEUE_GPU if spec.get("accelerator") == "gpu" else QUEUE_ANY
+
+
 #: Celery task names, so the web tier can enqueue without importing the worker.
 TRAIN_TASK = "trainboard.train_run"
 PREDICT_TASK = "trainboard.predict_digit"
@@ -52,6 +62,11 @@ def run_lease(run_id: str) -> str:
 
 def worker_heartbeat(name: str) -> str:
     return f"{PREFIX}:worker:{name}"
+
+
+def submit_window(client: str) -> str:
+    """Sorted set of one client's submission times in the last minute (rate limiting)."""
+    return f"{PREFIX}:submits:{client}"
 
 
 def prediction_reply(request_id: str) -> str:

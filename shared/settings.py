@@ -34,6 +34,14 @@ class Settings:
     cors_origins: tuple[str, ...] = ()
     #: Device a worker trains on: "auto" (cuda if available), "cpu", "cuda", "cuda:1", ...
     device: str = "auto"
+    #: When set, submitting, cancelling, downloading and subscribing need this token.
+    api_token: str | None = None
+    #: Most runs waiting in the queue at once (queued or resuming); more are refused (429).
+    max_queued_runs: int = 100
+    #: Submissions one client may make per minute; more are refused (429).
+    submit_rate_per_minute: int = 30
+    #: A run still training after this many seconds is stopped and marked failed.
+    max_run_seconds: float = 24 * 3600.0
 
 
 def _int(name: str, default: int, low: int, high: int) -> int:
@@ -83,4 +91,8 @@ def load_settings() -> Settings:
         max_restarts=_int("MAX_RESTARTS", d.max_restarts, 0, 100),
         cors_origins=origins,
         device=device,
+        api_token=os.environ.get("API_TOKEN") or None,
+        max_queued_runs=_int("MAX_QUEUED_RUNS", d.max_queued_runs, 1, 1_000_000),
+        submit_rate_per_minute=_int("SUBMIT_RATE_PER_MINUTE", d.submit_rate_per_minute, 1, 1_000_000),
+        max_run_seconds=_float("MAX_RUN_SECONDS", d.max_run_seconds, 1.0, 365 * 24 * 3600.0),
     )

@@ -13,6 +13,7 @@ NAME_MAX = 100
 OPTIMIZERS = ("adam", "adamw", "sgd")
 SCHEDULES = ("none", "onecycle")
 DATASETS = ("mnist",)
+ACCELERATORS = ("any", "gpu")
 
 #: Every field with its default; a spec is exactly these keys once validated.
 DEFAULTS: dict[str, Any] = {
@@ -26,6 +27,7 @@ DEFAULTS: dict[str, Any] = {
     "train_samples": None,  # None = all 60,000
     "target_accuracy": None,  # stop early once test accuracy reaches this (0-1)
     "dataset": "mnist",
+    "accelerator": "any",  # "gpu": only workers with a GPU may take the run
 }
 
 
@@ -100,6 +102,7 @@ _CHECKS = {
     "train_samples": _check_train_samples,
     "target_accuracy": _check_target,
     "dataset": lambda v: _check_choice(v, DATASETS),
+    "accelerator": lambda v: _check_choice(v, ACCELERATORS),
 }
 
 

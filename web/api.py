@@ -14,6 +14,7 @@ from shared import keys, layout
 from shared.eventlog import EventWriter, read_events
 from shared.runs import RunStore, is_terminal, new_record
 from shared.spec import SpecError, validate_spec
+from web.auth import require_token
 
 log = logging.getLogger(__name__)
 api = Blueprint("api", __name__)
@@ -89,21 +90,60 @@ def _with_position(record: dict[str, Any], positions: dict[str, int]) -> dict[st
     return {**record, "queue_position": positions.get(record["id"])}
 
 
+def _check_submit_rate() -> None:
+    """At most SUBMIT_RATE_PER_MINUTE submissions per client address in any 60 s (sliding)."""
+    limit = _settings().submit_rate_per_minute
+    key = keys.submit_window(request.remote_addr or "unknown")
+    now = time.time()
+    pipe = _redis().pipeline()
+    pipe.zremrangebyscore(key, 0, now - 60)
+    pipe.zrange(key, 0, 0, withscores=True)
+    pipe.zcard(key)
+    _, oldest, count = pipe.execute()
+    if count >= limit:
+        retry_after = max(1, int(oldest[0][1] + 60 - now) + 1) if oldest else 60
+        error = error_response(429, f"too many submissions: at most {limit} per minute; "
+                                    f"try again in {retry_after} s")
+        error.headers["Retry-After"] = str(retry_after)
+        raise _Abort(error)
+    pipe = _redis().pipeline()
+    pipe.zadd(key, {f"{now:.6f}": now})
+    pipe.expire(key, 120)
+    pipe.execute()
+
+
+class _Abort(Exception):
+    def __init__(self, response: Response):
+        self.response = response
+
+
+@api.errorhandler(_Abort)
+def _abort(exc: _Abort) -> Response:
+    return exc.response
+
+
 @api.post("/api/runs")
+@require_token
 def submit_run() -> tuple[Response, int]:
     try:
         spec = validate_spec(_json_body())
     except SpecError as exc:
         raise ApiError(400, "invalid run spec", exc.fields) from None
     settings = _settings()
-    record = new_record(spec)
     store = _store()
+    waiting = len(store.queue_positions(store.list()))
+    if waiting >= settings.max_queued_runs:
+        raise ApiError(429, f"the queue is full ({waiting} runs waiting, at most "
+                            f"{settings.max_queued_runs}); try again when some have started")
+    _check_submit_rate()
+    record = new_record(spec)
     store.create(record)
     writer = EventWriter(_redis(), settings.results_dir, record["id"], settings.stream_maxlen)
     writer.append("status", status="queued", message="waiting for a worker")
     writer.close(timeout=5)
     try:
-        current_app.extensions["trainboard.celery"].send_task(keys.TRAIN_TASK, args=[record["id"]])
+        current_app.extensions["trainboard.celery"].send_task(keys.TRAIN_TASK, args=[record["id"]],
+                                                            queue=keys.queue_for(spec))
     except Exception as exc:
         log.exception("enqueue of run %s failed", record["id"])
         store.transition(record["id"], ("queued",), status="failed", finished_at=time.time(),
@@ -135,6 +175,7 @@ def get_run(run_id: str) -> Response:
 
 
 @api.post("/api/runs/<run_id>/cancel")
+@require_token
 def cancel_run(run_id: str) -> tuple[Response, int]:
     record = _get_run(run_id)
     if is_terminal(record["status"]):
@@ -168,6 +209,7 @@ def _int_arg(name: str, default: int | None, low: int, high: int) -> int | None:
 
 
 @api.get("/api/runs/<run_id>/events")
+@require_token
 def run_events(run_id: str) -> Response:
     _get_run(run_id)
     after = _int_arg("after", 0, 0, 2**53)
@@ -177,6 +219,7 @@ def run_events(run_id: str) -> Response:
 
 
 @api.get("/api/runs/<run_id>/artifacts")
+@require_token
 def list_artifacts(run_id: str) -> Response:
     _get_run(run_id)
     folder = layout.run_dir(_settings().results_dir, run_id)
@@ -184,6 +227,7 @@ def list_artifacts(run_id: str) -> Response:
 
 
 @api.get("/api/runs/<run_id>/artifacts/<path:name>")
+@require_token
 def download_artifact(run_id: str, name: str) -> Response:
     _get_run(run_id)
     folder = layout.run_dir(_settings().results_dir, run_id)
@@ -205,6 +249,13 @@ def list_workers() -> Response:
         else:
             workers.append(json.loads(raw))
     return jsonify({"workers": workers})
+
+
+@api.get("/api/openapi.json")
+def openapi_document() -> Response:
+    from web.openapi import document
+
+    return jsonify(document())
 
 
 @api.get("/healthz")

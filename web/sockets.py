@@ -9,6 +9,7 @@ from flask import current_app, request
 from flask_socketio import SocketIO, emit, join_room, leave_room
 
 from shared import layout
+from web.auth import token_ok
 from web.relay import Relay, room_of
 
 log = logging.getLogger(__name__)
@@ -27,6 +28,13 @@ def _run_id_from(data: Any) -> str | None:
 
 
 def register(socketio: SocketIO, relay: Relay) -> None:
+    @socketio.on("connect")
+    def on_connect(auth: Any = None) -> None:
+        """Refuse the connection when API_TOKEN is set and auth.token does not match."""
+        token = auth.get("token") if isinstance(auth, dict) else None
+        if not token_ok(token):
+            raise ConnectionRefusedError("unauthorized: connect with auth {token: <API token>}")
+
     @socketio.on("subscribe")
     def on_subscribe(data: Any) -> dict[str, Any]:
         """Send every event of the run after ``after``, then its live events."""

@@ -12,8 +12,9 @@ from __future__ import annotations
 import logging
 
 from celery import Celery
-from celery.signals import worker_ready, worker_shutdown
+from celery.signals import celeryd_after_setup, worker_ready, worker_shutdown
 
+from shared import keys
 from shared.settings import load_settings
 
 settings = load_settings()
@@ -32,7 +33,17 @@ app.conf.update(
     broker_connection_retry_on_startup=True,
     broker_connection_max_retries=None,
     worker_send_task_events=False,
+    task_default_queue=keys.QUEUE_ANY,
 )
+
+
+@celeryd_after_setup.connect
+def _consume_gpu_queue(sender, instance, **_kwargs) -> None:
+    """Workers that train on a GPU also take runs that require one."""
+    from worker.runner import pick_device
+
+    if pick_device(settings.device).type == "cuda":
+        instance.app.amqp.queues.select_add(keys.QUEUE_GPU)
 
 
 @worker_ready.connect

@@ -21,7 +21,7 @@ from shared.settings import Settings
 
 log = logging.getLogger(__name__)
 
-Enqueue = Callable[[str], None]
+Enqueue = Callable[[str, str], None]  # (run id, queue)
 
 
 def reap_lost_runs(r: redis.Redis, settings: Settings, enqueue: Enqueue, me: str) -> list[str]:
@@ -66,5 +66,5 @@ def _handle_lost(r: redis.Redis, store: RunStore, settings: Settings, enqueue: E
         writer = EventWriter(r, settings.results_dir, run_id, settings.stream_maxlen)
         writer.append("status", status="resuming", message=message)
         writer.close(timeout=10)
-        enqueue(run_id)
+        enqueue(run_id, keys.queue_for(record["spec"]))
         log.warning("run %s: %s", run_id, message)

@@ -56,14 +56,24 @@ def pick_device(setting: str) -> torch.device:
     return torch.device(setting)
 
 
+def training_path(device: torch.device, spec: dict[str, Any]) -> str:
+    """Which code path trains the run, for the run record (benchmarks compare these)."""
+    optimizer = spec.get("optimizer", "adam")
+    if device.type == "cuda":
+        return f"cuda: data on device, bf16 autocast, channels_last, fused {optimizer}, eager"
+    return f"cpu: data in memory, fp32, foreach {optimizer}, eager"
+
+
 def claim(ctx: WorkerContext, run_id: str) -> dict[str, Any] | None:
     """Take the run if it is queued or resuming and nobody holds its lease."""
     if not ctx.leases.acquire(run_id):
         log.info("run %s is leased by another worker; skipping duplicate delivery", run_id)
         return None
+    current = ctx.store.get(run_id)
+    path = training_path(ctx.device, current["spec"]) if current else None
     record = ctx.store.transition(
         run_id, ("queued", "resuming"), status="running", worker=ctx.name,
-        device=describe_device(ctx.device), error=None)
+        device=describe_device(ctx.device), train_path=path, error=None)
     if record is None:
         ctx.leases.release(run_id)
         return None
@@ -134,13 +144,23 @@ def _train(ctx: WorkerContext, run_id: str, spec: dict[str, Any], record: dict[s
         writer.append("status", status="running",
                       message=f"started on {ctx.name} ({describe_device(device)})")
 
+    run_started = record.get("started_at") or time.time()  # across resumes
+    stop_reason: list[str] = []
+
     def stop_requested() -> bool:
         if not ctx.leases.holds(run_id):
+            stop_reason.append("lost")
+            return True
+        if time.time() - run_started > ctx.settings.max_run_seconds:
+            stop_reason.append("timeout")
             return True
         try:
-            return bool(ctx.r.exists(keys.run_cancel(run_id)))
+            if ctx.r.exists(keys.run_cancel(run_id)):
+                stop_reason.append("cancelled")
+                return True
         except TRANSIENT:
-            return False  # Redis is away: keep training, events queue up meanwhile
+            pass  # Redis is away: keep training, events queue up meanwhile
+        return False
 
     reporter = ProgressReporter(writer.append, steps, stop_requested,
                                 enabled=ctx.events_enabled)
@@ -150,11 +170,14 @@ def _train(ctx: WorkerContext, run_id: str, spec: dict[str, Any], record: dict[s
         finished = training.train_epoch(model, images, labels, optimizer, scheduler,
                                         spec["batch_size"], spec["seed"], epoch, reporter)
         if not finished:
-            if not ctx.leases.holds(run_id):
+            if stop_reason[-1] == "lost":
                 return "lost", "lease lost"
             checkpoints.save_checkpoint(checkpoint_path, model=model, optimizer=optimizer,
                                         scheduler=scheduler, epoch=epoch - 1, spec=spec,
                                         history=history)
+            if stop_reason[-1] == "timeout":
+                return "failed", (f"stopped after the maximum run duration of "
+                                  f"{ctx.settings.max_run_seconds:g} s (MAX_RUN_SECONDS)")
             return "cancelled", f"cancelled during epoch {epoch}"
         metrics = training.evaluate(model, data.test_x, data.test_y)
         seconds = time.perf_counter() - started

@@ -19,8 +19,8 @@ _presence: Presence | None = None
 _lock = threading.Lock()
 
 
-def enqueue_run(run_id: str) -> None:
-    app.send_task(keys.TRAIN_TASK, args=[run_id])
+def enqueue_run(run_id: str, queue: str) -> None:
+    app.send_task(keys.TRAIN_TASK, args=[run_id], queue=queue)
 
 
 def start_worker(name: str) -> WorkerContext:

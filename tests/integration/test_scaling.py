@@ -35,3 +35,14 @@ def test_two_workers_share_four_runs_and_queue_positions_go_down(make_stack):
     for (w1, _, end1), (w2, start2, _) in zip(spans, spans[1:]):
         if w1 == w2:
             assert start2 >= end1
+
+
+def test_cpu_workers_never_take_runs_that_require_a_gpu(make_stack):
+    stack = make_stack(workers=1)
+    gpu_run = stack.submit(name="needs gpu", epochs=1, train_samples=100, accelerator="gpu")
+    any_run = stack.submit(name="anywhere", epochs=1, train_samples=100)
+    stack.wait_status(any_run["id"], "succeeded")
+    time.sleep(1)
+    record = stack.run(gpu_run["id"])
+    assert record["status"] == "queued" and record["queue_position"] == 1
+    assert stack.run(any_run["id"])["train_path"].startswith("cpu:")

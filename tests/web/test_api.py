@@ -37,12 +37,17 @@ def test_submit_creates_a_queued_run_and_enqueues_it(client, r):
     assert response.status_code == 201
     run = response.get_json()
     assert run["status"] == "queued" and run["spec"]["epochs"] == 1 and run["queue_position"] == 1
-    assert r.llen("celery") == 1, "one Celery message on the default queue"
-    message = json.loads(r.lindex("celery", 0))
+    assert r.llen(keys.QUEUE_ANY) == 1, "one Celery message on the queue every worker takes"
+    message = json.loads(r.lindex(keys.QUEUE_ANY, 0))
     assert message["headers"]["task"] == keys.TRAIN_TASK
     assert message["content-type"] == "application/json"
     events = client.get(f"/api/runs/{run['id']}/events?after=0").get_json()["events"]
     assert [(e["seq"], e["status"]) for e in events] == [(1, "queued")]
+
+
+def test_gpu_runs_go_to_the_gpu_queue(client, r):
+    assert post(client, {"accelerator": "gpu"}).status_code == 201
+    assert r.llen(keys.QUEUE_GPU) == 1 and r.llen(keys.QUEUE_ANY) == 0
 
 
 @pytest.mark.parametrize("body", [
@@ -51,7 +56,7 @@ def test_submit_creates_a_queued_run_and_enqueues_it(client, r):
 ])
 def test_bad_specs_are_400_with_fields_and_create_nothing(client, r, body):
     assert_error(post(client, body), 400, next(iter(body)))
-    assert r.zcard(keys.RUNS_INDEX) == 0 and r.llen("celery") == 0
+    assert r.zcard(keys.RUNS_INDEX) == 0 and r.llen(keys.QUEUE_ANY) == 0
 
 
 @pytest.mark.parametrize("raw", ["{not json", "[1, 2]", '"text"', "", '{"lr": NaN}',
@@ -109,3 +114,68 @@ def test_page_and_vendor_files_are_served(client):
     assert page.status_code == 200 and b"Trainboard" in page.data
     assert client.get("/vendor/uPlot.esm.js").status_code in (200, 404)  # 404 only without npm deps
     assert client.get("/vendor/../../pyproject.toml").status_code == 404
+
+
+def test_openapi_document_describes_exactly_the_real_routes(client):
+    doc = client.get("/api/openapi.json").get_json()
+    assert doc["openapi"].startswith("3.")
+    app = client.application
+    real = set()
+    for rule in app.url_map.iter_rules():
+        if rule.rule.startswith("/api/") or rule.rule == "/healthz":
+            path = rule.rule.replace("<run_id>", "{run_id}").replace("<path:name>", "{name}")
+            for method in rule.methods - {"HEAD", "OPTIONS"}:
+                real.add((path, method.lower()))
+    documented = {(p, m) for p, ops in doc["paths"].items() for m in ops}
+    assert documented == real
+
+
+def test_spec_schema_matches_the_validator_fields(client):
+    from shared.spec import DEFAULTS
+
+    schema = client.get("/api/openapi.json").get_json()["components"]["schemas"]["RunSpec"]
+    assert set(schema["properties"]) == set(DEFAULTS) and schema["additionalProperties"] is False
+
+
+@pytest.fixture
+def token_client(r, redis_server, tmp_path, monkeypatch):
+    monkeypatch.setenv("ASYNC_MODE", "threading")
+    from web.app import create_app
+
+    app = create_app(Settings(redis_url=redis_server, results_dir=str(tmp_path), api_token="s3cret",
+                              submit_rate_per_minute=3, max_queued_runs=2))
+    app.extensions["trainboard.relay"].running = False
+    return app.test_client()
+
+
+def test_token_is_required_to_submit_cancel_read_events_and_download(token_client, r):
+    c = token_client
+    assert_error(post(c, {}), 401)
+    assert r.zcard(keys.RUNS_INDEX) == 0
+    bad = {"Authorization": "Bearer wrong"}
+    good = {"Authorization": "Bearer s3cret"}
+    assert_error(c.post("/api/runs", json={}, headers=bad), 401)
+    run = c.post("/api/runs", json={}, headers=good).get_json()
+    for path in (f"/api/runs/{run['id']}/events", f"/api/runs/{run['id']}/artifacts",
+                 f"/api/runs/{run['id']}/artifacts/run.json"):
+        assert_error(c.get(path), 401)
+        assert c.get(path, headers=good).status_code == 200
+    assert_error(c.post(f"/api/runs/{run['id']}/cancel"), 401)
+    assert c.post(f"/api/runs/{run['id']}/cancel", headers=good).status_code == 202
+    assert c.get("/api/runs").status_code == 200, "listing stays open"
+
+
+def test_queue_limit_and_submission_rate_give_429(token_client, r):
+    good = {"Authorization": "Bearer s3cret"}
+    assert token_client.post("/api/runs", json={}, headers=good).status_code == 201
+    assert token_client.post("/api/runs", json={}, headers=good).status_code == 201
+    full = token_client.post("/api/runs", json={}, headers=good)
+    assert_error(full, 429)
+    assert "queue is full" in full.get_json()["error"]
+    assert r.zcard(keys.RUNS_INDEX) == 2
+    for run in token_client.get("/api/runs").get_json()["runs"]:
+        token_client.post(f"/api/runs/{run['id']}/cancel", headers=good)
+    assert token_client.post("/api/runs", json={}, headers=good).status_code == 201
+    limited = token_client.post("/api/runs", json={}, headers=good)
+    assert_error(limited, 429)
+    assert "per minute" in limited.get_json()["error"] and limited.headers["Retry-After"]

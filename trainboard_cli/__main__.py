@@ -1,0 +1,3 @@
+from trainboard_cli.main import main
+
+raise SystemExit(main())

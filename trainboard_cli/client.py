@@ -1,0 +1,104 @@
+"""A small client of the public API (REST with requests, live events with python-socketio)."""
+from __future__ import annotations
+
+import threading
+from typing import Any, Callable
+
+import requests
+import socketio
+
+TERMINAL = {"succeeded", "failed", "cancelled"}
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, body: dict[str, Any]):
+        fields = "; ".join(f"{k}: {v}" for k, v in (body.get("fields") or {}).items())
+        super().__init__(f"{body.get('error', 'error')} (HTTP {status})" + (f" — {fields}" if fields else ""))
+        self.status = status
+
+
+class Client:
+    def __init__(self, url: str, token: str | None = None, timeout: float = 30):
+        self.url = url.rstrip("/")
+        self.token = token
+        self.timeout = timeout
+        self.session = requests.Session()
+        if token:
+            self.session.headers["Authorization"] = f"Bearer {token}"
+
+    def _call(self, method: str, path: str, **kwargs) -> Any:
+        response = self.session.request(method, self.url + path, timeout=self.timeout, **kwargs)
+        try:
+            body = response.json()
+        except ValueError:
+            body = {"error": response.text[:200] or response.reason}
+        if response.status_code >= 400:
+            raise ApiError(response.status_code, body)
+        return body
+
+    def submit(self, spec: dict[str, Any]) -> dict[str, Any]:
+        return self._call("POST", "/api/runs", json=spec)
+
+    def runs(self, status: str | None = None) -> list[dict[str, Any]]:
+        return self._call("GET", "/api/runs", params={"status": status} if status else None)["runs"]
+
+    def run(self, run_id: str) -> dict[str, Any]:
+        return self._call("GET", f"/api/runs/{run_id}")
+
+    def cancel(self, run_id: str) -> dict[str, Any]:
+        return self._call("POST", f"/api/runs/{run_id}/cancel")
+
+    def events(self, run_id: str, after: int = 0) -> list[dict[str, Any]]:
+        return self._call("GET", f"/api/runs/{run_id}/events", params={"after": after})["events"]
+
+    def follow(self, run_id: str, on_event: Callable[[dict[str, Any]], None],
+               on_reconnect: Callable[[], None] = lambda: None) -> None:
+        """Call ``on_event`` for every event in seq order until the run ends.
+
+        Reconnects on its own and subscribes again with the last seq it has, so a
+        network blip or a web-tier restart loses nothing.
+        """
+        last = 0
+        held: dict[int, dict[str, Any]] = {}
+        done = threading.Event()
+        lock = threading.Lock()
+        sio = socketio.Client(reconnection=True, reconnection_delay=0.5, reconnection_delay_max=5)
+        connects = [0]
+
+        def subscribe() -> None:
+            sio.emit("subscribe", {"run_id": run_id, "after": last})
+
+        @sio.on("connect")
+        def _connect() -> None:
+            connects[0] += 1
+            if connects[0] > 1:
+                on_reconnect()
+            subscribe()
+
+        @sio.on("run_event")
+        def _event(event: dict[str, Any]) -> None:
+            nonlocal last
+            if event.get("run_id") != run_id:
+                return
+            with lock:  # handlers may run in parallel threads: re-order by seq
+                if event["seq"] <= last:
+                    return
+                held[event["seq"]] = event
+                while last + 1 in held:
+                    nxt = held.pop(last + 1)
+                    last = nxt["seq"]
+                    on_event(nxt)
+                    if nxt["type"] == "status" and nxt["status"] in TERMINAL:
+                        done.set()
+
+        @sio.on("error")
+        def _error(data: dict[str, Any]) -> None:
+            raise SystemExit(f"server: {data.get('error')}")
+
+        sio.connect(self.url, auth={"token": self.token} if self.token else None,
+                    transports=["websocket"], wait_timeout=self.timeout)
+        try:
+            while not done.wait(0.5):
+                pass
+        finally:
+            sio.disconnect()

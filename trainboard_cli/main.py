@@ -1,0 +1,117 @@
+"""``trainboard submit | list | show | cancel | watch | logs`` against any deployment."""
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import sys
+
+
+from trainboard_cli.client import ApiError, Client
+from trainboard_cli.progress import ProgressLine
+
+SPEC_FLAGS = [  # (flag, spec field, type, help)
+    ("--name", "name", str, "run name"),
+    ("--epochs", "epochs", int, "1-100 (default 10)"),
+    ("--batch-size", "batch_size", int, "1-4096 (default 64)"),
+    ("--lr", "lr", float, "learning rate, >0 and <=10 (default 0.001)"),
+    ("--optimizer", "optimizer", str, "adam, adamw or sgd"),
+    ("--schedule", "schedule", str, "none or onecycle"),
+    ("--seed", "seed", int, "random seed (default 0)"),
+    ("--train-samples", "train_samples", int, "use a random subset of this many images"),
+    ("--target-accuracy", "target_accuracy", float, "stop once test accuracy reaches this"),
+    ("--accelerator", "accelerator", str, "any or gpu"),
+]
+EPOCH_COLUMNS = ["epoch", "train_loss", "test_loss", "test_accuracy", "seconds", "lr"]
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="trainboard", description=__doc__)
+    p.add_argument("--url", default=os.environ.get("TRAINBOARD_URL", "http://127.0.0.1:8000"),
+                   help="Trainboard web tier (env TRAINBOARD_URL)")
+    p.add_argument("--token", default=os.environ.get("TRAINBOARD_TOKEN"),
+                   help="API token when the server sets API_TOKEN (env TRAINBOARD_TOKEN)")
+    sub = p.add_subparsers(dest="command", required=True)
+    s = sub.add_parser("submit", help="submit a run and print its id")
+    for flag, _field, kind, text in SPEC_FLAGS:
+        s.add_argument(flag, type=kind, help=text)
+    s.add_argument("--watch", action="store_true", help="then follow it until it ends")
+    ls = sub.add_parser("list", help="list runs, newest first")
+    ls.add_argument("--status", help="only runs with this status")
+    for name, text in (("show", "print a run record as JSON"), ("cancel", "cancel a run"),
+                       ("watch", "follow a run live with a progress bar")):
+        sub.add_parser(name, help=text).add_argument("run_id")
+    logs = sub.add_parser("logs", help="per-epoch metrics of a run")
+    logs.add_argument("run_id")
+    logs.add_argument("--csv", action="store_true", help="CSV instead of a table")
+    return p
+
+
+def cmd_submit(client: Client, args: argparse.Namespace) -> int:
+    spec = {field: getattr(args, flag[2:].replace("-", "_")) for flag, field, _k, _t in SPEC_FLAGS}
+    run = client.submit({k: v for k, v in spec.items() if v is not None})
+    print(run["id"])
+    return cmd_watch(client, run["id"]) if args.watch else 0
+
+
+def cmd_list(client: Client, args: argparse.Namespace) -> int:
+    rows = client.runs(args.status)
+    print(f"{'ID':32}  {'STATUS':9}  {'EPOCH':>7}  {'BEST ACC':>8}  NAME")
+    for r in rows:
+        best = r.get("metrics", {}).get("best_test_accuracy")
+        acc = f"{best:.2%}" if best is not None else "-"
+        print(f"{r['id']:32}  {r['status']:9}  {r['epoch']:>3}/{r['spec']['epochs']:<3}  {acc:>8}  {r['name']}")
+    return 0
+
+
+def cmd_watch(client: Client, run_id: str) -> int:
+    run = client.run(run_id)
+    line = ProgressLine(run["spec"]["epochs"], sys.stderr)
+    client.follow(run_id, line.update, on_reconnect=line.reconnected)
+    final = client.run(run_id)
+    line.finish(final)
+    return 0 if final["status"] == "succeeded" else 1
+
+
+def cmd_logs(client: Client, args: argparse.Namespace) -> int:
+    epochs = [e for e in client.events(args.run_id) if e["type"] == "epoch"]
+    if args.csv:
+        writer = csv.writer(sys.stdout)
+        writer.writerow(EPOCH_COLUMNS)
+        for e in epochs:
+            writer.writerow([e.get(c) for c in EPOCH_COLUMNS])
+        return 0
+    print(f"{'EPOCH':>5}  {'TRAIN LOSS':>10}  {'TEST LOSS':>9}  {'ACCURACY':>8}  {'SECONDS':>7}")
+    for e in epochs:
+        print(f"{e['epoch']:>5}  {e['train_loss']:>10.4f}  {e['test_loss']:>9.4f}  "
+              f"{e['test_accuracy']:>8.2%}  {e['seconds']:>7.1f}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    client = Client(args.url, args.token)
+    try:
+        if args.command == "submit":
+            return cmd_submit(client, args)
+        if args.command == "list":
+            return cmd_list(client, args)
+        if args.command == "show":
+            print(json.dumps(client.run(args.run_id), indent=2))
+            return 0
+        if args.command == "cancel":
+            client.cancel(args.run_id)
+            print(f"cancel requested for {args.run_id}")
+            return 0
+        if args.command == "watch":
+            return cmd_watch(client, args.run_id)
+        return cmd_logs(client, args)
+    except ApiError as exc:
+        print(f"trainboard: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:
+        print(f"trainboard: cannot reach {args.url}: {exc}", file=sys.stderr)
+        return 2
+
+

@@ -1,0 +1,118 @@
+"""The OpenAPI 3.1 document of the REST API, served at /api/openapi.json.
+
+The run-spec schema is built from shared.spec (the same bounds the validator
+enforces) and a test checks that every API route of the app is described here
+and nothing else, so the document cannot drift from the real endpoints.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from shared import spec as specs
+
+RUN_ID = {"name": "run_id", "in": "path", "required": True,
+          "schema": {"type": "string", "pattern": "^[0-9a-f]{32}$"}}
+
+
+def run_spec_schema() -> dict[str, Any]:
+    nullable_int = {"type": ["integer", "null"]}
+    return {
+        "type": "object",
+        "additionalProperties": False,
+        "properties": {
+            "name": {"type": ["string", "null"], "minLength": 1, "maxLength": specs.NAME_MAX},
+            "epochs": {"type": "integer", "minimum": 1, "maximum": 100, "default": specs.DEFAULTS["epochs"]},
+            "batch_size": {"type": "integer", "minimum": 1, "maximum": 4096,
+                           "default": specs.DEFAULTS["batch_size"]},
+            "lr": {"type": "number", "exclusiveMinimum": 0, "maximum": 10, "default": specs.DEFAULTS["lr"]},
+            "optimizer": {"enum": list(specs.OPTIMIZERS), "default": specs.DEFAULTS["optimizer"]},
+            "schedule": {"enum": list(specs.SCHEDULES), "default": specs.DEFAULTS["schedule"]},
+            "seed": {"type": "integer", "minimum": 0, "maximum": 2**31 - 1, "default": 0},
+            "train_samples": {**nullable_int, "minimum": 100, "maximum": specs.MNIST_TRAIN_SIZE},
+            "target_accuracy": {"type": ["number", "null"], "exclusiveMinimum": 0, "maximum": 1},
+            "dataset": {"enum": list(specs.DATASETS), "default": "mnist"},
+            "accelerator": {"enum": list(specs.ACCELERATORS), "default": "any"},
+        },
+    }
+
+
+def _json(schema: dict[str, Any], description: str) -> dict[str, Any]:
+    return {"description": description, "content": {"application/json": {"schema": schema}}}
+
+
+def _error(description: str) -> dict[str, Any]:
+    return _json({"$ref": "#/components/schemas/Error"}, description)
+
+
+def document() -> dict[str, Any]:
+    run = {"$ref": "#/components/schemas/Run"}
+    errors = {"400": _error("invalid input"), "401": _error("API token required"),
+              "404": _error("no such run")}
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "Trainboard", "version": "1",
+                 "description": "Train MNIST CNNs as queued jobs and follow them live."},
+        "components": {
+            "securitySchemes": {"token": {"type": "http", "scheme": "bearer"}},
+            "schemas": {
+                "RunSpec": run_spec_schema(),
+                "Run": {"type": "object", "required": ["id", "name", "status", "spec", "created_at"],
+                        "properties": {"id": {"type": "string"}, "name": {"type": "string"},
+                                       "status": {"enum": ["queued", "running", "resuming", "succeeded",
+                                                           "failed", "cancelled"]},
+                                       "spec": {"$ref": "#/components/schemas/RunSpec"},
+                                       "queue_position": {"type": ["integer", "null"]}}},
+                "Error": {"type": "object", "required": ["error", "fields"],
+                          "properties": {"error": {"type": "string"}, "fields": {"type": "object"}}},
+            },
+        },
+        "paths": {
+            "/api/runs": {
+                "get": {"summary": "All runs, newest first",
+                        "parameters": [{"name": "status", "in": "query", "schema": {"type": "string"}}],
+                        "responses": {"200": _json({"type": "object", "properties": {
+                            "runs": {"type": "array", "items": run}}}, "runs")}},
+                "post": {"summary": "Submit a run", "security": [{"token": []}],
+                         "requestBody": {"required": True, "content": {"application/json": {
+                             "schema": {"$ref": "#/components/schemas/RunSpec"}}}},
+                         "responses": {"201": _json(run, "queued"), "400": errors["400"],
+                                       "401": errors["401"], "413": _error("body too large"),
+                                       "429": _error("queue full or too many submissions")}},
+            },
+            "/api/runs/{run_id}": {"get": {
+                "summary": "One run record", "parameters": [RUN_ID],
+                "responses": {"200": _json(run, "the run"), "404": errors["404"]}}},
+            "/api/runs/{run_id}/cancel": {"post": {
+                "summary": "Cancel a queued or running run", "parameters": [RUN_ID],
+                "security": [{"token": []}],
+                "responses": {"202": _json(run, "cancel requested"), "401": errors["401"],
+                              "404": errors["404"], "409": _error("the run already ended")}}},
+            "/api/runs/{run_id}/events": {"get": {
+                "summary": "The run's event log after a seq", "security": [{"token": []}],
+                "parameters": [RUN_ID,
+                               {"name": "after", "in": "query", "schema": {"type": "integer", "minimum": 0}},
+                               {"name": "limit", "in": "query",
+                                "schema": {"type": "integer", "minimum": 1, "maximum": 100000}}],
+                "responses": {"200": _json({"type": "object", "properties": {
+                    "events": {"type": "array", "items": {"type": "object"}}}}, "events"),
+                    **errors}}},
+            "/api/runs/{run_id}/artifacts": {"get": {
+                "summary": "Files in the run's results folder", "parameters": [RUN_ID],
+                "security": [{"token": []}],
+                "responses": {"200": _json({"type": "object"}, "artifacts"), "401": errors["401"],
+                              "404": errors["404"]}}},
+            "/api/runs/{run_id}/artifacts/{name}": {"get": {
+                "summary": "Download one file", "security": [{"token": []}],
+                "parameters": [RUN_ID, {"name": "name", "in": "path", "required": True,
+                                        "schema": {"type": "string"}}],
+                "responses": {"200": {"description": "the file"}, "401": errors["401"],
+                              "404": errors["404"]}}},
+            "/api/workers": {"get": {"summary": "Live workers",
+                                     "responses": {"200": _json({"type": "object"}, "workers")}}},
+            "/api/openapi.json": {"get": {"summary": "This document",
+                                          "responses": {"200": {"description": "OpenAPI 3.1"}}}},
+            "/healthz": {"get": {"summary": "200 when Redis answers",
+                                 "responses": {"200": _json({"type": "object"}, "healthy"),
+                                               "503": _json({"type": "object"}, "Redis unavailable")}}},
+        },
+    }
