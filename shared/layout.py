@@ -16,6 +16,8 @@ RUN_JSON = "run.json"
 EVENTS_JSONL = "events.jsonl"
 CHECKPOINT = "checkpoint.pt"
 FINAL_WEIGHTS = "mnist_cnn.pth"
+#: The final weights as plain NumPy arrays, so the web tier can run the model without torch.
+FINAL_WEIGHTS_NPZ = "mnist_cnn.npz"
 TRAINING_LOG = "training_log.json"
 TEST_SAMPLES = "test_samples.json"
 

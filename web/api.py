@@ -237,6 +237,31 @@ def download_artifact(run_id: str, name: str) -> Response:
     return send_file(path.resolve(), as_attachment=True, download_name=path.name)
 
 
+@api.post("/api/runs/<run_id>/predict")
+@require_token
+def predict_digit(run_id: str) -> Response:
+    """Class probabilities for a drawn 28×28 digit, from the run's final weights."""
+    _get_run(run_id)
+    body = _json_body()
+    pixels = body.get("pixels") if isinstance(body, dict) else None
+    if (not isinstance(pixels, list) or len(pixels) != 784
+            or not all(isinstance(p, (int, float)) and not isinstance(p, bool)
+                       and 0 <= p <= 255 for p in pixels)):
+        raise ApiError(400, "pixels must be a list of 784 numbers from 0 to 255 (28×28, row by row)",
+                       {"pixels": "784 numbers from 0 to 255"})
+    if set(body) != {"pixels"}:
+        raise ApiError(400, "unknown fields", {k: "unknown field" for k in body if k != "pixels"})
+    weights = layout.run_dir(_settings().results_dir, run_id) / layout.FINAL_WEIGHTS_NPZ
+    if not weights.is_file():
+        raise ApiError(409, "this run has no final model yet; predictions need a finished run")
+    import numpy as np
+
+    from web.inference import predict_file
+
+    probs = predict_file(weights, np.asarray(pixels, dtype=np.float32))
+    return jsonify({"pred": int(probs.argmax()), "probabilities": [round(float(p), 6) for p in probs]})
+
+
 @api.get("/api/workers")
 def list_workers() -> Response:
     r = _redis()

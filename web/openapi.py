@@ -107,6 +107,15 @@ def document() -> dict[str, Any]:
                                         "schema": {"type": "string"}}],
                 "responses": {"200": {"description": "the file"}, "401": errors["401"],
                               "404": errors["404"]}}},
+            "/api/runs/{run_id}/predict": {"post": {
+                "summary": "Classify a drawn digit with the run's final model",
+                "security": [{"token": []}], "parameters": [RUN_ID],
+                "requestBody": {"required": True, "content": {"application/json": {"schema": {
+                    "type": "object", "additionalProperties": False, "required": ["pixels"],
+                    "properties": {"pixels": {"type": "array", "minItems": 784, "maxItems": 784,
+                                              "items": {"type": "number", "minimum": 0, "maximum": 255}}}}}}},
+                "responses": {"200": _json({"type": "object"}, "prediction"), **errors,
+                              "409": _error("the run has no final model yet")}}},
             "/api/workers": {"get": {"summary": "Live workers",
                                      "responses": {"200": _json({"type": "object"}, "workers")}}},
             "/api/openapi.json": {"get": {"summary": "This document",

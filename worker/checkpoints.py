@@ -9,6 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -50,3 +51,9 @@ def restore(state: dict[str, Any], model: nn.Module, optimizer: torch.optim.Opti
 
 def save_weights(path: Path, model: nn.Module) -> None:
     atomic_write(path, lambda f: torch.save(model.state_dict(), f), binary=True)
+
+
+def save_weights_npz(path: Path, model: nn.Module) -> None:
+    """The same weights as float32 NumPy arrays (read by web.inference, no torch needed)."""
+    arrays = {k: v.detach().float().cpu().numpy() for k, v in model.state_dict().items()}
+    atomic_write(path, lambda f: np.savez(f, **arrays), binary=True)

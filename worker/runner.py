@@ -28,6 +28,8 @@ from worker.progress import ProgressReporter
 log = logging.getLogger(__name__)
 
 SAMPLE_COUNT = 16
+#: Misclassified test images shown per epoch (the "mistakes" view).
+MISTAKE_COUNT = 24
 
 
 @dataclass
@@ -163,7 +165,8 @@ def _train(ctx: WorkerContext, run_id: str, spec: dict[str, Any], record: dict[s
         return False
 
     reporter = ProgressReporter(writer.append, steps, stop_requested,
-                                enabled=ctx.events_enabled)
+                                enabled=ctx.events_enabled,
+                                current_lr=lambda: optimizer.param_groups[0]["lr"])
     for epoch in range(start_epoch, spec["epochs"] + 1):
         started = time.perf_counter()
         reporter.start_epoch(epoch)
@@ -179,7 +182,7 @@ def _train(ctx: WorkerContext, run_id: str, spec: dict[str, Any], record: dict[s
                 return "failed", (f"stopped after the maximum run duration of "
                                   f"{ctx.settings.max_run_seconds:g} s (MAX_RUN_SECONDS)")
             return "cancelled", f"cancelled during epoch {epoch}"
-        metrics = training.evaluate(model, data.test_x, data.test_y)
+        metrics = training.evaluate(model, data.test_x, data.test_y, keep_wrong=MISTAKE_COUNT)
         seconds = time.perf_counter() - started
         epoch_record = {"epoch": epoch, "train_loss": reporter.mean_loss(),
                         "test_loss": metrics["test_loss"],
@@ -190,26 +193,35 @@ def _train(ctx: WorkerContext, run_id: str, spec: dict[str, Any], record: dict[s
         history["batch_losses"].append(reporter.epoch_losses)
         samples = training.sample_predictions(model, data.test_x, data.test_y, SAMPLE_COUNT,
                                               spec["seed"], epoch)
+        mistakes = training.describe_images(model, data.test_x, data.test_y,
+                                            metrics["wrong_indices"])
         # Checkpoint before announcing the epoch: a crash in between re-announces it on
         # resume (see _replay_missing_epochs) instead of training it twice.
         checkpoints.save_checkpoint(checkpoint_path, model=model, optimizer=optimizer,
                                     scheduler=scheduler, epoch=epoch, spec=spec, history=history)
         _write_logs(folder, spec, history, samples)
-        _announce_epoch(ctx, run_id, writer, epoch_record, samples)
+        _announce_epoch(ctx, run_id, writer, epoch_record, samples, mistakes)
         target = spec["target_accuracy"]
         if target is not None and metrics["test_accuracy"] >= target:
-            checkpoints.save_weights(folder / layout.FINAL_WEIGHTS, model)
+            _save_final(folder, model)
             return "succeeded", f"reached target accuracy {target:.2%} after epoch {epoch}"
-    checkpoints.save_weights(folder / layout.FINAL_WEIGHTS, model)
+    _save_final(folder, model)
     best = max(e["test_accuracy"] for e in history["epochs"])
     return "succeeded", f"finished {spec['epochs']} epochs, best test accuracy {best:.2%}"
 
 
+def _save_final(folder, model) -> None:
+    checkpoints.save_weights(folder / layout.FINAL_WEIGHTS, model)
+    checkpoints.save_weights_npz(folder / layout.FINAL_WEIGHTS_NPZ, model)
+
+
 def _announce_epoch(ctx: WorkerContext, run_id: str, writer: EventWriter,
-                    epoch_record: dict[str, Any], samples: list[dict[str, Any]] | None) -> None:
+                    epoch_record: dict[str, Any], samples: list[dict[str, Any]] | None,
+                    mistakes: list[dict[str, Any]] | None = None) -> None:
     writer.append("epoch", **epoch_record)
     if samples is not None:
-        writer.append("samples", epoch=epoch_record["epoch"], items=samples)
+        writer.append("samples", epoch=epoch_record["epoch"], items=samples,
+                      mistakes=mistakes or [])
     writer.append("checkpoint", epoch=epoch_record["epoch"], artifact=layout.CHECKPOINT)
 
     def update_record() -> None:

@@ -78,12 +78,14 @@ def train_epoch(model: nn.Module, images: torch.Tensor, labels: torch.Tensor,
 
 @torch.no_grad()
 def evaluate(model: nn.Module, images: torch.Tensor, labels: torch.Tensor,
-             batch_size: int = 2000) -> dict[str, Any]:
-    """Mean test loss, accuracy and the 10×10 confusion matrix (rows = true label)."""
+             batch_size: int = 2000, keep_wrong: int = 0) -> dict[str, Any]:
+    """Mean test loss, accuracy, the 10×10 confusion matrix (rows = true label) and the
+    indices of the first ``keep_wrong`` misclassified images."""
     model.eval()
     device = images.device
     total_loss = torch.zeros((), device=device)
     confusion = torch.zeros(10, 10, dtype=torch.int64, device=device)
+    wrong: list[torch.Tensor] = []
     for start in range(0, len(labels), batch_size):
         x, y = normalize(images[start:start + batch_size]), labels[start:start + batch_size]
         with autocast_for(device):
@@ -91,12 +93,16 @@ def evaluate(model: nn.Module, images: torch.Tensor, labels: torch.Tensor,
         total_loss += F.cross_entropy(logits.float(), y, reduction="sum")
         pred = logits.argmax(1)
         confusion += torch.bincount(y * 10 + pred, minlength=100).view(10, 10)
+        if keep_wrong:
+            wrong.append((pred != y).nonzero().flatten() + start)
     n = len(labels)
+    wrong_indices = torch.cat(wrong)[:keep_wrong].cpu().tolist() if wrong else []
     correct = int(confusion.diagonal().sum())
     return {
         "test_loss": float(total_loss) / n,
         "test_accuracy": correct / n,
         "confusion": confusion.cpu().tolist(),
+        "wrong_indices": wrong_indices,
     }
 
 
@@ -113,15 +119,21 @@ def sample_predictions(model: nn.Module, images: torch.Tensor, labels: torch.Ten
                        count: int, seed: int, epoch: int) -> list[dict[str, Any]]:
     """Predictions on ``count`` random test images (a fresh draw each epoch)."""
     g = torch.Generator().manual_seed(seed * 7919 + epoch)
-    idx = torch.randperm(len(labels), generator=g)[:count]
-    batch = images[idx.to(images.device)]
+    return describe_images(model, images, labels, torch.randperm(len(labels), generator=g)[:count].tolist())
+
+
+@torch.no_grad()
+def describe_images(model: nn.Module, images: torch.Tensor, labels: torch.Tensor,
+                    indices: list[int]) -> list[dict[str, Any]]:
+    """Index, true label, prediction, confidence and pixels of the given test images."""
+    if not indices:
+        return []
+    idx = torch.tensor(indices, device=images.device)
+    batch = images[idx]
     preds, probs = predict(model, batch)
-    pixels = batch.reshape(len(idx), -1).cpu().tolist()
-    return [
-        {"index": int(i), "label": int(labels[int(i)]), "pred": p,
-         "confidence": round(prob[p], 4), "image": px}
-        for i, p, prob, px in zip(idx.tolist(), preds, probs, pixels)
-    ]
+    pixels = batch.reshape(len(indices), -1).cpu().tolist()
+    return [{"index": i, "label": int(labels[i]), "pred": p, "confidence": round(prob[p], 4),
+             "image": px} for i, p, prob, px in zip(indices, preds, probs, pixels)]
 
 
 def seed_everything(seed: int) -> None:

@@ -77,6 +77,31 @@ def test_submit_watch_reload_and_finish(make_stack, page):
     assert page.locator("#artifacts a:text('mnist_cnn.pth')").count() == 1
     page.screenshot(path=str(SHOTS / "finished.png"), full_page=True)
 
+    # Samples of every epoch stay reachable with the slider.
+    slider = page.locator("#samples-slider")
+    assert slider.get_attribute("max") == "4" and slider.is_enabled()
+    slider.fill("1")
+    page.wait_for_selector("#samples-epoch:text('epoch 1')")
+
+    # Draw a "1" and get a prediction from the finished model.
+    page.locator("#draw-card").scroll_into_view_if_needed()
+    box = page.locator("#digit-pad").bounding_box()
+    x = box["x"] + box["width"] / 2
+    page.mouse.move(x, box["y"] + 30)
+    page.mouse.down()
+    for y in range(30, int(box["height"]) - 30, 8):
+        page.mouse.move(x, box["y"] + y)
+    page.mouse.up()
+    page.click("#predict-digit")
+    page.wait_for_function("/^[0-9]$/.test(document.querySelector('#digit-result').textContent)")
+    assert page.locator("#digit-probs .prob").count() == 10
+    page.screenshot(path=str(SHOTS / "draw.png"))
+
+    # Clone the spec into the form.
+    page.click("#clone-run")
+    assert page.input_value("input[name=epochs]") == "4"
+    assert page.input_value("input[name=name]") == "browser run (copy)"
+
 
 def test_bad_form_input_shows_the_error_and_creates_nothing(make_stack, page):
     stack = make_stack(workers=0)
@@ -100,3 +125,22 @@ def test_cancel_from_the_run_list(make_stack, page):
     item.locator("button:text('Cancel')").click()
     page.wait_for_selector(f".run[data-run-id='{run['id']}'][data-status=cancelled]")
     assert stack.run(run["id"])["status"] == "cancelled"
+
+
+def test_compare_two_runs_on_one_chart(make_stack, page):
+    stack = make_stack(workers=1)
+    a = stack.submit(name="adam run", epochs=2, batch_size=32, train_samples=1000)
+    b = stack.submit(name="sgd run", epochs=2, batch_size=32, train_samples=1000, optimizer="sgd", lr=0.05)
+    stack.wait_status(b["id"], "succeeded")
+    page.goto(stack.url)
+    for run in (a, b):
+        page.locator(f".run[data-run-id='{run['id']}'] input[type=checkbox]").check()
+    page.wait_for_selector("#compare-card:not([hidden])")
+    legend = page.locator("#compare-loss .u-legend")
+    legend.wait_for()
+    page.wait_for_function("document.querySelector('#compare-loss').innerText.includes('sgd run')")
+    text = page.inner_text("#compare-loss")
+    assert "adam run" in text and "sgd run" in text and "lr 0.05" in text
+    page.screenshot(path=str(SHOTS / "compare.png"), full_page=True)
+    page.locator(f".run[data-run-id='{a['id']}'] input[type=checkbox]").uncheck()
+    page.wait_for_function("!document.querySelector('#compare-loss').innerText.includes('adam run')")

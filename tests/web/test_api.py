@@ -179,3 +179,20 @@ def test_queue_limit_and_submission_rate_give_429(token_client, r):
     limited = token_client.post("/api/runs", json={}, headers=good)
     assert_error(limited, 429)
     assert "per minute" in limited.get_json()["error"] and limited.headers["Retry-After"]
+
+
+def test_predict_validates_pixels_and_needs_a_finished_model(client, tmp_path):
+    from worker.checkpoints import save_weights_npz
+    from worker.model import Net
+
+    run = post(client, {}).get_json()
+    url = f"/api/runs/{run['id']}/predict"
+    assert_error(client.post(url, json={"pixels": [0] * 784}), 409)
+    save_weights_npz(tmp_path / run["id"] / "mnist_cnn.npz", Net())
+    for bad in ({"pixels": [0] * 783}, {"pixels": [300] * 784}, {"pixels": [True] * 784},
+                {"pixels": "abc"}, [1, 2], {"pixels": [0] * 784, "x": 1}):
+        assert_error(client.post(url, json=bad), 400)
+    ok = client.post(url, json={"pixels": [0] * 784})
+    assert ok.status_code == 200
+    body = ok.get_json()
+    assert 0 <= body["pred"] <= 9 and abs(sum(body["probabilities"]) - 1) < 1e-4

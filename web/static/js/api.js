@@ -21,3 +21,4 @@ export const cancelRun = (id) => api(`/api/runs/${id}/cancel`, { method: "POST" 
 export const eventsAfter = (id, after) => api(`/api/runs/${id}/events?after=${after}`).then((b) => b.events);
 export const listArtifacts = (id) => api(`/api/runs/${id}/artifacts`).then((b) => b.artifacts);
 export const listWorkers = () => api("/api/workers").then((b) => b.workers);
+export const predict = (id, pixels) => api(`/api/runs/${id}/predict`, { method: "POST", body: JSON.stringify({ pixels }) });

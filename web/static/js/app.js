@@ -2,7 +2,9 @@
 import { io } from "/vendor/socket.io.esm.min.js";
 import * as api from "./api.js";
 import { RunFollower } from "./follower.js";
-import { LossChart, AccuracyChart } from "./charts.js";
+import { LossChart, AccuracyChart, RateChart } from "./charts.js";
+import { CompareView } from "./compare.js";
+import { DigitPad, renderProbabilities } from "./draw.js";
 import { renderRunList, renderSamples, renderConfusion, renderWorkers, pct, ACTIVE } from "./views.js";
 
 const $ = (id) => document.getElementById(id);
@@ -14,6 +16,11 @@ const socket = io({ reconnectionDelayMax: 5000 });
 const follower = new RunFollower(socket, applyEvent);
 const lossChart = new LossChart($("loss-chart"));
 const accChart = new AccuracyChart($("acc-chart"));
+const rateChart = new RateChart($("rate-chart"));
+const legendName = (run) => `${run.name} — ${run.spec.optimizer} lr ${run.spec.lr} bs ${run.spec.batch_size}` +
+  (run.spec.schedule !== "none" ? ` ${run.spec.schedule}` : "");
+const compare = new CompareView(socket, $("compare-card"), $("compare-loss"), $("compare-acc"), legendName);
+const pad = new DigitPad($("digit-pad"), () => {});
 
 socket.on("connect", () => setConnection(true));
 socket.on("disconnect", () => setConnection(false));
@@ -38,6 +45,7 @@ function drawList() {
   const sorted = [...runs.values()].sort((a, b) => b.created_at - a.created_at);
   renderRunList($("run-list"), sorted, {
     selectedId, filter: $("status-filter").value, onSelect: select, onCancel: cancel,
+    compared: compare, onCompare: (run) => { compare.toggle(run); drawList(); },
   });
 }
 
@@ -49,12 +57,19 @@ function select(id) {
   if (id === selectedId) return;
   selectedId = id;
   history.replaceState(null, "", `#run=${id}`);
-  current = { epoch: 0, step: 0, steps: 0, rate: null, status: runs.get(id)?.status, message: "" };
+  current = { epoch: 0, step: 0, steps: 0, rate: null, status: runs.get(id)?.status, message: "",
+    epochs: [], samples: new Map() };
   $("empty-detail").hidden = true;
   $("run-detail").hidden = false;
   lossChart.reset();
   accChart.reset();
+  rateChart.reset();
   $("samples").replaceChildren();
+  $("mistakes").replaceChildren();
+  $("digit-result").textContent = "";
+  $("digit-probs").replaceChildren();
+  $("samples-slider").max = "1";
+  $("samples-slider").disabled = true;
   $("confusion").replaceChildren();
   $("samples-epoch").textContent = "";
   drawList();
@@ -71,6 +86,7 @@ function drawHeader() {
   $("run-status").textContent = status;
   $("run-status").className = `badge badge-${status}`;
   $("cancel-run").hidden = !ACTIVE.has(status);
+  $("draw-card").hidden = status !== "succeeded";
   const s = run.spec;
   $("run-spec").textContent = `${s.optimizer} · lr ${s.lr} · schedule ${s.schedule} · batch ${s.batch_size} · ${s.epochs} epochs · seed ${s.seed} · ${s.train_samples ?? 60000} samples`;
   $("stat-worker").textContent = run.worker ? `${run.worker} (${run.device})` : "–";
@@ -101,25 +117,88 @@ function applyEvent(event) {
     case "progress":
       Object.assign(current, { epoch: event.epoch, step: event.step, steps: event.steps_per_epoch, rate: event.images_per_sec });
       lossChart.addLosses(event.losses);
+      rateChart.add((event.epoch - 1) * event.steps_per_epoch + event.step, event.images_per_sec, event.lr);
       $("stat-rate").textContent = Math.round(event.images_per_sec).toLocaleString();
       break;
     case "epoch":
       lossChart.addEpoch(event.train_loss, event.test_loss);
       accChart.add(event.epoch, event.test_accuracy);
+      current.epochs.push(event);
+      rateChart.flush();
       $("stat-epoch").textContent = String(event.epoch);
       $("stat-acc").textContent = pct(event.test_accuracy);
       $("stat-test-loss").textContent = event.test_loss.toFixed(4);
       renderConfusion($("confusion"), event.confusion);
       break;
-    case "samples":
-      renderSamples($("samples"), event.items);
-      $("samples-epoch").textContent = `epoch ${event.epoch}`;
+    case "samples": {
+      const slider = $("samples-slider");
+      const following = slider.disabled || Number(slider.value) === Number(slider.max);
+      current.samples.set(event.epoch, event);
+      slider.max = String(event.epoch);
+      slider.disabled = current.samples.size < 2;
+      if (following) { slider.value = String(event.epoch); showSamples(event.epoch); }
       break;
+    }
     case "checkpoint":
       refreshArtifacts();
       break;
   }
   drawHeader();
+}
+
+function showSamples(epoch) {
+  const event = current.samples.get(epoch);
+  if (!event) return;
+  renderSamples($("samples"), event.items);
+  renderSamples($("mistakes"), event.mistakes || []);
+  $("samples-epoch").textContent = `epoch ${epoch}`;
+}
+
+function download(name, type, text) {
+  const a = document.createElement("a");
+  a.href = URL.createObjectURL(new Blob([text], { type }));
+  a.download = name;
+  a.click();
+  setTimeout(() => URL.revokeObjectURL(a.href), 1000);
+}
+
+const EPOCH_COLUMNS = ["epoch", "train_loss", "test_loss", "test_accuracy", "seconds", "lr"];
+
+function exportMetrics(kind) {
+  const run = runs.get(selectedId);
+  if (!run || !current) return;
+  if (kind === "csv") {
+    const rows = current.epochs.map((e) => EPOCH_COLUMNS.map((c) => e[c]).join(","));
+    download(`${run.id}-metrics.csv`, "text/csv", [EPOCH_COLUMNS.join(","), ...rows].join("\n") + "\n");
+  } else {
+    const epochs = current.epochs.map((e) => Object.fromEntries(EPOCH_COLUMNS.map((c) => [c, e[c]])));
+    download(`${run.id}-metrics.json`, "application/json",
+      JSON.stringify({ run: { id: run.id, name: run.name, spec: run.spec }, epochs, batch_losses: lossChart.losses }, null, 1));
+  }
+}
+
+function cloneIntoForm() {
+  const run = runs.get(selectedId);
+  const form = $("run-form");
+  for (const [key, value] of Object.entries(run.spec)) {
+    const input = form.elements[key];
+    if (input) input.value = value ?? "";
+  }
+  form.elements.name.value = `${run.name} (copy)`;
+  form.elements.name.focus();
+}
+
+async function predictDigit() {
+  const pixels = pad.pixels();
+  if (!pixels) { $("digit-result").textContent = "draw a digit first"; return; }
+  try {
+    const result = await api.predict(selectedId, pixels);
+    $("digit-result").textContent = `${result.pred}`;
+    renderProbabilities($("digit-probs"), result.probabilities);
+  } catch (err) {
+    $("digit-result").textContent = "";
+    $("digit-probs").textContent = err.message;
+  }
 }
 
 async function refreshArtifacts() {
@@ -163,6 +242,12 @@ $("run-form").addEventListener("submit", async (e) => {
 });
 
 $("cancel-run").addEventListener("click", () => selectedId && cancel(selectedId));
+$("clone-run").addEventListener("click", cloneIntoForm);
+$("export-csv").addEventListener("click", () => exportMetrics("csv"));
+$("export-json").addEventListener("click", () => exportMetrics("json"));
+$("samples-slider").addEventListener("input", (e) => showSamples(Number(e.target.value)));
+$("predict-digit").addEventListener("click", predictDigit);
+$("clear-digit").addEventListener("click", () => { pad.clear(); $("digit-result").textContent = ""; $("digit-probs").replaceChildren(); });
 $("status-filter").addEventListener("change", drawList);
 $("smoothing").addEventListener("input", (e) => lossChart.setSmoothing(Number(e.target.value)));
 

@@ -111,3 +111,80 @@ export class AccuracyChart {
     this.plot.setData([this.points.map((p) => p[0]), this.points.map((p) => p[1])]);
   }
 }
+
+// Images/s and learning rate over batches (two y axes), from progress events.
+export class RateChart {
+  constructor(el) {
+    this.el = el;
+    this.x = []; this.rate = []; this.lr = [];
+    this.plot = new uPlot({
+      ...size(el),
+      scales: { x: { time: false }, rate: {}, lr: {} },
+      axes: [{ label: "batch" }, { scale: "rate", label: "images/s" },
+             { scale: "lr", side: 1, label: "learning rate", grid: { show: false } }],
+      series: [{ label: "batch" },
+        { label: "images/s", scale: "rate", stroke: "#8e44ad", width: 2, points: { show: false } },
+        { label: "learning rate", scale: "lr", stroke: "#16a085", width: 2, points: { show: false } }],
+    }, [[], [], []], el);
+    new ResizeObserver(() => this.plot.setSize(size(el))).observe(el);
+  }
+
+  reset() { this.x = []; this.rate = []; this.lr = []; this.plot.setData([[], [], []]); }
+
+  add(batch, rate, lr) {
+    this.x.push(batch); this.rate.push(rate); this.lr.push(lr ?? null);
+    if (this.x.length % 5 === 1) this.plot.setData([this.x, this.rate, this.lr]);
+  }
+
+  flush() { this.plot.setData([this.x, this.rate, this.lr]); }
+}
+
+const PALETTE = ["#1f5fbf", "#c0392b", "#27ae60", "#8e44ad", "#e08a1e", "#16a085", "#7f8c8d", "#d35400"];
+
+// Several runs on the same axes: smoothed batch loss, sampled on a shared grid of
+// at most GRID points so any number of long runs stays cheap to draw.
+export class CompareChart {
+  constructor(lossEl, accEl) {
+    this.lossEl = lossEl; this.accEl = accEl;
+    this.lossPlot = null; this.accPlot = null;
+    this.weight = 0.9;
+  }
+
+  render(runs) { // runs: [{label, losses: [], epochs: [{epoch, test_accuracy}]}]
+    const GRID = 800;
+    const longest = Math.max(1, ...runs.map((r) => r.losses.length));
+    const step = Math.max(1, Math.ceil(longest / GRID));
+    const xs = [];
+    for (let i = 0; i < longest; i += step) xs.push(i + 1);
+    const lossData = [xs, ...runs.map((r) => {
+      const s = smooth(r.losses, this.weight);
+      return xs.map((x) => (x - 1 < s.length ? s[x - 1] : null));
+    })];
+    const maxEpoch = Math.max(1, ...runs.map((r) => r.epochs.length));
+    const ex = Array.from({ length: maxEpoch }, (_, i) => i + 1);
+    const accData = [ex, ...runs.map((r) => ex.map((e) => {
+      const hit = r.epochs.find((p) => p.epoch === e);
+      return hit ? hit.test_accuracy * 100 : null;
+    }))];
+    const series = (unit) => [{ label: unit }, ...runs.map((r, i) => ({
+      label: r.label, stroke: PALETTE[i % PALETTE.length], width: 2, points: { show: unit === "epoch" },
+    }))];
+    const key = runs.map((r) => r.label).join("|");
+    if (key !== this.key) {
+      this.key = key;
+      this.lossPlot?.destroy(); this.accPlot?.destroy();
+      this.lossPlot = new uPlot({ ...size(this.lossEl), scales: { x: { time: false }, y: { distr: 3 } },
+        axes: [{ label: "batch" }, { label: "smoothed loss (log)" }], series: series("batch") }, lossData, this.lossEl);
+      this.accPlot = new uPlot({ ...size(this.accEl), scales: { x: { time: false } },
+        axes: [{ label: "epoch" }, { label: "test accuracy %" }], series: series("epoch") }, accData, this.accEl);
+    } else {
+      this.lossPlot.setData(lossData);
+      this.accPlot.setData(accData);
+    }
+  }
+
+  clear() {
+    this.lossPlot?.destroy(); this.accPlot?.destroy();
+    this.lossPlot = this.accPlot = null; this.key = null;
+  }
+}

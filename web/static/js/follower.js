@@ -8,6 +8,10 @@ import { eventsAfter } from "./api.js";
 
 const GAP_WAIT_MS = 1500;
 
+// Several followers (the watched run, runs in a comparison) may share one socket and
+// one run's room: leave the room only when the last of them stops following it.
+const interest = new Map();
+
 export class RunFollower {
   constructor(socket, onEvent) {
     this.socket = socket;
@@ -21,13 +25,25 @@ export class RunFollower {
   }
 
   follow(runId) {
-    if (this.runId && this.runId !== runId) {
-      this.socket.emit("unsubscribe", { run_id: this.runId });
-    }
+    if (this.runId === runId) return;
+    this.stop();
+    interest.set(runId, (interest.get(runId) || 0) + 1);
     this.runId = runId;
     this.lastSeq = 0;
     this.held.clear();
     this.subscribe();
+  }
+
+  stop() {
+    if (!this.runId) return;
+    const left = (interest.get(this.runId) || 1) - 1;
+    if (left <= 0) {
+      interest.delete(this.runId);
+      if (this.socket.connected) this.socket.emit("unsubscribe", { run_id: this.runId });
+    } else {
+      interest.set(this.runId, left);
+    }
+    this.runId = null;
   }
 
   subscribe() {

@@ -13,7 +13,7 @@ export function el(tag, attrs = {}, ...children) {
   return node;
 }
 
-export function renderRunList(listEl, runs, { selectedId, filter, onSelect, onCancel }) {
+export function renderRunList(listEl, runs, { selectedId, filter, onSelect, onCancel, compared, onCompare }) {
   listEl.replaceChildren();
   const positions = queuePositions(runs);
   for (const run of runs) {
@@ -33,7 +33,14 @@ export function renderRunList(listEl, runs, { selectedId, filter, onSelect, onCa
       el("span", { class: "run-name" }, run.name),
       el("span", { class: `badge badge-${run.status}` }, run.status)),
     el("div", { class: "progress small" }, el("div", { style: `width:${Math.round(done * 100)}%` })),
-    el("div", { class: "muted" }, meta.join(" · ")));
+    el("div", { class: "row" }, el("span", { class: "muted" }, meta.join(" · ")),
+      (() => {
+        const box = el("input", { type: "checkbox", "aria-label": `Compare ${run.name}` });
+        box.checked = compared.has(run.id);
+        box.addEventListener("click", (e) => e.stopPropagation());
+        box.addEventListener("change", () => onCompare(run));
+        return el("label", { class: "compare-toggle", onclick: (e) => e.stopPropagation() }, box, "compare");
+      })()));
     if (ACTIVE.has(run.status)) {
       item.querySelector(".row").append(el("button", {
         class: "danger small", type: "button", "aria-label": `Cancel ${run.name}`,
