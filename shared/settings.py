@@ -44,30 +44,27 @@ class Settings:
     max_run_seconds: float = 24 * 3600.0
 
 
-def _int(name: str, default: int, low: int, high: int) -> int:
+def _number(name: str, default, low, high, kind=int):
+    """``kind(os.environ[name])`` within [low, high], or ``default`` when unset."""
     raw = os.environ.get(name)
     if raw is None or raw == "":
         return default
     try:
-        value = int(raw)
+        value = kind(raw)
     except ValueError:
-        raise SettingsError(f"{name} must be an integer, got {raw!r}") from None
+        raise SettingsError(f"{name} must be {'an integer' if kind is int else 'a number'}, "
+                            f"got {raw!r}") from None
     if not low <= value <= high:
         raise SettingsError(f"{name} must be between {low} and {high}, got {value}")
     return value
+
+
+def _int(name: str, default: int, low: int, high: int) -> int:
+    return _number(name, default, low, high, int)
 
 
 def _float(name: str, default: float, low: float, high: float) -> float:
-    raw = os.environ.get(name)
-    if raw is None or raw == "":
-        return default
-    try:
-        value = float(raw)
-    except ValueError:
-        raise SettingsError(f"{name} must be a number, got {raw!r}") from None
-    if not low <= value <= high:
-        raise SettingsError(f"{name} must be between {low} and {high}, got {value}")
-    return value
+    return _number(name, default, low, high, float)
 
 
 def load_settings() -> Settings:

@@ -40,6 +40,9 @@ class SpecError(ValueError):
 
 
 def _is_int(v: Any) -> bool:
+    """An integer as JSON Schema means it: 3 and 3.0 are, True and 3.5 are not."""
+    if isinstance(v, float):
+        return math.isfinite(v) and v.is_integer()
     return isinstance(v, int) and not isinstance(v, bool)
 
 
@@ -129,6 +132,9 @@ def validate_spec(raw: Any) -> dict[str, Any]:
             spec[key] = raw[key]
     if errors:
         raise SpecError(errors)
+    for key in ("epochs", "batch_size", "seed", "train_samples"):
+        if spec[key] is not None:
+            spec[key] = int(spec[key])
     spec["lr"] = float(spec["lr"])
     if spec["target_accuracy"] is not None:
         spec["target_accuracy"] = float(spec["target_accuracy"])

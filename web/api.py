@@ -280,7 +280,7 @@ def list_workers() -> Response:
 def openapi_document() -> Response:
     from web.openapi import document
 
-    return jsonify(document())
+    return jsonify(document(token_required=bool(_settings().api_token)))
 
 
 @api.get("/healthz")

@@ -44,11 +44,13 @@ def _error(description: str) -> dict[str, Any]:
     return _json({"$ref": "#/components/schemas/Error"}, description)
 
 
-def document() -> dict[str, Any]:
+def document(token_required: bool = False) -> dict[str, Any]:
+    """The API as this server is configured: with API_TOKEN set, the protected
+    operations declare bearer security and a 401; without it they declare neither."""
     run = {"$ref": "#/components/schemas/Run"}
     errors = {"400": _error("invalid input"), "401": _error("API token required"),
               "404": _error("no such run")}
-    return {
+    doc = {
         "openapi": "3.1.0",
         "info": {"title": "Trainboard", "version": "1",
                  "description": "Train MNIST CNNs as queued jobs and follow them live."},
@@ -125,3 +127,10 @@ def document() -> dict[str, Any]:
                                                "503": _json({"type": "object"}, "Redis unavailable")}}},
         },
     }
+    if not token_required:
+        del doc["components"]["securitySchemes"]
+        for operations in doc["paths"].values():
+            for operation in operations.values():
+                if operation.pop("security", None) is not None:
+                    operation["responses"].pop("401", None)
+    return doc

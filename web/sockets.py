@@ -36,7 +36,7 @@ def register(socketio: SocketIO, relay: Relay) -> None:
             raise ConnectionRefusedError("unauthorized: connect with auth {token: <API token>}")
 
     @socketio.on("subscribe")
-    def on_subscribe(data: Any) -> dict[str, Any]:
+    def on_subscribe(data: Any = None, *_extra: Any) -> dict[str, Any]:
         """Send every event of the run after ``after``, then its live events."""
         run_id = _run_id_from(data)
         if run_id is None:
@@ -57,10 +57,18 @@ def register(socketio: SocketIO, relay: Relay) -> None:
         return {"ok": True, "run_id": run_id, "replayed": sent}
 
     @socketio.on("unsubscribe")
-    def on_unsubscribe(data: Any) -> dict[str, Any]:
+    def on_unsubscribe(data: Any = None, *_extra: Any) -> dict[str, Any]:
         """Stop receiving a run's events."""
         run_id = _run_id_from(data)
         if run_id is None:
             return _bad("unsubscribe needs {run_id}")
         leave_room(room_of(run_id))
         return {"ok": True, "run_id": run_id}
+
+    @socketio.on_error_default
+    def on_error(exc: Exception) -> dict[str, Any]:
+        """Any unexpected failure in a handler: log it, tell the client, keep serving."""
+        if isinstance(exc, ConnectionRefusedError):
+            raise exc  # a refused connect must reach Socket.IO, not be answered
+        log.exception("Socket.IO handler failed: %s", exc)
+        return _bad("the server could not handle that message")

@@ -110,3 +110,13 @@ def test_redis_restart_mid_run_loses_nothing(make_stack):
     assert_gap_free(events)
     assert [e["epoch"] for e in events if e["type"] == "epoch"] == [1, 2, 3, 4]
     assert requests.get(stack.url + "/healthz").status_code == 200
+
+
+def test_run_longer_than_the_maximum_duration_is_stopped_and_failed(make_stack):
+    stack = make_stack(workers=1, MAX_RUN_SECONDS="2")
+    run = stack.submit(**LONG)
+    record = stack.wait_status(run["id"], ("failed", "succeeded"), timeout=60)
+    assert record["status"] == "failed" and "MAX_RUN_SECONDS" in record["error"]
+    events = stack.events(run["id"])
+    assert events[-1]["status"] == "failed" and record["epoch"] < LONG["epochs"]
+    assert (stack.results / run["id"] / "checkpoint.pt").exists()

@@ -43,5 +43,11 @@ def test_unknown_fields_and_non_objects_are_rejected():
             validate_spec(raw)
 
 
+def test_integral_floats_count_as_integers_as_in_json_schema():
+    spec = validate_spec({"epochs": 3.0, "seed": 7.0, "train_samples": 500.0})
+    assert (spec["epochs"], spec["seed"], spec["train_samples"]) == (3, 7, 500)
+    assert all(type(spec[k]) is int for k in ("epochs", "seed", "train_samples", "batch_size"))
+
+
 def test_null_train_samples_means_all():
     assert validate_spec({"train_samples": None})["train_samples"] is None

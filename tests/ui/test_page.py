@@ -144,3 +144,25 @@ def test_compare_two_runs_on_one_chart(make_stack, page):
     page.screenshot(path=str(SHOTS / "compare.png"), full_page=True)
     page.locator(f".run[data-run-id='{a['id']}'] input[type=checkbox]").uncheck()
     page.wait_for_function("!document.querySelector('#compare-loss').innerText.includes('adam run')")
+
+
+def test_page_asks_for_the_token_once_and_then_works(make_stack, page):
+    stack = make_stack(workers=0, API_TOKEN="ui-token")
+    prompts = []
+
+    def answer(dialog):
+        prompts.append(dialog.message)
+        dialog.accept("ui-token")
+    page.on("dialog", answer)
+    page.goto(stack.url)
+    page.wait_for_selector("#connection:text('live')")
+    page.fill("input[name=name]", "with token")
+    page.click("#submit-run")
+    page.wait_for_selector("#run-title:text('with token')")
+    assert len(prompts) == 1 and "token" in prompts[0]
+    assert [r["name"] for r in requests.get(stack.url + "/api/runs").json()["runs"]] == ["with token"]
+    page.reload()
+    page.wait_for_selector("#connection:text('live')")
+    page.click("#cancel-run")
+    page.wait_for_selector("#run-status:text('cancelled')")
+    assert len(prompts) == 1, "the token is remembered"

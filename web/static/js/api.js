@@ -1,9 +1,23 @@
 // Thin wrappers over the REST API; every error comes back as {error, fields}.
-export async function api(path, options = {}) {
-  const response = await fetch(path, {
-    headers: { "Content-Type": "application/json" },
-    ...options,
-  });
+// When the server has API_TOKEN set, the first 401 asks for the token once and the
+// page keeps it in localStorage (also used for Socket.IO and downloads).
+const TOKEN_KEY = "trainboard-token";
+export const getToken = () => localStorage.getItem(TOKEN_KEY) || "";
+
+export function askToken() {
+  const token = window.prompt("This Trainboard needs its API token:");
+  if (token) localStorage.setItem(TOKEN_KEY, token.trim());
+  return Boolean(token);
+}
+
+export function authHeaders(extra = {}) {
+  const token = getToken();
+  return token ? { ...extra, Authorization: `Bearer ${token}` } : extra;
+}
+
+export async function api(path, options = {}, retried = false) {
+  const response = await fetch(path, { ...options, headers: authHeaders({ "Content-Type": "application/json" }) });
+  if (response.status === 401 && !retried && askToken()) return api(path, options, true);
   const body = await response.json().catch(() => ({ error: response.statusText }));
   if (!response.ok) {
     const error = new Error(body.error || `HTTP ${response.status}`);
@@ -21,4 +35,16 @@ export const cancelRun = (id) => api(`/api/runs/${id}/cancel`, { method: "POST" 
 export const eventsAfter = (id, after) => api(`/api/runs/${id}/events?after=${after}`).then((b) => b.events);
 export const listArtifacts = (id) => api(`/api/runs/${id}/artifacts`).then((b) => b.artifacts);
 export const listWorkers = () => api("/api/workers").then((b) => b.workers);
+// Downloads go through fetch so they can carry the token.
+export async function downloadArtifact(id, name, retried = false) {
+  const response = await fetch(`/api/runs/${id}/artifacts/${encodeURIComponent(name)}`, { headers: authHeaders() });
+  if (response.status === 401 && !retried && askToken()) return downloadArtifact(id, name, true);
+  if (!response.ok) throw new Error(`download failed: HTTP ${response.status}`);
+  const a = document.createElement("a");
+  a.href = URL.createObjectURL(await response.blob());
+  a.download = name;
+  a.click();
+  setTimeout(() => URL.revokeObjectURL(a.href), 1000);
+}
+
 export const predict = (id, pixels) => api(`/api/runs/${id}/predict`, { method: "POST", body: JSON.stringify({ pixels }) });

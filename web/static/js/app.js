@@ -12,7 +12,11 @@ const runs = new Map();
 let selectedId = null;
 let current = null; // live state of the selected run
 
-const socket = io({ reconnectionDelayMax: 5000 });
+const socket = io({ reconnectionDelayMax: 5000, auth: (cb) => cb({ token: api.getToken() }) });
+// The server refuses a Socket.IO connection only for a missing or wrong token.
+socket.on("connect_error", (err) => {
+  if (/unauthorized|refused/i.test(String(err.message)) && api.askToken()) socket.connect();
+});
 const follower = new RunFollower(socket, applyEvent);
 const lossChart = new LossChart($("loss-chart"));
 const accChart = new AccuracyChart($("acc-chart"));
@@ -210,6 +214,10 @@ async function refreshArtifacts() {
     const a = document.createElement("a");
     a.href = `/api/runs/${id}/artifacts/${encodeURIComponent(f.name)}`;
     a.textContent = f.name;
+    a.addEventListener("click", (e) => {
+      e.preventDefault();
+      api.downloadArtifact(id, f.name).catch((err) => alert(err.message));
+    });
     li.append(a, ` (${(f.size / 1024).toFixed(1)} KiB)`);
     return li;
   }));
