@@ -65,11 +65,12 @@ def _check_choice(v: Any, choices: tuple[str, ...]) -> str | None:
 
 
 def _check_name(v: Any) -> str | None:
+    """1–100 characters, no control characters (a blank name gets the default name)."""
     if not isinstance(v, str):
         return "must be a string"
-    if not 1 <= len(v.strip()) <= NAME_MAX:
+    if not 1 <= len(v) <= NAME_MAX:
         return f"must be 1 to {NAME_MAX} characters"
-    if any(ord(c) < 32 for c in v):
+    if any(ord(c) < 32 or 127 <= ord(c) < 160 for c in v):
         return "must not contain control characters"
     return None
 
@@ -138,5 +139,6 @@ def validate_spec(raw: Any) -> dict[str, Any]:
     spec["lr"] = float(spec["lr"])
     if spec["target_accuracy"] is not None:
         spec["target_accuracy"] = float(spec["target_accuracy"])
-    spec["name"] = spec["name"].strip() if spec["name"] else default_name(spec)
+    name = (spec["name"] or "").strip()
+    spec["name"] = name or default_name(spec)
     return spec

@@ -14,6 +14,7 @@ from shared import keys, layout
 from shared.eventlog import EventWriter, read_events
 from shared.runs import RunStore, is_terminal, new_record
 from shared.spec import SpecError, validate_spec
+from shared.workers import live_workers
 from web.auth import require_token
 
 log = logging.getLogger(__name__)
@@ -264,16 +265,7 @@ def predict_digit(run_id: str) -> Response:
 
 @api.get("/api/workers")
 def list_workers() -> Response:
-    r = _redis()
-    names = sorted(n.decode() for n in r.smembers(keys.WORKERS))
-    raws = r.mget([keys.worker_heartbeat(n) for n in names]) if names else []
-    workers = []
-    for name, raw in zip(names, raws):
-        if raw is None:
-            r.srem(keys.WORKERS, name)  # heartbeat expired: the worker is gone
-        else:
-            workers.append(json.loads(raw))
-    return jsonify({"workers": workers})
+    return jsonify({"workers": live_workers(_redis())})
 
 
 @api.get("/api/openapi.json")

@@ -20,7 +20,8 @@ def run_spec_schema() -> dict[str, Any]:
         "type": "object",
         "additionalProperties": False,
         "properties": {
-            "name": {"type": ["string", "null"], "minLength": 1, "maxLength": specs.NAME_MAX},
+            "name": {"type": ["string", "null"], "minLength": 1, "maxLength": specs.NAME_MAX,
+                     "pattern": "^[^\\u0000-\\u001f\\u007f-\\u009f]*$"},
             "epochs": {"type": "integer", "minimum": 1, "maximum": 100, "default": specs.DEFAULTS["epochs"]},
             "batch_size": {"type": "integer", "minimum": 1, "maximum": 4096,
                            "default": specs.DEFAULTS["batch_size"]},

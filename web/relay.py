@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
+import time
 from collections import defaultdict
 from typing import Any
 
@@ -21,8 +22,14 @@ from flask_socketio import SocketIO
 from shared import keys
 from shared.eventlog import read_events
 from shared.settings import Settings
+from shared.workers import live_workers
 
 log = logging.getLogger(__name__)
+
+#: How often the worker list is read for the page; it is pushed only when it changed
+#: (or every WORKERS_REFRESH seconds, to move "last seen" along).
+WORKERS_INTERVAL = 2.0
+WORKERS_REFRESH = 10.0
 
 
 def room_of(run_id: str) -> str:
@@ -43,6 +50,7 @@ class Relay:
         if not self._started:
             self._started = True
             self.socketio.start_background_task(self._loop)
+            self.socketio.start_background_task(self._workers_loop)
 
     # -- subscribers -----------------------------------------------------------
     def replay(self, run_id: str, after: int, sid: str, join) -> int:
@@ -84,6 +92,21 @@ class Relay:
                     pubsub.close()
                 except Exception:
                     pass
+
+    def _workers_loop(self) -> None:
+        """Push the worker list to every page when it changes (pages never poll)."""
+        last_key, last_sent = None, 0.0
+        while self.running:
+            try:
+                workers = live_workers(self.r)
+                key = [(w["name"], w["device"], w.get("current_run")) for w in workers]
+                now = time.monotonic()
+                if key != last_key or now - last_sent >= WORKERS_REFRESH:
+                    self.socketio.emit("workers", {"workers": workers})
+                    last_key, last_sent = key, now
+            except (redis.RedisError, OSError) as exc:
+                log.debug("workers: Redis unavailable (%s)", exc)
+            self.socketio.sleep(WORKERS_INTERVAL)
 
     def _dispatch(self, message: dict[str, Any]) -> None:
         channel = message["channel"].decode()

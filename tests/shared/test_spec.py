@@ -24,7 +24,7 @@ def test_good_spec_is_kept():
     ("batch_size", 0), ("batch_size", 4097), ("lr", 0), ("lr", -1), ("lr", 10.5),
     ("lr", math.nan), ("lr", math.inf), ("lr", "0.1"), ("lr", False), ("optimizer", "rmsprop"),
     ("optimizer", None), ("seed", -1), ("seed", 2**40), ("train_samples", 99),
-    ("train_samples", 60001), ("dataset", "cifar10"), ("name", ""), ("name", "x" * 101),
+    ("train_samples", 60001), ("dataset", "cifar10"), ("name", ""), ("name", "x" * 101), ("name", "a\x85b"),
     ("name", 5), ("name", "a\nb"), ("schedule", "cosine"), ("target_accuracy", 1.5),
     ("target_accuracy", 0),
 ])
@@ -51,3 +51,7 @@ def test_integral_floats_count_as_integers_as_in_json_schema():
 
 def test_null_train_samples_means_all():
     assert validate_spec({"train_samples": None})["train_samples"] is None
+
+
+def test_a_blank_name_gets_the_default_name():
+    assert validate_spec({"name": "   ", "epochs": 2})["name"] == "adam lr=0.001 bs=64 ep=2"

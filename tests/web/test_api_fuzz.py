@@ -3,6 +3,7 @@ a real Redis: no input may produce a server error or a response the document doe
 describe. The number of generated cases is written to test-artifacts/fuzz-cases.txt."""
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -35,7 +36,8 @@ def test_no_input_breaks_the_api(fuzz_app):
     assert len(operations) >= 10
     for operation in operations:
         @given(operation.as_strategy())
-        @hypothesis_settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))
+        @hypothesis_settings(max_examples=60, deadline=None, derandomize=bool(os.environ.get("CI")),
+                             suppress_health_check=list(HealthCheck))
         def check(case):
             counter["cases"] += 1
             response = case.call()

@@ -5,7 +5,7 @@ import { RunFollower } from "./follower.js";
 import { LossChart, AccuracyChart, RateChart } from "./charts.js";
 import { CompareView } from "./compare.js";
 import { DigitPad, renderProbabilities } from "./draw.js";
-import { renderRunList, renderSamples, renderConfusion, renderWorkers, pct, ACTIVE } from "./views.js";
+import { renderRunList, renderSamples, renderConfusion, renderWorkers, tickElapsed, pct, ACTIVE } from "./views.js";
 
 const $ = (id) => document.getElementById(id);
 const runs = new Map();
@@ -51,6 +51,7 @@ function drawList() {
     selectedId, filter: $("status-filter").value, onSelect: select, onCancel: cancel,
     compared: compare, onCompare: (run) => { compare.toggle(run); drawList(); },
   });
+  tickElapsed($("run-list"));
 }
 
 async function cancel(id) {
@@ -259,11 +260,11 @@ $("clear-digit").addEventListener("click", () => { pad.clear(); $("digit-result"
 $("status-filter").addEventListener("change", drawList);
 $("smoothing").addEventListener("input", (e) => lossChart.setSmoothing(Number(e.target.value)));
 
-async function refreshWorkers() {
-  renderWorkers($("workers"), await api.listWorkers().catch(() => []));
-}
-refreshWorkers();
-setInterval(refreshWorkers, 5000);
+setInterval(() => tickElapsed($("run-list")), 1000);
+
+// Workers: once over REST, then pushed by the server whenever they change.
+api.listWorkers().then((w) => renderWorkers($("workers"), w)).catch(() => {});
+socket.on("workers", (msg) => renderWorkers($("workers"), msg.workers));
 
 refreshRuns().then(() => {
   const match = location.hash.match(/run=([0-9a-f]{32})/);

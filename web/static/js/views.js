@@ -33,7 +33,9 @@ export function renderRunList(listEl, runs, { selectedId, filter, onSelect, onCa
       el("span", { class: "run-name" }, run.name),
       el("span", { class: `badge badge-${run.status}` }, run.status)),
     el("div", { class: "progress small" }, el("div", { style: `width:${Math.round(done * 100)}%` })),
-    el("div", { class: "row" }, el("span", { class: "muted" }, meta.join(" · ")),
+    el("div", { class: "row" }, el("span", { class: "muted" }, meta.join(" · "),
+        run.started_at ? el("span", { class: "elapsed", "data-start": run.started_at,
+          "data-end": ACTIVE.has(run.status) ? "" : (run.finished_at ?? "") }, "") : ""),
       (() => {
         const box = el("input", { type: "checkbox", "aria-label": `Compare ${run.name}` });
         box.checked = compared.has(run.id);
@@ -66,6 +68,22 @@ function drawDigit(canvas, image) {
     data.data.set([v, v, v, 255], i * 4);
   }
   ctx.putImageData(data, 0, 0);
+}
+
+export function formatDuration(seconds) {
+  const s = Math.max(0, Math.round(seconds));
+  if (s < 60) return `${s}s`;
+  if (s < 3600) return `${Math.floor(s / 60)}m ${String(s % 60).padStart(2, "0")}s`;
+  return `${Math.floor(s / 3600)}h ${String(Math.floor((s % 3600) / 60)).padStart(2, "0")}m`;
+}
+
+// Elapsed times in the run list tick in place, without re-rendering the list.
+export function tickElapsed(root) {
+  const now = Date.now() / 1000;
+  for (const span of root.querySelectorAll(".elapsed")) {
+    const end = span.dataset.end ? Number(span.dataset.end) : now;
+    span.textContent = ` · ${formatDuration(end - Number(span.dataset.start))}`;
+  }
 }
 
 export function renderSamples(container, items) {
