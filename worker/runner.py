@@ -164,7 +164,7 @@ def _train(ctx: WorkerContext, run_id: str, spec: dict[str, Any], record: dict[s
             pass  # Redis is away: keep training, events queue up meanwhile
         return False
 
-    reporter = ProgressReporter(writer.append, steps, stop_requested,
+    reporter = ProgressReporter(RecordProgress(ctx, run_id, writer.append), steps, stop_requested,
                                 enabled=ctx.events_enabled,
                                 current_lr=lambda: optimizer.param_groups[0]["lr"])
     for epoch in range(start_epoch, spec["epochs"] + 1):
@@ -208,6 +208,31 @@ def _train(ctx: WorkerContext, run_id: str, spec: dict[str, Any], record: dict[s
     _save_final(folder, model)
     best = max(e["test_accuracy"] for e in history["epochs"])
     return "succeeded", f"finished {spec['epochs']} epochs, best test accuracy {best:.2%}"
+
+
+class RecordProgress:
+    """Passes events on to the log and, at most once a second, copies the latest
+    progress into the run record (run lists show % and ETA without following runs)."""
+
+    INTERVAL = 1.0
+
+    def __init__(self, ctx: WorkerContext, run_id: str, emit):
+        self.ctx, self.run_id, self.emit = ctx, run_id, emit
+        self.last = 0.0
+
+    def __call__(self, type_: str, **fields: Any):
+        event = self.emit(type_, **fields)
+        now = time.monotonic()
+        if type_ == "progress" and now - self.last >= self.INTERVAL:
+            self.last = now
+            progress = {k: fields[k] for k in ("epoch", "step", "steps_per_epoch", "images_per_sec")}
+            try:
+                record = self.ctx.store.update(self.run_id, progress=progress)
+                if record is not None:
+                    self.ctx.store.publish_update(record)
+            except TRANSIENT:
+                pass  # the event log has it; the record catches up next time
+        return event
 
 
 def _save_final(folder, model) -> None:

@@ -39,3 +39,14 @@ def test_socket_connections_need_the_token_when_one_is_set(make_stack):
     allowed.connect(stack.url, transports=["websocket"], auth={"token": "let-me-in"})
     assert allowed.connected
     allowed.disconnect()
+
+
+def test_socket_io_accepts_only_the_same_origin_by_default(make_stack):
+    stack = make_stack(workers=0)
+    foreign = socketio.Client(reconnection=False)
+    with pytest.raises(socketio.exceptions.ConnectionError):
+        foreign.connect(stack.url, transports=["websocket"], headers={"Origin": "http://evil.example"})
+    same = socketio.Client(reconnection=False)
+    same.connect(stack.url, transports=["websocket"])  # the client sends its own origin
+    assert same.connected
+    same.disconnect()

@@ -263,8 +263,9 @@ $("smoothing").addEventListener("input", (e) => lossChart.setSmoothing(Number(e.
 setInterval(() => tickElapsed($("run-list")), 1000);
 
 // Workers: once over REST, then pushed by the server whenever they change.
-api.listWorkers().then((w) => renderWorkers($("workers"), w)).catch(() => {});
-socket.on("workers", (msg) => renderWorkers($("workers"), msg.workers));
+const runName = (id) => runs.get(id)?.name ?? id.slice(0, 8);
+api.listWorkers().then((w) => renderWorkers($("workers"), w, runName)).catch(() => {});
+socket.on("workers", (msg) => renderWorkers($("workers"), msg.workers, runName));
 
 refreshRuns().then(() => {
   const match = location.hash.match(/run=([0-9a-f]{32})/);

@@ -18,11 +18,20 @@ export function renderRunList(listEl, runs, { selectedId, filter, onSelect, onCa
   const positions = queuePositions(runs);
   for (const run of runs) {
     if (filter && run.status !== filter) continue;
-    const done = run.spec.epochs ? run.epoch / run.spec.epochs : 0;
-    const meta = [`epoch ${run.epoch}/${run.spec.epochs}`];
+    const p = run.progress;
+    const live = ACTIVE.has(run.status) && p && p.steps_per_epoch;
+    const done = run.status === "succeeded" ? 1
+      : live ? (p.epoch - 1 + p.step / p.steps_per_epoch) / run.spec.epochs : run.epoch / run.spec.epochs;
+    const meta = [`epoch ${live ? p.epoch : run.epoch}/${run.spec.epochs}`];
+    if (live) {
+      meta.unshift(`${(done * 100).toFixed(0)}%`);
+      const left = (1 - done) * run.spec.epochs * p.steps_per_epoch * run.spec.batch_size;
+      if (p.images_per_sec > 0) meta.push(`ETA ${formatDuration(left / p.images_per_sec)}`);
+    }
     if (run.metrics && run.metrics.best_test_accuracy != null) meta.push(`best ${pct(run.metrics.best_test_accuracy)}`);
     if (positions.has(run.id)) meta.push(`#${positions.get(run.id)} in queue`);
     if (run.worker) meta.push(run.worker);
+    if (run.restarts) meta.push(`restarted ${run.restarts}×`);
     const item = el("li", {
       class: `run ${run.id === selectedId ? "selected" : ""}`, tabindex: "0",
       "data-run-id": run.id, "data-status": run.status,
@@ -114,10 +123,11 @@ export function renderConfusion(container, matrix) {
   container.replaceChildren(el("table", { class: "confusion" }, el("thead", {}, head), el("tbody", {}, ...rows)));
 }
 
-export function renderWorkers(container, workers) {
+export function renderWorkers(container, workers, runName = (id) => id.slice(0, 8)) {
   container.replaceChildren(...(workers.length ? workers.map((w) =>
-    el("span", { class: "worker", title: `last seen ${new Date(w.last_seen * 1000).toLocaleTimeString()}` },
-      `${w.name} · ${w.device} · ${w.current_run ? "busy" : "idle"}`)) : [el("span", { class: "muted" }, "no workers")]));
+    el("span", { class: "worker", title: `${w.host} pid ${w.pid} · last seen ${new Date(w.last_seen * 1000).toLocaleTimeString()}` },
+      `${w.name} · ${w.device} · ${w.current_run ? `running ${runName(w.current_run)}` : "idle"}`))
+    : [el("span", { class: "muted" }, "no workers")]));
 }
 
 export { pct, ACTIVE };
