@@ -42,6 +42,7 @@ def test_cancel_running_run_stops_within_a_second_and_keeps_its_checkpoint(make_
     assert requests.post(f"{stack.url}/api/runs/{run['id']}/cancel").status_code == 202
     events = watcher.wait_done(30)
     assert statuses(events)[-1] == "cancelled" and events[-1]["type"] == "status"
+    print(f"cancel: {events[-1]['ts'] - asked:.2f}s from request to the cancelled event")
     assert events[-1]["ts"] - asked < 1.5, f"took {events[-1]['ts'] - asked:.2f}s"
     assert_gap_free(events)
     record = stack.run(run["id"])
@@ -67,6 +68,7 @@ def test_killed_worker_run_resumes_elsewhere_with_every_epoch_once(make_stack):
     assert statuses(events)[-1] == "succeeded"
     assert "resuming" in statuses(events)
     resumed = next(e for e in events if e["type"] == "status" and e["status"] == "resuming")
+    print(f"SIGKILL: resuming announced {resumed['ts'] - killed_at:.1f}s after the kill (lease 3 s)")
     assert resumed["ts"] - killed_at < 30, "lost run detected within the lease window"
     assert [e["epoch"] for e in events if e["type"] == "epoch"] == [1, 2, 3, 4, 5]
     record = stack.run(run["id"])
