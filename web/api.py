@@ -140,15 +140,19 @@ def submit_run() -> tuple[Response, int]:
     record = new_record(spec)
     store.create(record)
     writer = EventWriter(_redis(), settings.results_dir, record["id"], settings.stream_maxlen)
-    writer.append("status", status="queued", message="waiting for a worker")
-    writer.close(timeout=5)
     try:
+        writer.append("status", status="queued", message="waiting for a worker")
+        if not writer.close(timeout=5):
+            raise redis.ConnectionError("the queued event could not be stored")
         current_app.extensions["trainboard.celery"].send_task(keys.TRAIN_TASK, args=[record["id"]],
                                                             queue=keys.queue_for(spec))
-    except Exception as exc:
+    except Exception as exc:  # recorded as failed, never left queued with no task
         log.exception("enqueue of run %s failed", record["id"])
-        store.transition(record["id"], ("queued",), status="failed", finished_at=time.time(),
-                         error=f"could not enqueue: {exc}")
+        try:
+            store.transition(record["id"], ("queued",), status="failed", finished_at=time.time(),
+                             error=f"could not enqueue: {exc}")
+        except redis.RedisError:
+            pass  # run.json keeps "queued"; nothing will run it, and the 503 says so
         writer.append("status", status="failed", message=f"could not enqueue: {exc}")
         writer.close(timeout=5)
         raise ApiError(503, "the queue (Redis) is unavailable; the run was recorded as failed")

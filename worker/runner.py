@@ -108,11 +108,18 @@ def execute_run(ctx: WorkerContext, run_id: str) -> str | None:
     fields: dict[str, Any] = {"status": status, "finished_at": time.time()}
     if status == "failed":
         fields["error"] = message
-    retry_redis(lambda: ctx.store.transition(run_id, ("running",), **fields),
-                f"run {run_id}: recording {status}")
-    writer.append("status", status=status, message=message)
-    writer.close()
-    ctx.leases.release(run_id)
+    try:
+        retry_redis(lambda: ctx.store.transition(run_id, ("running",), **fields),
+                    f"run {run_id}: recording {status}")
+        writer.append("status", status=status, message=message)
+        writer.close()
+    finally:
+        # Even if Redis stayed away too long to record the end: stop renewing the lease,
+        # so the reaper resumes the run from its checkpoint rather than it hanging.
+        try:
+            ctx.leases.release(run_id)
+        except TRANSIENT:
+            log.warning("run %s: could not release its lease; it will expire", run_id)
     return status
 
 
