@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 
 from celery import Celery
-from celery.signals import celeryd_after_setup, worker_ready, worker_shutdown
+from celery.signals import celeryd_after_setup, worker_ready, worker_shutdown, worker_shutting_down
 
 from shared import keys
 from shared.settings import load_settings
@@ -51,6 +51,13 @@ def _start_presence(sender, **_kwargs) -> None:
     from worker.tasks import start_worker
 
     start_worker(sender.hostname)
+
+
+@worker_shutting_down.connect
+def _hand_runs_on(**_kwargs) -> None:
+    from worker.tasks import request_handoff
+
+    request_handoff()
 
 
 @worker_shutdown.connect

@@ -6,9 +6,10 @@ functions so those run without Redis.
 from __future__ import annotations
 
 import logging
+import threading
 import time
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Any, Callable
 
 import redis
 import torch
@@ -40,6 +41,10 @@ class WorkerContext:
     device: torch.device
     leases: LeaseKeeper
     events_enabled: bool = True
+    #: Puts a run back on its queue (used to hand runs on when this worker shuts down).
+    enqueue: Callable[[str, str], None] | None = None
+    #: Set on a warm shutdown: running runs checkpoint-resume elsewhere instead of finishing here.
+    shutting_down: threading.Event = field(default_factory=threading.Event)
 
     @property
     def store(self) -> RunStore:
@@ -105,6 +110,8 @@ def execute_run(ctx: WorkerContext, run_id: str) -> str | None:
         log.warning("run %s: lease lost, another worker owns it now; stopping quietly", run_id)
         writer.close(timeout=5)
         return None
+    if status == "handoff":
+        return _hand_off(ctx, run_id, record, writer, message)
     fields: dict[str, Any] = {"status": status, "finished_at": time.time()}
     if status == "failed":
         fields["error"] = message
@@ -121,6 +128,21 @@ def execute_run(ctx: WorkerContext, run_id: str) -> str | None:
         except TRANSIENT:
             log.warning("run %s: could not release its lease; it will expire", run_id)
     return status
+
+
+def _hand_off(ctx: WorkerContext, run_id: str, record: dict[str, Any], writer: EventWriter,
+              message: str) -> str:
+    """This worker is stopping: give the run back to the queue; it resumes from its
+    last epoch checkpoint on the next worker (not counted as a restart)."""
+    ctx.store.transition(run_id, ("running",), status="resuming", worker=None,
+                         queued_at=time.time())
+    writer.append("status", status="resuming", message=message)
+    writer.close(timeout=10)
+    ctx.leases.release(run_id)
+    if ctx.enqueue is not None:
+        ctx.enqueue(run_id, keys.queue_for(record["spec"]))
+    log.warning("run %s: %s", run_id, message)
+    return "resuming"
 
 
 def _train(ctx: WorkerContext, run_id: str, spec: dict[str, Any], record: dict[str, Any],
@@ -141,13 +163,14 @@ def _train(ctx: WorkerContext, run_id: str, spec: dict[str, Any], record: dict[s
     history: dict[str, Any] = {"epochs": [], "batch_losses": []}
     start_epoch = 1
     checkpoint_path = folder / layout.CHECKPOINT
-    if checkpoint_path.exists() and record.get("restarts", 0) > 0:
+    # A checkpoint exists only if this run was interrupted (worker lost or handed on).
+    if checkpoint_path.exists():
         state = checkpoints.load_checkpoint(checkpoint_path, device)
         checkpoints.restore(state, model, optimizer, scheduler)
         history = state["history"]
         start_epoch = state["epoch"] + 1
         _replay_missing_epochs(ctx, run_id, writer, history)
-        writer.append("status", status="running",
+        writer.append("status", status="running", resumed_from_epoch=state["epoch"],
                       message=f"resumed from epoch {state['epoch']} checkpoint on {ctx.name}")
     else:
         writer.append("status", status="running",
@@ -159,6 +182,9 @@ def _train(ctx: WorkerContext, run_id: str, spec: dict[str, Any], record: dict[s
     def stop_requested() -> bool:
         if not ctx.leases.holds(run_id):
             stop_reason.append("lost")
+            return True
+        if ctx.shutting_down.is_set():
+            stop_reason.append("handoff")
             return True
         if time.time() - run_started > ctx.settings.max_run_seconds:
             stop_reason.append("timeout")
@@ -182,6 +208,9 @@ def _train(ctx: WorkerContext, run_id: str, spec: dict[str, Any], record: dict[s
         if not finished:
             if stop_reason[-1] == "lost":
                 return "lost", "lease lost"
+            if stop_reason[-1] == "handoff":
+                return "handoff", (f"worker {ctx.name} is shutting down; resuming from the "
+                                   f"epoch {epoch - 1} checkpoint on another worker")
             checkpoints.save_checkpoint(checkpoint_path, model=model, optimizer=optimizer,
                                         scheduler=scheduler, epoch=epoch - 1, spec=spec,
                                         history=history)

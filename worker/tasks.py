@@ -32,11 +32,18 @@ def start_worker(name: str) -> WorkerContext:
                                      socket_timeout=10, retry_on_timeout=True)
             _ctx = WorkerContext(settings=settings, r=r, name=name,
                                  device=pick_device(settings.device),
-                                 leases=LeaseKeeper(r, name, settings.lease_seconds))
+                                 leases=LeaseKeeper(r, name, settings.lease_seconds),
+                                 enqueue=enqueue_run)
             _presence = Presence(_ctx, enqueue_run)
             _presence.start()
             log.info("worker %s ready on %s", name, _ctx.device)
         return _ctx
+
+
+def request_handoff() -> None:
+    """Warm shutdown began: the running run (if any) hands itself on at its next progress point."""
+    if _ctx is not None:
+        _ctx.shutting_down.set()
 
 
 def stop_worker() -> None:

@@ -73,7 +73,31 @@ def test_killed_worker_run_resumes_elsewhere_with_every_epoch_once(make_stack):
     assert [e["epoch"] for e in events if e["type"] == "epoch"] == [1, 2, 3, 4, 5]
     record = stack.run(run["id"])
     assert record["restarts"] == 1 and record["worker"].startswith("rescuer@")
+    assert [e["resumed_from_epoch"] for e in events if "resumed_from_epoch" in e] == [2]
     assert stack.events(run["id"]) == events
+    watcher.close()
+
+
+def test_stopping_a_worker_hands_its_run_to_another(make_stack):
+    stack = make_stack(workers=1)
+    run = stack.submit(epochs=4, batch_size=32, train_samples=3000)
+    watcher = RunWatcher(stack.url, run["id"]).start()
+    watcher.wait_for(lambda e: e["type"] == "epoch" and e["epoch"] == 1)
+    watcher.wait_for(lambda e: e["type"] == "progress" and e["epoch"] == 2)
+    stopped_at = time.time()
+    stack.workers[0].stop()  # SIGTERM: Celery's warm shutdown
+    assert time.time() - stopped_at < 8, "the worker does not finish the run before exiting"
+    handoff = next(e for e in watcher.events if e["type"] == "status" and e["status"] == "resuming")
+    assert "shutting down" in handoff["message"]
+    stack.add_worker("successor")
+    events = watcher.wait_done(120)
+    assert_gap_free(events)
+    assert [e["epoch"] for e in events if e["type"] == "epoch"] == [1, 2, 3, 4]
+    resumed = [e for e in events if e.get("resumed_from_epoch") is not None]
+    assert len(resumed) == 1 and resumed[0]["resumed_from_epoch"] == 1
+    record = stack.run(run["id"])
+    assert record["status"] == "succeeded" and record["restarts"] == 0
+    assert record["worker"].startswith("successor@")
     watcher.close()
 
 

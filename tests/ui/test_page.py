@@ -166,3 +166,26 @@ def test_page_asks_for_the_token_once_and_then_works(make_stack, page):
     page.click("#cancel-run")
     page.wait_for_selector("#run-status:text('cancelled')")
     assert len(prompts) == 1, "the token is remembered"
+
+
+def test_the_page_shows_a_resumed_run_without_double_counting(make_stack, page):
+    stack = make_stack(workers=1, LEASE_SECONDS="3")
+    run = stack.submit(name="survivor", epochs=3, batch_size=32, train_samples=3000)
+    page.goto(f"{stack.url}/#run={run['id']}")
+    page.wait_for_selector("#run-title:text('survivor')")
+    from tests.processes import wait_for
+
+    wait_for(lambda: any(e["type"] == "progress" and e["epoch"] == 2 for e in stack.events(run["id"])),
+             60, "epoch 2 under way")
+    stack.workers[0].kill()
+    stack.add_worker("rescuer")  # live workers are the ones that notice a lost run
+    page.wait_for_selector("#run-message:text('resumed from epoch 1 checkpoint')", timeout=30_000)
+    page.wait_for_selector("#run-status:text('succeeded')", timeout=120_000)
+    ends = page.evaluate("[...window.trainboard.lossChart.epochEnds.keys()]")
+    assert ends == [93, 187, 281], "one epoch mark per epoch, at the right batch"
+    rate_x = page.evaluate("window.trainboard.rateChart.x")
+    assert rate_x == sorted(rate_x) and rate_x[-1] == 282
+    assert points(page) == 3 * 94, "the interrupted partial epoch is not counted twice"
+    item = page.locator(f".run[data-run-id='{run['id']}']")
+    assert "restarted 1×" in item.inner_text()
+    page.screenshot(path=str(SHOTS / "resumed.png"), full_page=True)

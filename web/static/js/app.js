@@ -21,6 +21,7 @@ const follower = new RunFollower(socket, applyEvent);
 const lossChart = new LossChart($("loss-chart"));
 const accChart = new AccuracyChart($("acc-chart"));
 const rateChart = new RateChart($("rate-chart"));
+window.trainboard = { lossChart, accChart, rateChart }; // for debugging from the console
 const legendName = (run) => `${run.name} — ${run.spec.optimizer} lr ${run.spec.lr} bs ${run.spec.batch_size}` +
   (run.spec.schedule !== "none" ? ` ${run.spec.schedule}` : "");
 const compare = new CompareView(socket, $("compare-card"), $("compare-loss"), $("compare-acc"), legendName);
@@ -113,6 +114,10 @@ function drawHeader() {
 function applyEvent(event) {
   switch (event.type) {
     case "status":
+      if (event.resumed_from_epoch != null && current.steps) {
+        lossChart.truncate(event.resumed_from_epoch * current.steps);
+        rateChart.truncate(event.resumed_from_epoch * current.steps);
+      }
       current.status = event.status;
       current.message = event.message || "";
       if (runs.has(event.run_id)) runs.get(event.run_id).status = event.status;

@@ -56,6 +56,15 @@ export class LossChart {
     this.schedule();
   }
 
+  // A resumed run retrains from its last epoch checkpoint: drop the losses of the
+  // interrupted partial epoch so the curve shows the run's actual history.
+  truncate(count) {
+    if (count >= this.losses.length) return;
+    this.losses.length = count;
+    for (const i of [...this.epochEnds.keys()]) if (i >= count) this.epochEnds.delete(i);
+    this.schedule();
+  }
+
   addEpoch(train, test) {
     this.epochEnds.set(this.losses.length - 1, { train, test });
     this.schedule();
@@ -137,6 +146,13 @@ export class RateChart {
   }
 
   flush() { this.plot.setData([this.x, this.rate, this.lr]); }
+
+  truncate(count) { // see LossChart.truncate
+    const keep = this.x.findIndex((x) => x > count);
+    if (keep < 0) return;
+    this.x.length = this.rate.length = this.lr.length = keep;
+    this.flush();
+  }
 }
 
 const PALETTE = ["#1f5fbf", "#c0392b", "#27ae60", "#8e44ad", "#e08a1e", "#16a085", "#7f8c8d", "#d35400"];

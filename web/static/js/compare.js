@@ -29,7 +29,13 @@ export class CompareView {
   }
 
   apply(entry, event) {
-    if (event.type === "progress") entry.losses.push(...event.losses);
+    if (event.type === "progress") {
+      entry.steps = event.steps_per_epoch;
+      entry.losses.push(...event.losses);
+    }
+    if (event.type === "status" && event.resumed_from_epoch != null && entry.steps) {
+      entry.losses.length = Math.min(entry.losses.length, event.resumed_from_epoch * entry.steps);
+    }
     if (event.type === "epoch") entry.epochs.push(event);
     this.draw();
   }
