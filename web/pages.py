@@ -22,6 +22,12 @@ def index() -> str:
     return render_template("index.html")
 
 
+@pages.get("/api/docs")
+def api_docs() -> str:
+    """A browsable view of /api/openapi.json (rendered by static/js/apidocs.js)."""
+    return render_template("api_docs.html")
+
+
 @pages.get("/vendor/<name>")
 def vendor(name: str):
     relative = VENDOR_FILES.get(name)

@@ -116,6 +116,16 @@ def test_bad_form_input_shows_the_error_and_creates_nothing(make_stack, page):
     assert requests.get(stack.url + "/api/runs").json()["runs"] == []
 
 
+def test_api_docs_page_lists_every_operation(make_stack, page):
+    stack = make_stack(workers=0, web=True)
+    page.goto(stack.url + "/api/docs")
+    page.wait_for_selector(".card h2")
+    doc = requests.get(stack.url + "/api/openapi.json").json()
+    operations = sum(len(ops) for ops in doc["paths"].values())
+    assert page.locator(".card h2").count() == operations
+    assert "POST /api/runs" in page.inner_text("#docs") and "batch_size" in page.inner_text("#docs")
+
+
 def test_cancel_from_the_run_list(make_stack, page):
     stack = make_stack(workers=0)
     run = stack.submit(name="to cancel", epochs=1)
