@@ -15,6 +15,8 @@ ACTIVE_RUNS = f"{PREFIX}:active-runs"
 WORKERS = f"{PREFIX}:workers"
 #: Lock so that exactly one process at a time looks for lost runs.
 REAPER_LOCK = f"{PREFIX}:reaper-lock"
+#: Expiring lock: at most one worker every few seconds looks for lost task messages.
+ORPHAN_CHECK_LOCK = f"{PREFIX}:orphan-check-lock"
 
 #: Celery queues: every worker consumes ANY; workers with a GPU also consume GPU, so a
 #: run that asks for a GPU is never taken by a CPU worker.

@@ -16,12 +16,14 @@ import time
 import redis
 
 from shared import keys
-from worker.reaper import Enqueue, reap_lost_runs
+from worker.reaper import Enqueue, reap_lost_runs, requeue_orphans
 from worker.runner import WorkerContext, describe_device
 
 log = logging.getLogger(__name__)
 
 HEARTBEAT_SECONDS = 2.0
+#: How often (in heartbeats) to look for waiting runs whose task message was lost.
+ORPHAN_CHECK_EVERY = 5
 
 
 class Presence(threading.Thread):
@@ -32,6 +34,8 @@ class Presence(threading.Thread):
         self.current_run: str | None = None
         self.started_at = time.time()
         self._stop_event = threading.Event()
+        self._beats = 0
+        self._missing_since: dict[str, float] = {}
 
     def beat(self) -> None:
         ctx = self.ctx
@@ -46,6 +50,11 @@ class Presence(threading.Thread):
         pipe.sadd(keys.WORKERS, ctx.name)
         pipe.execute()
         reap_lost_runs(ctx.r, ctx.settings, self.enqueue, ctx.name)
+        self._beats += 1
+        # One worker at a time (the lock simply expires) looks for lost task messages.
+        if self._beats % ORPHAN_CHECK_EVERY == 0 and ctx.r.set(
+                keys.ORPHAN_CHECK_LOCK, ctx.name, nx=True, px=int(HEARTBEAT_SECONDS * 4000)):
+            requeue_orphans(ctx.r, ctx.settings, self.enqueue, self._missing_since)
 
     def run(self) -> None:
         backoff = 0.5

@@ -68,3 +68,40 @@ def _handle_lost(r: redis.Redis, store: RunStore, settings: Settings, enqueue: E
         writer.close(timeout=10)
         enqueue(run_id, keys.queue_for(record["spec"]))
         log.warning("run %s: %s", run_id, message)
+
+
+#: A waiting run whose task message has been missing from its queue this long is re-enqueued.
+MISSING_MESSAGE_SECONDS = 30.0
+
+
+def requeue_orphans(r: redis.Redis, settings: Settings, enqueue: Enqueue,
+                    missing_since: dict[str, float], now: float | None = None) -> list[str]:
+    """Re-enqueue waiting runs whose Celery message is gone (e.g. Redis lost its data).
+
+    A run counts as orphaned when it is queued or resuming and no message in its queue
+    names it on two looks ``MISSING_MESSAGE_SECONDS`` apart, so a message that is only
+    in flight between the queue and a worker is never mistaken for a lost one. A
+    duplicate message would be harmless anyway: the second delivery finds the run
+    claimed and exits.
+    """
+    now = time.time() if now is None else now
+    store = RunStore(r, settings.results_dir)
+    waiting = [rec for rec in store.list() if rec["status"] in ("queued", "resuming")]
+    queued_text = {q: b"".join(r.lrange(q, 0, -1)) for q in (keys.QUEUE_ANY, keys.QUEUE_GPU)}
+    requeued = []
+    for record in waiting:
+        run_id = record["id"]
+        queue = keys.queue_for(record["spec"])
+        if run_id.encode() in queued_text[queue]:
+            missing_since.pop(run_id, None)
+            continue
+        first_seen = missing_since.setdefault(run_id, now)
+        if now - first_seen >= MISSING_MESSAGE_SECONDS:
+            log.warning("run %s is %s but its task message is gone; enqueuing it again",
+                        run_id, record["status"])
+            enqueue(run_id, queue)
+            missing_since.pop(run_id, None)
+            requeued.append(run_id)
+    for run_id in set(missing_since) - {rec["id"] for rec in waiting}:
+        missing_since.pop(run_id, None)
+    return requeued

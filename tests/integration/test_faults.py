@@ -146,3 +146,14 @@ def test_run_longer_than_the_maximum_duration_is_stopped_and_failed(make_stack):
     events = stack.events(run["id"])
     assert events[-1]["status"] == "failed" and record["epoch"] < LONG["epochs"]
     assert (stack.results / run["id"] / "checkpoint.pt").exists()
+
+
+def test_a_queued_run_whose_task_message_was_lost_still_runs(make_stack):
+    from shared import keys
+
+    stack = make_stack(workers=0)
+    run = stack.submit(epochs=1, train_samples=100)
+    stack.r.delete(keys.QUEUE_ANY)  # the message is gone (e.g. Redis lost it), the record is not
+    stack.add_worker("janitor")
+    record = stack.wait_status(run["id"], ("succeeded", "failed"), timeout=90)
+    assert record["status"] == "succeeded"

@@ -30,3 +30,21 @@ def test_queue_positions_are_fifo_over_waiting_runs(r, tmp_path):
     runs = [dict(new_record(validate_spec({})), created_at=t) for t in (1.0, 2.0, 3.0)]
     runs[0]["status"] = "running"
     assert store.queue_positions(runs) == {runs[1]["id"]: 1, runs[2]["id"]: 2}
+
+
+def test_waiting_runs_whose_message_vanished_are_enqueued_again(r, tmp_path):
+    from shared import keys
+    from shared.settings import Settings
+    from worker.reaper import MISSING_MESSAGE_SECONDS, requeue_orphans
+
+    store = RunStore(r, str(tmp_path))
+    kept, lost = new_record(validate_spec({})), new_record(validate_spec({"accelerator": "gpu"}))
+    for record in (kept, lost):
+        store.create(record)
+    r.rpush(keys.QUEUE_ANY, '{"headers": {"argsrepr": "[\'%s\']"}}' % kept["id"])
+    enqueued, seen = [], {}
+    settings = Settings(results_dir=str(tmp_path))
+    enqueue = lambda run_id, queue: enqueued.append((run_id, queue))  # noqa: E731
+    assert requeue_orphans(r, settings, enqueue, seen, now=1000.0) == []
+    assert requeue_orphans(r, settings, enqueue, seen, now=1000.0 + MISSING_MESSAGE_SECONDS) == [lost["id"]]
+    assert enqueued == [(lost["id"], keys.QUEUE_GPU)], "only the run with no message, on its own queue"
