@@ -157,8 +157,8 @@ def submit_run() -> tuple[Response, int]:
         writer.close(timeout=5)
         raise ApiError(503, "the queue (Redis) is unavailable; the run was recorded as failed")
     store.publish_update(record)
-    positions = store.queue_positions(store.list())
-    return jsonify(_with_position(record, positions)), 201
+    # The new run is the newest waiting one: last in the FIFO counted above.
+    return jsonify({**record, "queue_position": waiting + 1}), 201
 
 
 @api.get("/api/runs")

@@ -40,8 +40,13 @@ export async function downloadArtifact(id, name, retried = false) {
   const response = await fetch(`/api/runs/${id}/artifacts/${encodeURIComponent(name)}`, { headers: authHeaders() });
   if (response.status === 401 && !retried && askToken()) return downloadArtifact(id, name, true);
   if (!response.ok) throw new Error(`download failed: HTTP ${response.status}`);
+  saveBlob(name, await response.blob());
+}
+
+// Hands a blob to the browser as a file download.
+export function saveBlob(name, blob) {
   const a = document.createElement("a");
-  a.href = URL.createObjectURL(await response.blob());
+  a.href = URL.createObjectURL(blob);
   a.download = name;
   a.click();
   setTimeout(() => URL.revokeObjectURL(a.href), 1000);

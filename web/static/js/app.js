@@ -2,7 +2,7 @@
 import { io } from "/vendor/socket.io.esm.min.js";
 import * as api from "./api.js";
 import { RunFollower } from "./follower.js";
-import { LossChart, AccuracyChart, RateChart } from "./charts.js";
+import { LossChart, AccuracyChart, RateChart } from "./plots.js";
 import { CompareView } from "./compare.js";
 import { DigitPad, renderProbabilities } from "./draw.js";
 import { renderRunList, renderSamples, renderConfusion, renderWorkers, tickElapsed, pct, ACTIVE } from "./views.js";
@@ -165,11 +165,7 @@ function showSamples(epoch) {
 }
 
 function download(name, type, text) {
-  const a = document.createElement("a");
-  a.href = URL.createObjectURL(new Blob([text], { type }));
-  a.download = name;
-  a.click();
-  setTimeout(() => URL.revokeObjectURL(a.href), 1000);
+  api.saveBlob(name, new Blob([text], { type }));
 }
 
 const EPOCH_COLUMNS = ["epoch", "train_loss", "test_loss", "test_accuracy", "seconds", "lr"];

@@ -1,6 +1,6 @@
 // Overlay of several runs: each followed live over the shared socket.
 import { RunFollower } from "./follower.js";
-import { CompareChart } from "./charts.js";
+import { CompareChart } from "./plots.js";
 
 export class CompareView {
   constructor(socket, card, lossEl, accEl, legendName) {
