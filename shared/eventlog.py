@@ -16,12 +16,17 @@ import json
 import logging
 import time
 from collections import deque
-from pathlib import Path
-from typing import Any
+from typing import Any, Callable, Protocol
 
 import redis
 
-from shared import keys, layout
+from shared import eventfile, keys
+from shared.settings import Settings
+
+#: Events per page when a reader gives no limit (REST default, relay gap fill).
+DEFAULT_PAGE = 1000
+#: Largest page a reader may ask for.
+MAX_PAGE = 10_000
 
 log = logging.getLogger(__name__)
 
@@ -32,44 +37,31 @@ def encode(event: dict[str, Any]) -> str:
     return json.dumps(event, separators=(",", ":"), allow_nan=False)
 
 
-def _read_jsonl(path: Path, after: int) -> list[dict[str, Any]]:
-    events = []
-    try:
-        with open(path) as f:
-            for line in f:
-                try:
-                    event = json.loads(line)
-                except json.JSONDecodeError:
-                    continue  # a torn last line from a killed writer
-                if event.get("seq", 0) > after:
-                    events.append(event)
-    except FileNotFoundError:
-        return []
-    # A resumed writer may have re-appended events the file already had.
-    unique = {e["seq"]: e for e in events}
-    return [unique[s] for s in sorted(unique)]
+def _no_pause() -> None:
+    pass
 
 
 def read_events(r: redis.Redis | None, results_dir: str, run_id: str, after: int = 0,
-                limit: int | None = None) -> list[dict[str, Any]]:
-    """Events with ``seq > after`` in seq order, from the stream and the file."""
+                limit: int = DEFAULT_PAGE, pause: Callable[[], None] = _no_pause
+                ) -> list[dict[str, Any]]:
+    """At most ``limit`` events with ``seq > after`` in seq order, from the stream or the file.
+
+    The cost is the page, not the log: the stream answers an id range directly and
+    the file is read through its seq index.
+    """
     after = max(0, int(after))
-    stream: list[dict[str, Any]] = []
     if r is not None:
         try:
             entries = r.xrange(keys.run_stream(run_id), min=f"{after + 1}-0", max="+",
                                count=limit)
             stream = [json.loads(fields[b"e"]) for _id, fields in entries]
+            if stream and stream[0]["seq"] == after + 1:
+                return stream
         except redis.RedisError as exc:
             log.warning("reading stream of %s failed (%s); using events.jsonl", run_id, exc)
-    if stream and stream[0]["seq"] == after + 1:
-        return stream
-    older = _read_jsonl(layout.run_dir(results_dir, run_id) / layout.EVENTS_JSONL, after)
-    first_stream_seq = stream[0]["seq"] if stream else None
-    if first_stream_seq is not None:
-        older = [e for e in older if e["seq"] < first_stream_seq]
-    merged = older + stream
-    return merged[:limit] if limit else merged
+    # The stream no longer (or never) held the start of the range: the file has it.
+    log_path, index_path = eventfile.paths(results_dir, run_id)
+    return eventfile.read_page(log_path, index_path, after, limit, pause)
 
 
 def last_seq(r: redis.Redis | None, results_dir: str, run_id: str) -> int:
@@ -82,35 +74,56 @@ def last_seq(r: redis.Redis | None, results_dir: str, run_id: str) -> int:
                 best = int(top[0][0].split(b"-")[0])
         except redis.RedisError:
             pass
-    path = layout.run_dir(results_dir, run_id) / layout.EVENTS_JSONL
-    file_events = _read_jsonl(path, best)
-    if file_events:
-        best = max(best, file_events[-1]["seq"])
-    return best
+    log_path, _ = eventfile.paths(results_dir, run_id)
+    return max(best, eventfile.last_line_seq(log_path))
+
+
+class EventObserver(Protocol):
+    """Sees each event right after it is logged (the worker's series writer)."""
+
+    def observe(self, event: dict[str, Any]) -> None: ...
 
 
 class EventWriter:
-    """Appends events of one run; survives Redis outages by queueing."""
+    """Appends events of one run; survives Redis outages by queueing.
+
+    When the run's terminal status is sent, the stream gets an expiry of
+    ``retention_seconds``: late readers have that long to catch up from Redis, then
+    the volume serves the history and Redis holds nothing of the finished run's log.
+    """
 
     def __init__(self, r: redis.Redis, results_dir: str, run_id: str,
-                 stream_maxlen: int = 20000):
+                 stream_maxlen: int = 5000, retention_seconds: float = 600.0,
+                 observer: EventObserver | None = None):
         self.r = r
         self.run_id = run_id
         self.stream_maxlen = stream_maxlen
-        self.path = layout.run_dir(results_dir, run_id) / layout.EVENTS_JSONL
+        self.retention_seconds = retention_seconds
+        self.observer = observer
+        self.path, self.index_path = eventfile.paths(results_dir, run_id)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.seq = last_seq(r, results_dir, run_id)
         self.pending: deque[dict[str, Any]] = deque()
         self._retry_at = 0.0
         self._backoff = 0.5
+        self._expire_stream = False
+
+    @classmethod
+    def for_run(cls, r: redis.Redis, settings: Settings, run_id: str,
+                observer: EventObserver | None = None) -> EventWriter:
+        """A writer configured by the settings (stream cap, retention)."""
+        return cls(r, settings.results_dir, run_id, settings.stream_maxlen,
+                   settings.stream_retention_seconds, observer)
 
     def append(self, type_: str, **fields: Any) -> dict[str, Any]:
         self.seq += 1
         event = {"run_id": self.run_id, "seq": self.seq, "ts": time.time(), "type": type_,
                  **fields}
-        line = encode(event)
-        with open(self.path, "a") as f:
-            f.write(line + "\n")
+        eventfile.append(self.path, self.index_path, self.seq, encode(event))
+        if self.observer is not None:
+            self.observer.observe(event)
+        if type_ == "status" and fields.get("status") in TERMINAL_STATUSES:
+            self._expire_stream = True
         self.pending.append(event)
         if time.monotonic() >= self._retry_at:
             self.flush()
@@ -128,11 +141,13 @@ class EventWriter:
                 pipe.xadd(stream, {"e": line}, id=f"{event['seq']}-0",
                           maxlen=self.stream_maxlen, approximate=True)
                 pipe.publish(channel, line)
+            if self._expire_stream:
+                pipe.expire(stream, max(1, int(self.retention_seconds)))
             results = pipe.execute(raise_on_error=False)
         except redis.ConnectionError as exc:
             self._schedule_retry(exc)
             return False
-        for result in results[0::2]:
+        for result in results[0:2 * len(self.pending):2]:
             # An id at or below the top means an earlier attempt already landed.
             if isinstance(result, Exception) and "equal or smaller" not in str(result):
                 log.error("XADD failed for run %s: %s", self.run_id, result)

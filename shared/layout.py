@@ -14,12 +14,23 @@ from typing import Any, Callable
 
 RUN_JSON = "run.json"
 EVENTS_JSONL = "events.jsonl"
+#: seq -> byte offset of its line in events.jsonl (int64 each); see shared.eventfile.
+EVENTS_INDEX = "events.idx"
+#: Dense numeric curves of the run, appended as it trains; see shared.series.
+SERIES_DIR = "series"
 CHECKPOINT = "checkpoint.pt"
 FINAL_WEIGHTS = "mnist_cnn.pth"
 #: The final weights as plain NumPy arrays, so the web tier can run the model without torch.
 FINAL_WEIGHTS_NPZ = "mnist_cnn.npz"
 TRAINING_LOG = "training_log.json"
 TEST_SAMPLES = "test_samples.json"
+
+
+
+def samples_sprite(epoch: int) -> str:
+    """One PNG per epoch holding the sample and mistake images side by side (28 px tiles)."""
+    return f"samples-epoch-{epoch:03d}.png"
+
 
 _RUN_ID = re.compile(r"^[0-9a-f]{32}$")
 

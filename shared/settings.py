@@ -24,8 +24,19 @@ class Settings:
     data_dir: str = "./data"
     web_host: str = "127.0.0.1"
     web_port: int = 8000
-    #: Events kept per run in its Redis stream; older ones are read from events.jsonl.
-    stream_maxlen: int = 20000
+    #: Events kept per run in its Redis stream (≈ 8 minutes at 10 events/s); older ones
+    #: are read from events.jsonl through its index.
+    stream_maxlen: int = 5000
+    #: Seconds a finished run's stream stays in Redis before it expires (the volume keeps
+    #: the log), so Redis memory follows the active runs, not history.
+    stream_retention_seconds: float = 600.0
+    #: Most events one Socket.IO subscribe replays; a client further behind is told so in
+    #: the ack and fills in from the series and event pages.
+    replay_limit: int = 2000
+    #: Outgoing Socket.IO packets a client may have waiting before the server drops it (it
+    #: reconnects and resubscribes from its last seq): a client that stops reading cannot
+    #: make the server buffer without bound.
+    client_queue_limit: int = 5000
     #: Seconds a running run's lease lives without a heartbeat before it counts as lost.
     lease_seconds: float = 15.0
     #: How many times a lost run is resumed on another worker before it is failed.
@@ -84,6 +95,10 @@ def load_settings() -> Settings:
         web_host=os.environ.get("WEB_HOST") or d.web_host,
         web_port=_int("WEB_PORT", d.web_port, 1, 65535),
         stream_maxlen=_int("STREAM_MAXLEN", d.stream_maxlen, 100, 10_000_000),
+        stream_retention_seconds=_float("STREAM_RETENTION_SECONDS", d.stream_retention_seconds,
+                                        1.0, 30 * 24 * 3600.0),
+        replay_limit=_int("REPLAY_LIMIT", d.replay_limit, 10, 100_000),
+        client_queue_limit=_int("CLIENT_QUEUE_LIMIT", d.client_queue_limit, 100, 10_000_000),
         lease_seconds=_float("LEASE_SECONDS", d.lease_seconds, 1.0, 3600.0),
         max_restarts=_int("MAX_RESTARTS", d.max_restarts, 0, 100),
         cors_origins=origins,

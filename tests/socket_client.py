@@ -46,8 +46,23 @@ class RunWatcher:
             ack = self.sio.call("subscribe", {"run_id": self.run_id, "after": self.last_seq},
                                 timeout=10)
             self.acks.append(ack)
+            self._fill(ack)
         except Exception as exc:  # reconnect will try again
             self.acks.append({"ok": False, "error": str(exc)})
+
+    def _fill(self, ack: dict) -> None:
+        """Like the page: a replay starting after our last seq leaves a hole we page in."""
+        import requests
+
+        first = ack.get("first_seq") if isinstance(ack, dict) else None
+        while first is not None and self.last_seq + 1 < first:
+            page = requests.get(f"{self.url}/api/runs/{self.run_id}/events",
+                                params={"after": self.last_seq, "limit": 10000}, timeout=30).json()
+            if not page["events"]:
+                break
+            for event in page["events"]:
+                if event["seq"] < first:
+                    self._on_event(event)
 
     def _on_event(self, event: dict) -> None:
         if event["run_id"] != self.run_id:

@@ -48,8 +48,14 @@ class Client:
     def cancel(self, run_id: str) -> dict[str, Any]:
         return self._call("POST", f"/api/runs/{run_id}/cancel")
 
-    def events(self, run_id: str, after: int = 0) -> list[dict[str, Any]]:
-        return self._call("GET", f"/api/runs/{run_id}/events", params={"after": after})["events"]
+    def events(self, run_id: str, after: int = 0, limit: int = 1000) -> list[dict[str, Any]]:
+        """One page: at most ``limit`` (≤ 10,000) events with seq > ``after``."""
+        return self._call("GET", f"/api/runs/{run_id}/events",
+                          params={"after": after, "limit": limit})["events"]
+
+    def epochs(self, run_id: str) -> list[dict[str, Any]]:
+        """The run's ``epoch`` events (metrics per epoch), without reading its log."""
+        return self._call("GET", f"/api/runs/{run_id}/epochs")["epochs"]
 
     def follow(self, run_id: str, on_event: Callable[[dict[str, Any]], None],
                on_reconnect: Callable[[], None] = lambda: None) -> None:
@@ -66,7 +72,18 @@ class Client:
         connects = [0]
 
         def subscribe() -> None:
-            sio.emit("subscribe", {"run_id": run_id, "after": last})
+            sio.emit("subscribe", {"run_id": run_id, "after": last}, callback=fill)
+
+        def fill(ack: dict[str, Any] | None = None) -> None:
+            """The server replays a bounded tail; older events we lack come in pages."""
+            first = (ack or {}).get("first_seq")
+            while first is not None and last + 1 < first:
+                page = self.events(run_id, after=last, limit=10_000)
+                if not page:
+                    break
+                for event in page:
+                    if event["seq"] < first:
+                        _event(event)
 
         @sio.on("connect")
         def _connect() -> None:

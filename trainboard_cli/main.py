@@ -75,7 +75,7 @@ def cmd_watch(client: Client, run_id: str) -> int:
 
 
 def cmd_logs(client: Client, args: argparse.Namespace) -> int:
-    epochs = [e for e in client.events(args.run_id) if e["type"] == "epoch"]
+    epochs = client.epochs(args.run_id)
     if args.csv:
         writer = csv.writer(sys.stdout)
         writer.writerow(EPOCH_COLUMNS)

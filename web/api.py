@@ -3,15 +3,18 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
 import time
+from collections import defaultdict
+from pathlib import Path
 from typing import Any
 
 import redis
 from flask import Blueprint, Response, current_app, jsonify, request, send_file
 from werkzeug.exceptions import HTTPException
 
-from shared import keys, layout
-from shared.eventlog import EventWriter, read_events
+from shared import eventfile, keys, layout, series
+from shared.eventlog import DEFAULT_PAGE, MAX_PAGE, EventWriter, last_seq, read_events
 from shared.runs import RunStore, is_terminal, new_record
 from shared.spec import SpecError, validate_spec
 from shared.workers import live_workers
@@ -20,8 +23,6 @@ from web.auth import require_token
 log = logging.getLogger(__name__)
 api = Blueprint("api", __name__)
 
-#: Most events one GET /events returns when the caller gives no ``limit``.
-MAX_EVENTS_PER_REQUEST = 100_000
 
 
 class ApiError(Exception):
@@ -139,7 +140,7 @@ def submit_run() -> tuple[Response, int]:
     _check_submit_rate()
     record = new_record(spec)
     store.create(record)
-    writer = EventWriter(_redis(), settings.results_dir, record["id"], settings.stream_maxlen)
+    writer = EventWriter.for_run(_redis(), settings, record["id"])
     try:
         writer.append("status", status="queued", message="waiting for a worker")
         if not writer.close(timeout=5):
@@ -192,7 +193,7 @@ def cancel_run(run_id: str) -> tuple[Response, int]:
     ended = _store().transition(run_id, ("queued", "resuming"), status="cancelled",
                                 finished_at=time.time())
     if ended is not None:
-        writer = EventWriter(r, settings.results_dir, run_id, settings.stream_maxlen)
+        writer = EventWriter.for_run(r, settings, run_id)
         writer.append("status", status="cancelled", message="cancelled before it started")
         writer.close(timeout=5)
         record = ended
@@ -213,14 +214,67 @@ def _int_arg(name: str, default: int | None, low: int, high: int) -> int | None:
     return value
 
 
+def _pause() -> None:
+    """Let the server's other green threads run during a long read (async-mode agnostic)."""
+    current_app.extensions["socketio"].sleep(0)
+
+
 @api.get("/api/runs/<run_id>/events")
 @require_token
 def run_events(run_id: str) -> Response:
+    """``?after=<seq>&limit=<n>`` → ``{"events": [...], "last_seq"}``: one page of the log.
+
+    A page costs the page (the stream, or the file through its seq index), never the log."""
     _get_run(run_id)
     after = _int_arg("after", 0, 0, 2**53)
-    limit = _int_arg("limit", MAX_EVENTS_PER_REQUEST, 1, MAX_EVENTS_PER_REQUEST)
-    events = read_events(_redis(), _settings().results_dir, run_id, after, limit)
-    return jsonify({"events": events})
+    limit = _int_arg("limit", DEFAULT_PAGE, 1, MAX_PAGE)
+    r, results_dir = _redis(), _settings().results_dir
+    events = read_events(r, results_dir, run_id, after, limit, pause=_pause)
+    return jsonify({"events": events, "last_seq": last_seq(r, results_dir, run_id)})
+
+
+_build_locks: defaultdict[str, threading.Lock] = defaultdict(threading.Lock)
+
+
+def _series_folder(run_id: str) -> Path:
+    """The run's series folder, built from its event log first if it predates series."""
+    results_dir = _settings().results_dir
+    folder = series.series_dir(results_dir, run_id)
+    if series.read_meta(folder) is None:
+        with _build_locks[run_id]:
+            if series.read_meta(folder) is None:
+                log_path, _ = eventfile.paths(results_dir, run_id)
+                started = time.perf_counter()
+                series.build_from_events(folder, eventfile.iter_events(log_path, _pause))
+                log.info("built the series of run %s from its event log in %.1f s", run_id,
+                         time.perf_counter() - started)
+        _build_locks.pop(run_id, None)
+    return folder
+
+
+@api.get("/api/runs/<run_id>/series/<name>")
+@require_token
+def run_series(run_id: str, name: str) -> Response:
+    """``?start=&end=&points=`` → ``{"name", "total", "x", "min", "max", "mean", "last_seq"}``.
+
+    At most ``points`` min/max/mean buckets of x in [start, end] (raw values when the
+    range holds fewer); the cost grows with ``points``, not with the run's length."""
+    _get_run(run_id)
+    if name not in series.NAMES:
+        raise ApiError(404, f"no series named {name!r}; there are: {', '.join(series.NAMES)}")
+    start = _int_arg("start", None, 0, 2**53)
+    end = _int_arg("end", None, 0, 2**53)
+    points = _int_arg("points", series.DEFAULT_POINTS, 1, series.MAX_POINTS)
+    return jsonify(series.read_series(_series_folder(run_id), name, start, end, points))
+
+
+@api.get("/api/runs/<run_id>/epochs")
+@require_token
+def run_epochs(run_id: str) -> Response:
+    """``{"epochs": [epoch events], "samples": [samples events], "last_seq"}``: the
+    per-epoch detail of a run (metrics, confusion, sample predictions), without the log."""
+    _get_run(run_id)
+    return jsonify(series.read_epochs(_series_folder(run_id)))
 
 
 @api.get("/api/runs/<run_id>/artifacts")

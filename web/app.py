@@ -48,6 +48,7 @@ def create_app(settings: Settings | None = None) -> Flask:
 
     from web.api import api
     from web.pages import pages
+    from web.backpressure import BufferGuard
     from web.relay import Relay
     from web import sockets
 
@@ -70,4 +71,5 @@ def create_app(settings: Settings | None = None) -> Flask:
     except redis.RedisError as exc:
         logging.getLogger(__name__).warning("could not re-index runs at start: %s", exc)
     relay.start()
+    BufferGuard(socketio, settings.client_queue_limit).start()
     return app

@@ -14,15 +14,16 @@ import logging
 import threading
 import time
 from collections import defaultdict
-from typing import Any
+from typing import Any, Callable
 
 import redis
 from flask_socketio import SocketIO
 
 from shared import keys
-from shared.eventlog import read_events
+from shared.eventlog import last_seq, read_events
 from shared.settings import Settings
 from shared.workers import live_workers
+from web.backpressure import over_limit
 
 log = logging.getLogger(__name__)
 
@@ -30,6 +31,8 @@ log = logging.getLogger(__name__)
 #: (or every WORKERS_REFRESH seconds, to move "last seen" along).
 WORKERS_INTERVAL = 2.0
 WORKERS_REFRESH = 10.0
+#: Events a replay sends before it yields to other clients and checks the buffer.
+REPLAY_CHUNK = 200
 
 
 def room_of(run_id: str) -> str:
@@ -53,14 +56,32 @@ class Relay:
             self.socketio.start_background_task(self._workers_loop)
 
     # -- subscribers -----------------------------------------------------------
-    def replay(self, run_id: str, after: int, sid: str, join) -> int:
-        """Join the run's room and send ``sid`` every event after ``after``."""
-        with self._locks[run_id]:
-            join()
-            events = read_events(self.r, self.settings.results_dir, run_id, after)
-            for event in events:
-                self.socketio.emit("run_event", event, to=sid)
-            return len(events)
+    def replay(self, run_id: str, after: int, sid: str, join: Callable[[], None]) -> dict[str, int]:
+        """Join the run's room, then send ``sid`` the events after ``after`` — at most
+        ``replay_limit`` of them, the newest; returns ``replayed``, ``first_seq``, ``last_seq``.
+
+        The room is joined before the log is read, so every event is either in what
+        is read or delivered live (perhaps twice or out of order; clients order by
+        seq). No lock is held while sending: a long replay never delays the live
+        events of the run's other watchers, and the sends yield to other green
+        threads every ``REPLAY_CHUNK`` events.
+        """
+        join()
+        results_dir, limit = self.settings.results_dir, self.settings.replay_limit
+        top = last_seq(self.r, results_dir, run_id)
+        first = max(after + 1, top - limit + 1)
+        events = read_events(self.r, results_dir, run_id, first - 1, limit, pause=self._pause)
+        sent = 0
+        for sent, event in enumerate(events, 1):
+            self.socketio.emit("run_event", event, to=sid)
+            if sent % REPLAY_CHUNK == 0:
+                if over_limit(self.socketio, sid, self.settings.client_queue_limit):
+                    break  # not reading: the buffer guard drops it
+                self.socketio.sleep(0)
+        return {"replayed": sent, "first_seq": first if sent else top + 1, "last_seq": top}
+
+    def _pause(self) -> None:
+        self.socketio.sleep(0)
 
     # -- the loop ------------------------------------------------------------
     def _loop(self) -> None:
@@ -124,7 +145,8 @@ class Relay:
             if cursor is not None and seq <= cursor:
                 return
             if cursor is not None and seq > cursor + 1:
-                missing = read_events(self.r, self.settings.results_dir, run_id, cursor)
+                missing = read_events(self.r, self.settings.results_dir, run_id, cursor,
+                                      limit=min(seq - cursor - 1, self.settings.replay_limit))
                 for old in missing:
                     if old["seq"] < seq:
                         self.socketio.emit("run_event", old, to=room_of(run_id))
@@ -134,5 +156,7 @@ class Relay:
     def _catch_up_all(self) -> None:
         """After a pub/sub reconnect, send what every followed run missed meanwhile."""
         for run_id, cursor in list(self.cursors.items()):
-            for event in read_events(self.r, self.settings.results_dir, run_id, cursor):
+            events = read_events(self.r, self.settings.results_dir, run_id, cursor,
+                                 limit=self.settings.replay_limit)
+            for event in events:
                 self.deliver(run_id, event)

@@ -37,7 +37,8 @@ def register(socketio: SocketIO, relay: Relay) -> None:
 
     @socketio.on("subscribe")
     def on_subscribe(data: Any = None, *_extra: Any) -> dict[str, Any]:
-        """Send every event of the run after ``after``, then its live events."""
+        """Send the run's events after ``after`` (at most REPLAY_LIMIT, the newest), then
+        its live events; the ack says which: ``{ok, replayed, first_seq, last_seq}``."""
         run_id = _run_id_from(data)
         if run_id is None:
             return _bad("subscribe needs {run_id: <32 hex chars>, after: <seq>}")
@@ -50,11 +51,13 @@ def register(socketio: SocketIO, relay: Relay) -> None:
             if current_app.extensions["trainboard.store"].get(run_id) is None:
                 return _bad(f"no run with id {run_id!r}")
             sid = request.sid
-            sent = relay.replay(run_id, after, sid, lambda: join_room(room_of(run_id)))
+            replay = relay.replay(run_id, after, sid, lambda: join_room(room_of(run_id)))
         except redis.RedisError as exc:
             log.warning("subscribe %s: Redis unavailable: %s", run_id, exc)
             return _bad("the event store is unavailable; subscribe again shortly")
-        return {"ok": True, "run_id": run_id, "replayed": sent}
+        # first_seq > after + 1: the client was too far behind for a replay; it fills
+        # seqs after..first_seq-1 from the series or event pages if it wants them.
+        return {"ok": True, "run_id": run_id, **replay}
 
     @socketio.on("unsubscribe")
     def on_unsubscribe(data: Any = None, *_extra: Any) -> dict[str, Any]:

@@ -57,3 +57,16 @@ def save_weights_npz(path: Path, model: nn.Module) -> None:
     """The same weights as float32 NumPy arrays (read by web.inference, no torch needed)."""
     arrays = {k: v.detach().float().cpu().numpy() for k, v in model.state_dict().items()}
     atomic_write(path, lambda f: np.savez(f, **arrays), binary=True)
+
+
+def save_sprite(path: Path, images: list[list[int]]) -> None:
+    """28×28 grayscale images side by side in one PNG (tile i at x = 28·i).
+
+    Sample and mistake images live here, not in events: a ``samples`` event then
+    stays a few KB however many browsers it fans out to."""
+    from torchvision.io import encode_png
+
+    tiles = torch.tensor(images, dtype=torch.uint8).reshape(len(images), 28, 28)
+    strip = tiles.permute(1, 0, 2).reshape(1, 28, 28 * len(images))
+    png = encode_png(strip).numpy().tobytes()
+    atomic_write(path, lambda f: f.write(png), binary=True)

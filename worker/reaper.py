@@ -55,7 +55,7 @@ def _handle_lost(r: redis.Redis, store: RunStore, settings: Settings, enqueue: E
         reason = f"worker {lost_worker} lost; gave up after {restarts} restart(s)"
         if store.transition(run_id, ("running",), status="failed", error=reason,
                             finished_at=time.time()):
-            writer = EventWriter(r, settings.results_dir, run_id, settings.stream_maxlen)
+            writer = EventWriter.for_run(r, settings, run_id)
             writer.append("status", status="failed", message=reason)
             writer.close(timeout=10)
         log.error("run %s: %s", run_id, reason)
@@ -63,7 +63,7 @@ def _handle_lost(r: redis.Redis, store: RunStore, settings: Settings, enqueue: E
     message = f"worker {lost_worker} lost; resuming from last checkpoint (restart {restarts + 1})"
     if store.transition(run_id, ("running",), status="resuming", restarts=restarts + 1,
                         worker=None, queued_at=time.time()):
-        writer = EventWriter(r, settings.results_dir, run_id, settings.stream_maxlen)
+        writer = EventWriter.for_run(r, settings, run_id)
         writer.append("status", status="resuming", message=message)
         writer.close(timeout=10)
         enqueue(run_id, keys.queue_for(record["spec"]))

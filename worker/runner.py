@@ -17,6 +17,7 @@ import torch
 from shared import keys, layout
 from shared.eventlog import EventWriter, read_events
 from shared.retry import TRANSIENT, retry_redis
+from shared.series import SeriesWriter, read_epochs, series_dir
 from shared.runs import RunStore
 from shared.settings import Settings
 from shared.spec import SpecError, validate_spec
@@ -97,7 +98,7 @@ def execute_run(ctx: WorkerContext, run_id: str) -> str | None:
     record = claim(ctx, run_id)
     if record is None:
         return None
-    writer = EventWriter(ctx.r, ctx.settings.results_dir, run_id, ctx.settings.stream_maxlen)
+    writer = open_event_writer(ctx, run_id)
     try:
         spec = validate_spec(record["spec"])
         status, message = _train(ctx, run_id, spec, record, writer)
@@ -128,6 +129,15 @@ def execute_run(ctx: WorkerContext, run_id: str) -> str | None:
         except TRANSIENT:
             log.warning("run %s: could not release its lease; it will expire", run_id)
     return status
+
+
+def open_event_writer(ctx: WorkerContext, run_id: str) -> EventWriter:
+    """The run's event writer, feeding its series; the series first catch up with
+    whatever the log has that they lack (events of an earlier attempt or of the web tier)."""
+    settings = ctx.settings
+    series = SeriesWriter(series_dir(settings.results_dir, run_id))
+    series.catch_up(lambda after: read_events(ctx.r, settings.results_dir, run_id, after))
+    return EventWriter.for_run(ctx.r, settings, run_id, observer=series)
 
 
 def _hand_off(ctx: WorkerContext, run_id: str, record: dict[str, Any], writer: EventWriter,
@@ -169,7 +179,7 @@ def _train(ctx: WorkerContext, run_id: str, spec: dict[str, Any], record: dict[s
         checkpoints.restore(state, model, optimizer, scheduler)
         history = state["history"]
         start_epoch = state["epoch"] + 1
-        _replay_missing_epochs(ctx, run_id, writer, history)
+        _replay_missing_epochs(ctx, run_id, writer, history, folder)
         writer.append("status", status="running", resumed_from_epoch=state["epoch"],
                       message=f"resumed from epoch {state['epoch']} checkpoint on {ctx.name}")
     else:
@@ -231,12 +241,14 @@ def _train(ctx: WorkerContext, run_id: str, spec: dict[str, Any], record: dict[s
                                               spec["seed"], epoch)
         mistakes = training.describe_images(model, data.test_x, data.test_y,
                                             metrics["wrong_indices"])
+        sprite = layout.samples_sprite(epoch)
+        checkpoints.save_sprite(folder / sprite, [i["image"] for i in samples + mistakes])
         # Checkpoint before announcing the epoch: a crash in between re-announces it on
         # resume (see _replay_missing_epochs) instead of training it twice.
         checkpoints.save_checkpoint(checkpoint_path, model=model, optimizer=optimizer,
                                     scheduler=scheduler, epoch=epoch, spec=spec, history=history)
         _write_logs(folder, spec, history, samples)
-        _announce_epoch(ctx, run_id, writer, epoch_record, samples, mistakes)
+        _announce_epoch(ctx, run_id, writer, epoch_record, (sprite, samples, mistakes))
         target = spec["target_accuracy"]
         if target is not None and metrics["test_accuracy"] >= target:
             _save_final(folder, model)
@@ -276,13 +288,21 @@ def _save_final(folder, model) -> None:
     checkpoints.save_weights_npz(folder / layout.FINAL_WEIGHTS_NPZ, model)
 
 
+def _without_images(items: list[dict[str, Any]], first_slot: int) -> list[dict[str, Any]]:
+    """Items as events carry them: the image is tile ``slot`` of the epoch's sprite."""
+    return [{**{k: v for k, v in item.items() if k != "image"}, "slot": first_slot + i}
+            for i, item in enumerate(items)]
+
+
 def _announce_epoch(ctx: WorkerContext, run_id: str, writer: EventWriter,
-                    epoch_record: dict[str, Any], samples: list[dict[str, Any]] | None,
-                    mistakes: list[dict[str, Any]] | None = None) -> None:
+                    epoch_record: dict[str, Any],
+                    samples: tuple[str, list[dict[str, Any]], list[dict[str, Any]]] | None) -> None:
     writer.append("epoch", **epoch_record)
     if samples is not None:
-        writer.append("samples", epoch=epoch_record["epoch"], items=samples,
-                      mistakes=mistakes or [])
+        sprite, items, mistakes = samples
+        writer.append("samples", epoch=epoch_record["epoch"], sprite=sprite, tile=28,
+                      items=_without_images(items, 0),
+                      mistakes=_without_images(mistakes, len(items)))
     writer.append("checkpoint", epoch=epoch_record["epoch"], artifact=layout.CHECKPOINT)
 
     def update_record() -> None:
@@ -300,10 +320,12 @@ def _announce_epoch(ctx: WorkerContext, run_id: str, writer: EventWriter,
 
 
 def _replay_missing_epochs(ctx: WorkerContext, run_id: str, writer: EventWriter,
-                           history: dict[str, Any]) -> None:
-    """Announce epochs the checkpoint has but the event log does not (crash in between)."""
-    announced = {e["epoch"] for e in read_events(ctx.r, ctx.settings.results_dir, run_id)
-                 if e["type"] == "epoch"}
+                           history: dict[str, Any], folder) -> None:
+    """Announce epochs the checkpoint has but the event log does not (crash in between).
+
+    The series already hold every announced epoch (they caught up with the log when
+    the writer opened), so the log itself is not read."""
+    announced = {e["epoch"] for e in read_epochs(folder / layout.SERIES_DIR)["epochs"]}
     for epoch_record in history["epochs"]:
         if epoch_record["epoch"] not in announced:
             _announce_epoch(ctx, run_id, writer, epoch_record, None)

@@ -39,10 +39,33 @@ def test_run_streams_every_event_in_order_to_live_and_late_subscribers(make_stac
     samples = [e for e in events if e["type"] == "samples"]
     assert len(samples) == 3 and len(samples[0]["items"]) == 16
     item = samples[0]["items"][0]
-    assert {"index", "label", "pred", "confidence", "image"} <= item.keys()
-    assert len(item["image"]) == 784
+    assert {"index", "label", "pred", "confidence", "slot"} <= item.keys()
+    assert "image" not in item, "images live in the sprite, not in events"
+    assert samples[0]["sprite"] == "samples-epoch-001.png"
+    sprite = requests.get(f"{stack.url}/api/runs/{run['id']}/artifacts/{samples[0]['sprite']}",
+                          timeout=10)
+    assert sprite.status_code == 200 and sprite.content[:8] == b"\x89PNG\r\n\x1a\n"
+    slots = [i["slot"] for i in samples[0]["items"] + samples[0]["mistakes"]]
+    assert slots == list(range(len(slots)))
     for e in events:
         assert e["run_id"] == run["id"] and isinstance(e["ts"], float)
+        assert len(json.dumps(e)) < 8192, f"a {e['type']} event is {len(json.dumps(e))} bytes"
+
+    # The same history, read the cheap ways: series and event pages.
+    url = f"{stack.url}/api/runs/{run['id']}"
+    loss = requests.get(f"{url}/series/batch_loss", params={"points": 50}, timeout=10).json()
+    assert loss["total"] == 3 * 94 and len(loss["x"]) == 50 and loss["last_seq"] == events[-1]["seq"]
+    raw = requests.get(f"{url}/series/batch_loss", params={"start": 95, "end": 100}, timeout=10).json()
+    first_epoch2 = [e for e in events if e["type"] == "progress" and e["epoch"] == 2]
+    assert raw["x"] == [95, 96, 97, 98, 99, 100] and raw["mean"][0] == pytest.approx(
+        first_epoch2[0]["losses"][0], rel=1e-5)
+    acc = requests.get(f"{url}/series/test_accuracy", timeout=10).json()
+    assert acc["x"] == [1, 2, 3] and acc["mean"][2] == pytest.approx(
+        [e for e in events if e["type"] == "epoch"][2]["test_accuracy"], rel=1e-5)
+    page = requests.get(f"{url}/events", params={"after": 2, "limit": 3}, timeout=10).json()
+    assert [e["seq"] for e in page["events"]] == [3, 4, 5] and page["last_seq"] == events[-1]["seq"]
+    detail = requests.get(f"{url}/epochs", timeout=10).json()
+    assert [e["epoch"] for e in detail["epochs"]] == [1, 2, 3] and len(detail["samples"]) == 3
 
     # Every batch loss arrives, batched into progress events.
     progress = [e for e in events if e["type"] == "progress"]
