@@ -100,16 +100,20 @@ def catch_up_index(log_path: Path, index_path: Path, pause: Callable[[], None] =
     if top <= indexed:
         return indexed
     start = _offset_of(index_path, indexed) if indexed else 0
-    with open(log_path, "rb") as f:
-        f.seek(start)
-        offset = start
-        for n, line in enumerate(f, 1):
-            event = _parse(line)
-            if event is not None and event["seq"] >= 1:
-                _write_entry(index_path, event["seq"], offset)
-            offset += len(line)
-            if n % SCAN_CHUNK == 0:
-                pause()
+    fd = os.open(index_path, os.O_WRONLY | os.O_CREAT, 0o644)
+    try:
+        with open(log_path, "rb") as f:
+            f.seek(start)
+            offset = start
+            for n, line in enumerate(f, 1):
+                event = _parse(line)
+                if event is not None and event["seq"] >= 1:
+                    os.pwrite(fd, offset.to_bytes(ENTRY, "little"), (event["seq"] - 1) * ENTRY)
+                offset += len(line)
+                if n % SCAN_CHUNK == 0:
+                    pause()
+    finally:
+        os.close(fd)
     return _indexed(index_path)
 
 

@@ -242,7 +242,8 @@ def read_meta(folder: Path) -> dict[str, Any] | None:
 
 def _clean(values: np.ndarray) -> list[float | None]:
     """JSON has no NaN: a diverged loss is reported as null."""
-    out = values.astype(float).round(7).tolist()
+    # Shortest decimal that reads back as the same float32: what was stored, no noise.
+    out = [float(v) for v in values.astype(Y_DTYPE).astype(str)]
     return [None if v != v else v for v in out] if np.isnan(values).any() else out
 
 

@@ -25,7 +25,7 @@ def test_bad_subscribe_messages_get_errors_and_the_server_stays_healthy(make_sta
     assert len(errors) == len(bad)
     assert sio.call("unsubscribe", {"nope": 1}, timeout=10)["ok"] is False
     good = sio.call("subscribe", {"run_id": run["id"], "after": 0}, timeout=10)
-    assert good == {"ok": True, "run_id": run["id"], "replayed": 1}
+    assert good == {"ok": True, "run_id": run["id"], "replayed": 1, "first_seq": 1, "last_seq": 1}
     sio.disconnect()
     assert requests.get(stack.url + "/healthz").status_code == 200
 
