@@ -254,6 +254,7 @@ def read_series(folder: Path, name: str, start: int | None = None, end: int | No
     meta = read_meta(folder) or {"counts": {}, "last_seq": 0}
     total = int(meta["counts"].get(name, 0))
     result: dict[str, Any] = {"name": name, "total": total, "last_seq": meta["last_seq"],
+                              "steps_per_epoch": meta.get("steps_per_epoch"),
                               "x": [], "min": [], "max": [], "mean": []}
     if total == 0:
         return result

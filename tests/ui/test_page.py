@@ -191,7 +191,7 @@ def test_the_page_shows_a_resumed_run_without_double_counting(make_stack, page):
     stack.add_worker("rescuer")  # live workers are the ones that notice a lost run
     page.wait_for_selector("#run-message:text('resumed from epoch 1 checkpoint')", timeout=30_000)
     page.wait_for_selector("#run-status:text('succeeded')", timeout=120_000)
-    ends = page.evaluate("[...window.trainboard.lossChart.epochEnds.keys()]")
+    ends = page.evaluate("window.trainboard.lossChart.epochMarks()")
     assert ends == [93, 187, 281], "one epoch mark per epoch, at the right batch"
     rate_x = page.evaluate("window.trainboard.rateChart.x")
     assert rate_x == sorted(rate_x) and rate_x[-1] == 282
@@ -199,3 +199,30 @@ def test_the_page_shows_a_resumed_run_without_double_counting(make_stack, page):
     item = page.locator(f".run[data-run-id='{run['id']}']")
     assert "restarted 1×" in item.inner_text()
     page.screenshot(path=str(SHOTS / "resumed.png"), full_page=True)
+
+
+def test_a_long_run_opens_from_its_series(make_stack, page):
+    from benchmarks.synthetic_run import make_run
+
+    stack = make_stack(workers=0)
+    stack.results.mkdir(parents=True, exist_ok=True)
+    run_id = make_run(str(stack.results), 20_000)
+    total = requests.get(f"{stack.url}/api/runs/{run_id}/series/batch_loss").json()["total"]
+    page.goto(f"{stack.url}/#run={run_id}")
+    page.wait_for_function(f"document.querySelector('#loss-chart').dataset.points === '{total}'")
+    assert page.evaluate("window.trainboard.lossChart.batch.x.length") <= 1500, "buckets, not 190k points"
+    epochs = total // 938
+    page.wait_for_selector(f"#stat-epoch:text('{epochs}')")
+    assert page.get_attribute("#samples-slider", "max") == str(epochs)
+    page.screenshot(path=str(SHOTS / "long-run.png"), full_page=True)
+    # uPlot draws ticks on a canvas: ask the axis how it labels fractional epochs.
+    labels = page.evaluate("(() => { const u = window.trainboard.accChart.plot;"
+                           " return u.axes[0].values(u, [1, 1.5, 2], 0, 0, 0); })()")
+    assert labels == ["1", "", "2"], "epoch axes label whole epochs only"
+    lr = page.evaluate("(() => { const u = window.trainboard.rateChart.plot;"
+                       " return u.axes[2].values(u, [0.0001, 0.00025, 0.01], 0, 0, 0); })()")
+    assert lr == ["1e-4", "2.5e-4", "0.01"]
+    # Zoom into 100 batches: the raw losses of exactly that range.
+    page.evaluate("window.trainboard.lossChart.onZoom(1001, 1100)")
+    page.wait_for_function("window.trainboard.lossChart.batch.x.length === 100")
+    assert page.evaluate("window.trainboard.lossChart.batch.x[0]") == 1001

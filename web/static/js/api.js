@@ -32,7 +32,21 @@ export const listRuns = () => api("/api/runs").then((b) => b.runs);
 export const getRun = (id) => api(`/api/runs/${id}`);
 export const submitRun = (spec) => api("/api/runs", { method: "POST", body: JSON.stringify(spec) });
 export const cancelRun = (id) => api(`/api/runs/${id}/cancel`, { method: "POST" });
-export const eventsAfter = (id, after) => api(`/api/runs/${id}/events?after=${after}`).then((b) => b.events);
+export const eventsAfter = (id, after, limit = 1000) => api(`/api/runs/${id}/events?after=${after}&limit=${limit}`).then((b) => b.events);
+// A curve of the run: at most `points` min/max/mean buckets of x in [start, end].
+export function series(id, name, { start = null, end = null, points = 1000 } = {}) {
+  const q = new URLSearchParams({ points: String(points) });
+  if (start != null) q.set("start", String(start));
+  if (end != null) q.set("end", String(end));
+  return api(`/api/runs/${id}/series/${name}?${q}`);
+}
+export const epochs = (id) => api(`/api/runs/${id}/epochs`);
+// An artifact as an object URL (fetched with the token), e.g. a samples sprite.
+export async function artifactUrl(id, name) {
+  const response = await fetch(`/api/runs/${id}/artifacts/${encodeURIComponent(name)}`, { headers: authHeaders() });
+  if (!response.ok) throw new Error(`HTTP ${response.status}`);
+  return URL.createObjectURL(await response.blob());
+}
 export const listArtifacts = (id) => api(`/api/runs/${id}/artifacts`).then((b) => b.artifacts);
 export const listWorkers = () => api("/api/workers").then((b) => b.workers);
 // Downloads go through fetch so they can carry the token.

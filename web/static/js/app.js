@@ -2,7 +2,7 @@
 import { io } from "/vendor/socket.io.esm.min.js";
 import * as api from "./api.js";
 import { RunFollower } from "./follower.js";
-import { LossChart, AccuracyChart, RateChart } from "./plots.js";
+import { LossChart, AccuracyChart, RateChart, POINTS } from "./plots.js";
 import { CompareView } from "./compare.js";
 import { DigitPad, renderProbabilities } from "./draw.js";
 import { renderRunList, renderSamples, renderConfusion, renderWorkers, tickElapsed, pct, ACTIVE } from "./views.js";
@@ -17,19 +17,24 @@ const socket = io({ reconnectionDelayMax: 5000, auth: (cb) => cb({ token: api.ge
 socket.on("connect_error", (err) => {
   if (/unauthorized|refused/i.test(String(err.message)) && api.askToken()) socket.connect();
 });
-const follower = new RunFollower(socket, applyEvent);
-const lossChart = new LossChart($("loss-chart"));
+const follower = new RunFollower(socket, applyEvent, () => selectedId && openRun(selectedId));
+const lossChart = new LossChart($("loss-chart"), { onZoom: zoomLoss });
 const accChart = new AccuracyChart($("acc-chart"));
 const rateChart = new RateChart($("rate-chart"));
-window.trainboard = { lossChart, accChart, rateChart }; // for debugging from the console
+window.trainboard = { lossChart, accChart, rateChart }; // for debugging from the console and tests
 const legendName = (run) => `${run.name} — ${run.spec.optimizer} lr ${run.spec.lr} bs ${run.spec.batch_size}` +
   (run.spec.schedule !== "none" ? ` ${run.spec.schedule}` : "");
-const compare = new CompareView(socket, $("compare-card"), $("compare-loss"), $("compare-acc"), legendName);
+const compare = new CompareView($("compare-card"), $("compare-loss"), $("compare-acc"), legendName);
 const pad = new DigitPad($("digit-pad"), () => {});
 
 socket.on("connect", () => setConnection(true));
 socket.on("disconnect", () => setConnection(false));
-socket.on("run_update", (run) => { runs.set(run.id, { ...runs.get(run.id), ...run }); drawList(); if (run.id === selectedId) drawHeader(); });
+socket.on("run_update", (run) => {
+  runs.set(run.id, { ...runs.get(run.id), ...run });
+  drawList();
+  if (run.id === selectedId) drawHeader();
+  compare.changed(run);
+});
 socket.on("error", (e) => console.warn("server:", e.error));
 
 function setConnection(ok) {
@@ -63,25 +68,73 @@ function select(id) {
   if (id === selectedId) return;
   selectedId = id;
   history.replaceState(null, "", `#run=${id}`);
-  current = { epoch: 0, step: 0, steps: 0, rate: null, status: runs.get(id)?.status, message: "",
-    epochs: [], samples: new Map() };
   $("empty-detail").hidden = true;
   $("run-detail").hidden = false;
+  $("digit-result").textContent = "";
+  $("digit-probs").replaceChildren();
+  drawList();
+  refreshArtifacts();
+  openRun(id);
+}
+
+// Open a run from its series (any length costs the same), then follow its live tail
+// from the series' last_seq. Also used when the follower falls too far behind.
+let opening = 0;
+async function openRun(id) {
+  const ticket = ++opening;
+  follower.stop();
+  current = { epoch: 0, step: 0, steps: 0, rate: null, status: runs.get(id)?.status, message: "",
+    epochs: new Map(), samples: new Map(), recent: [] };
   lossChart.reset();
   accChart.reset();
   rateChart.reset();
-  $("samples").replaceChildren();
-  $("mistakes").replaceChildren();
-  $("digit-result").textContent = "";
-  $("digit-probs").replaceChildren();
+  for (const name of ["samples", "mistakes", "confusion"]) $(name).replaceChildren();
   $("samples-slider").max = "1";
   $("samples-slider").disabled = true;
-  $("confusion").replaceChildren();
   $("samples-epoch").textContent = "";
-  drawList();
   drawHeader();
-  refreshArtifacts();
-  follower.follow(id);
+  let loaded;
+  try {
+    loaded = await Promise.all([
+      api.series(id, "batch_loss", { points: POINTS }), api.series(id, "lr"), api.series(id, "images_per_sec"),
+      api.series(id, "train_loss"), api.series(id, "test_loss"), api.series(id, "test_accuracy"), api.epochs(id)]);
+  } catch (err) {
+    if (ticket === opening) $("run-message").textContent = `could not load the run's history: ${err.message}`;
+    return;
+  }
+  if (ticket !== opening) return; // another run was picked meanwhile
+  const [loss, lr, rate, train, test, acc, detail] = loaded;
+  lossChart.stepsPerEpoch = loss.steps_per_epoch || 0;
+  lossChart.load(loss);
+  lossChart.setEpochs(train, test);
+  accChart.load(acc);
+  rateChart.load(rate, lr);
+  detail.epochs.forEach(showEpoch);
+  detail.samples.forEach(addSamples);
+  drawHeader();
+  follower.follow(id, Math.min(...loaded.map((s) => s.last_seq)));
+}
+
+async function zoomLoss(start, end) {
+  const id = selectedId;
+  const range = start == null ? { points: POINTS } : { start, end, points: POINTS };
+  const data = await api.series(id, "batch_loss", range).catch(() => null);
+  if (!data || id !== selectedId) return;
+  lossChart.load(data);
+  if (start == null) replayRecent(data.last_seq);
+}
+
+// Compact the live tail: fetch the series again and re-apply what came after it.
+let refetching = false;
+async function refetchLoss() {
+  if (refetching) return;
+  refetching = true;
+  await zoomLoss(null, null);
+  refetching = false;
+}
+
+function replayRecent(afterSeq) {
+  for (const e of current.recent) if (e.seq > afterSeq) addProgress(e);
 }
 
 function drawHeader() {
@@ -111,12 +164,39 @@ function drawHeader() {
   $("run-message").textContent = current.message;
 }
 
+function addProgress(event) {
+  const end = (event.epoch - 1) * event.steps_per_epoch + event.step;
+  lossChart.addLosses(event.seq, end, event.losses, event.steps_per_epoch);
+  rateChart.add(event.seq, end, event.images_per_sec, event.lr);
+}
+
+function showEpoch(event) {
+  current.epochs.set(event.epoch, event);
+  lossChart.addEpoch(event.epoch, event.train_loss, event.test_loss);
+  accChart.add(event.epoch, event.test_accuracy);
+  $("stat-epoch").textContent = String(event.epoch);
+  $("stat-acc").textContent = pct(event.test_accuracy);
+  $("stat-test-loss").textContent = event.test_loss.toFixed(4);
+  renderConfusion($("confusion"), event.confusion);
+}
+
+function addSamples(event) {
+  const slider = $("samples-slider");
+  const following = slider.disabled || Number(slider.value) === Number(slider.max);
+  current.samples.set(event.epoch, event);
+  slider.max = String(Math.max(...current.samples.keys()));
+  slider.disabled = current.samples.size < 2;
+  if (following) { slider.value = slider.max; showSamples(Number(slider.max)); }
+}
+
 function applyEvent(event) {
   switch (event.type) {
     case "status":
-      if (event.resumed_from_epoch != null && current.steps) {
-        lossChart.truncate(event.resumed_from_epoch * current.steps);
-        rateChart.truncate(event.resumed_from_epoch * current.steps);
+      if (event.resumed_from_epoch != null) {
+        const epoch = event.resumed_from_epoch;
+        lossChart.truncate(epoch);
+        accChart.truncate(epoch);
+        if (lossChart.stepsPerEpoch) rateChart.truncate(epoch * lossChart.stepsPerEpoch);
       }
       current.status = event.status;
       current.message = event.message || "";
@@ -126,29 +206,18 @@ function applyEvent(event) {
       break;
     case "progress":
       Object.assign(current, { epoch: event.epoch, step: event.step, steps: event.steps_per_epoch, rate: event.images_per_sec });
-      lossChart.addLosses(event.losses);
-      rateChart.add((event.epoch - 1) * event.steps_per_epoch + event.step, event.images_per_sec, event.lr);
+      current.recent.push(event);
+      if (current.recent.length > 300) current.recent.splice(0, 100);
+      addProgress(event);
+      if (lossChart.needsRefetch) refetchLoss();
       $("stat-rate").textContent = Math.round(event.images_per_sec).toLocaleString();
       break;
     case "epoch":
-      lossChart.addEpoch(event.train_loss, event.test_loss);
-      accChart.add(event.epoch, event.test_accuracy);
-      current.epochs.push(event);
-      rateChart.flush();
-      $("stat-epoch").textContent = String(event.epoch);
-      $("stat-acc").textContent = pct(event.test_accuracy);
-      $("stat-test-loss").textContent = event.test_loss.toFixed(4);
-      renderConfusion($("confusion"), event.confusion);
+      showEpoch(event);
       break;
-    case "samples": {
-      const slider = $("samples-slider");
-      const following = slider.disabled || Number(slider.value) === Number(slider.max);
-      current.samples.set(event.epoch, event);
-      slider.max = String(event.epoch);
-      slider.disabled = current.samples.size < 2;
-      if (following) { slider.value = String(event.epoch); showSamples(event.epoch); }
+    case "samples":
+      addSamples(event);
       break;
-    }
     case "checkpoint":
       refreshArtifacts();
       break;
@@ -156,11 +225,29 @@ function applyEvent(event) {
   drawHeader();
 }
 
-function showSamples(epoch) {
+const sprites = new Map(); // "<run>/<sprite>" -> Promise<HTMLImageElement>
+
+function sprite(runId, name) {
+  const key = `${runId}/${name}`;
+  if (!sprites.has(key)) {
+    sprites.set(key, api.artifactUrl(runId, name).then((url) => {
+      const img = new Image();
+      img.src = url;
+      return img.decode().then(() => img);
+    }).catch((err) => { sprites.delete(key); throw err; }));
+  }
+  return sprites.get(key);
+}
+
+async function showSamples(epoch) {
   const event = current.samples.get(epoch);
   if (!event) return;
-  renderSamples($("samples"), event.items);
-  renderSamples($("mistakes"), event.mistakes || []);
+  const runId = selectedId;
+  let img = null;
+  if (event.sprite) img = await sprite(runId, event.sprite).catch(() => null);
+  if (runId !== selectedId) return;
+  renderSamples($("samples"), event.items, img);
+  renderSamples($("mistakes"), event.mistakes || [], img);
   $("samples-epoch").textContent = `epoch ${epoch}`;
 }
 
@@ -170,16 +257,21 @@ function download(name, type, text) {
 
 const EPOCH_COLUMNS = ["epoch", "train_loss", "test_loss", "test_accuracy", "seconds", "lr"];
 
-function exportMetrics(kind) {
+async function exportMetrics(kind) {
   const run = runs.get(selectedId);
   if (!run || !current) return;
+  const epochs = [...current.epochs.keys()].sort((a, b) => a - b).map((e) => current.epochs.get(e));
   if (kind === "csv") {
-    const rows = current.epochs.map((e) => EPOCH_COLUMNS.map((c) => e[c]).join(","));
+    const rows = epochs.map((e) => EPOCH_COLUMNS.map((c) => e[c]).join(","));
     download(`${run.id}-metrics.csv`, "text/csv", [EPOCH_COLUMNS.join(","), ...rows].join("\n") + "\n");
   } else {
-    const epochs = current.epochs.map((e) => Object.fromEntries(EPOCH_COLUMNS.map((c) => [c, e[c]])));
+    const rows = epochs.map((e) => Object.fromEntries(EPOCH_COLUMNS.map((c) => [c, e[c]])));
+    // Every batch loss up to 10,000 of them; longer runs export 10,000 min/max/mean buckets
+    // (training_log.json in Files has them all).
+    const loss = await api.series(run.id, "batch_loss", { points: 10000 });
     download(`${run.id}-metrics.json`, "application/json",
-      JSON.stringify({ run: { id: run.id, name: run.name, spec: run.spec }, epochs, batch_losses: lossChart.losses }, null, 1));
+      JSON.stringify({ run: { id: run.id, name: run.name, spec: run.spec }, epochs: rows,
+        batch_loss: { total: loss.total, x: loss.x, min: loss.min, max: loss.max, mean: loss.mean } }, null, 1));
   }
 }
 

@@ -1,14 +1,18 @@
-// Overlay of several runs: each followed live over the shared socket.
-import { RunFollower } from "./follower.js";
+// Overlay of several runs, each drawn from its own series (the same curves the run
+// view opens from). Active runs are fetched again when the server says they moved
+// (run_update), at most every REFRESH_MS, so any number of long runs stays cheap.
+import * as api from "./api.js";
 import { CompareChart } from "./plots.js";
 
+const REFRESH_MS = 2000;
+const POINTS = 800;
+
 export class CompareView {
-  constructor(socket, card, lossEl, accEl, legendName) {
-    this.socket = socket;
+  constructor(card, lossEl, accEl, legendName) {
     this.card = card;
     this.chart = new CompareChart(lossEl, accEl);
     this.legendName = legendName;
-    this.runs = new Map(); // id -> {follower, losses, epochs}
+    this.runs = new Map(); // id -> {run, loss, accuracy, fetchedAt}
     this.pending = false;
   }
 
@@ -16,28 +20,35 @@ export class CompareView {
 
   toggle(run) {
     if (this.runs.has(run.id)) {
-      this.runs.get(run.id).follower.stop();
       this.runs.delete(run.id);
     } else {
-      const entry = { run, losses: [], epochs: [] };
-      entry.follower = new RunFollower(this.socket, (e) => this.apply(entry, e));
-      this.runs.set(run.id, entry);
-      entry.follower.follow(run.id);
+      this.runs.set(run.id, { run, loss: null, accuracy: null, fetchedAt: 0 });
+      this.fetch(run.id);
     }
     this.card.hidden = this.runs.size === 0;
     if (this.runs.size === 0) this.chart.clear(); else this.draw();
   }
 
-  apply(entry, event) {
-    if (event.type === "progress") {
-      entry.steps = event.steps_per_epoch;
-      entry.losses.push(...event.losses);
+  // A run changed (status, epoch, progress): refresh its curves if it is compared.
+  changed(run) {
+    const entry = this.runs.get(run.id);
+    if (!entry) return;
+    entry.run = { ...entry.run, ...run };
+    if (Date.now() - entry.fetchedAt >= REFRESH_MS) this.fetch(run.id);
+  }
+
+  async fetch(id) {
+    const entry = this.runs.get(id);
+    entry.fetchedAt = Date.now();
+    try {
+      const [loss, accuracy] = await Promise.all([
+        api.series(id, "batch_loss", { points: POINTS }), api.series(id, "test_accuracy")]);
+      if (this.runs.get(id) !== entry) return; // untoggled meanwhile
+      Object.assign(entry, { loss, accuracy });
+      this.draw();
+    } catch (err) {
+      console.warn("could not load series for comparison", err);
     }
-    if (event.type === "status" && event.resumed_from_epoch != null && entry.steps) {
-      entry.losses.length = Math.min(entry.losses.length, event.resumed_from_epoch * entry.steps);
-    }
-    if (event.type === "epoch") entry.epochs.push(event);
-    this.draw();
   }
 
   draw() {
@@ -45,9 +56,8 @@ export class CompareView {
     this.pending = true;
     setTimeout(() => {
       this.pending = false;
-      this.chart.render([...this.runs.values()].map((e) => ({
-        label: this.legendName(e.run), losses: e.losses, epochs: e.epochs,
-      })));
-    }, 250);
+      const ready = [...this.runs.values()].filter((e) => e.loss && e.accuracy);
+      this.chart.render(ready.map((e) => ({ label: this.legendName(e.run), loss: e.loss, accuracy: e.accuracy })));
+    }, 100);
   }
 }

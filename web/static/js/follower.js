@@ -1,21 +1,24 @@
 // Follows one run's event log over Socket.IO: in seq order, no gaps, no repeats.
 //
-// The server sends history then the live tail, and may repeat events around the
-// switch-over; pub/sub may lose some. So: drop any seq we have, hold back any that
-// skips ahead, and if a gap is still open after a moment fetch it over REST.
-// After a reconnect we subscribe again with the last seq we applied.
+// The page opens a run from its series and follows from the series' last_seq.
+// The server replays a bounded tail, then sends live events, maybe repeating some
+// around the switch-over or losing some (pub/sub): drop any seq we have, hold back
+// any that skips ahead, and if a gap stays open for a moment fetch it over REST.
+// If the subscribe ack says we are further behind than a replay covers (e.g. after
+// a long disconnect), `onBehind` reloads the run from its series instead.
 import { eventsAfter } from "./api.js";
 
 const GAP_WAIT_MS = 1500;
 
-// Several followers (the watched run, runs in a comparison) may share one socket and
-// one run's room: leave the room only when the last of them stops following it.
+// Several followers may share one socket and one run's room: leave the room only
+// when the last of them stops following it.
 const interest = new Map();
 
 export class RunFollower {
-  constructor(socket, onEvent) {
+  constructor(socket, onEvent, onBehind = null) {
     this.socket = socket;
     this.onEvent = onEvent;
+    this.onBehind = onBehind;
     this.runId = null;
     this.lastSeq = 0;
     this.held = new Map();
@@ -24,12 +27,11 @@ export class RunFollower {
     socket.on("connect", () => this.subscribe());
   }
 
-  follow(runId) {
-    if (this.runId === runId) return;
+  follow(runId, after = 0) {
     this.stop();
     interest.set(runId, (interest.get(runId) || 0) + 1);
     this.runId = runId;
-    this.lastSeq = 0;
+    this.lastSeq = after;
     this.held.clear();
     this.subscribe();
   }
@@ -47,9 +49,17 @@ export class RunFollower {
   }
 
   subscribe() {
-    if (this.runId && this.socket.connected) {
-      this.socket.emit("subscribe", { run_id: this.runId, after: this.lastSeq });
-    }
+    if (!this.runId || !this.socket.connected) return;
+    const runId = this.runId;
+    const after = this.lastSeq;
+    this.socket.emit("subscribe", { run_id: runId, after }, (ack) => {
+      if (!ack || !ack.ok || runId !== this.runId) return;
+      if (ack.first_seq > after + 1 && this.onBehind) {
+        this.onBehind(ack); // too far behind for a replay: reopen from the series
+      } else if (ack.first_seq > after + 1) {
+        this.fillGap();
+      }
+    });
   }
 
   receive(event) {
@@ -72,7 +82,6 @@ export class RunFollower {
 
   async fillGap() {
     this.gapTimer = null;
-    if (!this.held.size) return;
     const runId = this.runId;
     try {
       const events = await eventsAfter(runId, this.lastSeq);

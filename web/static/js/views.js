@@ -69,8 +69,15 @@ export function queuePositions(runs) {
   return new Map(waiting.map((r, i) => [r.id, i + 1]));
 }
 
-function drawDigit(canvas, image) {
+// A sample's image: tile `slot` of the epoch's sprite, or (runs recorded before
+// sprites) 784 pixel values in the event itself.
+function drawDigit(canvas, item, sprite) {
   const ctx = canvas.getContext("2d");
+  if (item.slot != null) {
+    if (sprite) ctx.drawImage(sprite, item.slot * 28, 0, 28, 28, 0, 0, 28, 28);
+    return;
+  }
+  const image = item.image || [];
   const data = ctx.createImageData(28, 28);
   for (let i = 0; i < 784; i++) {
     const v = image[i];
@@ -95,11 +102,11 @@ export function tickElapsed(root) {
   }
 }
 
-export function renderSamples(container, items) {
+export function renderSamples(container, items, sprite = null) {
   container.replaceChildren();
   for (const item of items) {
     const canvas = el("canvas", { width: "28", height: "28", "aria-hidden": "true" });
-    drawDigit(canvas, item.image);
+    drawDigit(canvas, item, sprite);
     const wrong = item.pred !== item.label;
     container.append(el("figure", { class: `sample ${wrong ? "wrong" : ""}`, "data-pred": item.pred, "data-label": item.label },
       canvas,
