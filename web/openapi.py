@@ -8,7 +8,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from shared import series
 from shared import spec as specs
+from shared.eventlog import DEFAULT_PAGE, MAX_PAGE
 
 RUN_ID = {"name": "run_id", "in": "path", "required": True,
           "schema": {"type": "string", "pattern": "^[0-9a-f]{32}$"}}
@@ -95,10 +97,31 @@ def document(token_required: bool = False) -> dict[str, Any]:
                 "parameters": [RUN_ID,
                                {"name": "after", "in": "query", "schema": {"type": "integer", "minimum": 0}},
                                {"name": "limit", "in": "query",
-                                "schema": {"type": "integer", "minimum": 1, "maximum": 100000}}],
+                                "schema": {"type": "integer", "minimum": 1, "maximum": MAX_PAGE,
+                                           "default": DEFAULT_PAGE}}],
                 "responses": {"200": _json({"type": "object", "properties": {
-                    "events": {"type": "array", "items": {"type": "object"}}}}, "events"),
+                    "events": {"type": "array", "items": {"type": "object"}},
+                    "last_seq": {"type": "integer"}}}, "one page of events"),
                     **errors}}},
+            "/api/runs/{run_id}/series/{name}": {"get": {
+                "summary": "A curve of the run as min/max/mean buckets (raw points when few)",
+                "security": [{"token": []}],
+                "parameters": [RUN_ID,
+                               {"name": "name", "in": "path", "required": True,
+                                "schema": {"enum": list(series.NAMES)}},
+                               {"name": "start", "in": "query", "schema": {"type": "integer", "minimum": 0}},
+                               {"name": "end", "in": "query", "schema": {"type": "integer", "minimum": 0}},
+                               {"name": "points", "in": "query",
+                                "schema": {"type": "integer", "minimum": 1, "maximum": series.MAX_POINTS,
+                                           "default": series.DEFAULT_POINTS}}],
+                "responses": {"200": _json({"type": "object", "required": [
+                    "name", "total", "x", "min", "max", "mean", "last_seq"]}, "the series"), **errors}}},
+            "/api/runs/{run_id}/epochs": {"get": {
+                "summary": "The run's epoch and samples events, without its log",
+                "security": [{"token": []}], "parameters": [RUN_ID],
+                "responses": {"200": _json({"type": "object", "required": ["epochs", "samples", "last_seq"]},
+                                           "per-epoch detail"),
+                              "401": errors["401"], "404": errors["404"]}}},
             "/api/runs/{run_id}/artifacts": {"get": {
                 "summary": "Files in the run's results folder", "parameters": [RUN_ID],
                 "security": [{"token": []}],

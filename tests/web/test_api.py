@@ -1,5 +1,6 @@
 """The REST API in-process (Flask test client) against a real Redis: validation and errors."""
 import json
+import re
 import os
 
 import pytest
@@ -125,7 +126,7 @@ def test_openapi_document_describes_exactly_the_real_routes(client):
         if rule.rule.startswith("/api/") or rule.rule == "/healthz":
             if rule.rule == "/api/docs":
                 continue  # the HTML view of the document, not an API operation
-            path = rule.rule.replace("<run_id>", "{run_id}").replace("<path:name>", "{name}")
+            path = re.sub(r"<(?:\w+:)?(\w+)>", r"{\1}", rule.rule)
             for method in rule.methods - {"HEAD", "OPTIONS"}:
                 real.add((path, method.lower()))
     documented = {(p, m) for p, ops in doc["paths"].items() for m in ops}
