@@ -32,7 +32,7 @@ log = logging.getLogger(__name__)
 WORKERS_INTERVAL = 2.0
 WORKERS_REFRESH = 10.0
 #: Events a replay sends before it yields to other clients and checks the buffer.
-REPLAY_CHUNK = 200
+REPLAY_CHUNK = 50
 
 
 def room_of(run_id: str) -> str:

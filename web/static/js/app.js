@@ -109,8 +109,11 @@ async function openRun(id) {
   lossChart.setEpochs(train, test);
   accChart.load(acc);
   rateChart.load(rate, lr);
-  detail.epochs.forEach(showEpoch);
-  detail.samples.forEach(addSamples);
+  // Per-epoch detail in bulk: the tables and sample images are drawn for the last epoch only.
+  detail.epochs.forEach((e) => current.epochs.set(e.epoch, e));
+  if (detail.epochs.length) showEpoch(detail.epochs[detail.epochs.length - 1]);
+  detail.samples.forEach((e) => current.samples.set(e.epoch, e));
+  if (detail.samples.length) addSamples(detail.samples[detail.samples.length - 1]);
   drawHeader();
   follower.follow(id, Math.min(...loaded.map((s) => s.last_seq)));
 }
