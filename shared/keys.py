@@ -5,6 +5,9 @@ PREFIX = "trainboard"
 
 #: Sorted set of run ids scored by creation time (newest first = ZREVRANGE).
 RUNS_INDEX = f"{PREFIX}:runs"
+#: Sorted set of waiting (queued or resuming) run ids scored by queued_at: queue position
+#: is a rank, the queue cap a size. Kept by RunStore's writes and the admission script.
+WAITING_RUNS = f"{PREFIX}:waiting"
 #: Pub/sub channel carrying run records whenever a run changes (for run lists).
 RUN_UPDATES_CHANNEL = f"{PREFIX}:run-updates"
 #: Pub/sub pattern matching every run's event channel.

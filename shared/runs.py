@@ -17,14 +17,15 @@ import json
 import time
 import uuid
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 import redis
 
 from shared import keys, layout
 from shared.eventlog import TERMINAL_STATUSES
 
-ACTIVE_STATUSES = ("queued", "running", "resuming")
+#: Statuses of runs waiting for a worker (members of keys.WAITING_RUNS).
+WAITING_STATUSES = ("queued", "resuming")
 
 
 def new_record(spec: dict[str, Any]) -> dict[str, Any]:
@@ -66,11 +67,18 @@ class RunStore:
         raws = self.r.mget([keys.run_record(i) for i in ids])
         return [json.loads(raw) for raw in raws if raw is not None]
 
-    def queue_positions(self, records: Iterable[dict[str, Any]]) -> dict[str, int]:
-        """1-based position of each queued run in FIFO order (Celery's order)."""
-        queued = sorted((r for r in records if r["status"] in ("queued", "resuming")),
-                        key=lambda r: r.get("queued_at") or r["created_at"])
-        return {r["id"]: i + 1 for i, r in enumerate(queued)}
+    def queue_positions(self) -> dict[str, int]:
+        """1-based position of every waiting run in FIFO order (Celery's order): the
+        waiting index, whose size the queue cap bounds, not the run history."""
+        ids = self.r.zrange(keys.WAITING_RUNS, 0, -1)
+        return {run_id.decode(): i + 1 for i, run_id in enumerate(ids)}
+
+    def queue_position(self, run_id: str) -> int | None:
+        rank = self.r.zrank(keys.WAITING_RUNS, run_id)
+        return None if rank is None else rank + 1
+
+    def waiting_count(self) -> int:
+        return int(self.r.zcard(keys.WAITING_RUNS))
 
     # -- writing -------------------------------------------------------------
     def create(self, record: dict[str, Any]) -> None:
@@ -78,6 +86,7 @@ class RunStore:
         pipe = self.r.pipeline()
         pipe.set(keys.run_record(record["id"]), json.dumps(record))
         pipe.zadd(keys.RUNS_INDEX, {record["id"]: record["created_at"]})
+        pipe.zadd(keys.WAITING_RUNS, {record["id"]: record["queued_at"]})
         pipe.execute()
         self._mirror(record)
 
@@ -111,6 +120,7 @@ class RunStore:
                     pipe.multi()
                     pipe.set(key, json.dumps(record))
                     if "status" in changes:
+                        _track_waiting(pipe, record)
                         pipe.publish(keys.RUN_UPDATES_CHANNEL, json.dumps(record))
                     pipe.execute()
                     break
@@ -134,6 +144,8 @@ class RunStore:
         pipe = self.r.pipeline()
         pipe.set(keys.run_record(run_id), json.dumps(record), nx=True)
         pipe.zadd(keys.RUNS_INDEX, {run_id: record["created_at"]})
+        if record["status"] in WAITING_STATUSES:
+            pipe.zadd(keys.WAITING_RUNS, {run_id: _queued_at(record)}, nx=True)
         pipe.execute()
         return record
 
@@ -148,6 +160,18 @@ class RunStore:
             if layout.is_run_id(folder.name) and folder.name not in known:
                 restored += self._restore(folder.name) is not None
         return restored
+
+
+def _queued_at(record: dict[str, Any]) -> float:
+    return record.get("queued_at") or record["created_at"]
+
+
+def _track_waiting(pipe: redis.client.Pipeline, record: dict[str, Any]) -> None:
+    """Keep keys.WAITING_RUNS in step with a status change (inside its transaction)."""
+    if record["status"] in WAITING_STATUSES:
+        pipe.zadd(keys.WAITING_RUNS, {record["id"]: _queued_at(record)})
+    else:
+        pipe.zrem(keys.WAITING_RUNS, record["id"])
 
 
 def is_terminal(status: str) -> bool:

@@ -45,8 +45,11 @@ class Settings:
     cors_origins: tuple[str, ...] = ()
     #: Device a worker trains on: "auto" (cuda if available), "cpu", "cuda", "cuda:1", ...
     device: str = "auto"
-    #: When set, submitting, cancelling, downloading and subscribing need this token.
+    #: When set, submitting, cancelling, downloading and subscribing need this token. A web
+    #: tier listening beyond loopback without one makes one (see web.access).
     api_token: str | None = None
+    #: Opt-out of that generated token, for trusted networks only (ALLOW_OPEN_ACCESS=true).
+    allow_open_access: bool = False
     #: Most runs waiting in the queue at once (queued or resuming); more are refused (429).
     max_queued_runs: int = 100
     #: Submissions one client may make per minute; more are refused (429).
@@ -78,6 +81,17 @@ def _float(name: str, default: float, low: float, high: float) -> float:
     return _number(name, default, low, high, float)
 
 
+def _bool(name: str, default: bool) -> bool:
+    raw = os.environ.get(name, "").strip().lower()
+    if raw == "":
+        return default
+    if raw in ("1", "true", "yes", "on"):
+        return True
+    if raw in ("0", "false", "no", "off"):
+        return False
+    raise SettingsError(f"{name} must be true or false, got {raw!r}")
+
+
 def load_settings() -> Settings:
     """Read and validate every variable; raise SettingsError on the first bad one."""
     d = Settings()
@@ -104,6 +118,7 @@ def load_settings() -> Settings:
         cors_origins=origins,
         device=device,
         api_token=os.environ.get("API_TOKEN") or None,
+        allow_open_access=_bool("ALLOW_OPEN_ACCESS", d.allow_open_access),
         max_queued_runs=_int("MAX_QUEUED_RUNS", d.max_queued_runs, 1, 1_000_000),
         submit_rate_per_minute=_int("SUBMIT_RATE_PER_MINUTE", d.submit_rate_per_minute, 1, 1_000_000),
         max_run_seconds=_float("MAX_RUN_SECONDS", d.max_run_seconds, 1.0, 365 * 24 * 3600.0),

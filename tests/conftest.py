@@ -51,8 +51,8 @@ class Stack:
             processes.wait_worker_ready(self.r, name)
         return proc
 
-    def start_web(self, port: int | None = None) -> str:
-        proc, self.url = processes.start_web(self.env, self.logs, port)
+    def start_web(self, port: int | None = None, host: str = "127.0.0.1") -> str:
+        proc, self.url = processes.start_web(self.env, self.logs, port, host)
         self.webs.append(proc)
         return self.url
 

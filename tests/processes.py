@@ -115,9 +115,10 @@ def wait_worker_ready(r: redis.Redis, name_prefix: str, timeout: float = 60) -> 
     wait_for(ready, timeout, f"worker {name_prefix} heartbeat")
 
 
-def start_web(env: dict[str, str], log_dir: Path, port: int | None = None) -> tuple[Proc, str]:
+def start_web(env: dict[str, str], log_dir: Path, port: int | None = None,
+              host: str = "127.0.0.1") -> tuple[Proc, str]:
     port = port or free_port()
-    env = {**env, "WEB_PORT": str(port), "WEB_HOST": "127.0.0.1"}
+    env = {**env, "WEB_PORT": str(port), "WEB_HOST": host}
     proc = Proc(f"web-{port}", [sys.executable, "-m", "web"], env, log_dir).start()
     url = f"http://127.0.0.1:{port}"
     wait_for(lambda: requests.get(url + "/healthz", timeout=2).ok, 30, "web /healthz")

@@ -46,7 +46,7 @@ class Client:
         return self._call("GET", f"/api/runs/{run_id}")
 
     def cancel(self, run_id: str) -> dict[str, Any]:
-        return self._call("POST", f"/api/runs/{run_id}/cancel")
+        return self._call("POST", f"/api/runs/{run_id}/cancel", json={})
 
     def events(self, run_id: str, after: int = 0, limit: int = 1000) -> list[dict[str, Any]]:
         """One page: at most ``limit`` (≤ 10,000) events with seq > ``after``."""

@@ -27,9 +27,10 @@ def main() -> None:
         settings = load_settings()
     except SettingsError as exc:
         raise SystemExit(f"configuration error: {exc}")
+    from web.access import with_token
     from web.app import create_app, socketio
 
-    app = create_app(settings)
+    app = create_app(with_token(settings))
     logging.getLogger("web").info("serving on http://%s:%d (%s)", settings.web_host,
                                   settings.web_port, ASYNC_MODE)
     socketio.run(app, host=settings.web_host, port=settings.web_port, log_output=False,

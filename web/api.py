@@ -18,6 +18,8 @@ from shared.eventlog import DEFAULT_PAGE, MAX_PAGE, EventWriter, last_seq, read_
 from shared.runs import RunStore, is_terminal, new_record
 from shared.spec import SpecError, validate_spec
 from shared.workers import live_workers
+from web.access import refusal
+from web.admission import admit
 from web.auth import require_token
 
 log = logging.getLogger(__name__)
@@ -56,6 +58,13 @@ def _http_error(exc: HTTPException) -> Response:
     return exc
 
 
+@api.before_request
+def _refuse_unsafe_requests() -> Response | None:
+    """State-changing requests: JSON only, and never from another site (see web.access)."""
+    refused = refusal(request, _settings().cors_origins)
+    return error_response(*refused) if refused else None
+
+
 def _store() -> RunStore:
     return current_app.extensions["trainboard.store"]
 
@@ -92,38 +101,6 @@ def _with_position(record: dict[str, Any], positions: dict[str, int]) -> dict[st
     return {**record, "queue_position": positions.get(record["id"])}
 
 
-def _check_submit_rate() -> None:
-    """At most SUBMIT_RATE_PER_MINUTE submissions per client address in any 60 s (sliding)."""
-    limit = _settings().submit_rate_per_minute
-    key = keys.submit_window(request.remote_addr or "unknown")
-    now = time.time()
-    pipe = _redis().pipeline()
-    pipe.zremrangebyscore(key, 0, now - 60)
-    pipe.zrange(key, 0, 0, withscores=True)
-    pipe.zcard(key)
-    _, oldest, count = pipe.execute()
-    if count >= limit:
-        retry_after = max(1, int(oldest[0][1] + 60 - now) + 1) if oldest else 60
-        error = error_response(429, f"too many submissions: at most {limit} per minute; "
-                                    f"try again in {retry_after} s")
-        error.headers["Retry-After"] = str(retry_after)
-        raise _Abort(error)
-    pipe = _redis().pipeline()
-    pipe.zadd(key, {f"{now:.6f}": now})
-    pipe.expire(key, 120)
-    pipe.execute()
-
-
-class _Abort(Exception):
-    def __init__(self, response: Response):
-        self.response = response
-
-
-@api.errorhandler(_Abort)
-def _abort(exc: _Abort) -> Response:
-    return exc.response
-
-
 @api.post("/api/runs")
 @require_token
 def submit_run() -> tuple[Response, int]:
@@ -133,12 +110,19 @@ def submit_run() -> tuple[Response, int]:
         raise ApiError(400, "invalid run spec", exc.fields) from None
     settings = _settings()
     store = _store()
-    waiting = len(store.queue_positions(store.list()))
-    if waiting >= settings.max_queued_runs:
-        raise ApiError(429, f"the queue is full ({waiting} runs waiting, at most "
-                            f"{settings.max_queued_runs}); try again when some have started")
-    _check_submit_rate()
     record = new_record(spec)
+    record["queued_at"] = record["created_at"]
+    admission = admit(_redis(), request.remote_addr or "unknown", record["id"],
+                      record["queued_at"], time.time(), settings.max_queued_runs,
+                      settings.submit_rate_per_minute)
+    if not admission.admitted and admission.retry_after:
+        error = error_response(429, f"too many submissions: at most {settings.submit_rate_per_minute}"
+                                    f" per minute; try again in {admission.retry_after} s")
+        error.headers["Retry-After"] = str(admission.retry_after)
+        return error, 429
+    if not admission.admitted:
+        raise ApiError(429, f"the queue is full ({admission.waiting} runs waiting, at most "
+                            f"{settings.max_queued_runs}); try again when some have started")
     store.create(record)
     writer = EventWriter.for_run(_redis(), settings, record["id"])
     try:
@@ -158,15 +142,14 @@ def submit_run() -> tuple[Response, int]:
         writer.close(timeout=5)
         raise ApiError(503, "the queue (Redis) is unavailable; the run was recorded as failed")
     store.publish_update(record)
-    # The new run is the newest waiting one: last in the FIFO counted above.
-    return jsonify({**record, "queue_position": waiting + 1}), 201
+    return jsonify({**record, "queue_position": store.queue_position(record["id"])}), 201
 
 
 @api.get("/api/runs")
 def list_runs() -> Response:
     store = _store()
     runs = store.list()
-    positions = store.queue_positions(runs)
+    positions = store.queue_positions()
     status = request.args.get("status")
     if status:
         runs = [r for r in runs if r["status"] == status]
@@ -177,7 +160,7 @@ def list_runs() -> Response:
 def get_run(run_id: str) -> Response:
     record = _get_run(run_id)
     store = _store()
-    return jsonify(_with_position(record, store.queue_positions(store.list())))
+    return jsonify({**record, "queue_position": store.queue_position(run_id)})
 
 
 @api.post("/api/runs/<run_id>/cancel")

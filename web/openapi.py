@@ -151,6 +151,13 @@ def document(token_required: bool = False) -> dict[str, Any]:
                                                "503": _json({"type": "object"}, "Redis unavailable")}}},
         },
     }
+    for operations in doc["paths"].values():
+        post = operations.get("post")
+        if post is not None:  # see web.access: JSON only, same site only
+            post["responses"]["415"] = _error("the body is not application/json")
+            post["responses"]["403"] = _error("a request from another site")
+            post.setdefault("requestBody", {"required": True, "content": {
+                "application/json": {"schema": {"type": "object"}}}})
     if not token_required:
         del doc["components"]["securitySchemes"]
         for operations in doc["paths"].values():

@@ -16,7 +16,7 @@ import redis
 
 from shared import keys
 from shared.eventlog import EventWriter
-from shared.runs import RunStore
+from shared.runs import WAITING_STATUSES, RunStore
 from shared.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -86,7 +86,8 @@ def requeue_orphans(r: redis.Redis, settings: Settings, enqueue: Enqueue,
     """
     now = time.time() if now is None else now
     store = RunStore(r, settings.results_dir)
-    waiting = [rec for rec in store.list() if rec["status"] in ("queued", "resuming")]
+    waiting = [rec for rec in map(store.get, store.queue_positions())
+               if rec is not None and rec["status"] in WAITING_STATUSES]
     queued_text = {q: b"".join(r.lrange(q, 0, -1)) for q in (keys.QUEUE_ANY, keys.QUEUE_GPU)}
     requeued = []
     for record in waiting:

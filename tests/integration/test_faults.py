@@ -25,7 +25,7 @@ def assert_gap_free(events):
 def test_cancel_queued_run_never_starts(make_stack):
     stack = make_stack(workers=0)
     run = stack.submit(**LONG)
-    response = requests.post(f"{stack.url}/api/runs/{run['id']}/cancel")
+    response = requests.post(f"{stack.url}/api/runs/{run['id']}/cancel", json={})
     assert response.status_code == 202
     stack.add_worker("late")  # consumes the message and must not run it
     time.sleep(3)
@@ -39,7 +39,7 @@ def test_cancel_running_run_stops_within_a_second_and_keeps_its_checkpoint(make_
     watcher = RunWatcher(stack.url, run["id"]).start()
     watcher.wait_for(lambda e: e["type"] == "checkpoint")
     asked = time.time()
-    assert requests.post(f"{stack.url}/api/runs/{run['id']}/cancel").status_code == 202
+    assert requests.post(f"{stack.url}/api/runs/{run['id']}/cancel", json={}).status_code == 202
     events = watcher.wait_done(30)
     assert statuses(events)[-1] == "cancelled" and events[-1]["type"] == "status"
     print(f"cancel: {events[-1]['ts'] - asked:.2f}s from request to the cancelled event")
@@ -48,7 +48,7 @@ def test_cancel_running_run_stops_within_a_second_and_keeps_its_checkpoint(make_
     record = stack.run(run["id"])
     assert record["status"] == "cancelled" and record["epoch"] < LONG["epochs"]
     assert (stack.results / run["id"] / "checkpoint.pt").exists()
-    conflict = requests.post(f"{stack.url}/api/runs/{run['id']}/cancel")
+    conflict = requests.post(f"{stack.url}/api/runs/{run['id']}/cancel", json={})
     assert conflict.status_code == 409 and "cancelled" in conflict.json()["error"]
     watcher.close()
 

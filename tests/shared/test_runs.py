@@ -25,12 +25,22 @@ def test_records_come_back_from_run_json_after_a_flush(r, tmp_path):
     assert json.loads((tmp_path / record["id"] / "run.json").read_text())["name"] == "keep me"
 
 
-def test_queue_positions_are_fifo_over_waiting_runs(r, tmp_path):
+def test_queue_positions_follow_the_waiting_index_through_status_changes(r, tmp_path):
     store = RunStore(r, str(tmp_path))
     runs = [dict(new_record(validate_spec({})), created_at=t) for t in (1.0, 2.0, 3.0)]
-    runs[0]["status"] = "running"
-    assert store.queue_positions(runs) == {runs[1]["id"]: 1, runs[2]["id"]: 2}
-
+    for run in runs:
+        store.create(run)
+    assert store.queue_positions() == {runs[0]["id"]: 1, runs[1]["id"]: 2, runs[2]["id"]: 3}
+    store.transition(runs[0]["id"], ("queued",), status="running")
+    assert store.queue_position(runs[0]["id"]) is None and store.queue_position(runs[2]["id"]) == 2
+    # Handed back to the queue: it waits behind the runs queued before that moment.
+    store.transition(runs[0]["id"], ("running",), status="resuming", queued_at=9.0)
+    assert store.queue_positions() == {runs[1]["id"]: 1, runs[2]["id"]: 2, runs[0]["id"]: 3}
+    store.transition(runs[1]["id"], None, status="cancelled")
+    assert store.waiting_count() == 2
+    r.flushdb()  # Redis lost everything: run.json brings the waiting run back in its place
+    assert store.get(runs[2]["id"])["status"] == "queued"
+    assert store.queue_position(runs[2]["id"]) == 1
 
 def test_waiting_runs_whose_message_vanished_are_enqueued_again(r, tmp_path):
     from shared import keys

@@ -76,7 +76,7 @@ def test_unknown_run_ids_are_404_everywhere(client):
                  "/api/runs/{}/artifacts/run.json"):
         for run_id in ("0" * 32, "../../etc", "nope"):
             assert_error(client.get(path.format(run_id)), 404)
-    assert_error(client.post("/api/runs/" + "0" * 32 + "/cancel"), 404)
+    assert_error(client.post("/api/runs/" + "0" * 32 + "/cancel", json={}), 404)
 
 
 def test_events_after_must_be_a_non_negative_integer(client):
@@ -98,9 +98,9 @@ def test_artifact_path_tricks_are_refused(client, tmp_path):
 
 def test_cancel_queued_then_cancel_again_is_409(client, r):
     run = post(client, {}).get_json()
-    response = client.post(f"/api/runs/{run['id']}/cancel")
+    response = client.post(f"/api/runs/{run['id']}/cancel", json={})
     assert response.status_code == 202 and response.get_json()["status"] == "cancelled"
-    again = client.post(f"/api/runs/{run['id']}/cancel")
+    again = client.post(f"/api/runs/{run['id']}/cancel", json={})
     assert_error(again, 409)
     events = client.get(f"/api/runs/{run['id']}/events").get_json()["events"]
     assert [e["status"] for e in events] == ["queued", "cancelled"]
@@ -163,8 +163,8 @@ def test_token_is_required_to_submit_cancel_read_events_and_download(token_clien
                  f"/api/runs/{run['id']}/artifacts/run.json"):
         assert_error(c.get(path), 401)
         assert c.get(path, headers=good).status_code == 200
-    assert_error(c.post(f"/api/runs/{run['id']}/cancel"), 401)
-    assert c.post(f"/api/runs/{run['id']}/cancel", headers=good).status_code == 202
+    assert_error(c.post(f"/api/runs/{run['id']}/cancel", json={}), 401)
+    assert c.post(f"/api/runs/{run['id']}/cancel", headers=good, json={}).status_code == 202
     assert c.get("/api/runs").status_code == 200, "listing stays open"
 
 
@@ -177,7 +177,7 @@ def test_queue_limit_and_submission_rate_give_429(token_client, r):
     assert "queue is full" in full.get_json()["error"]
     assert r.zcard(keys.RUNS_INDEX) == 2
     for run in token_client.get("/api/runs").get_json()["runs"]:
-        token_client.post(f"/api/runs/{run['id']}/cancel", headers=good)
+        token_client.post(f"/api/runs/{run['id']}/cancel", headers=good, json={})
     assert token_client.post("/api/runs", json={}, headers=good).status_code == 201
     limited = token_client.post("/api/runs", json={}, headers=good)
     assert_error(limited, 429)

@@ -4,6 +4,17 @@
 const TOKEN_KEY = "trainboard-token";
 export const getToken = () => localStorage.getItem(TOKEN_KEY) || "";
 
+// The URL the server logs (http://host:8000/?token=...) hands the page its token once:
+// keep it, then take it out of the address bar and history.
+(function takeTokenFromUrl() {
+  const url = new URL(window.location.href);
+  const token = url.searchParams.get("token");
+  if (!token) return;
+  localStorage.setItem(TOKEN_KEY, token.trim());
+  url.searchParams.delete("token");
+  history.replaceState(null, "", url.pathname + url.search + url.hash);
+})();
+
 export function askToken() {
   const token = window.prompt("This Trainboard needs its API token:");
   if (token) localStorage.setItem(TOKEN_KEY, token.trim());

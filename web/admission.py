@@ -1,0 +1,55 @@
+"""Admitting a submission: queue cap and per-client rate limit in one atomic step.
+
+Checking the queue's size, then the client's recent submissions, then recording
+the new run over separate round trips let parallel requests all pass both checks.
+One Lua script does all of it inside Redis, so exactly ``cap - waiting`` of any
+burst get in, and a run's place in the queue is reserved before its record exists.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import redis
+
+from shared import keys
+
+#: KEYS[1] waiting-runs index, KEYS[2] the client's submit window.
+#: ARGV: now, queue cap, limit per window, window seconds, run id, queued_at.
+#: Returns {0, position} admitted; {1, waiting} queue full; {2, oldest} rate-limited.
+_ADMIT = """
+local waiting = redis.call('ZCARD', KEYS[1])
+if waiting >= tonumber(ARGV[2]) then return {1, waiting} end
+local now, window = tonumber(ARGV[1]), tonumber(ARGV[4])
+redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now - window)
+if redis.call('ZCARD', KEYS[2]) >= tonumber(ARGV[3]) then
+  local oldest = redis.call('ZRANGE', KEYS[2], 0, 0, 'WITHSCORES')
+  return {2, oldest[2]}
+end
+redis.call('ZADD', KEYS[2], now, ARGV[5])
+redis.call('EXPIRE', KEYS[2], math.ceil(window * 2))
+redis.call('ZADD', KEYS[1], ARGV[6], ARGV[5])
+return {0, waiting + 1}
+"""
+
+WINDOW_SECONDS = 60
+
+
+@dataclass(frozen=True)
+class Admission:
+    admitted: bool
+    #: Queue position when admitted; runs already waiting when the queue is full.
+    position: int = 0
+    waiting: int = 0
+    retry_after: int = 0
+
+
+def admit(r: redis.Redis, client: str, run_id: str, queued_at: float, now: float,
+          cap: int, per_minute: int) -> Admission:
+    code, value = r.eval(_ADMIT, 2, keys.WAITING_RUNS, keys.submit_window(client),
+                         now, cap, per_minute, WINDOW_SECONDS, run_id, queued_at)
+    if code == 0:
+        return Admission(True, position=int(value))
+    if code == 1:
+        return Admission(False, waiting=int(value))
+    retry_after = max(1, int(float(value) + WINDOW_SECONDS - now) + 1)
+    return Admission(False, retry_after=retry_after)
