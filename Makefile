@@ -10,21 +10,21 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: setup run web worker test test-fast bench redis-server chromium clean
 
+APT_INSTALL := flock /tmp/trainboard-apt.lock sh -c '$(SUDO) apt-get update -qq && $(SUDO) DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$$0"'
+
+# Set-up steps hold a lock, so targets started together (make web & make worker on a
+# fresh clone) take turns, and each repairs what an interrupted run left half-made.
 $(VENV_STAMP): pyproject.toml
-	[ -x $(PY) ] || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e '.[web,worker,cli,test]'
-	touch $@
+	@flock .venv.lock scripts/setup_venv.sh $(PYTHON) $(VENV) web,worker,cli,test
 
 $(NODE_STAMP): web/package.json web/package-lock.json
-	cd web && npm ci --no-audit --no-fund --loglevel=error
-	touch $@
+	@flock web/.npm.lock scripts/setup_node.sh
 
 redis-server:
-	@command -v redis-server >/dev/null || { $(SUDO) apt-get update -qq && $(SUDO) DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server; }
+	@command -v redis-server >/dev/null || $(APT_INSTALL) redis-server
 
 chromium:
-	@command -v chromium >/dev/null || { $(SUDO) apt-get update -qq && $(SUDO) DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; }
+	@command -v chromium >/dev/null || $(APT_INSTALL) chromium
 
 setup: $(VENV_STAMP) $(NODE_STAMP) redis-server
 
@@ -52,4 +52,4 @@ bench: $(VENV_STAMP)
 	$(PY) -m benchmarks.compare_cpu
 
 clean:
-	rm -rf $(VENV) web/node_modules .pytest_cache test-artifacts
+	rm -rf $(VENV) .venv.lock web/node_modules web/.npm.lock .pytest_cache test-artifacts
