@@ -37,8 +37,7 @@ web: $(VENV_STAMP) $(NODE_STAMP)
 	$(PY) -m web
 
 worker: $(VENV_STAMP)
-	$(PY) -m celery -A worker.celery_app worker --pool threads --concurrency 1 \
-		--loglevel INFO -n "$${WORKER_NAME:-worker-$$RANDOM}@%h"
+	$(PY) -m worker
 
 ## make test: every test (unit, integration against real processes, browser).
 test: setup chromium

@@ -14,7 +14,6 @@ WORKDIR /app
 COPY pyproject.toml README.md ./
 COPY shared ./shared
 COPY web ./web
-COPY worker/__init__.py ./worker/__init__.py
 # Installs this project; its version ranges live in pyproject.toml.
 # hadolint ignore=DL3013
 RUN pip install --no-cache-dir ".[web]"

@@ -14,5 +14,4 @@ COPY web/__init__.py ./web/__init__.py
 # hadolint ignore=DL3013
 RUN pip install --no-cache-dir ".[worker]"
 USER 10001
-CMD ["celery", "-A", "worker.celery_app", "worker", "--pool", "threads", "--concurrency", "1", \
-     "--loglevel", "INFO", "--hostname", "worker-%h"]
+CMD ["python", "-m", "worker"]

@@ -28,8 +28,7 @@ if [ -z "${REDIS_URL:-}" ]; then
 fi
 export RESULTS_DIR=${RESULTS_DIR:-./results} DATA_DIR=${DATA_DIR:-./data}
 
-.venv/bin/python -m celery -A worker.celery_app worker --pool threads --concurrency 1 \
-  --loglevel INFO -n "worker-1@%h" &
+WORKER_NAME=${WORKER_NAME:-worker-1} .venv/bin/python -m worker &
 pids+=($!)
 .venv/bin/python -m web &
 pids+=($!)

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from urllib.parse import urlparse
+from urllib.parse import quote, urlparse
 
 
 class SettingsError(ValueError):
@@ -81,6 +81,18 @@ def _float(name: str, default: float, low: float, high: float) -> float:
     return _number(name, default, low, high, float)
 
 
+def with_password(redis_url: str, password: str | None) -> str:
+    """REDIS_URL, with REDIS_PASSWORD put in when the URL carries none (compose passes the
+    password on its own, so it stays optional there)."""
+    parts = urlparse(redis_url)
+    if parts.scheme not in ("redis", "rediss", "unix"):
+        raise SettingsError(f"REDIS_URL must be a redis://, rediss:// or unix:// URL, got {redis_url!r}")
+    if not password or parts.password or parts.scheme == "unix":
+        return redis_url
+    user = parts.username or ""
+    return parts._replace(netloc=f"{user}:{quote(password, safe='')}@{parts.netloc}").geturl()
+
+
 def _bool(name: str, default: bool) -> bool:
     raw = os.environ.get(name, "").strip().lower()
     if raw == "":
@@ -95,9 +107,8 @@ def _bool(name: str, default: bool) -> bool:
 def load_settings() -> Settings:
     """Read and validate every variable; raise SettingsError on the first bad one."""
     d = Settings()
-    redis_url = os.environ.get("REDIS_URL") or d.redis_url
-    if urlparse(redis_url).scheme not in ("redis", "rediss", "unix"):
-        raise SettingsError(f"REDIS_URL must be a redis://, rediss:// or unix:// URL, got {redis_url!r}")
+    redis_url = with_password(os.environ.get("REDIS_URL") or d.redis_url,
+                              os.environ.get("REDIS_PASSWORD") or None)
     device = os.environ.get("TRAINBOARD_DEVICE") or d.device
     if not (device in ("auto", "cpu", "cuda") or device.startswith("cuda:")):
         raise SettingsError(f"TRAINBOARD_DEVICE must be auto, cpu, cuda or cuda:N, got {device!r}")

@@ -101,10 +101,8 @@ def stack_env(redis_url: str, results: Path, data: Path, **extra: str) -> dict[s
 
 
 def start_worker(name: str, env: dict[str, str], log_dir: Path) -> Proc:
-    args = [sys.executable, "-m", "celery", "-A", "worker.celery_app", "worker",
-            "--pool", "threads", "--concurrency", "1", "--loglevel", "INFO",
-            "-n", f"{name}@%h", "--without-gossip", "--without-mingle"]
-    return Proc(name, args, env, log_dir).start()
+    args = [sys.executable, "-m", "worker", "--without-gossip", "--without-mingle"]
+    return Proc(name, args, {**env, "WORKER_NAME": name}, log_dir).start()
 
 
 def wait_worker_ready(r: redis.Redis, name_prefix: str, timeout: float = 60) -> None:
