@@ -8,7 +8,7 @@ VENV_STAMP := $(VENV)/.installed
 NODE_STAMP := web/node_modules/.installed
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: setup run web worker test test-fast bench redis-server chromium clean
+.PHONY: setup run web worker test test-fast bench compose-test redis-server chromium clean
 
 APT_INSTALL := flock /tmp/trainboard-apt.lock sh -c '$(SUDO) apt-get update -qq && $(SUDO) DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$$0"'
 
@@ -46,6 +46,12 @@ test: setup chromium
 
 test-fast: setup
 	$(PY) -m pytest -m "not integration and not ui"
+
+## make compose-test: build both images and run the stack with docker compose for real
+## (stand-in base images are built first on machines without a registry).
+compose-test: $(VENV_STAMP)
+	docker/standins/build.sh
+	$(PY) scripts/compose_test.py
 
 bench: $(VENV_STAMP)
 	$(PY) -m benchmarks.compare_cpu

@@ -18,8 +18,8 @@ class RunWatcher:
     it arrive. ``gaps`` lists holes still open when the run ended.
     """
 
-    def __init__(self, url: str, run_id: str, after: int = 0):
-        self.url, self.run_id = url, run_id
+    def __init__(self, url: str, run_id: str, after: int = 0, token: str | None = None):
+        self.url, self.run_id, self.token = url, run_id, token
         self.events: list[dict] = []
         self.last_seq = after
         self.gaps: list[tuple[int, int]] = []
@@ -34,7 +34,8 @@ class RunWatcher:
         self.sio.on("connect", self._on_connect)
 
     def start(self) -> "RunWatcher":
-        self.sio.connect(self.url, transports=["websocket"], wait_timeout=10)
+        self.sio.connect(self.url, transports=["websocket"], wait_timeout=10,
+                         auth={"token": self.token} if self.token else None)
         return self
 
     def _on_connect(self) -> None:
@@ -56,7 +57,8 @@ class RunWatcher:
 
         first = ack.get("first_seq") if isinstance(ack, dict) else None
         while first is not None and self.last_seq + 1 < first:
-            page = requests.get(f"{self.url}/api/runs/{self.run_id}/events",
+            headers = {"Authorization": f"Bearer {self.token}"} if self.token else {}
+            page = requests.get(f"{self.url}/api/runs/{self.run_id}/events", headers=headers,
                                 params={"after": self.last_seq, "limit": 10000}, timeout=30).json()
             if not page["events"]:
                 break

@@ -119,3 +119,19 @@ def test_run_list_workers_and_health(make_stack):
     workers = requests.get(stack.url + "/api/workers").json()["workers"]
     assert len(workers) == 1 and workers[0]["device"] == "cpu" and workers[0]["name"].startswith("w1@")
     assert requests.get(stack.url + "/healthz").json() == {"status": "ok"}
+
+
+def test_the_gevent_server_streams_a_run_like_eventlet(make_stack):
+    """ASYNC_MODE=gevent is one setting away: the same run, the same events, WebSocket too."""
+    stack = make_stack(workers=1, ASYNC_MODE="gevent")
+    assert "(gevent)" in stack.webs[0].log_path.read_text()
+    run = stack.submit(epochs=2, batch_size=32, train_samples=1000)
+    watcher = RunWatcher(stack.url, run["id"]).start()  # websocket transport
+    try:
+        events = watcher.wait_done()
+    finally:
+        watcher.close()
+    assert_gap_free(events)
+    assert events[-1]["status"] == "succeeded"
+    loss = requests.get(f"{stack.url}/api/runs/{run['id']}/series/batch_loss", timeout=10).json()
+    assert loss["total"] == 2 * 32 and loss["last_seq"] == events[-1]["seq"]

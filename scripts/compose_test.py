@@ -1,0 +1,119 @@
+"""`make compose-test`: the real images, started with `docker compose` as a user would.
+
+Builds both images, starts redis + web + two CPU workers (docker-compose.cpu.yml,
+``--scale worker=2``) with no .env, submits runs through the published port with the
+token the web tier generated and logged, follows one over Socket.IO to ``succeeded``
+while the web container is restarted mid-run (no event lost), checks that both
+workers trained and that the results volume has the run's files, and that the
+published API refuses cross-site and token-less requests. Tears everything down.
+Prints each step's duration. Needs a Docker engine with compose v2; on machines
+without a registry run docker/standins/build.sh first (`make compose-test` does).
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import requests
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+from tests.processes import free_port, wait_for  # noqa: E402
+from tests.socket_client import RunWatcher  # noqa: E402
+
+PROJECT = "trainboard-compose-test"
+FILES = ["-f", "docker-compose.yml", "-f", "docker-compose.cpu.yml"]
+started = time.monotonic()
+
+
+def step(message: str) -> None:
+    print(f"[{time.monotonic() - started:6.1f} s] {message}", flush=True)
+
+
+def compose(*args: str, check: bool = True, capture: bool = False, env=None) -> str:
+    result = subprocess.run(["docker", "compose", "-p", PROJECT, *FILES, *args], cwd=ROOT,
+                            env=env, check=check, text=True,
+                            stdout=subprocess.PIPE if capture else None)
+    return result.stdout or ""
+
+
+def healthy(service: str, env) -> bool:
+    rows = [json.loads(line) for line in compose("ps", "--format", "json", service,
+                                                  capture=True, env=env).splitlines() if line]
+    return bool(rows) and all(r.get("Health") in ("healthy", "") and r["State"] == "running"
+                              for r in rows)
+
+
+def main() -> int:
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if k not in ("API_TOKEN", "REDIS_PASSWORD")}
+    env["WEB_PUBLISH"] = str(port)
+    if (ROOT / ".env").exists():
+        raise SystemExit("compose-test starts from no .env; move yours aside first")
+    data = Path(os.environ.get("COMPOSE_TEST_DATA", ROOT.parent / "shared" / "datasets"))
+    if not (data / "MNIST" / "raw").is_dir():
+        from tests.synthetic_mnist import make_dataset
+        data = make_dataset(Path("/tmp/trainboard-compose-data"), train=3000, test=500)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        step("building the web and worker images")
+        compose("build", "-q", env=env)
+        step("copying MNIST into the data volume")
+        compose("run", "--rm", "--no-deps", "-v", f"{data.resolve()}:/src:ro", "--entrypoint",
+                "sh", "worker", "-c", "cp -r /src/MNIST /data/", env=env)
+        step("docker compose up -d --scale worker=2 (no .env)")
+        compose("up", "-d", "--scale", "worker=2", env=env)
+        wait_for(lambda: healthy("redis", env) and healthy("web", env), 120, "healthy services")
+        step("redis and web healthy")
+        logs = compose("logs", "web", capture=True, env=env)
+        token = re.search(r"\?token=(\S+)", logs).group(1)
+        auth = {"Authorization": f"Bearer {token}"}
+        assert requests.post(url + "/api/runs", json={}, timeout=10).status_code == 401
+        evil = requests.post(url + "/api/runs", json={}, timeout=10,
+                             headers={**auth, "Origin": "http://evil.example"})
+        assert evil.status_code == 403, evil.text
+        wait_for(lambda: len(requests.get(url + "/api/workers", timeout=5).json()["workers"]) == 2,
+                 120, "two workers")
+        step("token read from the web log; unsafe requests refused; two workers alive")
+        spec = {"epochs": 3, "batch_size": 64, "train_samples": 3000, "name": "compose"}
+        runs = [requests.post(url + "/api/runs", json=spec, headers=auth, timeout=10).json()
+                for _ in range(2)]
+        watcher = RunWatcher(url, runs[0]["id"], token=token).start()
+        watcher.wait_for(lambda e: e["type"] == "progress", timeout=300)
+        step("training; restarting the web container mid-run")
+        compose("restart", "web", env=env)
+        wait_for(lambda: healthy("web", env), 120, "web healthy again")
+        events = watcher.wait_done(timeout=600)
+        watcher.close()
+        assert [e["seq"] for e in events] == list(range(1, len(events) + 1)), "gap-free"
+        assert events[-1]["status"] == "succeeded", events[-1]
+        step(f"run followed to succeeded across the restart ({len(events)} events, no gap)")
+        records = [wait_for(lambda r=r: (x := requests.get(f"{url}/api/runs/{r['id']}", timeout=5)
+                                         .json())["status"] == "succeeded" and x, 600, "second run")
+                   for r in runs]
+        workers = {rec["worker"] for rec in records}
+        assert len(workers) == 2, f"both workers trained: {workers}"
+        files = {a["name"] for a in requests.get(f"{url}/api/runs/{runs[0]['id']}/artifacts",
+                                                 headers=auth, timeout=5).json()["artifacts"]}
+        assert {"run.json", "events.jsonl", "checkpoint.pt", "mnist_cnn.pth", "training_log.json",
+                "test_samples.json"} <= files, files
+        listing = compose("exec", "-T", "web", "ls", f"/results/{runs[0]['id']}/series",
+                          capture=True, env=env)
+        assert "meta.json" in listing
+        step(f"both runs succeeded on {sorted(workers)}; results volume holds their files")
+        return 0
+    except Exception:
+        compose("logs", "--tail", "60", check=False, env=env)
+        raise
+    finally:
+        compose("down", "-v", "--remove-orphans", check=False, env=env)
+        step("torn down")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
