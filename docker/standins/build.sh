@@ -30,7 +30,8 @@ start_engine() {
   echo "standins: starting dockerd (log: $CTX/dockerd.log)"
   ($SUDO dockerd >"$CTX/dockerd.log" 2>&1 &)
   for _ in $(seq 60); do docker info >/dev/null 2>&1 && return; sleep 1; done
-  echo "dockerd did not start; see $CTX/dockerd.log" >&2; exit 1
+  echo "dockerd did not start; see $CTX/dockerd.log" >&2
+  exit 3  # no engine can run here (callers may treat this as "cannot test", not "failed")
 }
 
 has() { docker image inspect "$1" >/dev/null 2>&1; }
