@@ -12,7 +12,6 @@ import json
 import math
 import time
 import uuid
-from pathlib import Path
 
 from shared import eventfile, layout
 from shared.series import SeriesWriter, series_dir

@@ -21,6 +21,7 @@ from typing import Any, Callable, Protocol
 import redis
 
 from shared import eventfile, keys
+from shared.lifecycle import TERMINAL
 from shared.settings import Settings
 
 #: Events per page when a reader gives no limit (REST default, relay gap fill).
@@ -30,7 +31,6 @@ MAX_PAGE = 10_000
 
 log = logging.getLogger(__name__)
 
-TERMINAL_STATUSES = ("succeeded", "failed", "cancelled")
 
 
 def encode(event: dict[str, Any]) -> str:
@@ -122,7 +122,7 @@ class EventWriter:
         eventfile.append(self.path, self.index_path, self.seq, encode(event))
         if self.observer is not None:
             self.observer.observe(event)
-        if type_ == "status" and fields.get("status") in TERMINAL_STATUSES:
+        if type_ == "status" and fields.get("status") in TERMINAL:
             self._expire_stream = True
         self.pending.append(event)
         if time.monotonic() >= self._retry_at:

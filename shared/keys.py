@@ -33,7 +33,11 @@ def queue_for(spec: dict) -> str:
 
 #: Celery task names, so the web tier can enqueue without importing the worker.
 TRAIN_TASK = "trainboard.train_run"
-PREDICT_TASK = "trainboard.predict_digit"
+
+
+def runs_with_status(status: str) -> str:
+    """Sorted set of the run ids in one status, scored by creation time (run list filter)."""
+    return f"{PREFIX}:runs:{status}"
 
 
 def run_record(run_id: str) -> str:
@@ -73,6 +77,3 @@ def submit_window(client: str) -> str:
     """Sorted set of one client's submission times in the last minute (rate limiting)."""
     return f"{PREFIX}:submits:{client}"
 
-
-def prediction_reply(request_id: str) -> str:
-    return f"{PREFIX}:predict:{request_id}"

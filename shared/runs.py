@@ -1,15 +1,10 @@
-"""Run records: the state machine both tiers share.
+"""Run records: stored in Redis, mirrored to ``run.json``, indexed for the run list.
 
 A record is a JSON object in Redis, mirrored to ``run.json`` on the results volume
-so that run history survives a Redis flush. Status changes go through
-:meth:`RunStore.transition`, an optimistic transaction, so exactly one actor wins
-a race (a worker claiming a queued run versus a user cancelling it) and only the
-winner writes the run's next events.
-
-    queued ──claim──> running ──> succeeded | failed | cancelled
-      │                  │  ^
-      └──> cancelled     v  │ claim
-                      resuming (lease lost; re-enqueued)
+so that run history survives a Redis flush. Status changes are the lifecycle's
+(:mod:`shared.lifecycle`), applied here by :meth:`RunStore._transition`, an
+optimistic transaction that also keeps the indexes in step: every run by creation
+time, the runs of each status, and the waiting runs in queue order.
 """
 from __future__ import annotations
 
@@ -22,17 +17,14 @@ from typing import Any
 import redis
 
 from shared import keys, layout
-from shared.eventlog import TERMINAL_STATUSES
-
-#: Statuses of runs waiting for a worker (members of keys.WAITING_RUNS).
-WAITING_STATUSES = ("queued", "resuming")
+from shared.lifecycle import WAITING, Status
 
 
 def new_record(spec: dict[str, Any]) -> dict[str, Any]:
     return {
         "id": uuid.uuid4().hex,
         "name": spec["name"],
-        "status": "queued",
+        "status": Status.QUEUED.value,
         "spec": spec,
         "created_at": time.time(),
         "started_at": None,
@@ -87,19 +79,22 @@ class RunStore:
         pipe.set(keys.run_record(record["id"]), json.dumps(record))
         pipe.zadd(keys.RUNS_INDEX, {record["id"]: record["created_at"]})
         pipe.zadd(keys.WAITING_RUNS, {record["id"]: record["queued_at"]})
+        pipe.zadd(keys.runs_with_status(record["status"]), {record["id"]: record["created_at"]})
         pipe.execute()
         self._mirror(record)
 
     def update(self, run_id: str, **changes: Any) -> dict[str, Any] | None:
         """Change fields other than status (epoch, metrics, ...) of an existing run."""
-        assert "status" not in changes, "status changes go through transition()"
-        return self.transition(run_id, None, **changes)
+        if "status" in changes:
+            raise ValueError("status changes are shared.lifecycle operations")
+        return self._transition(run_id, None, **changes)
 
-    def transition(self, run_id: str, allowed_from: tuple[str, ...] | None,
-                   **changes: Any) -> dict[str, Any] | None:
+    def _transition(self, run_id: str, allowed_from: tuple[str, ...] | None,
+                    **changes: Any) -> dict[str, Any] | None:
         """Apply ``changes`` if the run's status is in ``allowed_from`` (None = any).
 
         Returns the new record, or None when the run is missing or in another state.
+        Only shared.lifecycle passes a ``status``.
         """
         key = keys.run_record(run_id)
         with self.r.pipeline() as pipe:
@@ -116,11 +111,12 @@ class RunStore:
                     if allowed_from is not None and record["status"] not in allowed_from:
                         pipe.unwatch()
                         return None
+                    before = record["status"]
                     record.update(changes)
                     pipe.multi()
                     pipe.set(key, json.dumps(record))
                     if "status" in changes:
-                        _track_waiting(pipe, record)
+                        _index_status(pipe, record, before)
                         pipe.publish(keys.RUN_UPDATES_CHANNEL, json.dumps(record))
                     pipe.execute()
                     break
@@ -144,7 +140,8 @@ class RunStore:
         pipe = self.r.pipeline()
         pipe.set(keys.run_record(run_id), json.dumps(record), nx=True)
         pipe.zadd(keys.RUNS_INDEX, {run_id: record["created_at"]})
-        if record["status"] in WAITING_STATUSES:
+        pipe.zadd(keys.runs_with_status(record["status"]), {run_id: record["created_at"]})
+        if record["status"] in WAITING:
             pipe.zadd(keys.WAITING_RUNS, {run_id: _queued_at(record)}, nx=True)
         pipe.execute()
         return record
@@ -166,13 +163,13 @@ def _queued_at(record: dict[str, Any]) -> float:
     return record.get("queued_at") or record["created_at"]
 
 
-def _track_waiting(pipe: redis.client.Pipeline, record: dict[str, Any]) -> None:
-    """Keep keys.WAITING_RUNS in step with a status change (inside its transaction)."""
-    if record["status"] in WAITING_STATUSES:
-        pipe.zadd(keys.WAITING_RUNS, {record["id"]: _queued_at(record)})
+def _index_status(pipe: redis.client.Pipeline, record: dict[str, Any], before: str) -> None:
+    """Keep the status and waiting indexes in step with a status change (inside its
+    transaction)."""
+    run_id = record["id"]
+    pipe.zrem(keys.runs_with_status(before), run_id)
+    pipe.zadd(keys.runs_with_status(record["status"]), {run_id: record["created_at"]})
+    if record["status"] in WAITING:
+        pipe.zadd(keys.WAITING_RUNS, {run_id: _queued_at(record)})
     else:
-        pipe.zrem(keys.WAITING_RUNS, record["id"])
-
-
-def is_terminal(status: str) -> bool:
-    return status in TERMINAL_STATUSES
+        pipe.zrem(keys.WAITING_RUNS, run_id)

@@ -20,7 +20,6 @@ at most one per epoch) so a page can show per-epoch detail without the log.
 """
 from __future__ import annotations
 
-import json
 import math
 import os
 import shutil

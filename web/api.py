@@ -15,7 +15,8 @@ from werkzeug.exceptions import HTTPException
 
 from shared import eventfile, keys, layout, series
 from shared.eventlog import DEFAULT_PAGE, MAX_PAGE, EventWriter, last_seq, read_events
-from shared.runs import RunStore, is_terminal, new_record
+from shared import lifecycle
+from shared.runs import RunStore, new_record
 from shared.spec import SpecError, validate_spec
 from shared.workers import live_workers
 from web.access import refusal
@@ -134,8 +135,7 @@ def submit_run() -> tuple[Response, int]:
     except Exception as exc:  # recorded as failed, never left queued with no task
         log.exception("enqueue of run %s failed", record["id"])
         try:
-            store.transition(record["id"], ("queued",), status="failed", finished_at=time.time(),
-                             error=f"could not enqueue: {exc}")
+            lifecycle.reject(store, record["id"], f"could not enqueue: {exc}")
         except redis.RedisError:
             pass  # run.json keeps "queued"; nothing will run it, and the 503 says so
         writer.append("status", status="failed", message=f"could not enqueue: {exc}")
@@ -167,14 +167,13 @@ def get_run(run_id: str) -> Response:
 @require_token
 def cancel_run(run_id: str) -> tuple[Response, int]:
     record = _get_run(run_id)
-    if is_terminal(record["status"]):
+    if lifecycle.is_terminal(record["status"]):
         raise ApiError(409, f"run is already {record['status']}; nothing to cancel")
     r, settings = _redis(), _settings()
     r.set(keys.run_cancel(run_id), "1", ex=7 * 24 * 3600)
     # Nobody is training a queued or resuming run: we may end it ourselves. If a
     # worker claims it first the transition fails and that worker sees the flag.
-    ended = _store().transition(run_id, ("queued", "resuming"), status="cancelled",
-                                finished_at=time.time())
+    ended = lifecycle.cancel_waiting(_store(), run_id)
     if ended is not None:
         writer = EventWriter.for_run(r, settings, run_id)
         writer.append("status", status="cancelled", message="cancelled before it started")

@@ -40,7 +40,7 @@ app.conf.update(
 @celeryd_after_setup.connect
 def _consume_gpu_queue(sender, instance, **_kwargs) -> None:
     """Workers that train on a GPU also take runs that require one."""
-    from worker.runner import pick_device
+    from worker.context import pick_device
 
     if pick_device(settings.device).type == "cuda":
         instance.app.amqp.queues.select_add(keys.QUEUE_GPU)

@@ -16,8 +16,8 @@ import time
 import redis
 
 from shared import keys
-from worker.reaper import Enqueue, reap_lost_runs, requeue_orphans
-from worker.runner import WorkerContext, describe_device
+from worker.reaper import Enqueue, reap_lost_runs, requeue_stranded
+from worker.context import WorkerContext, describe_device
 
 log = logging.getLogger(__name__)
 
@@ -54,7 +54,7 @@ class Presence(threading.Thread):
         # One worker at a time (the lock simply expires) looks for lost task messages.
         if self._beats % ORPHAN_CHECK_EVERY == 0 and ctx.r.set(
                 keys.ORPHAN_CHECK_LOCK, ctx.name, nx=True, px=int(HEARTBEAT_SECONDS * 4000)):
-            requeue_orphans(ctx.r, ctx.settings, self.enqueue, self._missing_since)
+            requeue_stranded(ctx.r, ctx.settings, self.enqueue, self._missing_since)
 
     def run(self) -> None:
         backoff = 0.5

@@ -18,13 +18,12 @@ EventSink = Callable[..., object]
 class ProgressReporter:
     def __init__(self, emit: EventSink, steps_per_epoch: int,
                  should_stop: Callable[[], bool] = lambda: False,
-                 interval: float = 0.1, enabled: bool = True,
+                 interval: float = 0.1,
                  current_lr: Callable[[], float] | None = None):
         self.emit = emit
         self.steps_per_epoch = steps_per_epoch
         self.should_stop = should_stop
         self.interval = interval
-        self.enabled = enabled
         self.current_lr = current_lr
         self.epoch = 0
         self.stopped = False
@@ -62,12 +61,10 @@ class ProgressReporter:
         rate = self._images / max(now - self._last, 1e-9)
         self.epoch_losses.extend(losses)
         self._pending, self._images, self._last = [], 0, now
-        if self.enabled:
-            extra = {"lr": self.current_lr()} if self.current_lr else {}
-            self.emit("progress", epoch=self.epoch, step=self._step,
-                      steps_per_epoch=self.steps_per_epoch,
-                      losses=[round(v, 6) for v in losses], images_per_sec=round(rate, 1),
-                      **extra)
+        extra = {"lr": self.current_lr()} if self.current_lr else {}
+        self.emit("progress", epoch=self.epoch, step=self._step,
+                  steps_per_epoch=self.steps_per_epoch,
+                  losses=[round(v, 6) for v in losses], images_per_sec=round(rate, 1), **extra)
 
     def mean_loss(self) -> float:
         return sum(self.epoch_losses) / len(self.epoch_losses) if self.epoch_losses else float("nan")

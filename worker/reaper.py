@@ -16,8 +16,10 @@ import redis
 
 from shared import keys
 from shared.eventlog import EventWriter
-from shared.runs import WAITING_STATUSES, RunStore
+from shared import lifecycle
+from shared.runs import RunStore
 from shared.settings import Settings
+from shared.workers import live_workers
 
 log = logging.getLogger(__name__)
 
@@ -53,16 +55,14 @@ def _handle_lost(r: redis.Redis, store: RunStore, settings: Settings, enqueue: E
     lost_worker = record.get("worker")
     if restarts >= settings.max_restarts:
         reason = f"worker {lost_worker} lost; gave up after {restarts} restart(s)"
-        if store.transition(run_id, ("running",), status="failed", error=reason,
-                            finished_at=time.time()):
+        if lifecycle.give_up(store, run_id, reason):
             writer = EventWriter.for_run(r, settings, run_id)
             writer.append("status", status="failed", message=reason)
             writer.close(timeout=10)
         log.error("run %s: %s", run_id, reason)
         return
     message = f"worker {lost_worker} lost; resuming from last checkpoint (restart {restarts + 1})"
-    if store.transition(run_id, ("running",), status="resuming", restarts=restarts + 1,
-                        worker=None, queued_at=time.time()):
+    if lifecycle.lose(store, run_id, restarts + 1):
         writer = EventWriter.for_run(r, settings, run_id)
         writer.append("status", status="resuming", message=message)
         writer.close(timeout=10)
@@ -70,39 +70,47 @@ def _handle_lost(r: redis.Redis, store: RunStore, settings: Settings, enqueue: E
         log.warning("run %s: %s", run_id, message)
 
 
-#: A waiting run whose task message has been missing from its queue this long is re-enqueued.
+#: A waiting run still waiting this long beside an idle worker that could take it is sent again.
 MISSING_MESSAGE_SECONDS = 30.0
 
 
-def requeue_orphans(r: redis.Redis, settings: Settings, enqueue: Enqueue,
-                    missing_since: dict[str, float], now: float | None = None) -> list[str]:
-    """Re-enqueue waiting runs whose Celery message is gone (e.g. Redis lost its data).
+def _idle(workers: list[dict], queue: str) -> bool:
+    """Is some live worker that consumes ``queue`` idle right now?"""
+    return any(w.get("current_run") is None
+               and (queue != keys.QUEUE_GPU or str(w.get("device", "")).startswith("cuda"))
+               for w in workers)
 
-    A run counts as orphaned when it is queued or resuming and no message in its queue
-    names it on two looks ``MISSING_MESSAGE_SECONDS`` apart, so a message that is only
-    in flight between the queue and a worker is never mistaken for a lost one. A
-    duplicate message would be harmless anyway: the second delivery finds the run
-    claimed and exits.
+
+def requeue_stranded(r: redis.Redis, settings: Settings, enqueue: Enqueue,
+                     suspects: dict[str, float], now: float | None = None) -> list[str]:
+    """Send the task of waiting runs whose message was lost (e.g. Redis lost its data
+    while the run records came back from ``run.json``) again.
+
+    An idle worker takes the next message of its queue at once, so a run still waiting
+    while a worker that could take it sits idle — on two looks
+    ``MISSING_MESSAGE_SECONDS`` apart, so a message merely in flight is never mistaken
+    for a lost one — has no message. This needs only the waiting-runs index and the
+    workers' heartbeats, never Celery's message format. A duplicate message is
+    harmless: its delivery finds the run claimed and exits.
     """
     now = time.time() if now is None else now
     store = RunStore(r, settings.results_dir)
+    workers = live_workers(r)
     waiting = [rec for rec in map(store.get, store.queue_positions())
-               if rec is not None and rec["status"] in WAITING_STATUSES]
-    queued_text = {q: b"".join(r.lrange(q, 0, -1)) for q in (keys.QUEUE_ANY, keys.QUEUE_GPU)}
+               if rec is not None and rec["status"] in lifecycle.WAITING]
     requeued = []
     for record in waiting:
-        run_id = record["id"]
-        queue = keys.queue_for(record["spec"])
-        if run_id.encode() in queued_text[queue]:
-            missing_since.pop(run_id, None)
+        run_id, queue = record["id"], keys.queue_for(record["spec"])
+        if not _idle(workers, queue):
+            suspects.pop(run_id, None)  # every eligible worker is busy: waiting is normal
             continue
-        first_seen = missing_since.setdefault(run_id, now)
+        first_seen = suspects.setdefault(run_id, now)
         if now - first_seen >= MISSING_MESSAGE_SECONDS:
-            log.warning("run %s is %s but its task message is gone; enqueuing it again",
-                        run_id, record["status"])
+            log.warning("run %s is %s beside an idle worker: its task message is gone; "
+                        "sending it again", run_id, record["status"])
             enqueue(run_id, queue)
-            missing_since.pop(run_id, None)
+            suspects.pop(run_id, None)
             requeued.append(run_id)
-    for run_id in set(missing_since) - {rec["id"] for rec in waiting}:
-        missing_since.pop(run_id, None)
+    for run_id in set(suspects) - {rec["id"] for rec in waiting}:
+        suspects.pop(run_id, None)
     return requeued

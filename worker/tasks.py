@@ -10,7 +10,8 @@ from shared import keys
 from worker.celery_app import app, settings
 from worker.leases import LeaseKeeper
 from worker.presence import Presence
-from worker.runner import WorkerContext, execute_run, pick_device
+from worker.context import WorkerContext, pick_device
+from worker.runner import execute_run
 
 log = logging.getLogger(__name__)
 

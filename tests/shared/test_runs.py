@@ -1,6 +1,7 @@
 """Run records: the state machine and the volume mirror, against a real Redis."""
 import json
 
+from shared import lifecycle
 from shared.runs import RunStore, new_record
 from shared.spec import validate_spec
 
@@ -9,8 +10,8 @@ def test_only_one_of_two_racing_transitions_wins(r, tmp_path):
     store = RunStore(r, str(tmp_path))
     record = new_record(validate_spec({}))
     store.create(record)
-    assert store.transition(record["id"], ("queued",), status="running", worker="w1")
-    assert store.transition(record["id"], ("queued",), status="cancelled") is None
+    assert lifecycle.claim(store, record["id"], worker="w1")
+    assert lifecycle.cancel_waiting(store, record["id"]) is None, "the claim won"
     assert store.get(record["id"])["status"] == "running"
 
 
@@ -31,30 +32,43 @@ def test_queue_positions_follow_the_waiting_index_through_status_changes(r, tmp_
     for run in runs:
         store.create(run)
     assert store.queue_positions() == {runs[0]["id"]: 1, runs[1]["id"]: 2, runs[2]["id"]: 3}
-    store.transition(runs[0]["id"], ("queued",), status="running")
+    lifecycle.claim(store, runs[0]["id"])
     assert store.queue_position(runs[0]["id"]) is None and store.queue_position(runs[2]["id"]) == 2
     # Handed back to the queue: it waits behind the runs queued before that moment.
-    store.transition(runs[0]["id"], ("running",), status="resuming", queued_at=9.0)
+    lifecycle.hand_off(store, runs[0]["id"])
     assert store.queue_positions() == {runs[1]["id"]: 1, runs[2]["id"]: 2, runs[0]["id"]: 3}
-    store.transition(runs[1]["id"], None, status="cancelled")
+    lifecycle.cancel_waiting(store, runs[1]["id"])
     assert store.waiting_count() == 2
     r.flushdb()  # Redis lost everything: run.json brings the waiting run back in its place
     assert store.get(runs[2]["id"])["status"] == "queued"
     assert store.queue_position(runs[2]["id"]) == 1
 
-def test_waiting_runs_whose_message_vanished_are_enqueued_again(r, tmp_path):
+def test_waiting_runs_beside_an_idle_worker_are_sent_again_on_their_own_queue(r, tmp_path):
+    import json
+
     from shared import keys
     from shared.settings import Settings
-    from worker.reaper import MISSING_MESSAGE_SECONDS, requeue_orphans
+    from worker.reaper import MISSING_MESSAGE_SECONDS, requeue_stranded
 
     store = RunStore(r, str(tmp_path))
-    kept, lost = new_record(validate_spec({})), new_record(validate_spec({"accelerator": "gpu"}))
-    for record in (kept, lost):
+    cpu_run, gpu_run = new_record(validate_spec({})), new_record(validate_spec({"accelerator": "gpu"}))
+    for record in (cpu_run, gpu_run):
         store.create(record)
-    r.rpush(keys.QUEUE_ANY, '{"headers": {"argsrepr": "[\'%s\']"}}' % kept["id"])
-    enqueued, seen = [], {}
+
+    def worker(name, device, current_run):
+        r.sadd(keys.WORKERS, name)
+        r.set(keys.worker_heartbeat(name), json.dumps({"name": name, "device": device,
+                                                       "current_run": current_run}))
+    worker("busy", "cpu", "f" * 32)
+    enqueued, suspects = [], {}
     settings = Settings(results_dir=str(tmp_path))
     enqueue = lambda run_id, queue: enqueued.append((run_id, queue))  # noqa: E731
-    assert requeue_orphans(r, settings, enqueue, seen, now=1000.0) == []
-    assert requeue_orphans(r, settings, enqueue, seen, now=1000.0 + MISSING_MESSAGE_SECONDS) == [lost["id"]]
-    assert enqueued == [(lost["id"], keys.QUEUE_GPU)], "only the run with no message, on its own queue"
+    later = 1000.0 + MISSING_MESSAGE_SECONDS
+    assert requeue_stranded(r, settings, enqueue, suspects, now=1000.0) == []
+    assert requeue_stranded(r, settings, enqueue, suspects, now=later) == [], \
+        "waiting while every worker is busy is normal"
+    worker("idle-cpu", "cpu", None)
+    assert requeue_stranded(r, settings, enqueue, suspects, now=2000.0) == [], "one look is not enough"
+    assert requeue_stranded(r, settings, enqueue, suspects, now=2000.0 + MISSING_MESSAGE_SECONDS) \
+        == [cpu_run["id"]]
+    assert enqueued == [(cpu_run["id"], keys.QUEUE_ANY)], "a CPU worker cannot take the GPU run"

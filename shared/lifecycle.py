@@ -1,0 +1,126 @@
+"""A run's life in one place: its statuses, the allowed transitions, and the named
+operations that perform them. Every status change in the system goes through here.
+
+    submit ──> queued ──claim──> running ──finish──> succeeded | failed | cancelled
+                 │  ^              │   │
+     cancel_waiting │      hand_off│   │lose (lease expired)      give_up (too many
+                 │  │              v   v                           restarts) ──> failed
+                 v  └── claim ── resuming ──cancel_waiting──> cancelled
+             cancelled / reject (could not enqueue) ──> failed
+
+Each operation is one optimistic Redis transaction on the run record (see
+``RunStore._transition``): if two actors race — a worker claiming a queued run while
+its user cancels it — exactly one wins and only the winner writes the run's next
+events. The waiting-runs index (queue positions, the queue cap) and the per-status
+indexes of the run list are kept inside the same transaction.
+"""
+from __future__ import annotations
+
+import time
+from enum import Enum
+from typing import Any, Protocol
+
+
+class Status(str, Enum):
+    QUEUED = "queued"
+    RUNNING = "running"
+    RESUMING = "resuming"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+#: Waiting for a worker: members of the waiting-runs index.
+WAITING = frozenset({Status.QUEUED, Status.RESUMING})
+#: Not ended yet (the page shows a cancel button).
+ACTIVE = WAITING | {Status.RUNNING}
+#: A terminal status event is the last event of a run.
+TERMINAL = frozenset({Status.SUCCEEDED, Status.FAILED, Status.CANCELLED})
+ALL = tuple(s.value for s in Status)
+
+
+class Op(Enum):
+    """The named operations; each may only move a run from and to these statuses."""
+
+    CLAIM = (WAITING, frozenset({Status.RUNNING}))
+    CANCEL_WAITING = (WAITING, frozenset({Status.CANCELLED}))
+    FINISH = (frozenset({Status.RUNNING}), TERMINAL)
+    HAND_OFF = (frozenset({Status.RUNNING}), frozenset({Status.RESUMING}))
+    LOSE = (frozenset({Status.RUNNING}), frozenset({Status.RESUMING}))
+    GIVE_UP = (frozenset({Status.RUNNING}), frozenset({Status.FAILED}))
+    REJECT = (frozenset({Status.QUEUED}), frozenset({Status.FAILED}))
+
+    @property
+    def allowed_from(self) -> frozenset[Status]:
+        return self.value[0]
+
+    @property
+    def leads_to(self) -> frozenset[Status]:
+        return self.value[1]
+
+
+class TransitionStore(Protocol):
+    """What the lifecycle needs of a record store (shared.runs.RunStore)."""
+
+    def _transition(self, run_id: str, allowed_from: tuple[str, ...] | None,
+                    **changes: Any) -> dict[str, Any] | None: ...
+
+
+def is_terminal(status: str) -> bool:
+    return status in TERMINAL
+
+
+def apply(store: TransitionStore, op: Op, run_id: str, to: Status,
+          **changes: Any) -> dict[str, Any] | None:
+    """Move ``run_id`` to ``to`` by ``op`` if its status allows; the new record, or None
+    when another actor got there first (or the run is gone)."""
+    if to not in op.leads_to:
+        raise ValueError(f"{op.name} cannot lead to {to.value}")
+    return store._transition(run_id, tuple(s.value for s in op.allowed_from),
+                             status=to.value, **changes)
+
+
+# -- the operations, by name ------------------------------------------------------
+def claim(store: TransitionStore, run_id: str, **fields: Any) -> dict[str, Any] | None:
+    """A worker takes a waiting run (its lease already held)."""
+    return apply(store, Op.CLAIM, run_id, Status.RUNNING, error=None, **fields)
+
+
+def cancel_waiting(store: TransitionStore, run_id: str) -> dict[str, Any] | None:
+    """Nobody trains a waiting run: the web tier ends it itself."""
+    return apply(store, Op.CANCEL_WAITING, run_id, Status.CANCELLED, finished_at=time.time())
+
+
+def finish(store: TransitionStore, run_id: str, status: Status,
+           error: str | None = None) -> dict[str, Any] | None:
+    """The training worker ends its run: succeeded, failed (with the reason) or cancelled."""
+    fields: dict[str, Any] = {"finished_at": time.time()}
+    if status is Status.FAILED:
+        fields["error"] = error
+    return apply(store, Op.FINISH, run_id, status, **fields)
+
+
+def hand_off(store: TransitionStore, run_id: str) -> dict[str, Any] | None:
+    """The worker is shutting down: back to the queue, resumed from its checkpoint
+    elsewhere (not counted as a restart)."""
+    return apply(store, Op.HAND_OFF, run_id, Status.RESUMING, worker=None, queued_at=time.time())
+
+
+def lose(store: TransitionStore, run_id: str, restarts: int) -> dict[str, Any] | None:
+    """The run's worker died (its lease expired): resume it elsewhere."""
+    return apply(store, Op.LOSE, run_id, Status.RESUMING, restarts=restarts, worker=None,
+                 queued_at=time.time())
+
+
+def give_up(store: TransitionStore, run_id: str, reason: str) -> dict[str, Any] | None:
+    """Lost once too often: the run fails."""
+    return apply(store, Op.GIVE_UP, run_id, Status.FAILED, error=reason, finished_at=time.time())
+
+
+def reject(store: TransitionStore, run_id: str, reason: str) -> dict[str, Any] | None:
+    """The submission was stored but could not be enqueued: recorded as failed, never
+    left queued without a task."""
+    return apply(store, Op.REJECT, run_id, Status.FAILED, error=reason, finished_at=time.time())
