@@ -9,6 +9,7 @@ time, the runs of each status, and the waiting runs in queue order.
 from __future__ import annotations
 
 import json
+import re
 import time
 import uuid
 from pathlib import Path
@@ -18,6 +19,30 @@ import redis
 
 from shared import keys, layout
 from shared.lifecycle import WAITING, Status
+
+
+#: Runs fetched per Redis round trip while paging.
+PAGE_CHUNK = 200
+#: Most records one page of a name search reads before it returns what it found.
+SEARCH_BUDGET = 5000
+
+
+#: ``<created_at>~<run id>`` of the last run of a page (created_at exactly as stored).
+CURSOR_PATTERN = r"^[0-9]{1,16}\.[0-9]{1,17}~[0-9a-f]{32}$"
+
+
+def encode_cursor(position: tuple[float, str]) -> str:
+    return f"{float(position[0])!r}~{position[1]}"
+
+
+def decode_cursor(cursor: str | None) -> tuple[float, str] | None:
+    """The position a cursor names; ValueError if it is not one ``page`` made."""
+    if not cursor:
+        return None
+    if not re.match(CURSOR_PATTERN, cursor):
+        raise ValueError("not a run-list cursor")
+    score, _, run_id = cursor.partition("~")
+    return float(score), run_id
 
 
 def new_record(spec: dict[str, Any]) -> dict[str, Any]:
@@ -52,12 +77,54 @@ class RunStore:
             return json.loads(raw)
         return self._restore(run_id)
 
-    def list(self, limit: int = 500) -> list[dict[str, Any]]:
-        ids = [i.decode() for i in self.r.zrevrange(keys.RUNS_INDEX, 0, limit - 1)]
-        if not ids:
-            return []
-        raws = self.r.mget([keys.run_record(i) for i in ids])
-        return [json.loads(raw) for raw in raws if raw is not None]
+    def page(self, limit: int = 100, cursor: str | None = None, status: str | None = None,
+             name_contains: str | None = None) -> tuple[list[dict[str, Any]], str | None]:
+        """Runs newest first, ``limit`` at most, after ``cursor``; and the cursor of the
+        next page (None when there is none).
+
+        A page walks the creation-time index (or one status' index) from the cursor, so
+        its cost does not grow with history. A name search reads at most
+        ``SEARCH_BUDGET`` records per page and may return fewer than ``limit`` runs with
+        a cursor to go on from: every run stays reachable by paging.
+        """
+        index = keys.runs_with_status(status) if status else keys.RUNS_INDEX
+        position = decode_cursor(cursor)
+        needle = name_contains.casefold() if name_contains else None
+        runs: list[dict[str, Any]] = []
+        examined = 0
+        while len(runs) < limit and examined < SEARCH_BUDGET:
+            want = min(PAGE_CHUNK, limit - len(runs)) if needle is None else PAGE_CHUNK
+            batch = self._after(index, position, want)
+            if not batch:
+                return runs, None
+            raws = self.r.mget([keys.run_record(run_id) for run_id, _ in batch])
+            for (run_id, score), raw in zip(batch, raws):
+                position = (score, run_id)
+                examined += 1
+                record = json.loads(raw) if raw is not None else None
+                if record is None or (needle is not None and needle not in record["name"].casefold()):
+                    continue
+                runs.append(record)
+                if len(runs) == limit:
+                    break
+        return runs, encode_cursor(position) if position else None
+
+    def _after(self, index: str, position: tuple[float, str] | None,
+               count: int) -> list[tuple[str, float]]:
+        """The next ``count`` (id, created_at) of ``index`` after ``position``, newest first.
+
+        Entries with the same score come in descending id order, so those at the
+        cursor's score with an id at or above the cursor's were already returned."""
+        top = "+inf" if position is None else repr(position[0])
+        extra = 0
+        while True:
+            rows = self.r.zrevrangebyscore(index, top, "-inf", start=0, num=count + extra,
+                                           withscores=True)
+            fresh = [(m.decode(), sc) for m, sc in rows
+                     if position is None or sc < position[0] or m.decode() < position[1]]
+            if fresh or len(rows) < count + extra:
+                return fresh[:count]
+            extra += count  # a run of equal timestamps longer than the batch
 
     def queue_positions(self) -> dict[str, int]:
         """1-based position of every waiting run in FIFO order (Celery's order): the
@@ -156,7 +223,20 @@ class RunStore:
         for folder in root.iterdir():
             if layout.is_run_id(folder.name) and folder.name not in known:
                 restored += self._restore(folder.name) is not None
+        self._index_statuses(sorted(known))
         return restored
+
+    def _index_statuses(self, run_ids: list[str]) -> None:
+        """Put runs recorded before per-status indexes existed into theirs (idempotent)."""
+        for start in range(0, len(run_ids), PAGE_CHUNK):
+            chunk = run_ids[start:start + PAGE_CHUNK]
+            pipe = self.r.pipeline(transaction=False)
+            for run_id, raw in zip(chunk, self.r.mget([keys.run_record(i) for i in chunk])):
+                if raw is not None:
+                    record = json.loads(raw)
+                    pipe.zadd(keys.runs_with_status(record["status"]),
+                              {run_id: record["created_at"]}, nx=True)
+            pipe.execute()
 
 
 def _queued_at(record: dict[str, Any]) -> float:

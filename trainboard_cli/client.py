@@ -39,8 +39,22 @@ class Client:
     def submit(self, spec: dict[str, Any]) -> dict[str, Any]:
         return self._call("POST", "/api/runs", json=spec)
 
-    def runs(self, status: str | None = None) -> list[dict[str, Any]]:
-        return self._call("GET", "/api/runs", params={"status": status} if status else None)["runs"]
+    def runs_page(self, status: str | None = None, search: str | None = None, limit: int = 100,
+                  cursor: str | None = None) -> tuple[list[dict[str, Any]], str | None]:
+        """One page of runs, newest first, and the cursor of the next (None at the end)."""
+        params = {k: v for k, v in {"status": status, "q": search, "limit": limit,
+                                    "cursor": cursor}.items() if v is not None}
+        body = self._call("GET", "/api/runs", params=params)
+        return body["runs"], body.get("next_cursor")
+
+    def runs(self, status: str | None = None, search: str | None = None, limit: int = 100,
+             every: bool = False) -> list[dict[str, Any]]:
+        """The newest ``limit`` runs, or with ``every`` all of them (following cursors)."""
+        runs, cursor = self.runs_page(status, search, limit)
+        while every and cursor:
+            page, cursor = self.runs_page(status, search, 500, cursor)
+            runs.extend(page)
+        return runs
 
     def run(self, run_id: str) -> dict[str, Any]:
         return self._call("GET", f"/api/runs/{run_id}")

@@ -8,6 +8,7 @@ import os
 import sys
 
 
+from shared import lifecycle
 from trainboard_cli.client import ApiError, Client
 from trainboard_cli.progress import ProgressLine
 
@@ -38,7 +39,10 @@ def parser() -> argparse.ArgumentParser:
         s.add_argument(flag, type=kind, help=text)
     s.add_argument("--watch", action="store_true", help="then follow it until it ends")
     ls = sub.add_parser("list", help="list runs, newest first")
-    ls.add_argument("--status", help="only runs with this status")
+    ls.add_argument("--status", choices=lifecycle.ALL, help="only runs with this status")
+    ls.add_argument("--search", metavar="TEXT", help="only runs whose name contains TEXT")
+    ls.add_argument("--limit", type=int, default=100, help="how many (default 100)")
+    ls.add_argument("--all", action="store_true", help="every matching run, page after page")
     for name, text in (("show", "print a run record as JSON"), ("cancel", "cancel a run"),
                        ("watch", "follow a run live with a progress bar")):
         sub.add_parser(name, help=text).add_argument("run_id")
@@ -56,7 +60,7 @@ def cmd_submit(client: Client, args: argparse.Namespace) -> int:
 
 
 def cmd_list(client: Client, args: argparse.Namespace) -> int:
-    rows = client.runs(args.status)
+    rows = client.runs(args.status, args.search, min(args.limit, 500), every=args.all)
     print(f"{'ID':32}  {'STATUS':9}  {'EPOCH':>7}  {'BEST ACC':>8}  NAME")
     for r in rows:
         best = r.get("metrics", {}).get("best_test_accuracy")

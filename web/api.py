@@ -145,15 +145,32 @@ def submit_run() -> tuple[Response, int]:
     return jsonify({**record, "queue_position": store.queue_position(record["id"])}), 201
 
 
+#: Runs per page of GET /api/runs when the caller gives no ``limit``, and the most allowed.
+DEFAULT_RUNS_PAGE = 100
+MAX_RUNS_PAGE = 500
+
+
 @api.get("/api/runs")
 def list_runs() -> Response:
+    """``?limit=&cursor=&status=&q=`` → ``{"runs": [...], "next_cursor"}``, newest first.
+
+    Follow ``next_cursor`` until it is null to reach every run; ``status`` filters by
+    status, ``q`` searches names (case-insensitive substring)."""
+    limit = _int_arg("limit", DEFAULT_RUNS_PAGE, 1, MAX_RUNS_PAGE)
+    status = request.args.get("status") or None
+    if status is not None and status not in lifecycle.ALL:
+        raise ApiError(400, f"status must be one of {', '.join(lifecycle.ALL)}",
+                       {"status": "unknown status"})
+    q = request.args.get("q") or None
+    if q is not None and len(q) > 100:
+        raise ApiError(400, "q must be at most 100 characters", {"q": "too long"})
     store = _store()
-    runs = store.list()
+    try:
+        runs, next_cursor = store.page(limit, request.args.get("cursor"), status, q)
+    except ValueError:
+        raise ApiError(400, "cursor is not one this API returned", {"cursor": "invalid"}) from None
     positions = store.queue_positions()
-    status = request.args.get("status")
-    if status:
-        runs = [r for r in runs if r["status"] == status]
-    return jsonify({"runs": [_with_position(r, positions) for r in runs]})
+    return jsonify({"runs": [_with_position(r, positions) for r in runs], "next_cursor": next_cursor})
 
 
 @api.get("/api/runs/<run_id>")

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from shared import series
+from shared import lifecycle, runs, series
 from shared import spec as specs
 from shared.eventlog import DEFAULT_PAGE, MAX_PAGE
 
@@ -63,8 +63,7 @@ def document(token_required: bool = False) -> dict[str, Any]:
                 "RunSpec": run_spec_schema(),
                 "Run": {"type": "object", "required": ["id", "name", "status", "spec", "created_at"],
                         "properties": {"id": {"type": "string"}, "name": {"type": "string"},
-                                       "status": {"enum": ["queued", "running", "resuming", "succeeded",
-                                                           "failed", "cancelled"]},
+                                       "status": {"enum": list(lifecycle.ALL)},
                                        "spec": {"$ref": "#/components/schemas/RunSpec"},
                                        "queue_position": {"type": ["integer", "null"]}}},
                 "Error": {"type": "object", "required": ["error", "fields"],
@@ -73,10 +72,18 @@ def document(token_required: bool = False) -> dict[str, Any]:
         },
         "paths": {
             "/api/runs": {
-                "get": {"summary": "All runs, newest first",
-                        "parameters": [{"name": "status", "in": "query", "schema": {"type": "string"}}],
+                "get": {"summary": "Runs newest first, a page at a time (follow next_cursor)",
+                        "parameters": [
+                            {"name": "limit", "in": "query",
+                             "schema": {"type": "integer", "minimum": 1, "maximum": 500, "default": 100}},
+                            {"name": "cursor", "in": "query",
+                             "schema": {"type": "string", "pattern": runs.CURSOR_PATTERN}},
+                            {"name": "status", "in": "query", "schema": {"enum": list(lifecycle.ALL)}},
+                            {"name": "q", "in": "query", "schema": {"type": "string", "maxLength": 100}}],
                         "responses": {"200": _json({"type": "object", "properties": {
-                            "runs": {"type": "array", "items": run}}}, "runs")}},
+                            "runs": {"type": "array", "items": run},
+                            "next_cursor": {"type": ["string", "null"]}}}, "one page of runs"),
+                            "400": errors["400"]}},
                 "post": {"summary": "Submit a run", "security": [{"token": []}],
                          "requestBody": {"required": True, "content": {"application/json": {
                              "schema": {"$ref": "#/components/schemas/RunSpec"}}}},

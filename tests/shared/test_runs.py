@@ -20,9 +20,10 @@ def test_records_come_back_from_run_json_after_a_flush(r, tmp_path):
     record = new_record(validate_spec({"name": "keep me"}))
     store.create(record)
     r.flushdb()
-    assert store.list() == []
+    assert store.page() == ([], None)
     assert store.restore_all() == 1
-    assert [x["name"] for x in store.list()] == ["keep me"]
+    assert [x["name"] for x in store.page()[0]] == ["keep me"]
+    assert [x["name"] for x in store.page(status="queued")[0]] == ["keep me"]
     assert json.loads((tmp_path / record["id"] / "run.json").read_text())["name"] == "keep me"
 
 
@@ -72,3 +73,40 @@ def test_waiting_runs_beside_an_idle_worker_are_sent_again_on_their_own_queue(r,
     assert requeue_stranded(r, settings, enqueue, suspects, now=2000.0 + MISSING_MESSAGE_SECONDS) \
         == [cpu_run["id"]]
     assert enqueued == [(cpu_run["id"], keys.QUEUE_ANY)], "a CPU worker cannot take the GPU run"
+
+
+def test_every_run_is_reachable_by_paging_newest_first_with_filters(r, tmp_path):
+    store = RunStore(r, str(tmp_path))
+    made = []
+    for i in range(1234):
+        record = new_record(validate_spec({"name": f"{'sweep' if i % 10 == 0 else 'run'}-{i}"}))
+        record["created_at"] = 1000.0 + i // 3  # runs of equal timestamps, as after a restore
+        store.create(record)
+        if i % 7 == 0:
+            lifecycle.claim(store, record["id"])
+        made.append(record)
+
+    def walk(**kw):
+        seen, cursor, pages = [], None, 0
+        while True:
+            page, cursor = store.page(limit=100, cursor=cursor, **kw)
+            seen += page
+            pages += 1
+            if cursor is None:
+                return seen, pages
+    everything, pages = walk()
+    assert len(everything) == 1234 and len({x["id"] for x in everything}) == 1234
+    assert [x["created_at"] for x in everything] == sorted((x["created_at"] for x in made), reverse=True)
+    assert pages <= 14
+    running, _ = walk(status="running")
+    assert {x["id"] for x in running} == {m["id"] for i, m in enumerate(made) if i % 7 == 0}
+    found, _ = walk(name_contains="SWEEP")
+    assert {x["name"] for x in found} == {f"sweep-{i}" for i in range(0, 1234, 10)}
+
+
+def test_a_malformed_cursor_is_refused(r, tmp_path):
+    import pytest
+
+    for bad in ("x", "1.0~nothex", "nan~" + "a" * 32, "inf~" + "a" * 32, "1e5~" + "a" * 32):
+        with pytest.raises(ValueError):
+            RunStore(r, str(tmp_path)).page(cursor=bad)

@@ -226,3 +226,25 @@ def test_a_long_run_opens_from_its_series(make_stack, page):
     page.evaluate("window.trainboard.lossChart.onZoom(1001, 1100)")
     page.wait_for_function("window.trainboard.lossChart.batch.x.length === 100")
     assert page.evaluate("window.trainboard.lossChart.batch.x[0]") == 1001
+
+
+def test_the_run_list_pages_and_searches_on_the_server(make_stack, page):
+    stack = make_stack(workers=0, SUBMIT_RATE_PER_MINUTE="1000", MAX_QUEUED_RUNS="1000")
+    for i in range(130):
+        stack.submit(name=f"{'needle' if i % 40 == 3 else 'hay'}-{i}", epochs=1)
+    page.goto(stack.url)
+    page.wait_for_selector("#run-list .run")
+    assert page.locator("#run-list .run").count() == 100, "the first page"
+    assert page.locator("#run-list .run").first.get_attribute("data-run-id") is not None
+    assert "hay-129" in page.locator("#run-list .run").first.inner_text(), "newest first"
+    page.click("#load-more")
+    page.wait_for_function("document.querySelectorAll('#run-list .run').length === 130")
+    assert page.locator("#load-more").is_hidden()
+    assert "#130 in queue" in page.locator("#run-list .run").first.inner_text()
+    page.fill("#run-search", "NEEDLE")
+    page.wait_for_function("document.querySelectorAll('#run-list .run').length === 4")
+    names = page.locator("#run-list .run-name").all_inner_texts()
+    assert names == ["needle-123", "needle-83", "needle-43", "needle-3"]
+    page.fill("#run-search", "")
+    page.select_option("#status-filter", "cancelled")
+    page.wait_for_function("document.querySelectorAll('#run-list .run').length === 0")

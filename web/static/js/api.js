@@ -39,7 +39,14 @@ export async function api(path, options = {}, retried = false) {
   return body;
 }
 
-export const listRuns = () => api("/api/runs").then((b) => b.runs);
+// One page of the run list, newest first: {runs, next_cursor} (null at the end).
+export function listRuns({ status = "", q = "", cursor = null, limit = 100 } = {}) {
+  const params = new URLSearchParams({ limit: String(limit) });
+  if (status) params.set("status", status);
+  if (q) params.set("q", q);
+  if (cursor) params.set("cursor", cursor);
+  return api(`/api/runs?${params}`);
+}
 export const getRun = (id) => api(`/api/runs/${id}`);
 export const submitRun = (spec) => api("/api/runs", { method: "POST", body: JSON.stringify(spec) });
 export const cancelRun = (id) => api(`/api/runs/${id}/cancel`, { method: "POST" });

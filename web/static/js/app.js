@@ -30,7 +30,10 @@ const pad = new DigitPad($("digit-pad"), () => {});
 socket.on("connect", () => setConnection(true));
 socket.on("disconnect", () => setConnection(false));
 socket.on("run_update", (run) => {
-  runs.set(run.id, { ...runs.get(run.id), ...run });
+  const known = runs.get(run.id);
+  if (!known && !matchesQuery(run)) return; // not in the list the user is looking at
+  noteStatus(run, known?.status);
+  runs.set(run.id, { ...known, ...run });
   drawList();
   if (run.id === selectedId) drawHeader();
   compare.changed(run);
@@ -43,20 +46,57 @@ function setConnection(ok) {
   if (ok) refreshRuns();
 }
 
+// The run list is paged by the server (newest first; status filter and name search are
+// server-side too), so thousands of runs cost one page; "Load more" follows the cursor.
+let nextCursor = null;
+const listQuery = () => ({ status: $("status-filter").value, q: $("run-search").value.trim() });
+
 async function refreshRuns() {
-  const list = await api.listRuns();
+  const query = listQuery();
+  const page = await api.listRuns(query);
+  if (JSON.stringify(query) !== JSON.stringify(listQuery())) return; // typed on meanwhile
   runs.clear();
-  list.forEach((r) => runs.set(r.id, r));
+  page.runs.forEach((r) => runs.set(r.id, r));
+  nextCursor = page.next_cursor;
   drawList();
   if (selectedId && runs.has(selectedId)) drawHeader();
 }
 
+async function loadMore() {
+  if (!nextCursor) return;
+  const page = await api.listRuns({ ...listQuery(), cursor: nextCursor });
+  page.runs.forEach((r) => runs.set(r.id, r));
+  nextCursor = page.next_cursor;
+  drawList();
+}
+
+function matchesQuery(run) {
+  const { status, q } = listQuery();
+  return (!status || run.status === status) && (!q || run.name.toLowerCase().includes(q.toLowerCase()));
+}
+
+// Queue positions come from the server; when a run leaves the queue, the ones behind it move up.
+function noteStatus(run, before) {
+  const waiting = (s) => s === "queued" || s === "resuming";
+  if (waiting(before) && !waiting(run.status)) {
+    const left = runs.get(run.id)?.queue_position;
+    for (const other of runs.values()) {
+      if (left != null && other.queue_position > left) other.queue_position -= 1;
+    }
+    run.queue_position = null;
+  } else if (!waiting(before) && waiting(run.status)) {
+    run.queue_position = [...runs.values()].filter((r) => waiting(r.status) && r.id !== run.id).length + 1;
+  }
+}
+
 function drawList() {
-  const sorted = [...runs.values()].sort((a, b) => b.created_at - a.created_at);
+  const sorted = [...runs.values()].filter((r) => matchesQuery(r) || r.id === selectedId)
+    .sort((a, b) => b.created_at - a.created_at);
   renderRunList($("run-list"), sorted, {
-    selectedId, filter: $("status-filter").value, onSelect: select, onCancel: cancel,
+    selectedId, onSelect: select, onCancel: cancel,
     compared: compare, onCompare: (run) => { compare.toggle(run); drawList(); },
   });
+  $("load-more").hidden = !nextCursor;
   tickElapsed($("run-list"));
 }
 
@@ -336,7 +376,7 @@ $("run-form").addEventListener("submit", async (e) => {
   $("form-error").hidden = true;
   try {
     const run = await api.submitRun(readForm(form));
-    runs.set(run.id, run);
+    runs.set(run.id, run);  // shown even when the filter would hide it: it is selected
     select(run.id);
   } catch (err) {
     const details = Object.entries(err.fields || {}).map(([k, v]) => `${k}: ${v}`).join("; ");
@@ -353,7 +393,10 @@ $("export-json").addEventListener("click", () => exportMetrics("json"));
 $("samples-slider").addEventListener("input", (e) => showSamples(Number(e.target.value)));
 $("predict-digit").addEventListener("click", predictDigit);
 $("clear-digit").addEventListener("click", () => { pad.clear(); $("digit-result").textContent = ""; $("digit-probs").replaceChildren(); });
-$("status-filter").addEventListener("change", drawList);
+$("status-filter").addEventListener("change", refreshRuns);
+let searchTimer = null;
+$("run-search").addEventListener("input", () => { clearTimeout(searchTimer); searchTimer = setTimeout(refreshRuns, 250); });
+$("load-more").addEventListener("click", loadMore);
 $("smoothing").addEventListener("input", (e) => lossChart.setSmoothing(Number(e.target.value)));
 
 setInterval(() => tickElapsed($("run-list")), 1000);
@@ -363,7 +406,13 @@ const runName = (id) => runs.get(id)?.name ?? id.slice(0, 8);
 api.listWorkers().then((w) => renderWorkers($("workers"), w, runName)).catch(() => {});
 socket.on("workers", (msg) => renderWorkers($("workers"), msg.workers, runName));
 
-refreshRuns().then(() => {
+refreshRuns().then(async () => {
   const match = location.hash.match(/run=([0-9a-f]{32})/);
-  if (match && runs.has(match[1])) select(match[1]);
+  if (!match) return;
+  if (!runs.has(match[1])) { // an older run than the first page: fetch it by id
+    const run = await api.getRun(match[1]).catch(() => null);
+    if (!run) return;
+    runs.set(run.id, run);
+  }
+  select(match[1]);
 });

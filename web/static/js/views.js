@@ -13,11 +13,9 @@ export function el(tag, attrs = {}, ...children) {
   return node;
 }
 
-export function renderRunList(listEl, runs, { selectedId, filter, onSelect, onCancel, compared, onCompare }) {
+export function renderRunList(listEl, runs, { selectedId, onSelect, onCancel, compared, onCompare }) {
   listEl.replaceChildren();
-  const positions = queuePositions(runs);
   for (const run of runs) {
-    if (filter && run.status !== filter) continue;
     const p = run.progress;
     const live = ACTIVE.has(run.status) && p && p.steps_per_epoch;
     const done = run.status === "succeeded" ? 1
@@ -29,7 +27,9 @@ export function renderRunList(listEl, runs, { selectedId, filter, onSelect, onCa
       if (p.images_per_sec > 0) meta.push(`ETA ${formatDuration(left / p.images_per_sec)}`);
     }
     if (run.metrics && run.metrics.best_test_accuracy != null) meta.push(`best ${pct(run.metrics.best_test_accuracy)}`);
-    if (positions.has(run.id)) meta.push(`#${positions.get(run.id)} in queue`);
+    if (run.queue_position != null && (run.status === "queued" || run.status === "resuming")) {
+      meta.push(`#${run.queue_position} in queue`);
+    }
     if (run.worker) meta.push(run.worker);
     if (run.restarts) meta.push(`restarted ${run.restarts}×`);
     const item = el("li", {
@@ -62,15 +62,6 @@ export function renderRunList(listEl, runs, { selectedId, filter, onSelect, onCa
   }
 }
 
-// FIFO order of waiting runs, as the server computes it (Celery serves in order).
-export function queuePositions(runs) {
-  const waiting = runs.filter((r) => r.status === "queued" || r.status === "resuming")
-    .sort((a, b) => (a.queued_at ?? a.created_at) - (b.queued_at ?? b.created_at));
-  return new Map(waiting.map((r, i) => [r.id, i + 1]));
-}
-
-// A sample's image: tile `slot` of the epoch's sprite, or (runs recorded before
-// sprites) 784 pixel values in the event itself.
 function drawDigit(canvas, item, sprite) {
   const ctx = canvas.getContext("2d");
   if (item.slot != null) {
