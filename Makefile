@@ -8,7 +8,7 @@ VENV_STAMP := $(VENV)/.installed
 NODE_STAMP := web/node_modules/.installed
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: setup run web worker test test-fast bench compose-test redis-server chromium clean
+.PHONY: setup run web worker lint test test-fast bench compose-test redis-server chromium clean
 
 APT_INSTALL := flock /tmp/trainboard-apt.lock sh -c '$(SUDO) apt-get update -qq && $(SUDO) DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$$0"'
 
@@ -39,8 +39,13 @@ web: $(VENV_STAMP) $(NODE_STAMP)
 worker: $(VENV_STAMP)
 	$(PY) -m worker
 
-## make test: every test (unit, integration against real processes, browser).
-test: setup chromium
+## make lint: ruff (style, imports, bugbear) and mypy (strict on shared/).
+lint: $(VENV_STAMP)
+	$(PY) -m ruff check .
+	$(PY) -m mypy
+
+## make test: lint, then every test (unit, integration against real processes, browser).
+test: setup chromium lint
 	cd web && node --test static/js/
 	$(PY) -m pytest
 

@@ -46,7 +46,8 @@ def samples_fields(epoch: int, heavy: bool) -> dict:
     if heavy:  # what the previous version put in every samples event
         for item in items:
             item["image"] = [random.randrange(256) for _ in range(784)]
-        return {"epoch": epoch, "items": items[:16], "mistakes": items[16:]}
+        return {"epoch": epoch, "sprite": None, "tile": None, "items": items[:16],
+                "mistakes": items[16:]}
     for slot, item in enumerate(items):
         item["slot"] = slot
     return {"epoch": epoch, "sprite": f"samples-epoch-{epoch:03d}.png", "tile": 28,

@@ -15,8 +15,9 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
 from shared import layout
 
@@ -83,7 +84,7 @@ def last_line_seq(log_path: Path) -> int:
                 for line in reversed(lines[1:] if start else lines):
                     event = _parse(line) if line.strip() else None
                     if event is not None:
-                        return event["seq"]
+                        return int(event["seq"])
                 if start == 0:
                     return 0
                 back *= 4

@@ -16,11 +16,13 @@ import json
 import logging
 import time
 from collections import deque
-from typing import Any, Callable, Protocol
+from collections.abc import Callable
+from typing import Any, Protocol, cast
 
 import redis
 
-from shared import eventfile, keys
+from shared import eventfile, events, keys
+from shared.events import EventType
 from shared.lifecycle import TERMINAL
 from shared.settings import Settings
 
@@ -52,8 +54,8 @@ def read_events(r: redis.Redis | None, results_dir: str, run_id: str, after: int
     after = max(0, int(after))
     if r is not None:
         try:
-            entries = r.xrange(keys.run_stream(run_id), min=f"{after + 1}-0", max="+",
-                               count=limit)
+            entries = cast(list[tuple[bytes, dict[bytes, bytes]]], r.xrange(
+                keys.run_stream(run_id), min=f"{after + 1}-0", max="+", count=limit))
             stream = [json.loads(fields[b"e"]) for _id, fields in entries]
             if stream and stream[0]["seq"] == after + 1:
                 return stream
@@ -69,7 +71,7 @@ def last_seq(r: redis.Redis | None, results_dir: str, run_id: str) -> int:
     best = 0
     if r is not None:
         try:
-            top = r.xrevrange(keys.run_stream(run_id), count=1)
+            top = cast(list[tuple[bytes, Any]], r.xrevrange(keys.run_stream(run_id), count=1))
             if top:
                 best = int(top[0][0].split(b"-")[0])
         except redis.RedisError:
@@ -116,13 +118,14 @@ class EventWriter:
                    settings.stream_retention_seconds, observer)
 
     def append(self, type_: str, **fields: Any) -> dict[str, Any]:
+        kind = events.check(type_, fields)  # before the seq is taken: a bad event changes nothing
         self.seq += 1
-        event = {"run_id": self.run_id, "seq": self.seq, "ts": time.time(), "type": type_,
+        event = {"run_id": self.run_id, "seq": self.seq, "ts": time.time(), "type": kind.value,
                  **fields}
         eventfile.append(self.path, self.index_path, self.seq, encode(event))
         if self.observer is not None:
             self.observer.observe(event)
-        if type_ == "status" and fields.get("status") in TERMINAL:
+        if kind is EventType.STATUS and fields.get("status") in TERMINAL:
             self._expire_stream = True
         self.pending.append(event)
         if time.monotonic() >= self._retry_at:

@@ -1,6 +1,8 @@
 """Every Redis key and channel name Trainboard uses, built here and nowhere else."""
 from __future__ import annotations
 
+from typing import Any
+
 PREFIX = "trainboard"
 
 #: Sorted set of run ids scored by creation time (newest first = ZREVRANGE).
@@ -27,7 +29,7 @@ QUEUE_ANY = "trainboard.any"
 QUEUE_GPU = "trainboard.gpu"
 
 
-def queue_for(spec: dict) -> str:
+def queue_for(spec: dict[str, Any]) -> str:
     return QUEUE_GPU if spec.get("accelerator") == "gpu" else QUEUE_ANY
 
 

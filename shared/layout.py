@@ -9,8 +9,9 @@ import json
 import os
 import re
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 RUN_JSON = "run.json"
 EVENTS_JSONL = "events.jsonl"
@@ -40,7 +41,7 @@ def is_run_id(value: object) -> bool:
     return isinstance(value, str) and bool(_RUN_ID.match(value))
 
 
-def run_dir(results_dir: str | os.PathLike, run_id: str) -> Path:
+def run_dir(results_dir: str | os.PathLike[str], run_id: str) -> Path:
     if not is_run_id(run_id):
         raise ValueError(f"not a run id: {run_id!r}")
     return Path(results_dir) / run_id

@@ -13,13 +13,12 @@ import re
 import time
 import uuid
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import redis
 
 from shared import keys, layout
 from shared.lifecycle import WAITING, Status
-
 
 #: Runs fetched per Redis round trip while paging.
 PAGE_CHUNK = 200
@@ -72,9 +71,9 @@ class RunStore:
     def get(self, run_id: str) -> dict[str, Any] | None:
         if not layout.is_run_id(run_id):
             return None
-        raw = self.r.get(keys.run_record(run_id))
+        raw = cast(bytes | None, self.r.get(keys.run_record(run_id)))
         if raw is not None:
-            return json.loads(raw)
+            return cast(dict[str, Any], json.loads(raw))
         return self._restore(run_id)
 
     def page(self, limit: int = 100, cursor: str | None = None, status: str | None = None,
@@ -97,7 +96,7 @@ class RunStore:
             batch = self._after(index, position, want)
             if not batch:
                 return runs, None
-            raws = self.r.mget([keys.run_record(run_id) for run_id, _ in batch])
+            raws = cast(list[bytes | None], self.r.mget([keys.run_record(run_id) for run_id, _ in batch]))
             for (run_id, score), raw in zip(batch, raws):
                 position = (score, run_id)
                 examined += 1
@@ -129,15 +128,15 @@ class RunStore:
     def queue_positions(self) -> dict[str, int]:
         """1-based position of every waiting run in FIFO order (Celery's order): the
         waiting index, whose size the queue cap bounds, not the run history."""
-        ids = self.r.zrange(keys.WAITING_RUNS, 0, -1)
+        ids = cast(list[bytes], self.r.zrange(keys.WAITING_RUNS, 0, -1))
         return {run_id.decode(): i + 1 for i, run_id in enumerate(ids)}
 
     def queue_position(self, run_id: str) -> int | None:
-        rank = self.r.zrank(keys.WAITING_RUNS, run_id)
+        rank = cast(int | None, self.r.zrank(keys.WAITING_RUNS, run_id))
         return None if rank is None else rank + 1
 
     def waiting_count(self) -> int:
-        return int(self.r.zcard(keys.WAITING_RUNS))
+        return int(cast(int, self.r.zcard(keys.WAITING_RUNS)))
 
     # -- writing -------------------------------------------------------------
     def create(self, record: dict[str, Any]) -> None:
@@ -167,14 +166,14 @@ class RunStore:
         with self.r.pipeline() as pipe:
             while True:
                 try:
-                    pipe.watch(key)
-                    raw = pipe.get(key)
+                    pipe.watch(key)  # type: ignore[no-untyped-call]
+                    raw = cast(bytes | None, pipe.get(key))
                     if raw is None:
                         pipe.unwatch()
                         if self._restore(run_id) is None:
                             return None
                         continue
-                    record = json.loads(raw)
+                    record: dict[str, Any] = json.loads(raw)
                     if allowed_from is not None and record["status"] not in allowed_from:
                         pipe.unwatch()
                         return None
@@ -218,7 +217,7 @@ class RunStore:
         root = Path(self.results_dir)
         if not root.is_dir():
             return 0
-        known = {i.decode() for i in self.r.zrange(keys.RUNS_INDEX, 0, -1)}
+        known = {i.decode() for i in cast(list[bytes], self.r.zrange(keys.RUNS_INDEX, 0, -1))}
         restored = 0
         for folder in root.iterdir():
             if layout.is_run_id(folder.name) and folder.name not in known:
@@ -231,7 +230,8 @@ class RunStore:
         for start in range(0, len(run_ids), PAGE_CHUNK):
             chunk = run_ids[start:start + PAGE_CHUNK]
             pipe = self.r.pipeline(transaction=False)
-            for run_id, raw in zip(chunk, self.r.mget([keys.run_record(i) for i in chunk])):
+            raws = cast(list[bytes | None], self.r.mget([keys.run_record(i) for i in chunk]))
+            for run_id, raw in zip(chunk, raws):
                 if raw is not None:
                     record = json.loads(raw)
                     pipe.zadd(keys.runs_with_status(record["status"]),
@@ -240,7 +240,7 @@ class RunStore:
 
 
 def _queued_at(record: dict[str, Any]) -> float:
-    return record.get("queued_at") or record["created_at"]
+    return float(record.get("queued_at") or record["created_at"])
 
 
 def _index_status(pipe: redis.client.Pipeline, record: dict[str, Any], before: str) -> None:

@@ -25,12 +25,14 @@ import os
 import shutil
 import tempfile
 import time
+from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any
 
 import numpy as np
 
 from shared import layout
+from shared.events import EventType
 
 #: Curves with one point per global batch step (x = (epoch - 1) * steps_per_epoch + step).
 BATCH_SERIES = ("batch_loss", "lr", "images_per_sec")
@@ -138,21 +140,21 @@ class SeriesWriter:
         if event["seq"] <= self.last_seq:
             return  # already applied (a catch-up overlapping live events)
         kind = event.get("type")
-        if kind == "progress":
+        if kind == EventType.PROGRESS:
             self._progress(event)
-        elif kind == "epoch":
+        elif kind == EventType.EPOCH:
             epoch = int(event["epoch"])
             for name in EPOCH_SERIES:
                 if event.get(name) is not None:
                     self.curves[name].add(epoch, float(event[name]))
             self._set_detail(self.epochs, epoch, event)
-        elif kind == "samples":
+        elif kind == EventType.SAMPLES:
             self._set_detail(self.samples, int(event["epoch"]), event)
-        elif kind == "status" and event.get("resumed_from_epoch") is not None:
+        elif kind == EventType.STATUS and event.get("resumed_from_epoch") is not None:
             self._rewind_to(int(event["resumed_from_epoch"]))
         self.last_seq = event["seq"]
         live = math.isfinite(self.flush_interval)  # a rebuild flushes once, at the end
-        if (live and kind in ("epoch", "samples", "status")) or \
+        if (live and kind in (EventType.EPOCH, EventType.SAMPLES, EventType.STATUS)) or \
                 time.monotonic() - self._flushed_at >= self.flush_interval:
             self.flush()
 
@@ -243,7 +245,9 @@ def _clean(values: np.ndarray) -> list[float | None]:
     """JSON has no NaN: a diverged loss is reported as null."""
     # Shortest decimal that reads back as the same float32: what was stored, no noise.
     out = [float(v) for v in values.astype(Y_DTYPE).astype(str)]
-    return [None if v != v else v for v in out] if np.isnan(values).any() else out
+    if not np.isnan(values).any():
+        return list(out)
+    return [None if v != v else v for v in out]
 
 
 def read_series(folder: Path, name: str, start: int | None = None, end: int | None = None,

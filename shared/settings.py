@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import quote, urlparse
 
 
@@ -58,7 +59,8 @@ class Settings:
     max_run_seconds: float = 24 * 3600.0
 
 
-def _number(name: str, default, low, high, kind=int):
+def _number(name: str, default: float | None, low: float, high: float,
+            kind: type[int] | type[float] = int) -> Any:
     """``kind(os.environ[name])`` within [low, high], or ``default`` when unset."""
     raw = os.environ.get(name)
     if raw is None or raw == "":
@@ -74,11 +76,11 @@ def _number(name: str, default, low, high, kind=int):
 
 
 def _int(name: str, default: int, low: int, high: int) -> int:
-    return _number(name, default, low, high, int)
+    return int(_number(name, default, low, high, int))
 
 
 def _float(name: str, default: float, low: float, high: float) -> float:
-    return _number(name, default, low, high, float)
+    return float(_number(name, default, low, high, float))
 
 
 def with_password(redis_url: str, password: str | None) -> str:

@@ -1,34 +1,100 @@
-"""The run spec: what a user may ask of a training run, validated and bounded.
+"""The run spec: what a user may ask of a training run, declared once.
 
-The web tier validates before anything is stored or enqueued; the worker
-validates again, because a task message is input too.
+:data:`FIELDS` is the single definition. The validator below, the JSON Schema in the
+OpenAPI document (:func:`json_schema`), the page's form (its inputs, limits and
+options are rendered from it) and the CLI's flags are all derived from it, so a
+new field or bound is one line here.
+
+The web tier validates before anything is stored or enqueued; the worker validates
+again, because a task message is input too.
 """
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from typing import Any
 
 MNIST_TRAIN_SIZE = 60_000
 NAME_MAX = 100
-OPTIMIZERS = ("adam", "adamw", "sgd")
-SCHEDULES = ("none", "onecycle")
-DATASETS = ("mnist",)
-ACCELERATORS = ("any", "gpu")
 
+
+@dataclass(frozen=True)
+class Field:
+    name: str
+    kind: str  #: "int", "number", "choice" or "text"
+    default: Any
+    help: str
+    low: float | None = None
+    high: float | None = None
+    #: The lower bound itself is not allowed (lr > 0).
+    exclusive_low: bool = False
+    choices: tuple[str, ...] = ()
+    nullable: bool = False
+    #: What the form shows for null (e.g. "all 60,000").
+    placeholder: str = ""
+    #: The form's label (default: the name, spaced and capitalised).
+    title: str = ""
+
+    @property
+    def label(self) -> str:
+        return self.title or self.name.replace("_", " ").capitalize()
+
+    @property
+    def flag(self) -> str:
+        return "--" + self.name.replace("_", "-")
+
+    def check(self, value: Any) -> str | None:
+        """What is wrong with ``value`` for this field, or None."""
+        if value is None and self.nullable:
+            return None
+        if self.kind == "text":
+            return _check_text(value)
+        if self.kind == "choice":
+            if not isinstance(value, str) or value not in self.choices:
+                return "must be one of " + ", ".join(self.choices)
+            return None
+        numeric = _is_int(value) if self.kind == "int" else _is_number(value)
+        if not numeric:
+            return self.describe()
+        above_low = value > self.low if self.exclusive_low else value >= self.low
+        return None if above_low and value <= self.high else self.describe()
+
+    def describe(self) -> str:
+        if self.kind == "int":
+            text = f"an integer between {self.low:g} and {self.high:g}"
+        else:
+            low = f"greater than {self.low:g}" if self.exclusive_low else f"at least {self.low:g}"
+            text = f"a number {low} and at most {self.high:g}"
+        return f"must be null or {text}" if self.nullable else f"must be {text}"
+
+
+FIELDS: tuple[Field, ...] = (
+    Field("name", "text", None, f"run name, 1-{NAME_MAX} characters (default: built from the others)",
+          nullable=True, placeholder="optional"),
+    Field("epochs", "int", 10, "passes over the training set", 1, 100),
+    Field("batch_size", "int", 64, "images per batch", 1, 4096),
+    Field("lr", "number", 0.001, "learning rate", 0, 10, exclusive_low=True, title="Learning rate"),
+    Field("optimizer", "choice", "adam", "adam, adamw or sgd (momentum 0.9, Nesterov)",
+          choices=("adam", "adamw", "sgd")),
+    Field("schedule", "choice", "none", "learning-rate schedule", choices=("none", "onecycle"),
+          title="LR schedule"),
+    Field("seed", "int", 0, "random seed (data order, initial weights)", 0, 2**31 - 1),
+    Field("train_samples", "int", None, "train on a seeded random subset of this many images",
+          100, MNIST_TRAIN_SIZE, nullable=True, placeholder="all 60,000"),
+    Field("target_accuracy", "number", None, "stop once test accuracy reaches this fraction",
+          0, 1, exclusive_low=True, nullable=True, placeholder="e.g. 0.99",
+          title="Stop at accuracy"),
+    Field("dataset", "choice", "mnist", "the dataset", choices=("mnist",)),
+    Field("accelerator", "choice", "any", "any worker, or gpu: only a worker with a GPU",
+          choices=("any", "gpu"), title="Hardware"),
+)
+BY_NAME = {f.name: f for f in FIELDS}
 #: Every field with its default; a spec is exactly these keys once validated.
-DEFAULTS: dict[str, Any] = {
-    "name": None,  # filled with a readable default from the other fields
-    "epochs": 10,
-    "batch_size": 64,
-    "lr": 0.001,
-    "optimizer": "adam",
-    "schedule": "none",
-    "seed": 0,
-    "train_samples": None,  # None = all 60,000
-    "target_accuracy": None,  # stop early once test accuracy reaches this (0-1)
-    "dataset": "mnist",
-    "accelerator": "any",  # "gpu": only workers with a GPU may take the run
-}
+DEFAULTS: dict[str, Any] = {f.name: f.default for f in FIELDS}
+OPTIMIZERS = BY_NAME["optimizer"].choices
+SCHEDULES = BY_NAME["schedule"].choices
+DATASETS = BY_NAME["dataset"].choices
+ACCELERATORS = BY_NAME["accelerator"].choices
 
 
 class SpecError(ValueError):
@@ -50,21 +116,7 @@ def _is_number(v: Any) -> bool:
     return (_is_int(v) or isinstance(v, float)) and math.isfinite(v)
 
 
-def _check_int(v: Any, low: int, high: int) -> str | None:
-    if not _is_int(v):
-        return f"must be an integer between {low} and {high}"
-    if not low <= v <= high:
-        return f"must be between {low} and {high}"
-    return None
-
-
-def _check_choice(v: Any, choices: tuple[str, ...]) -> str | None:
-    if not isinstance(v, str) or v not in choices:
-        return "must be one of " + ", ".join(choices)
-    return None
-
-
-def _check_name(v: Any) -> str | None:
+def _check_text(v: Any) -> str | None:
     """1–100 characters, no control characters (a blank name gets the default name)."""
     if not isinstance(v, str):
         return "must be a string"
@@ -75,41 +127,6 @@ def _check_name(v: Any) -> str | None:
     return None
 
 
-def _check_lr(v: Any) -> str | None:
-    if not _is_number(v) or not 0 < v <= 10:
-        return "must be a number greater than 0 and at most 10"
-    return None
-
-
-def _check_train_samples(v: Any) -> str | None:
-    if v is None:
-        return None
-    return _check_int(v, 100, MNIST_TRAIN_SIZE)
-
-
-def _check_target(v: Any) -> str | None:
-    if v is None:
-        return None
-    if not _is_number(v) or not 0 < v <= 1:
-        return "must be null or a fraction greater than 0 and at most 1 (e.g. 0.99)"
-    return None
-
-
-_CHECKS = {
-    "name": _check_name,
-    "epochs": lambda v: _check_int(v, 1, 100),
-    "batch_size": lambda v: _check_int(v, 1, 4096),
-    "lr": _check_lr,
-    "optimizer": lambda v: _check_choice(v, OPTIMIZERS),
-    "schedule": lambda v: _check_choice(v, SCHEDULES),
-    "seed": lambda v: _check_int(v, 0, 2**31 - 1),
-    "train_samples": _check_train_samples,
-    "target_accuracy": _check_target,
-    "dataset": lambda v: _check_choice(v, DATASETS),
-    "accelerator": lambda v: _check_choice(v, ACCELERATORS),
-}
-
-
 def default_name(spec: dict[str, Any]) -> str:
     return f"{spec['optimizer']} lr={spec['lr']:g} bs={spec['batch_size']} ep={spec['epochs']}"
 
@@ -118,27 +135,41 @@ def validate_spec(raw: Any) -> dict[str, Any]:
     """Return a complete spec with defaults filled in, or raise SpecError."""
     if not isinstance(raw, dict):
         raise SpecError({"_": "the run spec must be a JSON object"})
-    errors: dict[str, str] = {}
-    for key in raw:
-        if key not in DEFAULTS:
-            errors[str(key)[:100]] = "unknown field"
+    errors = {str(key)[:100]: "unknown field" for key in raw if key not in BY_NAME}
     spec = dict(DEFAULTS)
-    for key, check in _CHECKS.items():
-        if key not in raw or (key == "name" and raw[key] is None):
+    for field in FIELDS:
+        if field.name not in raw:
             continue
-        problem = check(raw[key])
+        problem = field.check(raw[field.name])
         if problem:
-            errors[key] = problem
-        else:
-            spec[key] = raw[key]
+            errors[field.name] = problem
+        elif raw[field.name] is not None:
+            value = raw[field.name]
+            spec[field.name] = int(value) if field.kind == "int" else \
+                float(value) if field.kind == "number" else value
     if errors:
         raise SpecError(errors)
-    for key in ("epochs", "batch_size", "seed", "train_samples"):
-        if spec[key] is not None:
-            spec[key] = int(spec[key])
-    spec["lr"] = float(spec["lr"])
-    if spec["target_accuracy"] is not None:
-        spec["target_accuracy"] = float(spec["target_accuracy"])
-    name = (spec["name"] or "").strip()
-    spec["name"] = name or default_name(spec)
+    spec["name"] = (spec["name"] or "").strip() or default_name(spec)
     return spec
+
+
+def json_schema() -> dict[str, Any]:
+    """The spec as JSON Schema (for the OpenAPI document), from :data:`FIELDS`."""
+    properties: dict[str, Any] = {}
+    for f in FIELDS:
+        base = {"int": "integer", "number": "number", "text": "string"}.get(f.kind)
+        schema: dict[str, Any] = {"description": f.help}
+        if f.kind == "choice":
+            schema["enum"] = list(f.choices)
+        else:
+            schema["type"] = [base, "null"] if f.nullable else base
+        if f.kind == "text":
+            schema.update(minLength=1, maxLength=NAME_MAX, pattern="^[^\\u0000-\\u001f\\u007f-\\u009f]*$")
+        if f.low is not None:
+            schema["exclusiveMinimum" if f.exclusive_low else "minimum"] = f.low
+        if f.high is not None:
+            schema["maximum"] = f.high
+        if f.default is not None:
+            schema["default"] = f.default
+        properties[f.name] = schema
+    return {"type": "object", "additionalProperties": False, "properties": properties}

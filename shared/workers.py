@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, cast
 
 import redis
 
@@ -11,8 +11,8 @@ from shared import keys
 
 def live_workers(r: redis.Redis) -> list[dict[str, Any]]:
     """Workers whose heartbeat has not expired, by name; forgets the ones that have."""
-    names = sorted(n.decode() for n in r.smembers(keys.WORKERS))
-    raws = r.mget([keys.worker_heartbeat(n) for n in names]) if names else []
+    names = sorted(n.decode() for n in cast(set[bytes], r.smembers(keys.WORKERS)))
+    raws = cast(list[bytes | None], r.mget([keys.worker_heartbeat(n) for n in names]) if names else [])
     workers = []
     for name, raw in zip(names, raws):
         if raw is None:

@@ -33,7 +33,7 @@ class RunWatcher:
         self.sio.on("run_event", self._on_event)
         self.sio.on("connect", self._on_connect)
 
-    def start(self) -> "RunWatcher":
+    def start(self) -> RunWatcher:
         self.sio.connect(self.url, transports=["websocket"], wait_timeout=10,
                          auth={"token": self.token} if self.token else None)
         return self

@@ -7,23 +7,11 @@ import json
 import os
 import sys
 
-
-from shared import lifecycle
+from shared import lifecycle, spec
 from trainboard_cli.client import ApiError, Client
 from trainboard_cli.progress import ProgressLine
 
-SPEC_FLAGS = [  # (flag, spec field, type, help)
-    ("--name", "name", str, "run name"),
-    ("--epochs", "epochs", int, "1-100 (default 10)"),
-    ("--batch-size", "batch_size", int, "1-4096 (default 64)"),
-    ("--lr", "lr", float, "learning rate, >0 and <=10 (default 0.001)"),
-    ("--optimizer", "optimizer", str, "adam, adamw or sgd"),
-    ("--schedule", "schedule", str, "none or onecycle"),
-    ("--seed", "seed", int, "random seed (default 0)"),
-    ("--train-samples", "train_samples", int, "use a random subset of this many images"),
-    ("--target-accuracy", "target_accuracy", float, "stop once test accuracy reaches this"),
-    ("--accelerator", "accelerator", str, "any or gpu"),
-]
+_FLAG_TYPES = {"int": int, "number": float, "choice": str, "text": str}
 EPOCH_COLUMNS = ["epoch", "train_loss", "test_loss", "test_accuracy", "seconds", "lr"]
 
 
@@ -35,8 +23,9 @@ def parser() -> argparse.ArgumentParser:
                    help="API token when the server sets API_TOKEN (env TRAINBOARD_TOKEN)")
     sub = p.add_subparsers(dest="command", required=True)
     s = sub.add_parser("submit", help="submit a run and print its id")
-    for flag, _field, kind, text in SPEC_FLAGS:
-        s.add_argument(flag, type=kind, help=text)
+    for field in spec.FIELDS:  # the flags come from the spec's one definition
+        s.add_argument(field.flag, dest=field.name, type=_FLAG_TYPES[field.kind],
+                       choices=field.choices or None, help=_flag_help(field))
     s.add_argument("--watch", action="store_true", help="then follow it until it ends")
     ls = sub.add_parser("list", help="list runs, newest first")
     ls.add_argument("--status", choices=lifecycle.ALL, help="only runs with this status")
@@ -52,9 +41,15 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
+def _flag_help(field: spec.Field) -> str:
+    bounds = "" if field.low is None else f"; {field.describe()[len('must be '):]}"
+    default = "" if field.default is None else f" (default {field.default})"
+    return f"{field.help}{bounds}{default}"
+
+
 def cmd_submit(client: Client, args: argparse.Namespace) -> int:
-    spec = {field: getattr(args, flag[2:].replace("-", "_")) for flag, field, _k, _t in SPEC_FLAGS}
-    run = client.submit({k: v for k, v in spec.items() if v is not None})
+    given = {field.name: getattr(args, field.name) for field in spec.FIELDS}
+    run = client.submit({k: v for k, v in given.items() if v is not None})
     print(run["id"])
     return cmd_watch(client, run["id"]) if args.watch else 0
 

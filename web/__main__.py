@@ -26,7 +26,7 @@ def main() -> None:
     try:
         settings = load_settings()
     except SettingsError as exc:
-        raise SystemExit(f"configuration error: {exc}")
+        raise SystemExit(f"configuration error: {exc}") from None
     from web.access import with_token
     from web.app import create_app, socketio
 

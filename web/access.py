@@ -53,7 +53,7 @@ def shared_token(results_dir: str) -> str:
         token = path.read_text().strip()
         if token:
             return token
-        raise SystemExit(f"{path} is empty: delete it and start again, or set API_TOKEN")
+        raise SystemExit(f"{path} is empty: delete it and start again, or set API_TOKEN") from None
     token = secrets.token_urlsafe(24)
     with os.fdopen(fd, "w") as f:
         f.write(token + "\n")

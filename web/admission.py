@@ -8,6 +8,7 @@ burst get in, and a run's place in the queue is reserved before its record exist
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any, cast
 
 import redis
 
@@ -45,8 +46,9 @@ class Admission:
 
 def admit(r: redis.Redis, client: str, run_id: str, queued_at: float, now: float,
           cap: int, per_minute: int) -> Admission:
-    code, value = r.eval(_ADMIT, 2, keys.WAITING_RUNS, keys.submit_window(client),
-                         now, cap, per_minute, WINDOW_SECONDS, run_id, queued_at)
+    args = (now, cap, per_minute, WINDOW_SECONDS, run_id, queued_at)
+    code, value = cast(list[Any], r.eval(_ADMIT, 2, keys.WAITING_RUNS, keys.submit_window(client),
+                                         *(str(a) for a in args)))
     if code == 0:
         return Admission(True, position=int(value))
     if code == 1:

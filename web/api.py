@@ -13,9 +13,8 @@ import redis
 from flask import Blueprint, Response, current_app, jsonify, request, send_file
 from werkzeug.exceptions import HTTPException
 
-from shared import eventfile, keys, layout, series
+from shared import eventfile, keys, layout, lifecycle, series
 from shared.eventlog import DEFAULT_PAGE, MAX_PAGE, EventWriter, last_seq, read_events
-from shared import lifecycle
 from shared.runs import RunStore, new_record
 from shared.spec import SpecError, validate_spec
 from shared.workers import live_workers
@@ -52,7 +51,7 @@ def _redis_error(exc: redis.RedisError) -> Response:
 
 
 @api.app_errorhandler(HTTPException)
-def _http_error(exc: HTTPException) -> Response:
+def _http_error(exc: HTTPException) -> Response | HTTPException:
     """JSON errors for the API (404, 405, 413, ...); plain pages keep Flask's HTML."""
     if request.path.startswith("/api/") or request.path == "/healthz":
         return error_response(exc.code or 500, exc.description or exc.name)
@@ -140,7 +139,7 @@ def submit_run() -> tuple[Response, int]:
             pass  # run.json keeps "queued"; nothing will run it, and the 503 says so
         writer.append("status", status="failed", message=f"could not enqueue: {exc}")
         writer.close(timeout=5)
-        raise ApiError(503, "the queue (Redis) is unavailable; the run was recorded as failed")
+        raise ApiError(503, "the queue (Redis) is unavailable; the run was recorded as failed") from exc
     store.publish_update(record)
     return jsonify({**record, "queue_position": store.queue_position(record["id"])}), 201
 
@@ -199,10 +198,16 @@ def cancel_run(run_id: str) -> tuple[Response, int]:
     return jsonify({**record, "cancel_requested": True}), 202
 
 
-def _int_arg(name: str, default: int | None, low: int, high: int) -> int | None:
+def _int_arg(name: str, default: int, low: int, high: int) -> int:
+    value = _optional_int_arg(name, low, high)
+    return default if value is None else value
+
+
+def _optional_int_arg(name: str, low: int, high: int) -> int | None:
+    """Query argument ``name`` as an integer in [low, high], None when absent; 400 otherwise."""
     raw = request.args.get(name)
     if raw is None or raw == "":
-        return default
+        return None
     try:
         value = int(raw)
     except ValueError:
@@ -261,8 +266,8 @@ def run_series(run_id: str, name: str) -> Response:
     _get_run(run_id)
     if name not in series.NAMES:
         raise ApiError(404, f"no series named {name!r}; there are: {', '.join(series.NAMES)}")
-    start = _int_arg("start", None, 0, 2**53)
-    end = _int_arg("end", None, 0, 2**53)
+    start = _optional_int_arg("start", 0, 2**53)
+    end = _optional_int_arg("end", 0, 2**53)
     points = _int_arg("points", series.DEFAULT_POINTS, 1, series.MAX_POINTS)
     return jsonify(series.read_series(_series_folder(run_id), name, start, end, points))
 

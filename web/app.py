@@ -46,11 +46,11 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.extensions["trainboard.store"] = RunStore(r, settings.results_dir)
     app.extensions["trainboard.celery"] = make_celery_client(settings.redis_url)
 
-    from web.api import api
-    from web.pages import pages
-    from web.backpressure import BufferGuard
-    from web.relay import Relay
     from web import sockets
+    from web.api import api
+    from web.backpressure import BufferGuard
+    from web.pages import pages
+    from web.relay import Relay
 
     app.register_blueprint(api)
     app.register_blueprint(pages)

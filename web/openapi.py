@@ -16,29 +16,6 @@ RUN_ID = {"name": "run_id", "in": "path", "required": True,
           "schema": {"type": "string", "pattern": "^[0-9a-f]{32}$"}}
 
 
-def run_spec_schema() -> dict[str, Any]:
-    nullable_int = {"type": ["integer", "null"]}
-    return {
-        "type": "object",
-        "additionalProperties": False,
-        "properties": {
-            "name": {"type": ["string", "null"], "minLength": 1, "maxLength": specs.NAME_MAX,
-                     "pattern": "^[^\\u0000-\\u001f\\u007f-\\u009f]*$"},
-            "epochs": {"type": "integer", "minimum": 1, "maximum": 100, "default": specs.DEFAULTS["epochs"]},
-            "batch_size": {"type": "integer", "minimum": 1, "maximum": 4096,
-                           "default": specs.DEFAULTS["batch_size"]},
-            "lr": {"type": "number", "exclusiveMinimum": 0, "maximum": 10, "default": specs.DEFAULTS["lr"]},
-            "optimizer": {"enum": list(specs.OPTIMIZERS), "default": specs.DEFAULTS["optimizer"]},
-            "schedule": {"enum": list(specs.SCHEDULES), "default": specs.DEFAULTS["schedule"]},
-            "seed": {"type": "integer", "minimum": 0, "maximum": 2**31 - 1, "default": 0},
-            "train_samples": {**nullable_int, "minimum": 100, "maximum": specs.MNIST_TRAIN_SIZE},
-            "target_accuracy": {"type": ["number", "null"], "exclusiveMinimum": 0, "maximum": 1},
-            "dataset": {"enum": list(specs.DATASETS), "default": "mnist"},
-            "accelerator": {"enum": list(specs.ACCELERATORS), "default": "any"},
-        },
-    }
-
-
 def _json(schema: dict[str, Any], description: str) -> dict[str, Any]:
     return {"description": description, "content": {"application/json": {"schema": schema}}}
 
@@ -53,14 +30,14 @@ def document(token_required: bool = False) -> dict[str, Any]:
     run = {"$ref": "#/components/schemas/Run"}
     errors = {"400": _error("invalid input"), "401": _error("API token required"),
               "404": _error("no such run")}
-    doc = {
+    doc: dict[str, Any] = {
         "openapi": "3.1.0",
         "info": {"title": "Trainboard", "version": "1",
                  "description": "Train MNIST CNNs as queued jobs and follow them live."},
         "components": {
             "securitySchemes": {"token": {"type": "http", "scheme": "bearer"}},
             "schemas": {
-                "RunSpec": run_spec_schema(),
+                "RunSpec": specs.json_schema(),
                 "Run": {"type": "object", "required": ["id", "name", "status", "spec", "created_at"],
                         "properties": {"id": {"type": "string"}, "name": {"type": "string"},
                                        "status": {"enum": list(lifecycle.ALL)},

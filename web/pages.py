@@ -5,6 +5,8 @@ from pathlib import Path
 
 from flask import Blueprint, abort, render_template, send_from_directory
 
+from shared import spec
+
 pages = Blueprint("pages", __name__, static_folder="static", static_url_path="/static")
 
 NODE_MODULES = Path(__file__).resolve().parent / "node_modules"
@@ -19,7 +21,7 @@ VENDOR_FILES = {
 
 @pages.get("/")
 def index() -> str:
-    return render_template("index.html")
+    return render_template("index.html", fields=spec.FIELDS, name_max=spec.NAME_MAX)
 
 
 @pages.get("/api/docs")

@@ -14,7 +14,8 @@ import logging
 import threading
 import time
 from collections import defaultdict
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import redis
 from flask_socketio import SocketIO

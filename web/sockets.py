@@ -50,7 +50,7 @@ def register(socketio: SocketIO, relay: Relay) -> None:
         try:
             if current_app.extensions["trainboard.store"].get(run_id) is None:
                 return _bad(f"no run with id {run_id!r}")
-            sid = request.sid
+            sid = request.sid  # type: ignore[attr-defined]  # set by Flask-SocketIO
             replay = relay.replay(run_id, after, sid, lambda: join_room(room_of(run_id)))
         except redis.RedisError as exc:
             log.warning("subscribe %s: Redis unavailable: %s", run_id, exc)

@@ -17,7 +17,7 @@ from torchvision import datasets
 #: MNIST's mean and standard deviation, the values the PyTorch example uses.
 MEAN, STD = 0.1307, 0.3081
 
-_cache: dict[tuple[str, str], "MnistTensors"] = {}
+_cache: dict[tuple[str, str], MnistTensors] = {}
 _cache_lock = threading.Lock()
 
 

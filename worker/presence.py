@@ -16,8 +16,8 @@ import time
 import redis
 
 from shared import keys
-from worker.reaper import Enqueue, reap_lost_runs, requeue_stranded
 from worker.context import WorkerContext, describe_device
+from worker.reaper import Enqueue, reap_lost_runs, requeue_stranded
 
 log = logging.getLogger(__name__)
 

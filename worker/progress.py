@@ -8,7 +8,7 @@ The same moment is used to ask whether the run should stop (cancel, lost lease).
 from __future__ import annotations
 
 import time
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 

@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Callable
+from collections.abc import Callable
+from typing import cast
 
 import redis
 
-from shared import keys
+from shared import keys, lifecycle
 from shared.eventlog import EventWriter
-from shared import lifecycle
 from shared.runs import RunStore
 from shared.settings import Settings
 from shared.workers import live_workers
@@ -33,7 +33,7 @@ def reap_lost_runs(r: redis.Redis, settings: Settings, enqueue: Enqueue, me: str
     store = RunStore(r, settings.results_dir)
     acted = []
     try:
-        for raw_id in r.smembers(keys.ACTIVE_RUNS):
+        for raw_id in cast(set[bytes], r.smembers(keys.ACTIVE_RUNS)):
             run_id = raw_id.decode()
             if r.exists(keys.run_lease(run_id)):
                 continue

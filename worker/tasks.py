@@ -8,9 +8,9 @@ import redis
 
 from shared import keys
 from worker.celery_app import app, settings
+from worker.context import WorkerContext, pick_device
 from worker.leases import LeaseKeeper
 from worker.presence import Presence
-from worker.context import WorkerContext, pick_device
 from worker.runner import execute_run
 
 log = logging.getLogger(__name__)
@@ -56,8 +56,10 @@ def stop_worker() -> None:
 def train_run(self, run_id: str) -> str | None:
     """Train one run (the spec is in its run record)."""
     ctx = start_worker(self.request.hostname)
-    _presence.current_run = run_id
+    presence = _presence
+    assert presence is not None, "start_worker starts the heartbeat"
+    presence.current_run = run_id
     try:
         return execute_run(ctx, run_id)
     finally:
-        _presence.current_run = None
+        presence.current_run = None

@@ -20,7 +20,7 @@ class BatchSink(Protocol):
 
 def build_optimizer(model: nn.Module, name: str, lr: float, device: torch.device) -> torch.optim.Optimizer:
     # Fused kernels on CUDA: one launch for all parameters instead of one per tensor.
-    fast = {"fused": True} if device.type == "cuda" else {"foreach": True}
+    fast: dict[str, Any] = {"fused": True} if device.type == "cuda" else {"foreach": True}
     if name == "adam":
         return torch.optim.Adam(model.parameters(), lr=lr, **fast)
     if name == "adamw":

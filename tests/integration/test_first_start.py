@@ -40,9 +40,8 @@ def test_concurrent_make_web_and_make_worker_on_a_fresh_clone(tmp_path, dataset)
             return healthy and any(n.startswith(b"fresh") for n in r.smembers(keys.WORKERS))
 
         def up_or_failed() -> bool:
-            for name, proc in procs.items():
-                if proc.poll() is not None:  # a make that exits has failed: both serve forever
-                    return True
+            if any(proc.poll() is not None for proc in procs.values()):
+                return True  # a make that exits has failed: both serve forever
             try:
                 return up()
             except (requests.RequestException, redis.RedisError):

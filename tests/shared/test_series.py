@@ -106,7 +106,7 @@ def test_series_are_built_from_an_old_event_log(tmp_path, r):
     ev = Events()
     for e in ev.epoch_progress(1, lambda x: 1.0 / x):
         writer.append("progress", **{k: v for k, v in e.items() if k not in ("run_id", "seq", "ts", "type")})
-    writer.append("epoch", epoch=1, train_loss=0.1, test_loss=0.2, test_accuracy=0.97)
+    writer.append("epoch", epoch=1, train_loss=0.1, test_loss=0.2, test_accuracy=0.97, seconds=1.0)
     log_path, _ = eventfile.paths(str(tmp_path), RUN)
     folder = series.series_dir(str(tmp_path), RUN)
     series.build_from_events(folder, eventfile.iter_events(log_path))

@@ -2,7 +2,8 @@
 accepts what it should not, and what it accepts is complete and in bounds."""
 import math
 
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from shared.spec import DEFAULTS, SpecError, validate_spec
 

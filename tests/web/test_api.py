@@ -1,7 +1,7 @@
 """The REST API in-process (Flask test client) against a real Redis: validation and errors."""
 import json
-import re
 import os
+import re
 
 import pytest
 
