@@ -24,6 +24,7 @@ import redis
 from shared import eventfile, events, keys
 from shared.events import EventType
 from shared.lifecycle import TERMINAL
+from shared.retry import Backoff
 from shared.settings import Settings
 
 #: Events per page when a reader gives no limit (REST default, relay gap fill).
@@ -107,7 +108,7 @@ class EventWriter:
         self.seq = last_seq(r, results_dir, run_id)
         self.pending: deque[dict[str, Any]] = deque()
         self._retry_at = 0.0
-        self._backoff = 0.5
+        self._backoff = Backoff()
         self._expire_stream = False
 
     @classmethod
@@ -155,15 +156,14 @@ class EventWriter:
             if isinstance(result, Exception) and "equal or smaller" not in str(result):
                 log.error("XADD failed for run %s: %s", self.run_id, result)
         self.pending.clear()
-        self._backoff = 0.5
+        self._backoff.reset()
         self._retry_at = 0.0
         return True
 
     def _schedule_retry(self, exc: Exception) -> None:
         log.warning("Redis unavailable (%s); %d event(s) of run %s queued, retry in %.1fs",
-                    exc, len(self.pending), self.run_id, self._backoff)
-        self._retry_at = time.monotonic() + self._backoff
-        self._backoff = min(self._backoff * 2, 10.0)
+                    exc, len(self.pending), self.run_id, self._backoff.delay)
+        self._retry_at = time.monotonic() + self._backoff.next()
 
     def close(self, timeout: float = 120.0) -> bool:
         """Flush, retrying with capped backoff until ``timeout``; True if all landed."""

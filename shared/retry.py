@@ -1,4 +1,10 @@
-"""Retrying Redis calls through a short outage, with capped exponential backoff."""
+"""The one retry policy: capped exponential backoff, each retry logged.
+
+Every loop that waits for Redis to come back — the relay, the heartbeat, the event
+writer's pending queue, a worker recording a run's end — waits 0.5 s, 1 s, 2 s, …
+up to 10 s between tries, and starts again from 0.5 s after a success. Single
+commands are also retried briefly by the Redis client itself (shared.connections).
+"""
 from __future__ import annotations
 
 import logging
@@ -13,19 +19,41 @@ T = TypeVar("T")
 
 #: Errors that mean "Redis is not answering right now", worth waiting out.
 TRANSIENT = (redis.ConnectionError, redis.TimeoutError, redis.BusyLoadingError)
+FIRST_DELAY = 0.5
+MAX_DELAY = 10.0
 
 
-def retry_redis(call: Callable[[], T], what: str, timeout: float = 300.0,
-                first_delay: float = 0.5, max_delay: float = 10.0) -> T:
+class Backoff:
+    """Delays of capped exponential backoff: ``next()`` 0.5, 1, 2, … ≤ 10; ``reset()``."""
+
+    def __init__(self, first: float = FIRST_DELAY, cap: float = MAX_DELAY):
+        self.first, self.cap = first, cap
+        self.delay = first
+
+    @property
+    def retrying(self) -> bool:
+        """True after a failure that no success has followed yet."""
+        return self.delay > self.first
+
+    def next(self) -> float:
+        delay = self.delay
+        self.delay = min(delay * 2, self.cap)
+        return delay
+
+    def reset(self) -> None:
+        self.delay = self.first
+
+
+def retry_redis(call: Callable[[], T], what: str, timeout: float = 300.0) -> T:
     """Run ``call`` until it succeeds or ``timeout`` passes; log every retry."""
     deadline = time.monotonic() + timeout
-    delay = first_delay
+    backoff = Backoff()
     while True:
         try:
             return call()
         except TRANSIENT as exc:
+            delay = backoff.next()
             if time.monotonic() + delay > deadline:
                 raise
             log.warning("%s: Redis unavailable (%s); retrying in %.1fs", what, exc, delay)
             time.sleep(delay)
-            delay = min(delay * 2, max_delay)

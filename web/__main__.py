@@ -28,9 +28,10 @@ def main() -> None:
     except SettingsError as exc:
         raise SystemExit(f"configuration error: {exc}") from None
     from web.access import with_token
-    from web.app import create_app, socketio
+    from web.app import create_app, socketio, start_services
 
     app = create_app(with_token(settings))
+    start_services(app)
     logging.getLogger("web").info("serving on http://%s:%d (%s)", settings.web_host,
                                   settings.web_port, ASYNC_MODE)
     socketio.run(app, host=settings.web_host, port=settings.web_port, log_output=False,

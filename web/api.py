@@ -11,58 +11,31 @@ from typing import Any
 
 import redis
 from flask import Blueprint, Response, current_app, jsonify, request, send_file
-from werkzeug.exceptions import HTTPException
 
 from shared import eventfile, keys, layout, lifecycle, series
 from shared.eventlog import DEFAULT_PAGE, MAX_PAGE, EventWriter, last_seq, read_events
 from shared.runs import RunStore, new_record
 from shared.spec import SpecError, validate_spec
 from shared.workers import live_workers
+from web import errors
 from web.access import refusal
 from web.admission import admit
 from web.auth import require_token
+from web.errors import ApiError
 
 log = logging.getLogger(__name__)
 api = Blueprint("api", __name__)
 
 
 
-class ApiError(Exception):
-    def __init__(self, status: int, message: str, fields: dict[str, str] | None = None):
-        super().__init__(message)
-        self.status, self.message, self.fields = status, message, fields or {}
-
-
-def error_response(status: int, message: str, fields: dict[str, str] | None = None) -> Response:
-    response = jsonify({"error": message, "fields": fields or {}})
-    response.status_code = status
-    return response
-
-
-@api.errorhandler(ApiError)
-def _api_error(exc: ApiError) -> Response:
-    return error_response(exc.status, exc.message, exc.fields)
-
-
-@api.errorhandler(redis.RedisError)
-def _redis_error(exc: redis.RedisError) -> Response:
-    log.warning("Redis error in %s %s: %s", request.method, request.path, exc)
-    return error_response(503, "the run store (Redis) is unavailable; try again shortly")
-
-
-@api.app_errorhandler(HTTPException)
-def _http_error(exc: HTTPException) -> Response | HTTPException:
-    """JSON errors for the API (404, 405, 413, ...); plain pages keep Flask's HTML."""
-    if request.path.startswith("/api/") or request.path == "/healthz":
-        return error_response(exc.code or 500, exc.description or exc.name)
-    return exc
+errors.register(api)
 
 
 @api.before_request
 def _refuse_unsafe_requests() -> Response | None:
     """State-changing requests: JSON only, and never from another site (see web.access)."""
     refused = refusal(request, _settings().cors_origins)
-    return error_response(*refused) if refused else None
+    return ApiError(*refused).response() if refused else None
 
 
 def _store() -> RunStore:
@@ -116,10 +89,9 @@ def submit_run() -> tuple[Response, int]:
                       record["queued_at"], time.time(), settings.max_queued_runs,
                       settings.submit_rate_per_minute)
     if not admission.admitted and admission.retry_after:
-        error = error_response(429, f"too many submissions: at most {settings.submit_rate_per_minute}"
-                                    f" per minute; try again in {admission.retry_after} s")
-        error.headers["Retry-After"] = str(admission.retry_after)
-        return error, 429
+        raise ApiError(429, f"too many submissions: at most {settings.submit_rate_per_minute} per "
+                            f"minute; try again in {admission.retry_after} s",
+                       headers={"Retry-After": str(admission.retry_after)})
     if not admission.admitted:
         raise ApiError(429, f"the queue is full ({admission.waiting} runs waiting, at most "
                             f"{settings.max_queued_runs}); try again when some have started")

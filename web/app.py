@@ -14,9 +14,12 @@ from celery import Celery
 from flask import Flask
 from flask_socketio import SocketIO
 
+from shared.connections import CELERY_CONFIG, redis_client
 from shared.runs import RunStore
 from shared.settings import Settings, load_settings
+from web.backpressure import BufferGuard
 
+log = logging.getLogger(__name__)
 socketio = SocketIO()
 
 #: Largest request body accepted (a run spec is a few hundred bytes).
@@ -26,13 +29,13 @@ MAX_BODY_BYTES = 64 * 1024
 def make_celery_client(redis_url: str) -> Celery:
     """A producer-only Celery app: the web tier enqueues by task name, never imports torch."""
     client = Celery("trainboard-web", broker=redis_url)
-    client.conf.update(task_serializer="json", accept_content=["json"],
-                       task_ignore_result=True, broker_connection_retry_on_startup=True,
-                       broker_transport_options={"visibility_timeout": 7 * 24 * 3600})
+    client.conf.update(CELERY_CONFIG)
     return client
 
 
 def create_app(settings: Settings | None = None) -> Flask:
+    """The app, wired and inert: nothing runs until :func:`start_services` (the entry
+    point calls it), so tests and tools can build an app without background work."""
     settings = settings or load_settings()
     app = Flask(__name__)
     app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES
@@ -40,15 +43,13 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.url_map.merge_slashes = False
     app.config["JSON_SORT_KEYS"] = False
     app.extensions["trainboard.settings"] = settings
-    r = redis.Redis.from_url(settings.redis_url, health_check_interval=30,
-                             socket_connect_timeout=5, socket_timeout=10)
+    r = redis_client(settings.redis_url)
     app.extensions["trainboard.redis"] = r
     app.extensions["trainboard.store"] = RunStore(r, settings.results_dir)
     app.extensions["trainboard.celery"] = make_celery_client(settings.redis_url)
 
     from web import sockets
     from web.api import api
-    from web.backpressure import BufferGuard
     from web.pages import pages
     from web.relay import Relay
 
@@ -63,13 +64,18 @@ def create_app(settings: Settings | None = None) -> Flask:
         # Same origin only unless CORS_ORIGINS lists others.
         cors_allowed_origins=list(settings.cors_origins) or None,
     )
+    return app
+
+
+def start_services(app: Flask) -> None:
+    """What a serving web process runs beside its requests: re-index runs the volume
+    has and Redis lacks, the Redis → Socket.IO relay, and the client-buffer guard."""
+    settings = app.extensions["trainboard.settings"]
     try:
         restored = app.extensions["trainboard.store"].restore_all()
         if restored:
-            logging.getLogger(__name__).info("re-indexed %d run(s) from %s", restored,
-                                             settings.results_dir)
+            log.info("re-indexed %d run(s) from %s", restored, settings.results_dir)
     except redis.RedisError as exc:
-        logging.getLogger(__name__).warning("could not re-index runs at start: %s", exc)
-    relay.start()
+        log.warning("could not re-index runs at start: %s", exc)
+    app.extensions["trainboard.relay"].start()
     BufferGuard(socketio, settings.client_queue_limit).start()
-    return app

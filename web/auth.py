@@ -14,6 +14,8 @@ from typing import Any
 
 from flask import current_app, request
 
+from web.errors import ApiError
+
 
 def token_ok(given: Any) -> bool:
     expected = current_app.extensions["trainboard.settings"].api_token
@@ -31,8 +33,6 @@ def require_token(view: Callable) -> Callable:
     @functools.wraps(view)
     def wrapper(*args, **kwargs):
         if not token_ok(bearer()):
-            from web.api import ApiError
-
             raise ApiError(401, "this Trainboard needs an API token: "
                                 "send 'Authorization: Bearer <token>'")
         return view(*args, **kwargs)

@@ -22,6 +22,7 @@ from flask_socketio import SocketIO
 
 from shared import keys
 from shared.eventlog import last_seq, read_events
+from shared.retry import Backoff
 from shared.settings import Settings
 from shared.workers import live_workers
 from web.backpressure import over_limit
@@ -86,16 +87,16 @@ class Relay:
 
     # -- the loop ------------------------------------------------------------
     def _loop(self) -> None:
-        backoff = 0.5
+        backoff = Backoff()
         while self.running:
             pubsub = self.r.pubsub(ignore_subscribe_messages=True)
             try:
                 pubsub.psubscribe(keys.RUN_EVENTS_PATTERN)
                 pubsub.subscribe(keys.RUN_UPDATES_CHANNEL)
-                if backoff > 0.5:
+                if backoff.retrying:
                     log.info("relay: reconnected to Redis; catching up %d run(s)", len(self.cursors))
                     self._catch_up_all()
-                backoff = 0.5
+                backoff.reset()
                 while self.running:
                     message = pubsub.get_message(timeout=1.0)
                     if message is None:
@@ -103,9 +104,9 @@ class Relay:
                         continue
                     self._dispatch(message)
             except (redis.RedisError, OSError) as exc:
-                log.warning("relay: Redis unavailable (%s); retrying in %.1fs", exc, backoff)
-                self.socketio.sleep(backoff)
-                backoff = min(backoff * 2, 10.0)
+                delay = backoff.next()
+                log.warning("relay: Redis unavailable (%s); retrying in %.1fs", exc, delay)
+                self.socketio.sleep(delay)
             except Exception:
                 log.exception("relay: unexpected error; restarting the loop")
                 self.socketio.sleep(1.0)

@@ -16,6 +16,7 @@ import time
 import redis
 
 from shared import keys
+from shared.retry import Backoff
 from worker.context import WorkerContext, describe_device
 from worker.reaper import Enqueue, reap_lost_runs, requeue_stranded
 
@@ -57,16 +58,16 @@ class Presence(threading.Thread):
             requeue_stranded(ctx.r, ctx.settings, self.enqueue, self._missing_since)
 
     def run(self) -> None:
-        backoff = 0.5
+        backoff = Backoff()
         while not self._stop_event.is_set():
             try:
                 self.beat()
-                backoff = 0.5
+                backoff.reset()
                 self._stop_event.wait(HEARTBEAT_SECONDS)
             except redis.RedisError as exc:
-                log.warning("heartbeat: Redis unavailable (%s); retrying in %.1fs", exc, backoff)
-                self._stop_event.wait(backoff)
-                backoff = min(backoff * 2, 10.0)
+                delay = backoff.next()
+                log.warning("heartbeat: Redis unavailable (%s); retrying in %.1fs", exc, delay)
+                self._stop_event.wait(delay)
             except Exception:
                 log.exception("heartbeat failed")
                 self._stop_event.wait(HEARTBEAT_SECONDS)

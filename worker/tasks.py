@@ -3,10 +3,12 @@ from __future__ import annotations
 
 import logging
 import threading
+from typing import Any
 
-import redis
+from celery.signals import worker_ready, worker_shutdown, worker_shutting_down
 
 from shared import keys
+from shared.connections import redis_client
 from worker.celery_app import app, settings
 from worker.context import WorkerContext, pick_device
 from worker.leases import LeaseKeeper
@@ -29,8 +31,7 @@ def start_worker(name: str) -> WorkerContext:
     global _ctx, _presence
     with _lock:
         if _ctx is None:
-            r = redis.Redis.from_url(settings.redis_url, health_check_interval=30,
-                                     socket_timeout=10, retry_on_timeout=True)
+            r = redis_client(settings.redis_url)
             _ctx = WorkerContext(settings=settings, r=r, name=name,
                                  device=pick_device(settings.device),
                                  leases=LeaseKeeper(r, name, settings.lease_seconds),
@@ -63,3 +64,19 @@ def train_run(self, run_id: str) -> str | None:
         return execute_run(ctx, run_id)
     finally:
         presence.current_run = None
+
+
+# -- the worker process' life: Celery signals ------------------------------------
+@worker_ready.connect
+def _start_presence(sender: Any, **_kwargs: Any) -> None:
+    start_worker(sender.hostname)
+
+
+@worker_shutting_down.connect
+def _hand_runs_on(**_kwargs: Any) -> None:
+    request_handoff()
+
+
+@worker_shutdown.connect
+def _stop_presence(**_kwargs: Any) -> None:
+    stop_worker()

@@ -15,7 +15,6 @@ def client(r, redis_server, tmp_path, monkeypatch):
     from web.app import create_app
 
     app = create_app(Settings(redis_url=redis_server, results_dir=str(tmp_path)))
-    app.extensions["trainboard.relay"].running = False
     return app.test_client()
 
 
@@ -147,7 +146,6 @@ def token_client(r, redis_server, tmp_path, monkeypatch):
 
     app = create_app(Settings(redis_url=redis_server, results_dir=str(tmp_path), api_token="s3cret",
                               submit_rate_per_minute=3, max_queued_runs=2))
-    app.extensions["trainboard.relay"].running = False
     return app.test_client()
 
 

@@ -25,7 +25,6 @@ def fuzz_app(request, r, redis_server, tmp_path, monkeypatch):
     app = create_app(Settings(redis_url=redis_server, results_dir=str(tmp_path),
                               api_token=request.param,
                               submit_rate_per_minute=100_000, max_queued_runs=100_000))
-    app.extensions["trainboard.relay"].running = False
     return app
 
 

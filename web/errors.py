@@ -1,0 +1,48 @@
+"""The web tier's one error path: every API failure is an :class:`ApiError`, answered
+as ``{"error", "fields"}`` with its status (and headers, e.g. ``Retry-After``).
+
+Redis being away becomes a 503 and Werkzeug's HTTP errors (404, 405, 413, ...)
+become the same JSON shape under /api/; the page's own routes keep Flask's HTML.
+"""
+from __future__ import annotations
+
+import logging
+
+import redis
+from flask import Blueprint, Response, jsonify, request
+from werkzeug.exceptions import HTTPException
+
+log = logging.getLogger(__name__)
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, message: str, fields: dict[str, str] | None = None,
+                 headers: dict[str, str] | None = None):
+        super().__init__(message)
+        self.status, self.message = status, message
+        self.fields, self.headers = fields or {}, headers or {}
+
+    def response(self) -> Response:
+        response = jsonify({"error": self.message, "fields": self.fields})
+        response.status_code = self.status
+        response.headers.update(self.headers)
+        return response
+
+
+def register(api: Blueprint) -> None:
+    """Answer every failure of ``api``'s routes (and /api/ 404s app-wide) as JSON."""
+
+    @api.errorhandler(ApiError)
+    def _api_error(exc: ApiError) -> Response:
+        return exc.response()
+
+    @api.errorhandler(redis.RedisError)
+    def _redis_error(exc: redis.RedisError) -> Response:
+        log.warning("Redis error in %s %s: %s", request.method, request.path, exc)
+        return ApiError(503, "the run store (Redis) is unavailable; try again shortly").response()
+
+    @api.app_errorhandler(HTTPException)
+    def _http_error(exc: HTTPException) -> Response | HTTPException:
+        if request.path.startswith("/api/") or request.path == "/healthz":
+            return ApiError(exc.code or 500, exc.description or exc.name).response()
+        return exc
