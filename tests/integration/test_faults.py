@@ -6,6 +6,7 @@ import time
 import pytest
 import requests
 
+from shared import keys
 from tests import processes
 from tests.socket_client import RunWatcher
 
@@ -28,7 +29,10 @@ def test_cancel_queued_run_never_starts(make_stack):
     response = requests.post(f"{stack.url}/api/runs/{run['id']}/cancel", json={})
     assert response.status_code == 202
     stack.add_worker("late")  # consumes the message and must not run it
-    time.sleep(3)
+    processes.wait_for(lambda: stack.r.llen(keys.QUEUE_ANY) == 0, 30, "the message taken")
+    processes.wait_for(lambda: "Task trainboard.train_run" in stack.workers[0].log_path.read_text()
+                       and "succeeded in" in stack.workers[0].log_path.read_text(), 30,
+                       "the late worker to finish the task")
     assert stack.run(run["id"])["status"] == "cancelled"
     assert statuses(stack.events(run["id"])) == ["queued", "cancelled"]
 
@@ -108,7 +112,7 @@ def test_web_restart_mid_run_client_reconnects_without_gaps(make_stack):
     watcher = RunWatcher(stack.url, run["id"]).start()
     watcher.wait_for(lambda e: e["type"] == "epoch" and e["epoch"] == 1)
     stack.webs[0].stop()
-    time.sleep(1.5)  # events keep coming while nobody relays them
+    time.sleep(1.5)  # an outage: events keep coming while nobody relays them
     stack.start_web(port)
     events = watcher.wait_done(120)
     assert watcher.gaps == []
@@ -126,7 +130,7 @@ def test_redis_restart_mid_run_loses_nothing(make_stack):
                        30, "first progress")
     redis_port = int(stack.redis_url.rsplit(":", 1)[1].split("/")[0])
     stack.redis_proc.stop()
-    time.sleep(3)
+    time.sleep(3)  # an outage of 3 s
     stack.redis_proc, _ = processes.start_redis(stack.root / "redis", redis_port)
     record = stack.wait_status(run["id"], ("succeeded", "failed"), timeout=120)
     assert record["status"] == "succeeded", record.get("error")

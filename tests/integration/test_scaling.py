@@ -5,6 +5,9 @@ import time
 
 import pytest
 
+from shared import keys
+from tests.processes import wait_for
+
 pytestmark = pytest.mark.integration
 
 
@@ -42,7 +45,7 @@ def test_cpu_workers_never_take_runs_that_require_a_gpu(make_stack):
     gpu_run = stack.submit(name="needs gpu", epochs=1, train_samples=100, accelerator="gpu")
     any_run = stack.submit(name="anywhere", epochs=1, train_samples=100)
     stack.wait_status(any_run["id"], "succeeded")
-    time.sleep(1)
+    wait_for(lambda: stack.r.llen(keys.QUEUE_ANY) == 0, 10, "the CPU queue drained")
     record = stack.run(gpu_run["id"])
     assert record["status"] == "queued" and record["queue_position"] == 1
     assert stack.run(any_run["id"])["train_path"].startswith("cpu:")
