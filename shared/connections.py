@@ -13,8 +13,11 @@ from __future__ import annotations
 from typing import Any
 
 import redis
+from celery import Celery
 from redis.backoff import ExponentialBackoff
 from redis.retry import Retry
+
+from shared import keys
 
 #: JSON only; late acknowledgement so a task whose worker dies is not silently
 #: forgotten (the lease and reaper resume the run sooner; a redelivered duplicate finds
@@ -28,11 +31,23 @@ CELERY_CONFIG: dict[str, Any] = {
     "task_acks_late": True,
     "task_reject_on_worker_lost": True,
     "worker_prefetch_multiplier": 1,
-    "broker_transport_options": {"visibility_timeout": 7 * 24 * 3600},
+    # Priority lists per queue, read highest first (Redis transport: step 0 is highest).
+    "broker_transport_options": {"visibility_timeout": 7 * 24 * 3600,
+                                 "queue_order_strategy": "priority", "priority_steps": [0, 3, 6]},
     "broker_connection_retry_on_startup": True,
     "broker_connection_max_retries": None,
     "worker_send_task_events": False,
 }
+
+
+#: Broker priority of each run priority (see shared.spec.PRIORITY_ORDER).
+BROKER_PRIORITY = {"high": 0, "normal": 3, "low": 6}
+
+
+def send_run(celery: Celery, run_id: str, spec: dict[str, Any]) -> None:
+    """Enqueue the task of ``run_id`` by name, on its queue, at its priority."""
+    celery.send_task(keys.TRAIN_TASK, args=[run_id], queue=keys.queue_for(spec),
+                     priority=BROKER_PRIORITY[spec.get("priority") or "normal"])
 
 
 def redis_client(url: str, socket_timeout: float = 10.0) -> redis.Redis:

@@ -19,7 +19,10 @@ import redis
 
 from shared import keys, layout
 from shared.lifecycle import WAITING, Status
+from shared.spec import PRIORITY_ORDER
 
+#: Score distance between priorities in the waiting index (more than any epoch time).
+PRIORITY_SPAN = 1e10
 #: Runs fetched per Redis round trip while paging.
 PAGE_CHUNK = 200
 #: Most records one page of a name search reads before it returns what it found.
@@ -144,7 +147,7 @@ class RunStore:
         pipe = self.r.pipeline()
         pipe.set(keys.run_record(record["id"]), json.dumps(record))
         pipe.zadd(keys.RUNS_INDEX, {record["id"]: record["created_at"]})
-        pipe.zadd(keys.WAITING_RUNS, {record["id"]: record["queued_at"]})
+        pipe.zadd(keys.WAITING_RUNS, {record["id"]: waiting_score(record)})
         pipe.zadd(keys.runs_with_status(record["status"]), {record["id"]: record["created_at"]})
         pipe.execute()
         self._mirror(record)
@@ -208,7 +211,7 @@ class RunStore:
         pipe.zadd(keys.RUNS_INDEX, {run_id: record["created_at"]})
         pipe.zadd(keys.runs_with_status(record["status"]), {run_id: record["created_at"]})
         if record["status"] in WAITING:
-            pipe.zadd(keys.WAITING_RUNS, {run_id: _queued_at(record)}, nx=True)
+            pipe.zadd(keys.WAITING_RUNS, {run_id: waiting_score(record)}, nx=True)
         pipe.execute()
         return record
 
@@ -239,8 +242,10 @@ class RunStore:
             pipe.execute()
 
 
-def _queued_at(record: dict[str, Any]) -> float:
-    return float(record.get("queued_at") or record["created_at"])
+def waiting_score(record: dict[str, Any]) -> float:
+    """Order in the waiting index: by priority, then FIFO (queued_at) within a priority."""
+    priority = PRIORITY_ORDER.get(record["spec"].get("priority") or "normal", 1)
+    return priority * PRIORITY_SPAN + float(record.get("queued_at") or record["created_at"])
 
 
 def _index_status(pipe: redis.client.Pipeline, record: dict[str, Any], before: str) -> None:
@@ -250,6 +255,6 @@ def _index_status(pipe: redis.client.Pipeline, record: dict[str, Any], before: s
     pipe.zrem(keys.runs_with_status(before), run_id)
     pipe.zadd(keys.runs_with_status(record["status"]), {run_id: record["created_at"]})
     if record["status"] in WAITING:
-        pipe.zadd(keys.WAITING_RUNS, {run_id: _queued_at(record)})
+        pipe.zadd(keys.WAITING_RUNS, {run_id: waiting_score(record)})
     else:
         pipe.zrem(keys.WAITING_RUNS, run_id)

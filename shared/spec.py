@@ -87,7 +87,11 @@ FIELDS: tuple[Field, ...] = (
     Field("dataset", "choice", "mnist", "the dataset", choices=("mnist",)),
     Field("accelerator", "choice", "any", "any worker, or gpu: only a worker with a GPU",
           choices=("any", "gpu"), title="Hardware"),
+    Field("priority", "choice", "normal", "waiting runs of higher priority start first (FIFO within one)",
+          choices=("high", "normal", "low")),
 )
+#: Queue order of each priority (lower starts first), used by the broker and the waiting index.
+PRIORITY_ORDER = {"high": 0, "normal": 1, "low": 2}
 BY_NAME = {f.name: f for f in FIELDS}
 #: Every field with its default; a spec is exactly these keys once validated.
 DEFAULTS: dict[str, Any] = {f.name: f.default for f in FIELDS}

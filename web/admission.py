@@ -13,13 +13,16 @@ from typing import Any, cast
 import redis
 
 from shared import keys
+from shared.runs import waiting_score
 
 #: KEYS[1] waiting-runs index, KEYS[2] the client's submit window.
-#: ARGV: now, queue cap, limit per window, window seconds, run id, queued_at.
-#: Returns {0, position} admitted; {1, waiting} queue full; {2, oldest} rate-limited.
+#: ARGV: now, queue cap, limit per window, window seconds, submission id, then for each
+#: run its waiting score and id. A sweep of n runs counts n toward the cap, 1 toward the rate.
+#: Returns {0, waiting after} admitted; {1, waiting} queue full; {2, oldest} rate-limited.
 _ADMIT = """
 local waiting = redis.call('ZCARD', KEYS[1])
-if waiting >= tonumber(ARGV[2]) then return {1, waiting} end
+local runs = (#ARGV - 5) / 2
+if waiting + runs > tonumber(ARGV[2]) then return {1, waiting} end
 local now, window = tonumber(ARGV[1]), tonumber(ARGV[4])
 redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now - window)
 if redis.call('ZCARD', KEYS[2]) >= tonumber(ARGV[3]) then
@@ -28,8 +31,8 @@ if redis.call('ZCARD', KEYS[2]) >= tonumber(ARGV[3]) then
 end
 redis.call('ZADD', KEYS[2], now, ARGV[5])
 redis.call('EXPIRE', KEYS[2], math.ceil(window * 2))
-redis.call('ZADD', KEYS[1], ARGV[6], ARGV[5])
-return {0, waiting + 1}
+for i = 6, #ARGV, 2 do redis.call('ZADD', KEYS[1], ARGV[i], ARGV[i + 1]) end
+return {0, waiting + runs}
 """
 
 WINDOW_SECONDS = 60
@@ -38,19 +41,21 @@ WINDOW_SECONDS = 60
 @dataclass(frozen=True)
 class Admission:
     admitted: bool
-    #: Queue position when admitted; runs already waiting when the queue is full.
-    position: int = 0
+    #: Runs waiting when the queue is full.
     waiting: int = 0
     retry_after: int = 0
 
 
-def admit(r: redis.Redis, client: str, run_id: str, queued_at: float, now: float,
+def admit(r: redis.Redis, client: str, records: list[dict[str, Any]], now: float,
           cap: int, per_minute: int) -> Admission:
-    args = (now, cap, per_minute, WINDOW_SECONDS, run_id, queued_at)
+    """Reserve queue places for ``records`` (one submission) or say why not."""
+    args: list[Any] = [now, cap, per_minute, WINDOW_SECONDS, records[0]["id"]]
+    for record in records:
+        args += [waiting_score(record), record["id"]]
     code, value = cast(list[Any], r.eval(_ADMIT, 2, keys.WAITING_RUNS, keys.submit_window(client),
                                          *(str(a) for a in args)))
     if code == 0:
-        return Admission(True, position=int(value))
+        return Admission(True)
     if code == 1:
         return Admission(False, waiting=int(value))
     retry_after = max(1, int(float(value) + WINDOW_SECONDS - now) + 1)

@@ -13,6 +13,7 @@ import redis
 from flask import Blueprint, Response, current_app, jsonify, request, send_file
 
 from shared import eventfile, keys, layout, lifecycle, series
+from shared.connections import send_run
 from shared.eventlog import DEFAULT_PAGE, MAX_PAGE, EventWriter, last_seq, read_events
 from shared.runs import RunStore, new_record
 from shared.spec import SpecError, validate_spec
@@ -85,9 +86,8 @@ def submit_run() -> tuple[Response, int]:
     store = _store()
     record = new_record(spec)
     record["queued_at"] = record["created_at"]
-    admission = admit(_redis(), request.remote_addr or "unknown", record["id"],
-                      record["queued_at"], time.time(), settings.max_queued_runs,
-                      settings.submit_rate_per_minute)
+    admission = admit(_redis(), request.remote_addr or "unknown", [record],
+                      time.time(), settings.max_queued_runs, settings.submit_rate_per_minute)
     if not admission.admitted and admission.retry_after:
         raise ApiError(429, f"too many submissions: at most {settings.submit_rate_per_minute} per "
                             f"minute; try again in {admission.retry_after} s",
@@ -101,8 +101,7 @@ def submit_run() -> tuple[Response, int]:
         writer.append("status", status="queued", message="waiting for a worker")
         if not writer.close(timeout=5):
             raise redis.ConnectionError("the queued event could not be stored")
-        current_app.extensions["trainboard.celery"].send_task(keys.TRAIN_TASK, args=[record["id"]],
-                                                            queue=keys.queue_for(spec))
+        send_run(current_app.extensions["trainboard.celery"], record["id"], spec)
     except Exception as exc:  # recorded as failed, never left queued with no task
         log.exception("enqueue of run %s failed", record["id"])
         try:

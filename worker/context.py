@@ -22,7 +22,7 @@ class WorkerContext:
     device: torch.device
     leases: LeaseKeeper
     #: Puts a run back on its queue (used to hand runs on when this worker shuts down).
-    enqueue: Callable[[str, str], None] | None = None
+    enqueue: Callable[[str, dict[str, Any]], None] | None = None
     #: Set on a warm shutdown: running runs checkpoint-resume elsewhere instead of finishing here.
     shutting_down: threading.Event = field(default_factory=threading.Event)
 

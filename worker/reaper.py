@@ -23,7 +23,7 @@ from shared.workers import live_workers
 
 log = logging.getLogger(__name__)
 
-Enqueue = Callable[[str, str], None]  # (run id, queue)
+Enqueue = Callable[[str, dict], None]  # (run id, spec): shared.connections.send_run
 
 
 def reap_lost_runs(r: redis.Redis, settings: Settings, enqueue: Enqueue, me: str) -> list[str]:
@@ -66,7 +66,7 @@ def _handle_lost(r: redis.Redis, store: RunStore, settings: Settings, enqueue: E
         writer = EventWriter.for_run(r, settings, run_id)
         writer.append("status", status="resuming", message=message)
         writer.close(timeout=10)
-        enqueue(run_id, keys.queue_for(record["spec"]))
+        enqueue(run_id, record["spec"])
         log.warning("run %s: %s", run_id, message)
 
 
@@ -108,7 +108,7 @@ def requeue_stranded(r: redis.Redis, settings: Settings, enqueue: Enqueue,
         if now - first_seen >= MISSING_MESSAGE_SECONDS:
             log.warning("run %s is %s beside an idle worker: its task message is gone; "
                         "sending it again", run_id, record["status"])
-            enqueue(run_id, queue)
+            enqueue(run_id, record["spec"])
             suspects.pop(run_id, None)
             requeued.append(run_id)
     for run_id in set(suspects) - {rec["id"] for rec in waiting}:

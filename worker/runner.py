@@ -10,7 +10,7 @@ import logging
 import time
 from typing import Any
 
-from shared import keys, layout, lifecycle
+from shared import layout, lifecycle
 from shared.eventlog import EventWriter, read_events
 from shared.lifecycle import Status
 from shared.retry import TRANSIENT, retry_redis
@@ -100,7 +100,7 @@ def _hand_off(ctx: WorkerContext, run_id: str, record: dict[str, Any], writer: E
     writer.close(timeout=10)
     ctx.leases.release(run_id)
     if ctx.enqueue is not None:
-        ctx.enqueue(run_id, keys.queue_for(record["spec"]))
+        ctx.enqueue(run_id, record["spec"])
     log.warning("run %s: %s", run_id, message)
     return Status.RESUMING.value
 

@@ -8,7 +8,7 @@ from typing import Any
 from celery.signals import worker_ready, worker_shutdown, worker_shutting_down
 
 from shared import keys
-from shared.connections import redis_client
+from shared.connections import redis_client, send_run
 from worker.celery_app import app, settings
 from worker.context import WorkerContext, pick_device
 from worker.leases import LeaseKeeper
@@ -22,8 +22,8 @@ _presence: Presence | None = None
 _lock = threading.Lock()
 
 
-def enqueue_run(run_id: str, queue: str) -> None:
-    app.send_task(keys.TRAIN_TASK, args=[run_id], queue=queue)
+def enqueue_run(run_id: str, spec: dict[str, Any]) -> None:
+    send_run(app, run_id, spec)
 
 
 def start_worker(name: str) -> WorkerContext:

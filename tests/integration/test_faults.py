@@ -29,7 +29,6 @@ def test_cancel_queued_run_never_starts(make_stack):
     response = requests.post(f"{stack.url}/api/runs/{run['id']}/cancel", json={})
     assert response.status_code == 202
     stack.add_worker("late")  # consumes the message and must not run it
-    processes.wait_for(lambda: stack.r.llen(keys.QUEUE_ANY) == 0, 30, "the message taken")
     processes.wait_for(lambda: "Task trainboard.train_run" in stack.workers[0].log_path.read_text()
                        and "succeeded in" in stack.workers[0].log_path.read_text(), 30,
                        "the late worker to finish the task")
@@ -153,11 +152,12 @@ def test_run_longer_than_the_maximum_duration_is_stopped_and_failed(make_stack):
 
 
 def test_a_queued_run_whose_task_message_was_lost_still_runs(make_stack):
-    from shared import keys
-
     stack = make_stack(workers=0)
     run = stack.submit(epochs=1, train_samples=100)
-    stack.r.delete(keys.QUEUE_ANY)  # the message is gone (e.g. Redis lost it), the record is not
+    # The message is gone (e.g. Redis lost it), the record is not. The Redis transport keeps
+    # one list per priority step; delete them all.
+    lists = [k for k in stack.r.scan_iter(keys.QUEUE_ANY + "*") if stack.r.type(k) == b"list"]
+    assert lists and stack.r.delete(*lists)
     stack.add_worker("janitor")
     record = stack.wait_status(run["id"], ("succeeded", "failed"), timeout=90)
     assert record["status"] == "succeeded"

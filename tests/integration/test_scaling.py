@@ -5,9 +5,6 @@ import time
 
 import pytest
 
-from shared import keys
-from tests.processes import wait_for
-
 pytestmark = pytest.mark.integration
 
 
@@ -45,7 +42,23 @@ def test_cpu_workers_never_take_runs_that_require_a_gpu(make_stack):
     gpu_run = stack.submit(name="needs gpu", epochs=1, train_samples=100, accelerator="gpu")
     any_run = stack.submit(name="anywhere", epochs=1, train_samples=100)
     stack.wait_status(any_run["id"], "succeeded")
-    wait_for(lambda: stack.r.llen(keys.QUEUE_ANY) == 0, 10, "the CPU queue drained")
+    # The GPU run was queued first: a worker allowed to take it would have started it first.
     record = stack.run(gpu_run["id"])
     assert record["status"] == "queued" and record["queue_position"] == 1
     assert stack.run(any_run["id"])["train_path"].startswith("cpu:")
+
+
+def test_higher_priority_runs_start_first_fifo_within_a_priority(make_stack):
+    stack = make_stack(workers=1)
+    blocker = stack.submit(name="blocker", epochs=3, batch_size=32, train_samples=3000)
+    stack.wait_status(blocker["id"], "running")
+    tiny = dict(epochs=1, train_samples=100)
+    low = stack.submit(name="low", priority="low", **tiny)
+    normal1 = stack.submit(name="normal-1", **tiny)
+    high = stack.submit(name="high", priority="high", **tiny)
+    normal2 = stack.submit(name="normal-2", priority="normal", **tiny)
+    order = [high, normal1, normal2, low]
+    assert [stack.run(r["id"])["queue_position"] for r in order] == [1, 2, 3, 4]
+    records = [stack.wait_status(r["id"], "succeeded", timeout=180) for r in order]
+    starts = [rec["started_at"] for rec in records]
+    assert starts == sorted(starts), [(rec["name"], rec["started_at"]) for rec in records]

@@ -63,7 +63,7 @@ def test_waiting_runs_beside_an_idle_worker_are_sent_again_on_their_own_queue(r,
     worker("busy", "cpu", "f" * 32)
     enqueued, suspects = [], {}
     settings = Settings(results_dir=str(tmp_path))
-    enqueue = lambda run_id, queue: enqueued.append((run_id, queue))  # noqa: E731
+    enqueue = lambda run_id, spec: enqueued.append((run_id, keys.queue_for(spec)))  # noqa: E731
     later = 1000.0 + MISSING_MESSAGE_SECONDS
     assert requeue_stranded(r, settings, enqueue, suspects, now=1000.0) == []
     assert requeue_stranded(r, settings, enqueue, suspects, now=later) == [], \
