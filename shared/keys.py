@@ -37,6 +37,22 @@ def queue_for(spec: dict[str, Any]) -> str:
 TRAIN_TASK = "trainboard.train_run"
 
 
+#: Sorted set of sweep ids scored by creation time.
+SWEEPS_INDEX = f"{PREFIX}:sweeps"
+#: List of pending notifications (JSON {"run_id"}), pushed when a run ends, sent by workers.
+NOTIFICATIONS = f"{PREFIX}:notifications"
+
+
+def sweep_record(sweep_id: str) -> str:
+    """JSON sweep record: its description and the ids of its runs."""
+    return f"{PREFIX}:sweep:{sweep_id}"
+
+
+def sweep_notified(sweep_id: str) -> str:
+    """Set once when a finished sweep's notice has been queued, so it is sent once."""
+    return f"{PREFIX}:sweep:{sweep_id}:notified"
+
+
 def runs_with_status(status: str) -> str:
     """Sorted set of the run ids in one status, scored by creation time (run list filter)."""
     return f"{PREFIX}:runs:{status}"

@@ -28,6 +28,16 @@ TEST_SAMPLES = "test_samples.json"
 
 
 
+#: Sweep records live beside the run folders: RESULTS_DIR/sweeps/<sweep id>.json.
+SWEEPS_DIR = "sweeps"
+
+
+def sweep_file(results_dir: str | os.PathLike[str], sweep_id: str) -> Path:
+    if not is_run_id(sweep_id):
+        raise ValueError(f"not a sweep id: {sweep_id!r}")
+    return Path(results_dir) / SWEEPS_DIR / f"{sweep_id}.json"
+
+
 def samples_sprite(epoch: int) -> str:
     """One PNG per epoch holding the sample and mistake images side by side (28 px tiles)."""
     return f"samples-epoch-{epoch:03d}.png"

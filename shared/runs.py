@@ -41,7 +41,7 @@ def decode_cursor(cursor: str | None) -> tuple[float, str] | None:
     """The position a cursor names; ValueError if it is not one ``page`` made."""
     if not cursor:
         return None
-    if not re.match(CURSOR_PATTERN, cursor):
+    if not re.fullmatch(CURSOR_PATTERN, cursor):
         raise ValueError("not a run-list cursor")
     score, _, run_id = cursor.partition("~")
     return float(score), run_id

@@ -11,6 +11,7 @@ again, because a task message is input too.
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,7 +22,7 @@ NAME_MAX = 100
 @dataclass(frozen=True)
 class Field:
     name: str
-    kind: str  #: "int", "number", "choice" or "text"
+    kind: str  #: "int", "number", "choice", "text" or "url"
     default: Any
     help: str
     low: float | None = None
@@ -49,6 +50,8 @@ class Field:
             return None
         if self.kind == "text":
             return _check_text(value)
+        if self.kind == "url":
+            return _check_url(value)
         if self.kind == "choice":
             if not isinstance(value, str) or value not in self.choices:
                 return "must be one of " + ", ".join(self.choices)
@@ -89,6 +92,8 @@ FIELDS: tuple[Field, ...] = (
           choices=("any", "gpu"), title="Hardware"),
     Field("priority", "choice", "normal", "waiting runs of higher priority start first (FIFO within one)",
           choices=("high", "normal", "low")),
+    Field("notify_url", "url", None, "POST a JSON notice (Slack-compatible text) here when the run ends",
+          nullable=True, placeholder="https://hooks.example/…", title="Notify URL"),
 )
 #: Queue order of each priority (lower starts first), used by the broker and the waiting index.
 PRIORITY_ORDER = {"high": 0, "normal": 1, "low": 2}
@@ -131,6 +136,20 @@ def _check_text(v: Any) -> str | None:
     return None
 
 
+URL_MAX = 500
+
+
+#: http(s), a host name or address (optionally a port), then printable ASCII: no credentials,
+#: no spaces, no control characters. The validator and the JSON Schema use this same pattern.
+URL_PATTERN = r"^https?://[A-Za-z0-9.\-]+(:[0-9]{1,5})?(/[!-~]*)?$"
+
+
+def _check_url(v: Any) -> str | None:
+    if not isinstance(v, str) or len(v) > URL_MAX or not re.fullmatch(URL_PATTERN, v) or "@" in v:
+        return "must be an http:// or https:// URL (host[:port][/path], no credentials or spaces)"
+    return None
+
+
 def default_name(spec: dict[str, Any]) -> str:
     return f"{spec['optimizer']} lr={spec['lr']:g} bs={spec['batch_size']} ep={spec['epochs']}"
 
@@ -161,12 +180,14 @@ def json_schema() -> dict[str, Any]:
     """The spec as JSON Schema (for the OpenAPI document), from :data:`FIELDS`."""
     properties: dict[str, Any] = {}
     for f in FIELDS:
-        base = {"int": "integer", "number": "number", "text": "string"}.get(f.kind)
+        base = {"int": "integer", "number": "number", "text": "string", "url": "string"}.get(f.kind)
         schema: dict[str, Any] = {"description": f.help}
         if f.kind == "choice":
             schema["enum"] = list(f.choices)
         else:
             schema["type"] = [base, "null"] if f.nullable else base
+        if f.kind == "url":
+            schema.update(maxLength=URL_MAX, pattern=URL_PATTERN.replace("[!-~]", "[!-?A-~]"))
         if f.kind == "text":
             schema.update(minLength=1, maxLength=NAME_MAX, pattern="^[^\\u0000-\\u001f\\u007f-\\u009f]*$")
         if f.low is not None:

@@ -11,7 +11,7 @@ from shared import lifecycle, spec
 from trainboard_cli.client import ApiError, Client
 from trainboard_cli.progress import ProgressLine
 
-_FLAG_TYPES = {"int": int, "number": float, "choice": str, "text": str}
+_FLAG_TYPES = {"int": int, "number": float, "choice": str, "text": str, "url": str}
 EPOCH_COLUMNS = ["epoch", "train_loss", "test_loss", "test_accuracy", "seconds", "lr"]
 
 

@@ -1,7 +1,6 @@
 """The REST API (JSON in, JSON out; errors are ``{"error", "fields"}`` with a 4xx)."""
 from __future__ import annotations
 
-import json
 import logging
 import threading
 import time
@@ -12,17 +11,15 @@ from typing import Any
 import redis
 from flask import Blueprint, Response, current_app, jsonify, request, send_file
 
-from shared import eventfile, keys, layout, lifecycle, series
-from shared.connections import send_run
-from shared.eventlog import DEFAULT_PAGE, MAX_PAGE, EventWriter, last_seq, read_events
+from shared import eventfile, layout, lifecycle, series
+from shared.eventlog import DEFAULT_PAGE, MAX_PAGE, last_seq, read_events
 from shared.runs import RunStore, new_record
 from shared.spec import SpecError, validate_spec
 from shared.workers import live_workers
-from web import errors
+from web import errors, submission
 from web.access import refusal
-from web.admission import admit
 from web.auth import require_token
-from web.errors import ApiError
+from web.errors import ApiError, json_body
 
 log = logging.getLogger(__name__)
 api = Blueprint("api", __name__)
@@ -32,9 +29,12 @@ api = Blueprint("api", __name__)
 errors.register(api)
 
 
-@api.before_request
+@api.before_app_request
 def _refuse_unsafe_requests() -> Response | None:
-    """State-changing requests: JSON only, and never from another site (see web.access)."""
+    """State-changing requests: JSON only, and never from another site (see web.access).
+    A request no route takes (404, 405) gets that answer instead."""
+    if request.routing_exception is not None:
+        return None
     refused = refusal(request, _settings().cors_origins)
     return ApiError(*refused).response() if refused else None
 
@@ -50,18 +50,6 @@ def _redis() -> redis.Redis:
 def _settings():
     return current_app.extensions["trainboard.settings"]
 
-
-def _json_body() -> Any:
-    if not request.data:
-        raise ApiError(400, "the request body must be a JSON object (the run spec)")
-    try:
-        return json.loads(request.data, parse_constant=_reject_constant)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise ApiError(400, f"the request body is not valid JSON: {exc}") from None
-
-
-def _reject_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not allowed in JSON")
 
 
 def _get_run(run_id: str) -> dict[str, Any]:
@@ -79,40 +67,12 @@ def _with_position(record: dict[str, Any], positions: dict[str, int]) -> dict[st
 @require_token
 def submit_run() -> tuple[Response, int]:
     try:
-        spec = validate_spec(_json_body())
+        spec = validate_spec(json_body())
     except SpecError as exc:
         raise ApiError(400, "invalid run spec", exc.fields) from None
-    settings = _settings()
-    store = _store()
     record = new_record(spec)
-    record["queued_at"] = record["created_at"]
-    admission = admit(_redis(), request.remote_addr or "unknown", [record],
-                      time.time(), settings.max_queued_runs, settings.submit_rate_per_minute)
-    if not admission.admitted and admission.retry_after:
-        raise ApiError(429, f"too many submissions: at most {settings.submit_rate_per_minute} per "
-                            f"minute; try again in {admission.retry_after} s",
-                       headers={"Retry-After": str(admission.retry_after)})
-    if not admission.admitted:
-        raise ApiError(429, f"the queue is full ({admission.waiting} runs waiting, at most "
-                            f"{settings.max_queued_runs}); try again when some have started")
-    store.create(record)
-    writer = EventWriter.for_run(_redis(), settings, record["id"])
-    try:
-        writer.append("status", status="queued", message="waiting for a worker")
-        if not writer.close(timeout=5):
-            raise redis.ConnectionError("the queued event could not be stored")
-        send_run(current_app.extensions["trainboard.celery"], record["id"], spec)
-    except Exception as exc:  # recorded as failed, never left queued with no task
-        log.exception("enqueue of run %s failed", record["id"])
-        try:
-            lifecycle.reject(store, record["id"], f"could not enqueue: {exc}")
-        except redis.RedisError:
-            pass  # run.json keeps "queued"; nothing will run it, and the 503 says so
-        writer.append("status", status="failed", message=f"could not enqueue: {exc}")
-        writer.close(timeout=5)
-        raise ApiError(503, "the queue (Redis) is unavailable; the run was recorded as failed") from exc
-    store.publish_update(record)
-    return jsonify({**record, "queue_position": store.queue_position(record["id"])}), 201
+    submission.submit([record])
+    return jsonify({**record, "queue_position": _store().queue_position(record["id"])}), 201
 
 
 #: Runs per page of GET /api/runs when the caller gives no ``limit``, and the most allowed.
@@ -156,16 +116,7 @@ def cancel_run(run_id: str) -> tuple[Response, int]:
     record = _get_run(run_id)
     if lifecycle.is_terminal(record["status"]):
         raise ApiError(409, f"run is already {record['status']}; nothing to cancel")
-    r, settings = _redis(), _settings()
-    r.set(keys.run_cancel(run_id), "1", ex=7 * 24 * 3600)
-    # Nobody is training a queued or resuming run: we may end it ourselves. If a
-    # worker claims it first the transition fails and that worker sees the flag.
-    ended = lifecycle.cancel_waiting(_store(), run_id)
-    if ended is not None:
-        writer = EventWriter.for_run(r, settings, run_id)
-        writer.append("status", status="cancelled", message="cancelled before it started")
-        writer.close(timeout=5)
-        record = ended
+    record = submission.cancel(record)
     return jsonify({**record, "cancel_requested": True}), 202
 
 
@@ -276,7 +227,7 @@ def download_artifact(run_id: str, name: str) -> Response:
 def predict_digit(run_id: str) -> Response:
     """Class probabilities for a drawn 28×28 digit, from the run's final weights."""
     _get_run(run_id)
-    body = _json_body()
+    body = json_body()
     pixels = body.get("pixels") if isinstance(body, dict) else None
     if (not isinstance(pixels, list) or len(pixels) != 784
             or not all(isinstance(p, (int, float)) and not isinstance(p, bool)

@@ -52,8 +52,10 @@ def create_app(settings: Settings | None = None) -> Flask:
     from web.api import api
     from web.pages import pages
     from web.relay import Relay
+    from web.sweeps_api import sweeps_api
 
     app.register_blueprint(api)
+    app.register_blueprint(sweeps_api)
     app.register_blueprint(pages)
     relay = Relay(socketio, r, settings)
     app.extensions["trainboard.relay"] = relay

@@ -6,7 +6,9 @@ become the same JSON shape under /api/; the page's own routes keep Flask's HTML.
 """
 from __future__ import annotations
 
+import json
 import logging
+from typing import Any
 
 import redis
 from flask import Blueprint, Response, jsonify, request
@@ -46,3 +48,17 @@ def register(api: Blueprint) -> None:
         if request.path.startswith("/api/") or request.path == "/healthz":
             return ApiError(exc.code or 500, exc.description or exc.name).response()
         return exc
+
+
+def json_body() -> Any:
+    """The request's JSON body; a 400 for an empty body, invalid JSON or NaN/Infinity."""
+    if not request.data:
+        raise ApiError(400, "the request body must be a JSON object")
+    try:
+        return json.loads(request.data, parse_constant=_reject_constant)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ApiError(400, f"the request body is not valid JSON: {exc}") from None
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not allowed in JSON")

@@ -8,12 +8,34 @@ from __future__ import annotations
 
 from typing import Any
 
-from shared import lifecycle, runs, series
+from shared import lifecycle, runs, series, sweeps
 from shared import spec as specs
 from shared.eventlog import DEFAULT_PAGE, MAX_PAGE
 
 RUN_ID = {"name": "run_id", "in": "path", "required": True,
           "schema": {"type": "string", "pattern": "^[0-9a-f]{32}$"}}
+
+
+SWEEP_ID = {"name": "sweep_id", "in": "path", "required": True,
+            "schema": {"type": "string", "pattern": "^[0-9a-f]{32}$"}}
+
+
+def sweep_schema() -> dict[str, Any]:
+    """A sweep body (shared.sweeps): swept values use the run spec's own field schemas.
+    Bounds a schema cannot state (at most 200 runs in all) are checked by the server."""
+    fields = specs.json_schema()["properties"]
+    values = {name: {"type": "array", "minItems": 1, "maxItems": sweeps.MAX_VALUES,
+                     "items": fields[name]} for name in sweeps.SWEEPABLE}
+    base = {name: schema for name, schema in fields.items() if name in sweeps.SWEEPABLE}
+    return {"type": "object", "additionalProperties": False, "properties": {
+        "name": fields["name"], "priority": fields["priority"], "notify_url": fields["notify_url"],
+        "base": {"type": "object", "additionalProperties": False, "properties": base},
+        "grid": {"type": "object", "additionalProperties": False, "minProperties": 1,
+                 "properties": values},
+        "random": {"type": "object", "minProperties": 1},
+        "count": {"type": "integer", "minimum": 1, "maximum": sweeps.MAX_SWEEP_RUNS},
+        "seed": {"type": "integer"},
+        "early_stop_epoch": {"type": ["integer", "null"], "minimum": 1, "maximum": 100}}}
 
 
 def _json(schema: dict[str, Any], description: str) -> dict[str, Any]:
@@ -126,6 +148,27 @@ def document(token_required: bool = False) -> dict[str, Any]:
                                               "items": {"type": "number", "minimum": 0, "maximum": 255}}}}}}},
                 "responses": {"200": _json({"type": "object"}, "prediction"), **errors,
                               "409": _error("the run has no final model yet")}}},
+            "/api/sweeps": {
+                "get": {"summary": "The 100 newest sweeps with counts by status and their best run",
+                        "responses": {"200": _json({"type": "object"}, "sweeps")}},
+                "post": {"summary": "Start a sweep: a grid or random search, its runs queued together",
+                         "security": [{"token": []}],
+                         "requestBody": {"required": True, "content": {"application/json": {
+                             "schema": sweep_schema()}}},
+                         "responses": {"201": _json({"type": "object"}, "the sweep and its runs"),
+                                       "400": errors["400"], "401": errors["401"],
+                                       "413": _error("body too large"),
+                                       "429": _error("queue full or too many submissions")}},
+            },
+            "/api/sweeps/{sweep_id}": {"get": {
+                "summary": "A sweep, its runs, counts by status and the best run so far",
+                "parameters": [SWEEP_ID],
+                "responses": {"200": _json({"type": "object"}, "the sweep"), "404": errors["404"]}}},
+            "/api/sweeps/{sweep_id}/cancel": {"post": {
+                "summary": "Cancel every waiting and running run of a sweep", "parameters": [SWEEP_ID],
+                "security": [{"token": []}],
+                "responses": {"202": _json({"type": "object"}, "cancel requested"),
+                              "401": errors["401"], "404": errors["404"]}}},
             "/api/workers": {"get": {"summary": "Live workers",
                                      "responses": {"200": _json({"type": "object"}, "workers")}}},
             "/api/openapi.json": {"get": {"summary": "This document",

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 import schemathesis
+from schemathesis.specs.openapi.checks import positive_data_acceptance
 from hypothesis import HealthCheck, given
 from hypothesis import settings as hypothesis_settings
 
@@ -42,7 +43,10 @@ def test_no_input_breaks_the_api(fuzz_app):
             counter["cases"] += 1
             response = case.call()
             assert response.status_code < 500, (operation.label, response.text)
-            case.validate_response(response)
+            # A sweep body can be schema-valid and still refused: grid or random (not both),
+            # at most 200 runs in all, a run's name built within 100 characters.
+            excluded = [positive_data_acceptance] if operation.label == "POST /api/sweeps" else []
+            case.validate_response(response, excluded_checks=excluded)
         check()
     CASES.parent.mkdir(exist_ok=True)
     CASES.write_text(f"{counter['cases']}\n")  # both configurations so far

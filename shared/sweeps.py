@@ -1,0 +1,165 @@
+"""Sweeps: one submission that expands into many runs (a grid or a random search).
+
+A sweep body is validated as strictly as a run: its base spec field by field, every
+swept value through the spec's own :data:`shared.spec.FIELDS`, and every expanded
+run spec through :func:`shared.spec.validate_spec`. A bad sweep raises SpecError
+naming each problem and creates nothing; a good one yields the specs of its runs in
+a deterministic order (a random search is seeded).
+
+    {"name": "lr x batch", "base": {"epochs": 3},
+     "grid": {"lr": [0.001, 0.003, 0.01], "batch_size": [64, 256]}}            → 6 runs
+    {"base": {"epochs": 3}, "random": {"lr": {"min": 1e-4, "max": 1e-2, "log": true},
+     "optimizer": ["adam", "sgd"]}, "count": 8, "seed": 1}                      → 8 runs
+"""
+from __future__ import annotations
+
+import itertools
+import math
+import random
+from typing import Any
+
+from shared.spec import BY_NAME, NAME_MAX, SpecError, validate_spec
+
+#: Most runs one sweep may create (each also counts against MAX_QUEUED_RUNS).
+MAX_SWEEP_RUNS = 200
+#: Most values one grid field may list.
+MAX_VALUES = 50
+#: Fields a sweep may vary (not its name, which it builds; not where results go).
+SWEEPABLE = tuple(n for n in BY_NAME if n not in ("name", "notify_url", "priority", "dataset"))
+#: Sweep-level fields applied to every run.
+TOP_LEVEL = {"name", "base", "grid", "random", "count", "seed", "priority", "notify_url",
+             "early_stop_epoch"}
+
+
+def expand(body: Any) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """(sweep description, run specs) for a sweep body, or SpecError."""
+    if not isinstance(body, dict):
+        raise SpecError({"_": "the sweep must be a JSON object"})
+    errors: dict[str, str] = {str(k)[:100]: "unknown field" for k in body if k not in TOP_LEVEL}
+    base = body.get("base", {})
+    if not isinstance(base, dict):
+        errors["base"] = "must be an object (a run spec without name)"
+        base = {}
+    for key in base:
+        if key in ("name", "priority", "notify_url"):
+            errors[f"base.{key}"] = "set it on the sweep, not in base"
+        elif key not in BY_NAME:
+            errors[f"base.{str(key)[:100]}"] = "unknown field"
+        elif (problem := BY_NAME[key].check(base[key])) is not None:
+            errors[f"base.{key}"] = problem
+    name = body.get("name")
+    if name is not None and (problem := BY_NAME["name"].check(name)) is not None:
+        errors["name"] = problem
+    if ("grid" in body) == ("random" in body):
+        errors["grid"] = "give either grid (values per field) or random (ranges per field)"
+    combos: list[dict[str, Any]] = []
+    if "grid" in body and "random" not in body:
+        combos = _grid(body["grid"], errors)
+    elif "random" in body and "grid" not in body:
+        combos = _random(body["random"], body.get("count"), body.get("seed", 0), errors)
+    for field in ("priority", "notify_url"):
+        if field in body and (problem := BY_NAME[field].check(body[field])) is not None:
+            errors[field] = problem
+    early = body.get("early_stop_epoch")
+    if early is not None and (not isinstance(early, int) or isinstance(early, bool) or not 1 <= early <= 100):
+        errors["early_stop_epoch"] = "must be null or an integer between 1 and 100"
+    if errors:
+        raise SpecError(errors)
+    sweep_name = (name or "").strip() or "sweep"
+    specs = []
+    for i, combo in enumerate(combos):
+        label = " ".join(f"{k}={_show(v)}" for k, v in combo.items())
+        raw = {**base, **combo, "name": f"{sweep_name} · {label}"[:NAME_MAX]}
+        for field in ("priority", "notify_url"):
+            if body.get(field) is not None:
+                raw[field] = body[field]
+        try:
+            specs.append(validate_spec(raw))
+        except SpecError as exc:
+            errors.update({f"runs[{i}].{k}": v for k, v in exc.fields.items()})
+    if errors:
+        raise SpecError(errors)
+    swept = sorted({k for combo in combos for k in combo})
+    description = {"name": sweep_name, "base": base, "swept": swept,
+                   "mode": "grid" if "grid" in body else "random",
+                   "grid": body.get("grid"), "random": body.get("random"),
+                   "count": len(specs), "seed": body.get("seed", 0) if "random" in body else None,
+                   "priority": body.get("priority") or "normal", "notify_url": body.get("notify_url"),
+                   "early_stop_epoch": early}
+    return description, specs
+
+
+def _show(value: Any) -> str:
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def _grid(grid: Any, errors: dict[str, str]) -> list[dict[str, Any]]:
+    if not isinstance(grid, dict) or not grid:
+        errors["grid"] = "must be an object of field: [values]"
+        return []
+    axes: list[tuple[str, list[Any]]] = []
+    for key, values in grid.items():
+        where = f"grid.{str(key)[:100]}"
+        if key not in SWEEPABLE:
+            errors[where] = f"cannot be swept; sweepable: {', '.join(SWEEPABLE)}"
+        elif not isinstance(values, list) or not 1 <= len(values) <= MAX_VALUES:
+            errors[where] = f"must be a list of 1 to {MAX_VALUES} values"
+        else:
+            for j, value in enumerate(values):
+                if (problem := BY_NAME[key].check(value)) is not None:
+                    errors[f"{where}[{j}]"] = problem
+            axes.append((key, values))
+    total = math.prod(len(v) for _, v in axes) if axes else 0
+    if total > MAX_SWEEP_RUNS:
+        errors["grid"] = f"makes {total} runs; a sweep may make at most {MAX_SWEEP_RUNS}"
+        return []
+    return [dict(zip([k for k, _ in axes], combo)) for combo in itertools.product(*[v for _, v in axes])]
+
+
+def _random(ranges: Any, count: Any, seed: Any, errors: dict[str, str]) -> list[dict[str, Any]]:
+    if not isinstance(ranges, dict) or not ranges:
+        errors["random"] = "must be an object of field: {min, max[, log]} or [choices]"
+        return []
+    if not isinstance(count, int) or isinstance(count, bool) or not 1 <= count <= MAX_SWEEP_RUNS:
+        errors["count"] = f"must be an integer between 1 and {MAX_SWEEP_RUNS}"
+    if not isinstance(seed, int) or isinstance(seed, bool):
+        errors["seed"] = "must be an integer"
+    samplers: dict[str, Any] = {}
+    for key, how in ranges.items():
+        where = f"random.{str(key)[:100]}"
+        field = BY_NAME.get(key)
+        if field is None or key not in SWEEPABLE:
+            errors[where] = f"cannot be swept; sweepable: {', '.join(SWEEPABLE)}"
+        elif isinstance(how, list):
+            if not how or any(field.check(v) for v in how):
+                errors[where] = "choices must be a non-empty list of valid values"
+            else:
+                samplers[key] = how
+        elif isinstance(how, dict) and field.kind in ("int", "number") and set(how) <= {"min", "max", "log"}:
+            lo, hi, log = how.get("min"), how.get("max"), how.get("log", False)
+            if field.check(lo) or field.check(hi) or lo is None or hi is None or lo > hi:
+                errors[where] = f"min and max must be valid {key} values with min <= max"
+            elif not isinstance(log, bool) or (log and lo <= 0):
+                errors[where] = "log must be true or false (and needs min > 0)"
+            else:
+                samplers[key] = (lo, hi, log, field.kind)
+        else:
+            errors[where] = "must be {min, max[, log]} (numbers) or a list of choices"
+    if any(k.startswith(("random", "count", "seed")) for k in errors):
+        return []
+    rng = random.Random(seed)
+    combos = []
+    for _ in range(count):
+        combo: dict[str, Any] = {}
+        for key, how in samplers.items():
+            if isinstance(how, list):
+                combo[key] = rng.choice(how)
+                continue
+            lo, hi, log, kind = how
+            if kind == "int":
+                combo[key] = rng.randint(int(lo), int(hi))
+            else:
+                x = math.exp(rng.uniform(math.log(lo), math.log(hi))) if log else rng.uniform(lo, hi)
+                combo[key] = float(f"{x:.4g}")
+        combos.append(combo)
+    return combos

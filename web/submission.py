@@ -1,0 +1,86 @@
+"""Putting runs on the queue and taking them off: shared by /api/runs and /api/sweeps.
+
+A submission (one run, or every run of a sweep) is admitted in one atomic step (queue
+cap and rate limit, web.admission), then each run is recorded, logged as queued and
+sent to Celery. A run that cannot be sent is recorded as failed — never left queued
+with no task — and the caller gets a 503.
+"""
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+import redis
+from flask import current_app, request
+
+from shared import keys, lifecycle
+from shared.connections import send_run
+from shared.eventlog import EventWriter
+from shared.runs import RunStore
+from shared.settings import Settings
+from web.admission import admit
+from web.errors import ApiError
+
+log = logging.getLogger(__name__)
+
+
+def _context() -> tuple[redis.Redis, RunStore, Settings]:
+    ext = current_app.extensions
+    return ext["trainboard.redis"], ext["trainboard.store"], ext["trainboard.settings"]
+
+
+def submit(records: list[dict[str, Any]]) -> None:
+    """Admit, record and enqueue ``records`` (new run records, status queued), or raise."""
+    r, store, settings = _context()
+    for record in records:
+        record["queued_at"] = record["created_at"]
+    admission = admit(r, request.remote_addr or "unknown", records, time.time(),
+                      settings.max_queued_runs, settings.submit_rate_per_minute)
+    if not admission.admitted and admission.retry_after:
+        raise ApiError(429, f"too many submissions: at most {settings.submit_rate_per_minute} per "
+                            f"minute; try again in {admission.retry_after} s",
+                       headers={"Retry-After": str(admission.retry_after)})
+    if not admission.admitted:
+        raise ApiError(429, f"the queue is full ({admission.waiting} runs waiting, at most "
+                            f"{settings.max_queued_runs}); {len(records)} more do not fit; "
+                            f"try again when some have started")
+    failed: Exception | None = None
+    for record in records:
+        store.create(record)
+        writer = EventWriter.for_run(r, settings, record["id"])
+        try:
+            writer.append("status", status="queued", message="waiting for a worker")
+            if not writer.close(timeout=5):
+                raise redis.ConnectionError("the queued event could not be stored")
+            send_run(current_app.extensions["trainboard.celery"], record["id"], record["spec"])
+        except Exception as exc:  # recorded as failed, never left queued with no task
+            log.exception("enqueue of run %s failed", record["id"])
+            failed = exc
+            try:
+                lifecycle.reject(store, record["id"], f"could not enqueue: {exc}")
+            except redis.RedisError:
+                pass  # run.json keeps "queued"; nothing will run it, and the 503 says so
+            writer.append("status", status="failed", message=f"could not enqueue: {exc}")
+            writer.close(timeout=5)
+            continue
+        store.publish_update(record)
+    if failed is not None:
+        raise ApiError(503, "the queue (Redis) is unavailable; runs that could not be "
+                            "enqueued were recorded as failed") from failed
+
+
+def cancel(record: dict[str, Any]) -> dict[str, Any]:
+    """Ask a run to stop; a waiting run ends at once. Returns the record as it now is."""
+    r, store, settings = _context()
+    run_id = record["id"]
+    r.set(keys.run_cancel(run_id), "1", ex=7 * 24 * 3600)
+    # Nobody is training a queued or resuming run: we may end it ourselves. If a
+    # worker claims it first the transition fails and that worker sees the flag.
+    ended = lifecycle.cancel_waiting(store, run_id)
+    if ended is None:
+        return record
+    writer = EventWriter.for_run(r, settings, run_id)
+    writer.append("status", status="cancelled", message="cancelled before it started")
+    writer.close(timeout=5)
+    return ended

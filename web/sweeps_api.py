@@ -1,0 +1,72 @@
+"""The sweeps API: one submission, many runs (see shared.sweeps for the body)."""
+from __future__ import annotations
+
+from flask import Blueprint, Response, current_app, jsonify
+
+from shared import lifecycle
+from shared.runs import new_record
+from shared.spec import SpecError
+from shared.sweep_store import SweepStore, new_sweep, summarize
+from shared.sweeps import expand
+from web import errors, submission
+from web.auth import require_token
+from web.errors import ApiError, json_body
+
+sweeps_api = Blueprint("sweeps", __name__)
+errors.register(sweeps_api)
+
+
+def _sweeps() -> SweepStore:
+    ext = current_app.extensions
+    return SweepStore(ext["trainboard.redis"], ext["trainboard.settings"].results_dir)
+
+
+@sweeps_api.post("/api/sweeps")
+@require_token
+def create_sweep() -> tuple[Response, int]:
+    """Body ``{name, base, grid | random+count+seed, priority, notify_url, early_stop_epoch}``
+    → ``201 {sweep with counts, "runs": [records]}``; all runs queued together or none."""
+    try:
+        description, specs = expand(json_body())
+    except SpecError as exc:
+        raise ApiError(400, "invalid sweep", exc.fields) from None
+    records = [new_record(spec) for spec in specs]
+    sweep = new_sweep(description, [r["id"] for r in records])
+    for record in records:
+        record["sweep_id"] = sweep["id"]
+    submission.submit(records)
+    store = _sweeps()
+    store.create(sweep)
+    return jsonify({**summarize(sweep, records), "runs": records}), 201
+
+
+@sweeps_api.get("/api/sweeps")
+def list_sweeps() -> Response:
+    """``{"sweeps": [...]}``: the 100 newest, each with counts by status and its best run."""
+    store = _sweeps()
+    return jsonify({"sweeps": [summarize(s, store.run_records(s)) for s in store.recent()]})
+
+
+def _get(sweep_id: str) -> dict:
+    sweep = _sweeps().get(sweep_id)
+    if sweep is None:
+        raise ApiError(404, f"no sweep with id {sweep_id!r}")
+    return sweep
+
+
+@sweeps_api.get("/api/sweeps/<sweep_id>")
+def get_sweep(sweep_id: str) -> Response:
+    """The sweep, its runs, counts by status, and the best run so far."""
+    sweep = _get(sweep_id)
+    runs = _sweeps().run_records(sweep)
+    return jsonify({**summarize(sweep, runs), "runs": runs})
+
+
+@sweeps_api.post("/api/sweeps/<sweep_id>/cancel")
+@require_token
+def cancel_sweep(sweep_id: str) -> tuple[Response, int]:
+    """Cancel every waiting and running run of the sweep → ``202`` with the sweep."""
+    sweep = _get(sweep_id)
+    runs = [submission.cancel(r) if not lifecycle.is_terminal(r["status"]) else r
+            for r in _sweeps().run_records(sweep)]
+    return jsonify({**summarize(sweep, runs), "runs": runs, "cancel_requested": True}), 202
