@@ -18,11 +18,13 @@ from typing import Any, cast
 import redis
 
 from shared import keys, layout
-from shared.lifecycle import WAITING, Status
+from shared.lifecycle import TERMINAL, WAITING, Status
 from shared.spec import PRIORITY_ORDER
 
 #: Score distance between priorities in the waiting index (more than any epoch time).
 PRIORITY_SPAN = 1e10
+#: Pending run-end notices kept at most (the oldest go first if no worker sends them).
+NOTIFICATIONS_KEPT = 10_000
 #: Runs fetched per Redis round trip while paging.
 PAGE_CHUNK = 200
 #: Most records one page of a name search reads before it returns what it found.
@@ -258,3 +260,6 @@ def _index_status(pipe: redis.client.Pipeline, record: dict[str, Any], before: s
         pipe.zadd(keys.WAITING_RUNS, {run_id: waiting_score(record)})
     else:
         pipe.zrem(keys.WAITING_RUNS, run_id)
+    if record["status"] in TERMINAL:  # workers send the notice (worker.notifier)
+        pipe.rpush(keys.NOTIFICATIONS, json.dumps({"run_id": run_id}))
+        pipe.ltrim(keys.NOTIFICATIONS, -NOTIFICATIONS_KEPT, -1)

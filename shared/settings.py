@@ -57,6 +57,11 @@ class Settings:
     submit_rate_per_minute: int = 30
     #: A run still training after this many seconds is stopped and marked failed.
     max_run_seconds: float = 24 * 3600.0
+    #: Gets a JSON POST (Slack-compatible "text") whenever a run or a sweep ends; runs and
+    #: sweeps may name their own with notify_url.
+    notify_url: str | None = None
+    #: The page's address as users reach it, for links in notifications.
+    public_url: str = "http://localhost:8000"
 
 
 def _number(name: str, default: float | None, low: float, high: float,
@@ -93,6 +98,13 @@ def with_password(redis_url: str, password: str | None) -> str:
         return redis_url
     user = parts.username or ""
     return parts._replace(netloc=f"{user}:{quote(password, safe='')}@{parts.netloc}").geturl()
+
+
+def _url(name: str) -> str | None:
+    raw = os.environ.get(name) or None
+    if raw is not None and urlparse(raw).scheme not in ("http", "https"):
+        raise SettingsError(f"{name} must be an http:// or https:// URL, got {raw!r}")
+    return raw
 
 
 def _bool(name: str, default: bool) -> bool:
@@ -135,4 +147,6 @@ def load_settings() -> Settings:
         max_queued_runs=_int("MAX_QUEUED_RUNS", d.max_queued_runs, 1, 1_000_000),
         submit_rate_per_minute=_int("SUBMIT_RATE_PER_MINUTE", d.submit_rate_per_minute, 1, 1_000_000),
         max_run_seconds=_float("MAX_RUN_SECONDS", d.max_run_seconds, 1.0, 365 * 24 * 3600.0),
+        notify_url=_url("NOTIFY_URL"),
+        public_url=(os.environ.get("PUBLIC_URL") or d.public_url).rstrip("/"),
     )

@@ -20,7 +20,7 @@ from shared.eventlog import EventWriter
 from shared.lifecycle import Status
 from shared.retry import TRANSIENT, retry_redis
 from shared.series import read_epochs
-from worker import checkpoints, training
+from worker import checkpoints, load, training
 from worker.context import WorkerContext, describe_device
 from worker.data import load_mnist, training_subset
 from worker.model import Net
@@ -98,6 +98,7 @@ def train_run(ctx: WorkerContext, run_id: str, spec: dict[str, Any], record: dic
                       message=f"started on {ctx.name} ({describe_device(device)})")
 
     run_started = record.get("started_at") or time.time()  # across resumes
+    load.reset_peak(device)
     stop_reason: list[Stop] = []
 
     def stop_requested() -> bool:
@@ -151,12 +152,21 @@ def train_run(ctx: WorkerContext, run_id: str, spec: dict[str, Any], record: dic
         target = spec["target_accuracy"]
         if target is not None and metrics["test_accuracy"] >= target:
             _save_final(folder, model)
+            _record_peak_memory(ctx, run_id)
             return Finished(Status.SUCCEEDED,
                             f"reached target accuracy {target:.2%} after epoch {epoch}")
     _save_final(folder, model)
+    _record_peak_memory(ctx, run_id)
     best = max(e["test_accuracy"] for e in history["epochs"])
     return Finished(Status.SUCCEEDED,
                     f"finished {spec['epochs']} epochs, best test accuracy {best:.2%}")
+
+
+def _record_peak_memory(ctx: WorkerContext, run_id: str) -> None:
+    """The run's peak GPU memory (MiB) in its record; nothing on a CPU worker."""
+    peak = load.peak_gpu_memory_mb(ctx.device)
+    if peak is not None:
+        ctx.store.update(run_id, peak_gpu_memory_mb=peak)
 
 
 def _why_stop(ctx: WorkerContext, run_id: str, run_started: float) -> Stop | None:

@@ -18,6 +18,7 @@ import redis
 from shared import keys
 from shared.retry import Backoff
 from worker.context import WorkerContext, describe_device
+from worker.load import LoadSampler
 from worker.reaper import Enqueue, reap_lost_runs, requeue_stranded
 
 log = logging.getLogger(__name__)
@@ -37,6 +38,7 @@ class Presence(threading.Thread):
         self._stop_event = threading.Event()
         self._beats = 0
         self._missing_since: dict[str, float] = {}
+        self.load = LoadSampler(ctx.device)
 
     def beat(self) -> None:
         ctx = self.ctx
@@ -44,7 +46,7 @@ class Presence(threading.Thread):
         info = {"name": ctx.name, "device": describe_device(ctx.device),
                 "host": socket.gethostname(), "pid": os.getpid(),
                 "current_run": self.current_run, "started_at": self.started_at,
-                "last_seen": time.time()}
+                "last_seen": time.time(), "load": self.load.sample()}
         pipe = ctx.r.pipeline()
         pipe.set(keys.worker_heartbeat(ctx.name), json.dumps(info),
                  px=int(HEARTBEAT_SECONDS * 3 * 1000))

@@ -12,6 +12,7 @@ from shared.connections import redis_client, send_run
 from worker.celery_app import app, settings
 from worker.context import WorkerContext, pick_device
 from worker.leases import LeaseKeeper
+from worker.notifier import Notifier
 from worker.presence import Presence
 from worker.runner import execute_run
 
@@ -19,6 +20,7 @@ log = logging.getLogger(__name__)
 
 _ctx: WorkerContext | None = None
 _presence: Presence | None = None
+_notifier: Notifier | None = None
 _lock = threading.Lock()
 
 
@@ -28,7 +30,7 @@ def enqueue_run(run_id: str, spec: dict[str, Any]) -> None:
 
 def start_worker(name: str) -> WorkerContext:
     """Build the process-wide context and start the heartbeat (once)."""
-    global _ctx, _presence
+    global _ctx, _presence, _notifier
     with _lock:
         if _ctx is None:
             r = redis_client(settings.redis_url)
@@ -38,6 +40,9 @@ def start_worker(name: str) -> WorkerContext:
                                  enqueue=enqueue_run)
             _presence = Presence(_ctx, enqueue_run)
             _presence.start()
+            # Its own client: a blocking pop must not hold the connection training uses.
+            _notifier = Notifier(redis_client(settings.redis_url), settings)
+            _notifier.start()
             log.info("worker %s ready on %s", name, _ctx.device)
         return _ctx
 
@@ -51,6 +56,8 @@ def request_handoff() -> None:
 def stop_worker() -> None:
     if _presence is not None:
         _presence.stop()
+    if _notifier is not None:
+        _notifier.stop()
 
 
 @app.task(name=keys.TRAIN_TASK, bind=True)
