@@ -68,6 +68,13 @@ class Client:
         return self._call("GET", f"/api/runs/{run_id}/events",
                           params={"after": after, "limit": limit})["events"]
 
+    def create_sweep(self, body: dict[str, Any]) -> dict[str, Any]:
+        return self._call("POST", "/api/sweeps", json=body)
+
+    def sweep(self, sweep_id: str) -> dict[str, Any]:
+        """The sweep with its runs, counts by status and best run."""
+        return self._call("GET", f"/api/sweeps/{sweep_id}")
+
     def epochs(self, run_id: str) -> list[dict[str, Any]]:
         """The run's ``epoch`` events (metrics per epoch), without reading its log."""
         return self._call("GET", f"/api/runs/{run_id}/epochs")["epochs"]

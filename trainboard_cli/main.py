@@ -1,4 +1,4 @@
-"""``trainboard submit | list | show | cancel | watch | logs`` against any deployment."""
+"""``trainboard submit | sweep | list | show | cancel | watch | logs`` against any deployment."""
 from __future__ import annotations
 
 import argparse
@@ -6,8 +6,9 @@ import csv
 import json
 import os
 import sys
+import time
 
-from shared import lifecycle, spec
+from shared import lifecycle, spec, sweeps
 from trainboard_cli.client import ApiError, Client
 from trainboard_cli.progress import ProgressLine
 
@@ -27,6 +28,16 @@ def parser() -> argparse.ArgumentParser:
         s.add_argument(field.flag, dest=field.name, type=_FLAG_TYPES[field.kind],
                        choices=field.choices or None, help=_flag_help(field))
     s.add_argument("--watch", action="store_true", help="then follow it until it ends")
+    sw = sub.add_parser("sweep", help="start a grid sweep: comma-separated values per field",
+                        description="Each field given several comma-separated values is swept "
+                                    "(every combination is one run); one value applies to all runs.")
+    for field in spec.FIELDS:
+        if field.name in sweeps.SWEEPABLE:
+            sw.add_argument(field.flag, dest=field.name, metavar="V[,V…]", help=_flag_help(field))
+    sw.add_argument("--name", help="sweep name (each run's name adds its values)")
+    sw.add_argument("--priority", choices=spec.BY_NAME["priority"].choices)
+    sw.add_argument("--notify-url", dest="notify_url", help="POST a notice here when the sweep ends")
+    sw.add_argument("--watch", action="store_true", help="follow it until every run has ended")
     ls = sub.add_parser("list", help="list runs, newest first")
     ls.add_argument("--status", choices=lifecycle.ALL, help="only runs with this status")
     ls.add_argument("--search", metavar="TEXT", help="only runs whose name contains TEXT")
@@ -52,6 +63,55 @@ def cmd_submit(client: Client, args: argparse.Namespace) -> int:
     run = client.submit({k: v for k, v in given.items() if v is not None})
     print(run["id"])
     return cmd_watch(client, run["id"]) if args.watch else 0
+
+
+def _parse_values(field: spec.Field, text: str) -> list[object]:
+    kind = _FLAG_TYPES[field.kind]
+    try:
+        return [kind(part.strip()) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise SystemExit(f"{field.flag}: {text!r} is not a comma-separated list of "
+                         f"{'integers' if kind is int else 'numbers'}") from None
+
+
+def cmd_sweep(client: Client, args: argparse.Namespace) -> int:
+    base, grid = {}, {}
+    for field in spec.FIELDS:
+        text = getattr(args, field.name, None) if field.name in sweeps.SWEEPABLE else None
+        if text is None:
+            continue
+        values = _parse_values(field, text)
+        if len(values) == 1:
+            base[field.name] = values[0]
+        else:
+            grid[field.name] = values
+    if not grid:
+        raise SystemExit("give at least one field several comma-separated values, e.g. --lr 0.001,0.003")
+    body = {"base": base, "grid": grid, **{k: getattr(args, k) for k in ("name", "priority", "notify_url")
+                                           if getattr(args, k)}}
+    sweep = client.create_sweep(body)
+    print(f"sweep {sweep['id']}: {sweep['count']} runs over {', '.join(sweep['swept'])}")
+    if not args.watch:
+        return 0
+    last = None
+    while True:
+        state = client.sweep(sweep["id"])
+        counts = ", ".join(f"{n} {s}" for s, n in sorted(state["counts"].items()))
+        best = state.get("best_test_accuracy")
+        line = counts + (f" · best {best:.2%}" if best is not None else "")
+        if line != last:
+            print(line, file=sys.stderr, flush=True)
+            last = line
+        if state["finished"]:
+            break
+        time.sleep(2)
+    print(f"{'ID':32}  {'STATUS':9}  {'BEST ACC':>8}  NAME")
+    for run in sorted(state["runs"], key=lambda r: -(r.get("metrics", {}).get("best_test_accuracy") or -1)):
+        acc = run.get("metrics", {}).get("best_test_accuracy")
+        mark = " ★" if run["id"] == state["best_run_id"] else ""
+        print(f"{run['id']:32}  {run['status']:9}  {(f'{acc:.2%}' if acc is not None else '-'):>8}  "
+              f"{run['name']}{mark}")
+    return 0 if state["counts"].get("succeeded", 0) == state["count"] else 1
 
 
 def cmd_list(client: Client, args: argparse.Namespace) -> int:
@@ -94,6 +154,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "submit":
             return cmd_submit(client, args)
+        if args.command == "sweep":
+            return cmd_sweep(client, args)
         if args.command == "list":
             return cmd_list(client, args)
         if args.command == "show":
