@@ -5,7 +5,7 @@ from pathlib import Path
 
 from flask import Blueprint, abort, render_template, send_from_directory
 
-from shared import spec
+from shared import spec, sweeps
 
 pages = Blueprint("pages", __name__, static_folder="static", static_url_path="/static")
 
@@ -21,7 +21,9 @@ VENDOR_FILES = {
 
 @pages.get("/")
 def index() -> str:
-    return render_template("index.html", fields=spec.FIELDS, name_max=spec.NAME_MAX)
+    return render_template("index.html", fields=spec.FIELDS, name_max=spec.NAME_MAX,
+                           sweepable=sweeps.SWEEPABLE,
+                           priorities=spec.BY_NAME["priority"].choices)
 
 
 @pages.get("/api/docs")

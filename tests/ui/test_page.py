@@ -248,3 +248,41 @@ def test_the_run_list_pages_and_searches_on_the_server(make_stack, page):
     page.fill("#run-search", "")
     page.select_option("#status-filter", "cancelled")
     page.wait_for_function("document.querySelectorAll('#run-list .run').length === 0")
+
+
+def test_a_sweep_from_the_form_fills_its_view_live(make_stack, page):
+    stack = make_stack(workers=2)
+    page.goto(stack.url)
+    page.wait_for_selector("#connection:text('live')")
+    page.click("#sweep-card summary")
+    form = page.locator("#sweep-form")
+    form.locator("input[name=name]").fill("ui sweep")
+    form.locator("input[name=lr]").fill("0.001, 0.01")
+    form.locator("input[name=batch_size]").fill("32,64")
+    page.wait_for_selector("#sweep-count:text('→ 4 runs')")
+    form.locator("input[name=epochs]").fill("1")
+    form.locator("input[name=train_samples]").fill("300")
+    page.click("#submit-sweep")
+    page.wait_for_selector("#sweep-detail:not([hidden])")
+    page.wait_for_selector("#sweep-title:text('Sweep: ui sweep')")
+    assert page.locator("#sweep-table tbody tr").count() == 4
+    page.wait_for_selector("#sweep-summary:text('finished')", timeout=240_000)
+    page.wait_for_selector("#sweep-table tr.best")
+    best_row = page.locator("#sweep-table tr.best")
+    sweep_id = page.evaluate("window.trainboard.sweepView.id")
+    state = requests.get(f"{stack.url}/api/sweeps/{sweep_id}").json()
+    assert best_row.get_attribute("data-run-id") == state["best_run_id"]
+    assert "★" in best_row.inner_text()
+    assert page.locator("#sweep-scatter .scatter").count() == 2, "one plot per swept field"
+    page.wait_for_function("document.querySelector('#sweep-loss').innerText.includes('ui sweep')")
+    accuracy = {r["id"]: r["metrics"]["best_test_accuracy"] for r in state["runs"]}
+    rows = lambda: [accuracy[i] for i in page.locator("#sweep-table tbody tr").evaluate_all(  # noqa: E731
+        "rows => rows.map(r => r.dataset.runId)")]
+    assert rows() == sorted(rows(), reverse=True), "best first"
+    page.click("#sweep-table th[data-key=best]")  # the same header again: ascending
+    assert rows() == sorted(rows())
+    assert page.locator("#sweep-list [data-sweep-id]").count() == 1
+    assert "cpu" in page.inner_text("#workers"), "the workers panel shows their load"
+    page.screenshot(path=str(SHOTS / "sweep.png"), full_page=True)
+    best_row.click()  # opens the run
+    page.wait_for_selector("#run-detail:not([hidden])")

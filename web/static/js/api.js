@@ -59,6 +59,10 @@ export function series(id, name, { start = null, end = null, points = 1000 } = {
   return api(`/api/runs/${id}/series/${name}?${q}`);
 }
 export const epochs = (id) => api(`/api/runs/${id}/epochs`);
+export const listSweeps = () => api("/api/sweeps").then((b) => b.sweeps);
+export const getSweep = (id) => api(`/api/sweeps/${id}`);
+export const createSweep = (body) => api("/api/sweeps", { method: "POST", body: JSON.stringify(body) });
+export const cancelSweep = (id) => api(`/api/sweeps/${id}/cancel`, { method: "POST", body: "{}" });
 // An artifact as an object URL (fetched with the token), e.g. a samples sprite.
 export async function artifactUrl(id, name) {
   const response = await fetch(`/api/runs/${id}/artifacts/${encodeURIComponent(name)}`, { headers: authHeaders() });

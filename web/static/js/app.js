@@ -6,6 +6,7 @@ import { LossChart, AccuracyChart, RateChart, POINTS } from "./plots.js";
 import { CompareView } from "./compare.js";
 import { DigitPad, renderProbabilities } from "./draw.js";
 import { renderRunList, renderSamples, renderConfusion, renderWorkers, tickElapsed, pct, ACTIVE } from "./views.js";
+import { SweepView, readSweepForm, runCount, renderSweepList } from "./sweeps.js";
 
 const $ = (id) => document.getElementById(id);
 const runs = new Map();
@@ -25,6 +26,7 @@ window.trainboard = { lossChart, accChart, rateChart }; // for debugging from th
 const legendName = (run) => `${run.name} — ${run.spec.optimizer} lr ${run.spec.lr} bs ${run.spec.batch_size}` +
   (run.spec.schedule !== "none" ? ` ${run.spec.schedule}` : "");
 const compare = new CompareView($("compare-card"), $("compare-loss"), $("compare-acc"), legendName);
+const sweepView = new SweepView($, { legendName, onOpenRun: (run) => { runs.set(run.id, { ...runs.get(run.id), ...run }); select(run.id); } });
 const pad = new DigitPad($("digit-pad"), () => {});
 
 socket.on("connect", () => setConnection(true));
@@ -37,6 +39,8 @@ socket.on("run_update", (run) => {
   drawList();
   if (run.id === selectedId) drawHeader();
   compare.changed(run);
+  sweepView.changed(run);
+  if (run.sweep_id) scheduleSweepList();
 });
 socket.on("error", (e) => console.warn("server:", e.error));
 
@@ -105,10 +109,13 @@ async function cancel(id) {
 }
 
 function select(id) {
-  if (id === selectedId) return;
+  if (id === selectedId && $("sweep-detail").hidden) return;
   selectedId = id;
   history.replaceState(null, "", `#run=${id}`);
   $("empty-detail").hidden = true;
+  $("sweep-detail").hidden = true;
+  sweepView.close();
+  drawSweepList();
   $("run-detail").hidden = false;
   $("digit-result").textContent = "";
   $("digit-probs").replaceChildren();
@@ -191,7 +198,8 @@ function drawHeader() {
   $("draw-card").hidden = status !== "succeeded";
   const s = run.spec;
   $("run-spec").textContent = `${s.optimizer} · lr ${s.lr} · schedule ${s.schedule} · batch ${s.batch_size} · ${s.epochs} epochs · seed ${s.seed} · ${s.train_samples ?? 60000} samples`;
-  $("stat-worker").textContent = run.worker ? `${run.worker} (${run.device})` : "–";
+  $("stat-worker").textContent = run.worker ? `${run.worker} (${run.device})` +
+    (run.peak_gpu_memory_mb != null ? ` · peak ${Math.round(run.peak_gpu_memory_mb)} MiB GPU` : "") : "–";
   const total = s.epochs;
   const done = current.steps ? (current.epoch - 1 + current.step / current.steps) : run.epoch;
   const fraction = status === "succeeded" ? 1 : Math.min(1, Math.max(0, done / total));
@@ -403,10 +411,70 @@ setInterval(() => tickElapsed($("run-list")), 1000);
 
 // Workers: once over REST, then pushed by the server whenever they change.
 const runName = (id) => runs.get(id)?.name ?? id.slice(0, 8);
-api.listWorkers().then((w) => renderWorkers($("workers"), w, runName)).catch(() => {});
-socket.on("workers", (msg) => renderWorkers($("workers"), msg.workers, runName));
+// Each worker's recent load (CPU %), kept here from the pushes, for its sparkline.
+const workerLoad = new Map();
+function showWorkers(workers) {
+  for (const w of workers) {
+    const points = workerLoad.get(w.name) || [];
+    if (w.load) points.push(w.load.cpu_percent);
+    workerLoad.set(w.name, points.slice(-30));
+  }
+  renderWorkers($("workers"), workers, runName, workerLoad);
+}
+api.listWorkers().then(showWorkers).catch(() => {});
+socket.on("workers", (msg) => showWorkers(msg.workers));
+
+// -- sweeps -------------------------------------------------------------------------
+let sweeps = [];
+let sweepListTimer = null;
+function drawSweepList() { renderSweepList($("sweep-list"), sweeps, sweepView.id, selectSweep); }
+async function refreshSweeps() { sweeps = await api.listSweeps().catch(() => sweeps); drawSweepList(); }
+function scheduleSweepList() {
+  if (!sweepListTimer) sweepListTimer = setTimeout(() => { sweepListTimer = null; refreshSweeps(); }, 2000);
+}
+
+function selectSweep(id) {
+  selectedId = null;
+  follower.stop();
+  history.replaceState(null, "", `#sweep=${id}`);
+  $("empty-detail").hidden = true;
+  $("run-detail").hidden = true;
+  $("sweep-detail").hidden = false;
+  drawList();
+  sweepView.open(id).then(drawSweepList);
+  drawSweepList();
+}
+
+function showSweepCount() {
+  const { grid } = readSweepForm($("sweep-form"));
+  const n = Object.keys(grid).length ? runCount(grid) : 0;
+  $("sweep-count").textContent = n ? `→ ${n} run${n === 1 ? "" : "s"}` : "give some field several values, e.g. lr 0.001,0.003";
+}
+$("sweep-form").addEventListener("input", showSweepCount);
+$("sweep-form").addEventListener("submit", async (e) => {
+  e.preventDefault();
+  $("sweep-error").hidden = true;
+  try {
+    const sweep = await api.createSweep(readSweepForm(e.target));
+    sweep.runs.forEach((r) => runs.set(r.id, r));
+    drawList();
+    await refreshSweeps();
+    selectSweep(sweep.id);
+  } catch (err) {
+    const details = Object.entries(err.fields || {}).map(([k, v]) => `${k}: ${v}`).join("; ");
+    $("sweep-error").textContent = details ? `${err.message} — ${details}` : err.message;
+    $("sweep-error").hidden = false;
+  }
+});
+$("cancel-sweep").addEventListener("click", () => sweepView.id && api.cancelSweep(sweepView.id)
+  .then(() => sweepView.refresh()).catch((err) => alert(err.message)));
+showSweepCount();
+refreshSweeps();
+window.trainboard.sweepView = sweepView;
 
 refreshRuns().then(async () => {
+  const sweepMatch = location.hash.match(/sweep=([0-9a-f]{32})/);
+  if (sweepMatch) { selectSweep(sweepMatch[1]); return; }
   const match = location.hash.match(/run=([0-9a-f]{32})/);
   if (!match) return;
   if (!runs.has(match[1])) { // an older run than the first page: fetch it by id

@@ -121,10 +121,34 @@ export function renderConfusion(container, matrix) {
   container.replaceChildren(el("table", { class: "confusion" }, el("thead", {}, head), el("tbody", {}, ...rows)));
 }
 
-export function renderWorkers(container, workers, runName = (id) => id.slice(0, 8)) {
+function loadText(load) {
+  if (!load) return "";
+  let text = ` · cpu ${Math.round(load.cpu_percent)}% · ${Math.round(load.memory_mb)} MiB`;
+  if (load.gpu_memory_mb != null) {
+    text += ` · gpu ${load.gpu_util_percent != null ? `${load.gpu_util_percent}% ` : ""}` +
+      `${(load.gpu_memory_mb / 1024).toFixed(1)}/${(load.gpu_memory_total_mb / 1024).toFixed(0)} GiB`;
+  }
+  return text;
+}
+
+// A tiny line of recent values (CPU % over the last minute), as inline SVG.
+function sparkline(values) {
+  const svg = document.createElementNS("http://www.w3.org/2000/svg", "svg");
+  svg.setAttribute("width", "60"); svg.setAttribute("height", "14"); svg.setAttribute("class", "sparkline");
+  svg.setAttribute("aria-hidden", "true");
+  const top = Math.max(100, ...values);
+  const line = document.createElementNS("http://www.w3.org/2000/svg", "polyline");
+  line.setAttribute("points", values.map((v, i) => `${(i / Math.max(1, values.length - 1)) * 60},${14 - (v / top) * 13}`).join(" "));
+  line.setAttribute("fill", "none"); line.setAttribute("stroke", "currentColor"); line.setAttribute("stroke-width", "1.2");
+  svg.append(line);
+  return svg;
+}
+
+export function renderWorkers(container, workers, runName = (id) => id.slice(0, 8), history = new Map()) {
   container.replaceChildren(...(workers.length ? workers.map((w) =>
-    el("span", { class: "worker", title: `${w.host} pid ${w.pid} · last seen ${new Date(w.last_seen * 1000).toLocaleTimeString()}` },
-      `${w.name} · ${w.device} · ${w.current_run ? `running ${runName(w.current_run)}` : "idle"}`))
+    el("span", { class: "worker", "data-worker": w.name, title: `${w.host} pid ${w.pid} · last seen ${new Date(w.last_seen * 1000).toLocaleTimeString()}` },
+      `${w.name} · ${w.device} · ${w.current_run ? `running ${runName(w.current_run)}` : "idle"}${loadText(w.load)}`,
+      ...(history.get(w.name)?.length > 1 ? [sparkline(history.get(w.name))] : [])))
     : [el("span", { class: "muted" }, "no workers")]));
 }
 

@@ -1,0 +1,148 @@
+// Sweeps on the page: the form (comma-separated values per field, run count shown before
+// submitting), the list, and a sweep's view — every run overlaid, final accuracy against
+// each swept field, a sortable table with the best run marked — kept live as runs finish.
+import uPlot from "/vendor/uPlot.esm.js";
+import * as api from "./api.js";
+import { CompareChart } from "./plots.js";
+import { el, pct } from "./views.js";
+
+const REFRESH_MS = 2000;
+const POINTS = 300;
+
+// {base, grid} from the form: a field with several values is swept, one value is fixed.
+export function readSweepForm(form) {
+  const base = {}, grid = {};
+  const body = {};
+  for (const input of form.elements) {
+    if (!input.name || input.value.trim() === "") continue;
+    if (["name", "priority", "notify_url"].includes(input.name)) { body[input.name] = input.value.trim(); continue; }
+    const numeric = input.dataset.kind === "int" || input.dataset.kind === "number";
+    const values = input.value.split(",").map((v) => v.trim()).filter(Boolean)
+      .map((v) => (numeric && v !== "" && !Number.isNaN(Number(v)) ? Number(v) : v));
+    if (values.length > 1) grid[input.name] = values; else if (values.length) base[input.name] = values[0];
+  }
+  return { ...body, base, grid };
+}
+
+export function runCount(grid) {
+  return Object.values(grid).reduce((n, values) => n * values.length, 1);
+}
+
+export class SweepView {
+  constructor($, { onOpenRun, legendName }) {
+    this.$ = $;
+    this.onOpenRun = onOpenRun;
+    this.legendName = legendName;
+    this.chart = new CompareChart($("sweep-loss"), $("sweep-acc"));
+    this.sweep = null;
+    this.series = new Map(); // run id -> {loss, accuracy, status}
+    this.sortKey = "best";
+    this.sortDown = true;
+    this.timer = null;
+    this.scatters = [];
+  }
+
+  get id() { return this.sweep?.id ?? null; }
+
+  async open(id) {
+    this.sweep = { id };
+    this.series.clear();
+    await this.refresh();
+  }
+
+  close() { this.sweep = null; clearTimeout(this.timer); this.timer = null; }
+
+  // A run changed: refresh if it is one of ours (at most every REFRESH_MS).
+  changed(run) {
+    if (!this.sweep || run.sweep_id !== this.sweep.id || this.timer) return;
+    this.timer = setTimeout(() => { this.timer = null; this.refresh(); }, REFRESH_MS);
+  }
+
+  async refresh() {
+    const id = this.id;
+    const sweep = await api.getSweep(id).catch(() => null);
+    if (!sweep || id !== this.id) return;
+    this.sweep = sweep;
+    await Promise.all(sweep.runs.map(async (run) => {
+      const known = this.series.get(run.id);
+      if (known && known.status === run.status && !["running", "resuming"].includes(run.status)) return;
+      const [loss, accuracy] = await Promise.all([
+        api.series(run.id, "batch_loss", { points: POINTS }), api.series(run.id, "test_accuracy")]).catch(() => [null, null]);
+      if (loss) this.series.set(run.id, { loss, accuracy, status: run.status });
+    }));
+    if (id === this.id) this.draw();
+  }
+
+  draw() {
+    const { $ } = this;
+    const s = this.sweep;
+    $("sweep-title").textContent = `Sweep: ${s.name}`;
+    const counts = Object.entries(s.counts).map(([k, n]) => `${n} ${k}`).join(", ");
+    $("sweep-summary").textContent = `${s.count} runs over ${s.swept.join(", ")} · ${counts}` +
+      (s.best_test_accuracy != null ? ` · best ${pct(s.best_test_accuracy)}` : "") + (s.finished ? " · finished" : "");
+    $("cancel-sweep").hidden = s.finished;
+    const drawn = s.runs.filter((r) => this.series.has(r.id));
+    this.chart.render(drawn.map((r) => ({ label: this.legendName(r), ...this.series.get(r.id) })));
+    this.drawScatter();
+    this.drawTable();
+  }
+
+  drawScatter() {
+    const container = this.$("sweep-scatter");
+    this.scatters.forEach((p) => p.destroy());
+    this.scatters = [];
+    container.replaceChildren();
+    const scored = this.sweep.runs.filter((r) => r.metrics?.best_test_accuracy != null);
+    for (const field of this.sweep.swept) {
+      const values = [...new Set(this.sweep.runs.map((r) => r.spec[field]))];
+      const numeric = values.every((v) => typeof v === "number");
+      const sorted = numeric ? values.sort((a, b) => a - b) : values;
+      const xOf = (v) => (numeric ? v : sorted.indexOf(v));
+      const pts = scored.map((r) => [xOf(r.spec[field]), r.metrics.best_test_accuracy * 100])
+        .sort((a, b) => a[0] - b[0]);
+      const best = scored.find((r) => r.id === this.sweep.best_run_id);
+      const holder = el("div", { class: "scatter", "data-field": field });
+      container.append(holder);
+      const logX = numeric && field === "lr";
+      this.scatters.push(new uPlot({
+        width: 320, height: 200, title: field,
+        scales: { x: { time: false, distr: logX ? 3 : 1 } },
+        axes: [{ label: field, values: numeric ? undefined : (u, ticks) => ticks.map((t) => sorted[t] ?? "") },
+          { label: "best acc %" }],
+        series: [{}, { label: "runs", stroke: "#1f5fbf", width: 0, points: { size: 8, fill: "#1f5fbf" } },
+          { label: "best", stroke: "#e0a800", width: 0, points: { size: 14, fill: "#e0a800" } }],
+      }, [pts.map((p) => p[0]), pts.map((p) => p[1]),
+        pts.map((p) => (best && p[0] === xOf(best.spec[field]) && p[1] === best.metrics.best_test_accuracy * 100 ? p[1] : null))], holder));
+    }
+  }
+
+  drawTable() {
+    const s = this.sweep;
+    const cols = [["name", "run"], ["status", "status"], ...s.swept.map((f) => [f, f]), ["best", "best acc"]];
+    const value = (run, key) => (key === "best" ? run.metrics?.best_test_accuracy ?? -1
+      : key === "name" || key === "status" ? run[key] : run.spec[key]);
+    const rows = [...s.runs].sort((a, b) => {
+      const x = value(a, this.sortKey), y = value(b, this.sortKey);
+      return (x < y ? -1 : x > y ? 1 : 0) * (this.sortDown ? -1 : 1);
+    });
+    const head = el("tr", {}, ...cols.map(([key, label]) => el("th", {
+      "data-key": key, onclick: () => { this.sortDown = this.sortKey === key ? !this.sortDown : true; this.sortKey = key; this.drawTable(); },
+    }, label + (this.sortKey === key ? (this.sortDown ? " ▼" : " ▲") : ""))));
+    this.$("sweep-table").replaceChildren(el("thead", {}, head), el("tbody", {}, ...rows.map((run) => el("tr", {
+      "data-run-id": run.id, class: run.id === s.best_run_id ? "best" : "", onclick: () => this.onOpenRun(run),
+    }, ...cols.map(([key]) => el("td", {}, key === "best"
+      ? `${run.metrics?.best_test_accuracy != null ? pct(run.metrics.best_test_accuracy) : "–"}${run.id === s.best_run_id ? " ★" : ""}`
+      : key === "status" ? el("span", { class: `badge badge-${run.status}` }, run.status) : String(value(run, key))))))));
+  }
+}
+
+export function renderSweepList(listEl, sweeps, selectedId, onSelect) {
+  listEl.replaceChildren(...(sweeps.length ? sweeps.map((s) => el("li", {
+    class: `run ${s.id === selectedId ? "selected" : ""}`, tabindex: "0", "data-sweep-id": s.id,
+    onclick: () => onSelect(s.id), onkeydown: (e) => { if (e.key === "Enter") onSelect(s.id); },
+  }, el("div", { class: "row" }, el("span", { class: "run-name" }, s.name),
+    el("span", { class: `badge badge-${s.finished ? "succeeded" : "running"}` }, s.finished ? "done" : "active")),
+  el("div", { class: "muted" }, `${s.count} runs · ${Object.entries(s.counts).map(([k, n]) => `${n} ${k}`).join(", ")}` +
+    (s.best_test_accuracy != null ? ` · best ${pct(s.best_test_accuracy)}` : ""))))
+    : [el("li", { class: "muted" }, "no sweeps yet")]));
+}
