@@ -23,6 +23,7 @@ from shared.series import read_epochs
 from worker import checkpoints, load, training
 from worker.context import WorkerContext, describe_device
 from worker.data import load_mnist, training_subset
+from worker.early_stop import median_rule
 from worker.model import Net
 from worker.progress import ProgressReporter
 
@@ -149,6 +150,12 @@ def train_run(ctx: WorkerContext, run_id: str, spec: dict[str, Any], record: dic
                                     scheduler=scheduler, epoch=epoch, spec=spec, history=history)
         _write_logs(folder, spec, history, samples)
         _announce_epoch(ctx, run_id, writer, epoch_record, (sprite, samples, mistakes))
+        stop = median_rule(ctx.r, ctx.settings.results_dir, record, epoch, metrics["test_accuracy"])
+        if stop is not None:
+            _save_final(folder, model)
+            _record_peak_memory(ctx, run_id)
+            ctx.store.update(run_id, stopped_early=True)
+            return Finished(Status.SUCCEEDED, stop)
         target = spec["target_accuracy"]
         if target is not None and metrics["test_accuracy"] >= target:
             _save_final(folder, model)

@@ -122,3 +122,18 @@ def test_the_workers_heartbeat_carries_their_load(make_stack):
     load = worker["load"]
     assert load["cpu_percent"] >= 0 and load["memory_mb"] > 50
     assert "gpu_memory_mb" not in load, "a CPU worker reports no GPU"
+
+
+def test_the_median_rule_stops_a_run_below_the_finished_runs(make_stack):
+    stack = make_stack(workers=1)
+    body = {"name": "median", "base": {"epochs": 3, "train_samples": 1000, "batch_size": 32},
+            "grid": {"lr": [0.003, 0.002, 1e-6]}, "early_stop_epoch": 1}
+    sweep = requests.post(stack.url + "/api/sweeps", json=body, timeout=10).json()
+    state = wait_for(lambda: (s := requests.get(f"{stack.url}/api/sweeps/{sweep['id']}", timeout=10)
+                              .json())["finished"] and s, 300, "the sweep to finish")
+    by_lr = {r["spec"]["lr"]: r for r in state["runs"]}
+    assert by_lr[0.003]["epoch"] == 3 and by_lr[0.002]["epoch"] == 3, "the first runs always finish"
+    slow = by_lr[1e-6]
+    assert slow["status"] == "succeeded" and slow["stopped_early"] and slow["epoch"] == 1
+    events = requests.get(f"{stack.url}/api/runs/{slow['id']}/events", timeout=10).json()["events"]
+    assert "below the median" in events[-1]["message"]

@@ -16,6 +16,7 @@ export function readSweepForm(form) {
   for (const input of form.elements) {
     if (!input.name || input.value.trim() === "") continue;
     if (["name", "priority", "notify_url"].includes(input.name)) { body[input.name] = input.value.trim(); continue; }
+    if (input.name === "early_stop_epoch") { body.early_stop_epoch = Number(input.value); continue; }
     const numeric = input.dataset.kind === "int" || input.dataset.kind === "number";
     const values = input.value.split(",").map((v) => v.trim()).filter(Boolean)
       .map((v) => (numeric && v !== "" && !Number.isNaN(Number(v)) ? Number(v) : v));
