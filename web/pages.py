@@ -5,7 +5,7 @@ from pathlib import Path
 
 from flask import Blueprint, abort, render_template, send_from_directory
 
-from shared import spec, sweeps
+from shared import lifecycle, spec, sweeps
 
 pages = Blueprint("pages", __name__, static_folder="static", static_url_path="/static")
 
@@ -23,7 +23,10 @@ VENDOR_FILES = {
 def index() -> str:
     return render_template("index.html", fields=spec.FIELDS, name_max=spec.NAME_MAX,
                            sweepable=sweeps.SWEEPABLE,
-                           priorities=spec.BY_NAME["priority"].choices)
+                           priorities=spec.BY_NAME["priority"].choices,
+                           lifecycle={"statuses": list(lifecycle.ALL),
+                                      "waiting": sorted(s.value for s in lifecycle.WAITING),
+                                      "active": sorted(s.value for s in lifecycle.ACTIVE)})
 
 
 @pages.get("/api/docs")

@@ -5,7 +5,7 @@ import { RunFollower } from "./follower.js";
 import { LossChart, AccuracyChart, RateChart, POINTS } from "./plots.js";
 import { CompareView } from "./compare.js";
 import { DigitPad, renderProbabilities } from "./draw.js";
-import { renderRunList, renderSamples, renderConfusion, renderWorkers, tickElapsed, pct, ACTIVE } from "./views.js";
+import { renderRunList, renderSamples, renderConfusion, renderWorkers, tickElapsed, pct, ACTIVE, WAITING } from "./views.js";
 import { SweepView, readSweepForm, runCount, renderSweepList } from "./sweeps.js";
 
 const $ = (id) => document.getElementById(id);
@@ -81,7 +81,7 @@ function matchesQuery(run) {
 
 // Queue positions come from the server; when a run leaves the queue, the ones behind it move up.
 function noteStatus(run, before) {
-  const waiting = (s) => s === "queued" || s === "resuming";
+  const waiting = (s) => WAITING.has(s);
   if (waiting(before) && !waiting(run.status)) {
     const left = runs.get(run.id)?.queue_position;
     for (const other of runs.values()) {

@@ -4,7 +4,7 @@
 import uPlot from "/vendor/uPlot.esm.js";
 import * as api from "./api.js";
 import { CompareChart } from "./plots.js";
-import { el, pct } from "./views.js";
+import { el, pct, ACTIVE } from "./views.js";
 
 const REFRESH_MS = 2000;
 const POINTS = 300;
@@ -66,7 +66,7 @@ export class SweepView {
     this.sweep = sweep;
     await Promise.all(sweep.runs.map(async (run) => {
       const known = this.series.get(run.id);
-      if (known && known.status === run.status && !["running", "resuming"].includes(run.status)) return;
+      if (known && known.status === run.status && !ACTIVE.has(run.status)) return;
       const [loss, accuracy] = await Promise.all([
         api.series(run.id, "batch_loss", { points: POINTS }), api.series(run.id, "test_accuracy")]).catch(() => [null, null]);
       if (loss) this.series.set(run.id, { loss, accuracy, status: run.status });

@@ -1,6 +1,9 @@
 // DOM rendering of the run list, sample predictions and the confusion matrix.
 const pct = (x) => (x == null ? "–" : `${(x * 100).toFixed(2)}%`);
-const ACTIVE = new Set(["queued", "running", "resuming"]);
+// Statuses come from shared.lifecycle through the page (see index.html), written once.
+const LIFECYCLE = JSON.parse(document.getElementById("lifecycle")?.textContent || '{"active": [], "waiting": []}');
+const ACTIVE = new Set(LIFECYCLE.active);
+export const WAITING = new Set(LIFECYCLE.waiting);
 
 export function el(tag, attrs = {}, ...children) {
   const node = document.createElement(tag);
@@ -27,7 +30,7 @@ export function renderRunList(listEl, runs, { selectedId, onSelect, onCancel, co
       if (p.images_per_sec > 0) meta.push(`ETA ${formatDuration(left / p.images_per_sec)}`);
     }
     if (run.metrics && run.metrics.best_test_accuracy != null) meta.push(`best ${pct(run.metrics.best_test_accuracy)}`);
-    if (run.queue_position != null && (run.status === "queued" || run.status === "resuming")) {
+    if (run.queue_position != null && WAITING.has(run.status)) {
       meta.push(`#${run.queue_position} in queue`);
     }
     if (run.worker) meta.push(run.worker);
