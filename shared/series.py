@@ -275,7 +275,7 @@ def read_series(folder: Path, name: str, start: int | None = None, end: int | No
         return result
     edges = (np.arange(points, dtype=np.int64) * n) // points
     sizes = np.diff(np.append(edges, n))
-    lows, highs, sums = _reduce_buckets(ys[lo:hi], edges)
+    lows, highs, sums = _reduce_buckets(folder / f"{name}.y", lo, n, edges)
     result.update(x=np.asarray(xs[lo:hi][edges]).tolist(), min=_clean(lows), max=_clean(highs),
                   mean=_clean(sums / sizes))
     return result
@@ -285,25 +285,28 @@ def read_series(folder: Path, name: str, start: int | None = None, end: int | No
 REDUCE_CHUNK = 1 << 21
 
 
-def _reduce_buckets(y: np.ndarray, edges: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Min, max and (float64) sum of ``y`` per bucket starting at ``edges``, a few buckets
-    at a time straight from the mapped file, so a 20-million-point range is never copied."""
-    n = len(y)
+def _reduce_buckets(y_path: Path, lo: int, n: int,
+                    edges: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Min, max and (float64) sum per bucket of the ``n`` values from index ``lo`` of a
+    y file, buckets starting at ``edges``. Read a few buckets at a time with plain reads:
+    the range is never held whole, and the file's pages stay in the page cache instead of
+    the web process' resident memory (a mapping would count them)."""
     lows = np.empty(len(edges), dtype=np.float64)
     highs, sums = np.empty_like(lows), np.empty_like(lows)
     ends = np.append(edges[1:], n)
     first = 0
-    while first < len(edges):
-        last = int(np.searchsorted(ends, edges[first] + REDUCE_CHUNK, side="right"))
-        last = max(last, first + 1)
-        start, stop = int(edges[first]), int(ends[last - 1])
-        chunk = np.asarray(y[start:stop], dtype=np.float64)
-        local = edges[first:last] - start
-        with np.errstate(invalid="ignore"):
-            lows[first:last] = np.minimum.reduceat(chunk, local)
-            highs[first:last] = np.maximum.reduceat(chunk, local)
-            sums[first:last] = np.add.reduceat(chunk, local)
-        first = last
+    with open(y_path, "rb") as f:
+        while first < len(edges):
+            last = max(int(np.searchsorted(ends, edges[first] + REDUCE_CHUNK, side="right")), first + 1)
+            start, stop = int(edges[first]), int(ends[last - 1])
+            f.seek((lo + start) * Y_DTYPE.itemsize)
+            chunk = np.fromfile(f, dtype=Y_DTYPE, count=stop - start).astype(np.float64)
+            local = edges[first:last] - start
+            with np.errstate(invalid="ignore"):
+                lows[first:last] = np.minimum.reduceat(chunk, local)
+                highs[first:last] = np.maximum.reduceat(chunk, local)
+                sums[first:last] = np.add.reduceat(chunk, local)
+            first = last
     return lows, highs, sums
 
 
