@@ -123,7 +123,12 @@ class EventWriter:
         self.seq += 1
         event = {"run_id": self.run_id, "seq": self.seq, "ts": time.time(), "type": kind.value,
                  **fields}
-        eventfile.append(self.path, self.index_path, self.seq, encode(event))
+        try:
+            line = encode(event)
+        except ValueError:  # a diverged run's NaN/inf losses: logged as null, not fatal
+            event = events.finite(event)
+            line = encode(event)
+        eventfile.append(self.path, self.index_path, self.seq, line)
         if self.observer is not None:
             self.observer.observe(event)
         if kind is EventType.STATUS and fields.get("status") in TERMINAL:

@@ -8,6 +8,7 @@ seconds), added by the writer. More fields may be added; none may be removed.
 """
 from __future__ import annotations
 
+import math
 from enum import Enum
 from typing import Any
 
@@ -44,3 +45,15 @@ def check(type_: str, fields: dict[str, Any]) -> EventType:
     if missing:
         raise ValueError(f"a {kind.value} event needs {', '.join(missing)}")
     return kind
+
+
+def finite(value: Any) -> Any:
+    """``value`` with every NaN or infinite float replaced by None: JSON has no NaN, and a
+    diverged run (loss NaN) must still be logged, charted and ended, not failed by its log."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: finite(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [finite(v) for v in value]
+    return value

@@ -18,6 +18,7 @@ from typing import Any, cast
 import redis
 
 from shared import keys, layout
+from shared.events import finite
 from shared.lifecycle import TERMINAL, WAITING, Status
 from shared.spec import PRIORITY_ORDER
 
@@ -183,7 +184,7 @@ class RunStore:
                         pipe.unwatch()
                         return None
                     before = record["status"]
-                    record.update(changes)
+                    record.update(finite(changes))  # a diverged run's NaN metrics: null
                     pipe.multi()
                     pipe.set(key, json.dumps(record))
                     if "status" in changes:

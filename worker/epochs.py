@@ -17,6 +17,7 @@ import torch
 
 from shared import keys, layout
 from shared.eventlog import EventWriter
+from shared.events import finite
 from shared.lifecycle import Status
 from shared.retry import TRANSIENT, retry_redis
 from shared.series import read_epochs
@@ -266,6 +267,6 @@ def _replay_missing_epochs(ctx: WorkerContext, run_id: str, writer: EventWriter,
 
 
 def _write_logs(folder, spec, history, samples) -> None:
-    layout.write_json(folder / layout.TRAINING_LOG, {"spec": spec, **history})
+    layout.write_json(folder / layout.TRAINING_LOG, finite({"spec": spec, **history}))
     layout.write_json(folder / layout.TEST_SAMPLES, {"epoch": history["epochs"][-1]["epoch"],
                                                      "items": samples})

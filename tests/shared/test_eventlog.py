@@ -72,3 +72,16 @@ def test_an_event_missing_a_required_field_is_refused_and_takes_no_seq(r, tmp_pa
     with pytest.raises(ValueError):
         w.append("no-such-type")
     assert w.append("status", status="queued", message="")["seq"] == 1
+
+
+def test_a_diverged_runs_nan_losses_are_logged_as_null(r, tmp_path):
+    from shared.series import SeriesWriter, read_series
+
+    folder = tmp_path / "series"
+    w = EventWriter(r, str(tmp_path), RUN, observer=SeriesWriter(folder))
+    w.append("progress", **{**PROGRESS, "losses": [0.5, float("nan"), float("inf")]}, step=3)
+    w.append("epoch", epoch=1, train_loss=float("nan"), test_loss=2.3, test_accuracy=0.1, seconds=1.0)
+    stored = [json.loads(line) for line in (tmp_path / RUN / "events.jsonl").read_text().splitlines()]
+    assert stored[0]["losses"] == [0.5, None, None] and stored[1]["train_loss"] is None
+    assert read_series(folder, "batch_loss")["mean"] == [0.5, None, None]
+    assert read_series(folder, "test_loss")["mean"] == [2.3]
