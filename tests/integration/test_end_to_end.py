@@ -135,3 +135,14 @@ def test_the_gevent_server_streams_a_run_like_eventlet(make_stack):
     assert events[-1]["status"] == "succeeded"
     loss = requests.get(f"{stack.url}/api/runs/{run['id']}/series/batch_loss", timeout=10).json()
     assert loss["total"] == 2 * 32 and loss["last_seq"] == events[-1]["seq"]
+
+
+def test_a_diverging_run_ends_normally_with_null_losses(make_stack):
+    stack = make_stack(workers=1)
+    run = stack.submit(name="blow up", epochs=1, train_samples=300, batch_size=8, optimizer="sgd", lr=10)
+    record = stack.wait_status(run["id"], ("succeeded", "failed"))
+    assert record["status"] == "succeeded", record.get("error")
+    losses = [x for e in stack.events(run["id"]) if e["type"] == "progress" for x in e["losses"]]
+    assert None in losses, "a sgd step of 10 diverges; its NaN losses arrive as null"
+    series = requests.get(f"{stack.url}/api/runs/{run['id']}/series/batch_loss", timeout=10).json()
+    assert series["total"] == len(losses) and None in series["mean"]
