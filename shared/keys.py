@@ -48,6 +48,19 @@ def sweep_record(sweep_id: str) -> str:
     return f"{PREFIX}:sweep:{sweep_id}"
 
 
+def notifications_sending(worker: str) -> str:
+    """Notices one worker has taken and not yet sent; moved back if that worker dies."""
+    return f"{PREFIX}:notifications:sending:{worker}"
+
+
+#: SCAN pattern of every worker's notices-being-sent list.
+NOTIFICATIONS_SENDING_PATTERN = f"{PREFIX}:notifications:sending:*"
+
+
+def worker_from_sending(key: str) -> str:
+    return key[len(f"{PREFIX}:notifications:sending:"):]
+
+
 def sweep_notified(sweep_id: str) -> str:
     """Set once when a finished sweep's notice has been queued, so it is sent once."""
     return f"{PREFIX}:sweep:{sweep_id}:notified"

@@ -5,8 +5,10 @@ Every terminal status change pushes ``{"run_id"}`` onto a Redis list in the same
 transaction (shared.runs); each worker runs this thread, which takes notices off that
 list and posts them with capped exponential backoff (six tries, ~30 s), never on the
 training thread. When the last run of a sweep ends, the sweep's notice goes out too,
-once (a Redis SET NX decides which worker sends it). Delivery is at most once: a
-notice being sent when its worker dies is lost. The body is Slack-compatible (a
+once (a Redis SET NX decides which worker sends it). Delivery is at least once: a
+worker moves a notice to its own "sending" list while it sends it (BLMOVE), and a
+notice left there by a worker that died goes back on the queue for another worker,
+so a crash can repeat a notice but not lose one. The body is Slack-compatible (a
 ``text`` field) and carries the details as JSON:
 
     {"text": "Trainboard: run “lr 0.003” succeeded — best test accuracy 98.91% — http://…/#run=…",
@@ -90,26 +92,48 @@ def sweep_notice(summary: dict[str, Any], public_url: str) -> dict[str, Any]:
 
 
 class Notifier(threading.Thread):
-    def __init__(self, r: redis.Redis, settings: Settings):
+    def __init__(self, r: redis.Redis, settings: Settings, worker: str):
         super().__init__(name="trainboard-notifier", daemon=True)
         self.r, self.settings = r, settings
+        self.sending = keys.notifications_sending(worker)
         self.sweeps = SweepStore(r, settings.results_dir)
         self._stop_event = threading.Event()
+        self._started_clean = False
 
     def run(self) -> None:
         backoff = Backoff()
         while not self._stop_event.is_set():
             try:
-                item = cast(list[bytes] | None, self.r.blpop([keys.NOTIFICATIONS], timeout=2))
+                self.requeue_orphaned()
+                item = cast(bytes | None, self.r.blmove(keys.NOTIFICATIONS, self.sending, 2,
+                                                        "LEFT", "RIGHT"))
                 backoff.reset()
                 if item is not None:
-                    self.handle(json.loads(item[1])["run_id"])
+                    try:
+                        self.handle(json.loads(item)["run_id"])
+                    finally:
+                        self.r.lrem(self.sending, 1, item.decode())
             except redis.RedisError as exc:
                 delay = backoff.next()
                 log.warning("notifier: Redis unavailable (%s); retrying in %.1fs", exc, delay)
                 self._stop_event.wait(delay)
             except Exception:
                 log.exception("notifier: could not handle a notice")
+
+    def requeue_orphaned(self) -> None:
+        """Put back the notices of workers that died while sending them (this worker's
+        own leftovers too, from before a restart under the same name)."""
+        alive = {n.decode() for n in cast(set[bytes], self.r.smembers(keys.WORKERS))
+                 if self.r.exists(keys.worker_heartbeat(n.decode()))}
+        for raw in self.r.scan_iter(match=keys.NOTIFICATIONS_SENDING_PATTERN, count=100):
+            key = raw.decode()
+            if key != self.sending and keys.worker_from_sending(key) in alive:
+                continue
+            if key == self.sending and self._started_clean:
+                continue
+            while self.r.lmove(key, keys.NOTIFICATIONS, "RIGHT", "LEFT") is not None:
+                pass
+        self._started_clean = True
 
     def handle(self, run_id: str) -> None:
         run = self.sweeps.runs.get(run_id)

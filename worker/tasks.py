@@ -41,7 +41,7 @@ def start_worker(name: str) -> WorkerContext:
             _presence = Presence(_ctx, enqueue_run)
             _presence.start()
             # Its own client: a blocking pop must not hold the connection training uses.
-            _notifier = Notifier(redis_client(settings.redis_url), settings)
+            _notifier = Notifier(redis_client(settings.redis_url), settings, name)
             _notifier.start()
             log.info("worker %s ready on %s", name, _ctx.device)
         return _ctx

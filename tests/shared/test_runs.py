@@ -110,3 +110,20 @@ def test_a_malformed_cursor_is_refused(r, tmp_path):
     for bad in ("x", "1.0~nothex", "nan~" + "a" * 32, "inf~" + "a" * 32, "1e5~" + "a" * 32):
         with pytest.raises(ValueError):
             RunStore(r, str(tmp_path)).page(cursor=bad)
+
+
+def test_notices_left_by_a_dead_worker_go_back_on_the_queue(r, tmp_path):
+    import json as json_
+
+    from shared import keys
+    from shared.settings import Settings
+    from worker.notifier import Notifier
+
+    r.rpush(keys.notifications_sending("dead"), json_.dumps({"run_id": "a" * 32}))
+    r.rpush(keys.notifications_sending("alive"), json_.dumps({"run_id": "b" * 32}))
+    r.sadd(keys.WORKERS, "alive")
+    r.set(keys.worker_heartbeat("alive"), "{}")
+    notifier = Notifier(r, Settings(results_dir=str(tmp_path)), "me")
+    notifier.requeue_orphaned()
+    assert [json_.loads(x)["run_id"] for x in r.lrange(keys.NOTIFICATIONS, 0, -1)] == ["a" * 32]
+    assert r.llen(keys.notifications_sending("alive")) == 1, "a live worker keeps what it is sending"
