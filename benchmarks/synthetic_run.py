@@ -49,7 +49,7 @@ def make_run(results_dir: str, events: int, indexed: bool = True, run_id: str | 
             line = json.dumps(event, separators=(",", ":"))
             if indexed:
                 offset = out.tell()
-                eventfile._write_entry(index_path, seq, offset)
+                eventfile.write_entry(index_path, seq, offset)
                 series.observe(event)
             out.write(line + "\n")
 

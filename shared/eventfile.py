@@ -46,10 +46,10 @@ def append(log_path: Path, index_path: Path, seq: int, line: str) -> None:
     with open(log_path, "ab") as f:
         offset = f.tell()
         f.write(line.encode() + b"\n")
-    _write_entry(index_path, seq, offset)
+    write_entry(index_path, seq, offset)
 
 
-def _write_entry(index_path: Path, seq: int, offset: int) -> None:
+def write_entry(index_path: Path, seq: int, offset: int) -> None:
     fd = os.open(index_path, os.O_WRONLY | os.O_CREAT, 0o644)
     try:
         os.pwrite(fd, offset.to_bytes(ENTRY, "little"), (seq - 1) * ENTRY)

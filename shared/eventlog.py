@@ -106,7 +106,8 @@ class EventWriter:
         self.path, self.index_path = eventfile.paths(results_dir, run_id)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.seq = last_seq(r, results_dir, run_id)
-        self.pending: deque[dict[str, Any]] = deque()
+        #: (seq, encoded line) of events written to the file but not yet to Redis.
+        self.pending: deque[tuple[int, str]] = deque()
         self._retry_at = 0.0
         self._backoff = Backoff()
         self._expire_stream = False
@@ -133,7 +134,7 @@ class EventWriter:
             self.observer.observe(event)
         if kind is EventType.STATUS and fields.get("status") in TERMINAL:
             self._expire_stream = True
-        self.pending.append(event)
+        self.pending.append((self.seq, line))  # encoded once, sent as is
         if time.monotonic() >= self._retry_at:
             self.flush()
         return event
@@ -145,9 +146,8 @@ class EventWriter:
         stream, channel = keys.run_stream(self.run_id), keys.run_channel(self.run_id)
         try:
             pipe = self.r.pipeline(transaction=False)
-            for event in self.pending:
-                line = encode(event)
-                pipe.xadd(stream, {"e": line}, id=f"{event['seq']}-0",
+            for seq, line in self.pending:
+                pipe.xadd(stream, {"e": line}, id=f"{seq}-0",
                           maxlen=self.stream_maxlen, approximate=True)
                 pipe.publish(channel, line)
             if self._expire_stream:

@@ -4,8 +4,9 @@ One background task per web process listens on every run's pub/sub channel and
 on the run-updates channel. Pub/sub can lose messages (a reconnect, a slow
 consumer), so the relay remembers the last ``seq`` it sent to each run's room
 and, when a message skips ahead, first sends the missing events from the run's
-durable log. A subscriber gets history under the same per-run lock, so it sees
-history and live tail in order (at worst with duplicates, which clients drop).
+durable log. A subscriber joins the run's room before its bounded replay is read,
+so it gets every event, at worst twice or out of order (clients order by seq and
+drop repeats); replays take no lock, so they never hold up the live tail.
 """
 from __future__ import annotations
 

@@ -35,6 +35,8 @@ from shared.sweep_store import SweepStore, summarize
 log = logging.getLogger(__name__)
 
 ATTEMPTS = 6
+#: How often a notifier looks for notices left behind by dead workers.
+ORPHAN_CHECK_SECONDS = 30.0
 TIMEOUT = 5.0
 
 
@@ -102,9 +104,12 @@ class Notifier(threading.Thread):
 
     def run(self) -> None:
         backoff = Backoff()
+        last_sweep = -ORPHAN_CHECK_SECONDS
         while not self._stop_event.is_set():
             try:
-                self.requeue_orphaned()
+                if time.monotonic() - last_sweep >= ORPHAN_CHECK_SECONDS:
+                    self.requeue_orphaned()  # not every 2 s: it scans the sending lists
+                    last_sweep = time.monotonic()
                 item = cast(bytes | None, self.r.blmove(keys.NOTIFICATIONS, self.sending, 2,
                                                         "LEFT", "RIGHT"))
                 backoff.reset()
