@@ -20,6 +20,7 @@ import redis
 from shared import keys, layout
 from shared.events import finite
 from shared.lifecycle import TERMINAL, WAITING, Status
+from shared.redaction import public_run
 from shared.spec import PRIORITY_ORDER
 
 #: Score distance between priorities in the waiting index (more than any epoch time).
@@ -189,7 +190,7 @@ class RunStore:
                     pipe.set(key, json.dumps(record))
                     if "status" in changes:
                         _index_status(pipe, record, before)
-                        pipe.publish(keys.RUN_UPDATES_CHANNEL, json.dumps(record))
+                        pipe.publish(keys.RUN_UPDATES_CHANNEL, json.dumps(public_run(record)))
                     pipe.execute()
                     break
                 except redis.WatchError:
@@ -198,7 +199,8 @@ class RunStore:
         return record
 
     def publish_update(self, record: dict[str, Any]) -> None:
-        self.r.publish(keys.RUN_UPDATES_CHANNEL, json.dumps(record))
+        """Tell every page (``run_update``); the channel carries records masked."""
+        self.r.publish(keys.RUN_UPDATES_CHANNEL, json.dumps(public_run(record)))
 
     # -- the volume mirror ---------------------------------------------------
     def _mirror(self, record: dict[str, Any]) -> None:

@@ -10,6 +10,8 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote, urlparse
 
+from shared.notify_targets import TargetPolicy
+
 
 class SettingsError(ValueError):
     """A configuration variable has a value the program cannot use."""
@@ -62,6 +64,15 @@ class Settings:
     notify_url: str | None = None
     #: The page's address as users reach it, for links in notifications.
     public_url: str = "http://localhost:8000"
+    #: Let notices go to loopback, private and link-local addresses (an internal receiver).
+    notify_allow_private: bool = False
+    #: Hosts that may receive notices whatever they resolve to (lower case).
+    notify_allowed_hosts: frozenset[str] = frozenset()
+
+    def notify_policy(self) -> TargetPolicy:
+        """Where notices a *user* named may go (shared.notify_targets). The operator's
+        own NOTIFY_URL is configuration, not input, and is not held to it."""
+        return TargetPolicy(self.notify_allow_private, self.notify_allowed_hosts)
 
 
 def _number(name: str, default: float | None, low: float, high: float,
@@ -149,4 +160,8 @@ def load_settings() -> Settings:
         max_run_seconds=_float("MAX_RUN_SECONDS", d.max_run_seconds, 1.0, 365 * 24 * 3600.0),
         notify_url=_url("NOTIFY_URL"),
         public_url=(os.environ.get("PUBLIC_URL") or d.public_url).rstrip("/"),
+        notify_allow_private=_bool("NOTIFY_ALLOW_PRIVATE", d.notify_allow_private),
+        notify_allowed_hosts=frozenset(h.strip().lower().rstrip(".") for h in
+                                       os.environ.get("NOTIFY_ALLOWED_HOSTS", "").split(",")
+                                       if h.strip()),
     )

@@ -35,6 +35,8 @@ class Field:
     placeholder: str = ""
     #: The form's label (default: the name, spaced and capitalised).
     title: str = ""
+    #: Write-only: stored and used, but answered masked (see shared.redaction).
+    secret: bool = False
 
     @property
     def label(self) -> str:
@@ -93,7 +95,7 @@ FIELDS: tuple[Field, ...] = (
     Field("priority", "choice", "normal", "waiting runs of higher priority start first (FIFO within one)",
           choices=("high", "normal", "low")),
     Field("notify_url", "url", None, "POST a JSON notice (Slack-compatible text) here when the run ends",
-          nullable=True, placeholder="https://hooks.example/…", title="Notify URL"),
+          nullable=True, placeholder="https://hooks.example/…", title="Notify URL", secret=True),
 )
 #: Queue order of each priority (lower starts first), used by the broker and the waiting index.
 PRIORITY_ORDER = {"high": 0, "normal": 1, "low": 2}
@@ -139,7 +141,7 @@ def _check_text(v: Any) -> str | None:
 URL_MAX = 500
 
 
-#: http(s), a host name or address (optionally a port), then printable ASCII: no credentials,
+#: http(s), a host name or IPv4 address (optionally a port), then printable ASCII: no credentials,
 #: no spaces, no control characters. The validator and the JSON Schema use this same pattern.
 URL_PATTERN = r"^https?://[A-Za-z0-9.\-]+(:[0-9]{1,5})?(/[!-~]*)?$"
 
@@ -176,10 +178,15 @@ def validate_spec(raw: Any) -> dict[str, Any]:
     return spec
 
 
-def json_schema() -> dict[str, Any]:
-    """The spec as JSON Schema (for the OpenAPI document), from :data:`FIELDS`."""
+def json_schema(answered: bool = False) -> dict[str, Any]:
+    """The spec as JSON Schema (for the OpenAPI document), from :data:`FIELDS`; with
+    ``answered``, as the API answers it: secret fields masked (``scheme://host/…``)."""
     properties: dict[str, Any] = {}
     for f in FIELDS:
+        if answered and f.secret:
+            properties[f.name] = {"type": ["string", "null"], "maxLength": URL_MAX,
+                                  "description": f.help + " (write-only: answered masked)"}
+            continue
         base = {"int": "integer", "number": "number", "text": "string", "url": "string"}.get(f.kind)
         schema: dict[str, Any] = {"description": f.help}
         if f.kind == "choice":

@@ -22,9 +22,10 @@ import secrets
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from flask import Request
+from flask import Request, Response, current_app, request
 
 from shared.settings import Settings
+from web.errors import ApiError
 
 log = logging.getLogger(__name__)
 
@@ -87,7 +88,10 @@ def refusal(request: Request, allowed_origins: tuple[str, ...]) -> tuple[int, st
     """Why a state-changing request must be refused (status, message), or None."""
     if request.method not in UNSAFE_METHODS:
         return None
-    if request.mimetype != "application/json":
+    bodyless = not request.mimetype and not request.content_length and not request.data
+    if request.mimetype != "application/json" and not bodyless:
+        # No body and no Content-Type (curl -X POST): no spec can ride in; the origin
+        # checks below still refuse it when a browser sends it from another site.
         return 415, "send the body as JSON with 'Content-Type: application/json'"
     origin = request.headers.get("Origin")
     if origin is not None and origin != "null":
@@ -100,3 +104,13 @@ def refusal(request: Request, allowed_origins: tuple[str, ...]) -> tuple[int, st
     if site == "cross-site" and origin not in allowed_origins:
         return 403, "cross-site request refused"
     return None
+
+
+def refuse_unsafe() -> Response | None:
+    """``before_request`` for the whole app (create_app registers it): state-changing
+    requests are JSON only and never from another site. A request no route takes
+    (404, 405) gets that answer instead."""
+    if request.routing_exception is not None:
+        return None
+    refused = refusal(request, current_app.extensions["trainboard.settings"].cors_origins)
+    return ApiError(*refused).response() if refused else None

@@ -13,30 +13,17 @@ from flask import Blueprint, Response, current_app, jsonify, request, send_file
 
 from shared import eventfile, layout, lifecycle, series
 from shared.eventlog import DEFAULT_PAGE, MAX_PAGE, last_seq, read_events
+from shared.redaction import public_run
 from shared.runs import RunStore, new_record
 from shared.spec import SpecError, validate_spec
 from shared.workers import live_workers
-from web import errors, submission
-from web.access import refusal
-from web.auth import require_token
+from web import submission
 from web.errors import ApiError, json_body
 
 log = logging.getLogger(__name__)
+#: Every route here needs the token when one is in force, but /healthz and the
+#: OpenAPI document (web.auth's one guard, registered by create_app, says so).
 api = Blueprint("api", __name__)
-
-
-
-errors.register(api)
-
-
-@api.before_app_request
-def _refuse_unsafe_requests() -> Response | None:
-    """State-changing requests: JSON only, and never from another site (see web.access).
-    A request no route takes (404, 405) gets that answer instead."""
-    if request.routing_exception is not None:
-        return None
-    refused = refusal(request, _settings().cors_origins)
-    return ApiError(*refused).response() if refused else None
 
 
 def _store() -> RunStore:
@@ -60,11 +47,10 @@ def _get_run(run_id: str) -> dict[str, Any]:
 
 
 def _with_position(record: dict[str, Any], positions: dict[str, int]) -> dict[str, Any]:
-    return {**record, "queue_position": positions.get(record["id"])}
+    return {**public_run(record), "queue_position": positions.get(record["id"])}
 
 
 @api.post("/api/runs")
-@require_token
 def submit_run() -> tuple[Response, int]:
     try:
         spec = validate_spec(json_body())
@@ -72,7 +58,7 @@ def submit_run() -> tuple[Response, int]:
         raise ApiError(400, "invalid run spec", exc.fields) from None
     record = new_record(spec)
     submission.submit([record])
-    return jsonify({**record, "queue_position": _store().queue_position(record["id"])}), 201
+    return jsonify({**public_run(record), "queue_position": _store().queue_position(record["id"])}), 201
 
 
 #: Runs per page of GET /api/runs when the caller gives no ``limit``, and the most allowed.
@@ -106,18 +92,16 @@ def list_runs() -> Response:
 @api.get("/api/runs/<run_id>")
 def get_run(run_id: str) -> Response:
     record = _get_run(run_id)
-    store = _store()
-    return jsonify({**record, "queue_position": store.queue_position(run_id)})
+    return jsonify({**public_run(record), "queue_position": _store().queue_position(run_id)})
 
 
 @api.post("/api/runs/<run_id>/cancel")
-@require_token
 def cancel_run(run_id: str) -> tuple[Response, int]:
     record = _get_run(run_id)
     if lifecycle.is_terminal(record["status"]):
         raise ApiError(409, f"run is already {record['status']}; nothing to cancel")
     record = submission.cancel(record)
-    return jsonify({**record, "cancel_requested": True}), 202
+    return jsonify({**public_run(record), "cancel_requested": True}), 202
 
 
 def _int_arg(name: str, default: int, low: int, high: int) -> int:
@@ -146,7 +130,6 @@ def _pause() -> None:
 
 
 @api.get("/api/runs/<run_id>/events")
-@require_token
 def run_events(run_id: str) -> Response:
     """``?after=<seq>&limit=<n>`` → ``{"events": [...], "last_seq"}``: one page of the log.
 
@@ -179,7 +162,6 @@ def _series_folder(run_id: str) -> Path:
 
 
 @api.get("/api/runs/<run_id>/series/<name>")
-@require_token
 def run_series(run_id: str, name: str) -> Response:
     """``?start=&end=&points=`` → ``{"name", "total", "x", "min", "max", "mean", "last_seq"}``.
 
@@ -195,7 +177,6 @@ def run_series(run_id: str, name: str) -> Response:
 
 
 @api.get("/api/runs/<run_id>/epochs")
-@require_token
 def run_epochs(run_id: str) -> Response:
     """``{"epochs": [epoch events], "samples": [samples events], "last_seq"}``: the
     per-epoch detail of a run (metrics, confusion, sample predictions), without the log."""
@@ -204,7 +185,6 @@ def run_epochs(run_id: str) -> Response:
 
 
 @api.get("/api/runs/<run_id>/artifacts")
-@require_token
 def list_artifacts(run_id: str) -> Response:
     _get_run(run_id)
     folder = layout.run_dir(_settings().results_dir, run_id)
@@ -212,18 +192,20 @@ def list_artifacts(run_id: str) -> Response:
 
 
 @api.get("/api/runs/<run_id>/artifacts/<path:name>")
-@require_token
 def download_artifact(run_id: str, name: str) -> Response:
-    _get_run(run_id)
+    record = _get_run(run_id)
     folder = layout.run_dir(_settings().results_dir, run_id)
     path = layout.resolve_artifact(folder, name)
     if path is None:
         raise ApiError(404, f"no artifact named {name!r} in run {run_id}")
+    if name == layout.RUN_JSON:  # the record itself: answered masked, like GET /api/runs/<id>
+        response = jsonify(public_run(record))
+        response.headers["Content-Disposition"] = f"attachment; filename={layout.RUN_JSON}"
+        return response
     return send_file(path.resolve(), as_attachment=True, download_name=path.name)
 
 
 @api.post("/api/runs/<run_id>/predict")
-@require_token
 def predict_digit(run_id: str) -> Response:
     """Class probabilities for a drawn 28×28 digit, from the run's final weights."""
     _get_run(run_id)

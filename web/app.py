@@ -48,12 +48,18 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.extensions["trainboard.store"] = RunStore(r, settings.results_dir)
     app.extensions["trainboard.celery"] = make_celery_client(settings.redis_url)
 
-    from web import sockets
+    from web import errors, sockets
+    from web.access import refuse_unsafe
     from web.api import api
+    from web.auth import guard
     from web.pages import pages
     from web.relay import Relay
     from web.sweeps_api import sweeps_api
 
+    # One guard and one error path for the whole app, before any blueprint's routes.
+    errors.register(app)
+    app.before_request(guard)
+    app.before_request(refuse_unsafe)
     app.register_blueprint(api)
     app.register_blueprint(sweeps_api)
     app.register_blueprint(pages)

@@ -11,7 +11,7 @@ import logging
 from typing import Any
 
 import redis
-from flask import Blueprint, Response, jsonify, request
+from flask import Flask, Response, jsonify, request
 from werkzeug.exceptions import HTTPException
 
 log = logging.getLogger(__name__)
@@ -31,19 +31,19 @@ class ApiError(Exception):
         return response
 
 
-def register(api: Blueprint) -> None:
-    """Answer every failure of ``api``'s routes (and /api/ 404s app-wide) as JSON."""
+def register(app: Flask) -> None:
+    """Answer every API failure app-wide as JSON (create_app calls this once)."""
 
-    @api.errorhandler(ApiError)
+    @app.errorhandler(ApiError)
     def _api_error(exc: ApiError) -> Response:
         return exc.response()
 
-    @api.errorhandler(redis.RedisError)
+    @app.errorhandler(redis.RedisError)
     def _redis_error(exc: redis.RedisError) -> Response:
         log.warning("Redis error in %s %s: %s", request.method, request.path, exc)
         return ApiError(503, "the run store (Redis) is unavailable; try again shortly").response()
 
-    @api.app_errorhandler(HTTPException)
+    @app.errorhandler(HTTPException)
     def _http_error(exc: HTTPException) -> Response | HTTPException:
         if request.path.startswith("/api/") or request.path == "/healthz":
             return ApiError(exc.code or 500, exc.description or exc.name).response()

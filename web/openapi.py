@@ -11,6 +11,7 @@ from typing import Any
 from shared import lifecycle, runs, series, sweeps
 from shared import spec as specs
 from shared.eventlog import DEFAULT_PAGE, MAX_PAGE
+from web.auth import is_guarded
 
 RUN_ID = {"name": "run_id", "in": "path", "required": True,
           "schema": {"type": "string", "pattern": "^[0-9a-f]{32}$"}}
@@ -47,11 +48,10 @@ def _error(description: str) -> dict[str, Any]:
 
 
 def document(token_required: bool = False) -> dict[str, Any]:
-    """The API as this server is configured: with API_TOKEN set, the protected
-    operations declare bearer security and a 401; without it they declare neither."""
+    """The API as this server is configured: with a token in force, every operation
+    web.auth guards declares bearer security and a 401; without one, none does."""
     run = {"$ref": "#/components/schemas/Run"}
-    errors = {"400": _error("invalid input"), "401": _error("API token required"),
-              "404": _error("no such run")}
+    errors = {"400": _error("invalid input"), "404": _error("no such run")}
     doc: dict[str, Any] = {
         "openapi": "3.1.0",
         "info": {"title": "Trainboard", "version": "1",
@@ -60,10 +60,11 @@ def document(token_required: bool = False) -> dict[str, Any]:
             "securitySchemes": {"token": {"type": "http", "scheme": "bearer"}},
             "schemas": {
                 "RunSpec": specs.json_schema(),
+                "AnsweredRunSpec": specs.json_schema(answered=True),
                 "Run": {"type": "object", "required": ["id", "name", "status", "spec", "created_at"],
                         "properties": {"id": {"type": "string"}, "name": {"type": "string"},
                                        "status": {"enum": list(lifecycle.ALL)},
-                                       "spec": {"$ref": "#/components/schemas/RunSpec"},
+                                       "spec": {"$ref": "#/components/schemas/AnsweredRunSpec"},
                                        "queue_position": {"type": ["integer", "null"]}}},
                 "Error": {"type": "object", "required": ["error", "fields"],
                           "properties": {"error": {"type": "string"}, "fields": {"type": "object"}}},
@@ -83,11 +84,11 @@ def document(token_required: bool = False) -> dict[str, Any]:
                             "runs": {"type": "array", "items": run},
                             "next_cursor": {"type": ["string", "null"]}}}, "one page of runs"),
                             "400": errors["400"]}},
-                "post": {"summary": "Submit a run", "security": [{"token": []}],
+                "post": {"summary": "Submit a run",
                          "requestBody": {"required": True, "content": {"application/json": {
                              "schema": {"$ref": "#/components/schemas/RunSpec"}}}},
                          "responses": {"201": _json(run, "queued"), "400": errors["400"],
-                                       "401": errors["401"], "413": _error("body too large"),
+                                       "413": _error("body too large"),
                                        "429": _error("queue full or too many submissions")}},
             },
             "/api/runs/{run_id}": {"get": {
@@ -95,11 +96,10 @@ def document(token_required: bool = False) -> dict[str, Any]:
                 "responses": {"200": _json(run, "the run"), "404": errors["404"]}}},
             "/api/runs/{run_id}/cancel": {"post": {
                 "summary": "Cancel a queued or running run", "parameters": [RUN_ID],
-                "security": [{"token": []}],
-                "responses": {"202": _json(run, "cancel requested"), "401": errors["401"],
-                              "404": errors["404"], "409": _error("the run already ended")}}},
+                "responses": {"202": _json(run, "cancel requested"), "404": errors["404"],
+                              "409": _error("the run already ended")}}},
             "/api/runs/{run_id}/events": {"get": {
-                "summary": "The run's event log after a seq", "security": [{"token": []}],
+                "summary": "The run's event log after a seq",
                 "parameters": [RUN_ID,
                                {"name": "after", "in": "query", "schema": {"type": "integer", "minimum": 0}},
                                {"name": "limit", "in": "query",
@@ -111,7 +111,6 @@ def document(token_required: bool = False) -> dict[str, Any]:
                     **errors}}},
             "/api/runs/{run_id}/series/{name}": {"get": {
                 "summary": "A curve of the run as min/max/mean buckets (raw points when few)",
-                "security": [{"token": []}],
                 "parameters": [RUN_ID,
                                {"name": "name", "in": "path", "required": True,
                                 "schema": {"enum": list(series.NAMES)}},
@@ -123,25 +122,20 @@ def document(token_required: bool = False) -> dict[str, Any]:
                 "responses": {"200": _json({"type": "object", "required": [
                     "name", "total", "x", "min", "max", "mean", "last_seq"]}, "the series"), **errors}}},
             "/api/runs/{run_id}/epochs": {"get": {
-                "summary": "The run's epoch and samples events, without its log",
-                "security": [{"token": []}], "parameters": [RUN_ID],
+                "summary": "The run's epoch and samples events, without its log", "parameters": [RUN_ID],
                 "responses": {"200": _json({"type": "object", "required": ["epochs", "samples", "last_seq"]},
                                            "per-epoch detail"),
-                              "401": errors["401"], "404": errors["404"]}}},
+                              "404": errors["404"]}}},
             "/api/runs/{run_id}/artifacts": {"get": {
                 "summary": "Files in the run's results folder", "parameters": [RUN_ID],
-                "security": [{"token": []}],
-                "responses": {"200": _json({"type": "object"}, "artifacts"), "401": errors["401"],
-                              "404": errors["404"]}}},
+                "responses": {"200": _json({"type": "object"}, "artifacts"), "404": errors["404"]}}},
             "/api/runs/{run_id}/artifacts/{name}": {"get": {
-                "summary": "Download one file", "security": [{"token": []}],
+                "summary": "Download one file",
                 "parameters": [RUN_ID, {"name": "name", "in": "path", "required": True,
                                         "schema": {"type": "string"}}],
-                "responses": {"200": {"description": "the file"}, "401": errors["401"],
-                              "404": errors["404"]}}},
+                "responses": {"200": {"description": "the file"}, "404": errors["404"]}}},
             "/api/runs/{run_id}/predict": {"post": {
-                "summary": "Classify a drawn digit with the run's final model",
-                "security": [{"token": []}], "parameters": [RUN_ID],
+                "summary": "Classify a drawn digit with the run's final model", "parameters": [RUN_ID],
                 "requestBody": {"required": True, "content": {"application/json": {"schema": {
                     "type": "object", "additionalProperties": False, "required": ["pixels"],
                     "properties": {"pixels": {"type": "array", "minItems": 784, "maxItems": 784,
@@ -152,12 +146,10 @@ def document(token_required: bool = False) -> dict[str, Any]:
                 "get": {"summary": "The 100 newest sweeps with counts by status and their best run",
                         "responses": {"200": _json({"type": "object"}, "sweeps")}},
                 "post": {"summary": "Start a sweep: a grid or random search, its runs queued together",
-                         "security": [{"token": []}],
                          "requestBody": {"required": True, "content": {"application/json": {
                              "schema": sweep_schema()}}},
                          "responses": {"201": _json({"type": "object"}, "the sweep and its runs"),
-                                       "400": errors["400"], "401": errors["401"],
-                                       "413": _error("body too large"),
+                                       "400": errors["400"], "413": _error("body too large"),
                                        "429": _error("queue full or too many submissions")}},
             },
             "/api/sweeps/{sweep_id}": {"get": {
@@ -166,9 +158,8 @@ def document(token_required: bool = False) -> dict[str, Any]:
                 "responses": {"200": _json({"type": "object"}, "the sweep"), "404": errors["404"]}}},
             "/api/sweeps/{sweep_id}/cancel": {"post": {
                 "summary": "Cancel every waiting and running run of a sweep", "parameters": [SWEEP_ID],
-                "security": [{"token": []}],
                 "responses": {"202": _json({"type": "object"}, "cancel requested"),
-                              "401": errors["401"], "404": errors["404"]}}},
+                              "404": errors["404"]}}},
             "/api/workers": {"get": {"summary": "Live workers",
                                      "responses": {"200": _json({"type": "object"}, "workers")}}},
             "/api/openapi.json": {"get": {"summary": "This document",
@@ -187,8 +178,10 @@ def document(token_required: bool = False) -> dict[str, Any]:
                 "application/json": {"schema": {"type": "object"}}}})
     if not token_required:
         del doc["components"]["securitySchemes"]
-        for operations in doc["paths"].values():
+        return doc
+    for path, operations in doc["paths"].items():
+        if is_guarded(path):  # the app's one guard decides, never a list kept here
             for operation in operations.values():
-                if operation.pop("security", None) is not None:
-                    operation["responses"].pop("401", None)
+                operation["security"] = [{"token": []}]
+                operation["responses"]["401"] = _error("API token required")
     return doc

@@ -17,6 +17,8 @@ from flask import current_app, request
 from shared import keys, lifecycle
 from shared.connections import send_run
 from shared.eventlog import EventWriter
+from shared.notify_targets import check_target
+from shared.redaction import SECRET_FIELDS
 from shared.runs import RunStore
 from shared.settings import Settings
 from web.admission import admit
@@ -30,9 +32,20 @@ def _context() -> tuple[redis.Redis, RunStore, Settings]:
     return ext["trainboard.redis"], ext["trainboard.store"], ext["trainboard.settings"]
 
 
+def check_notice_targets(records: list[dict[str, Any]], settings: Settings) -> None:
+    """A 400 naming the field when a run would notify an address the server must not
+    call (loopback, private, link-local, ...; see shared.notify_targets)."""
+    policy = settings.notify_policy()
+    for field in SECRET_FIELDS:
+        for url in dict.fromkeys(r["spec"].get(field) for r in records):
+            if url and (problem := check_target(url, policy)):
+                raise ApiError(400, f"{field} is not allowed: {problem}", {field: problem})
+
+
 def submit(records: list[dict[str, Any]]) -> None:
     """Admit, record and enqueue ``records`` (new run records, status queued), or raise."""
     r, store, settings = _context()
+    check_notice_targets(records, settings)
     for record in records:
         record["queued_at"] = record["created_at"]
     admission = admit(r, request.remote_addr or "unknown", records, time.time(),

@@ -4,16 +4,15 @@ from __future__ import annotations
 from flask import Blueprint, Response, current_app, jsonify
 
 from shared import lifecycle
+from shared.redaction import public_sweep
 from shared.runs import new_record
 from shared.spec import SpecError
 from shared.sweep_store import SweepStore, new_sweep, summarize
 from shared.sweeps import expand
-from web import errors, submission
-from web.auth import require_token
+from web import submission
 from web.errors import ApiError, json_body
 
 sweeps_api = Blueprint("sweeps", __name__)
-errors.register(sweeps_api)
 
 
 def _sweeps() -> SweepStore:
@@ -22,7 +21,6 @@ def _sweeps() -> SweepStore:
 
 
 @sweeps_api.post("/api/sweeps")
-@require_token
 def create_sweep() -> tuple[Response, int]:
     """Body ``{name, base, grid | random+count+seed, priority, notify_url, early_stop_epoch}``
     → ``201 {sweep with counts, "runs": [records]}``; all runs queued together or none."""
@@ -37,14 +35,14 @@ def create_sweep() -> tuple[Response, int]:
     submission.submit(records)
     store = _sweeps()
     store.create(sweep)
-    return jsonify({**summarize(sweep, records), "runs": records}), 201
+    return jsonify(public_sweep({**summarize(sweep, records), "runs": records})), 201
 
 
 @sweeps_api.get("/api/sweeps")
 def list_sweeps() -> Response:
     """``{"sweeps": [...]}``: the 100 newest, each with counts by status and its best run."""
     store = _sweeps()
-    return jsonify({"sweeps": [summarize(s, store.run_records(s)) for s in store.recent()]})
+    return jsonify({"sweeps": [public_sweep(summarize(s, store.run_records(s))) for s in store.recent()]})
 
 
 def _get(sweep_id: str) -> dict:
@@ -59,14 +57,13 @@ def get_sweep(sweep_id: str) -> Response:
     """The sweep, its runs, counts by status, and the best run so far."""
     sweep = _get(sweep_id)
     runs = _sweeps().run_records(sweep)
-    return jsonify({**summarize(sweep, runs), "runs": runs})
+    return jsonify(public_sweep({**summarize(sweep, runs), "runs": runs}))
 
 
 @sweeps_api.post("/api/sweeps/<sweep_id>/cancel")
-@require_token
 def cancel_sweep(sweep_id: str) -> tuple[Response, int]:
     """Cancel every waiting and running run of the sweep → ``202`` with the sweep."""
     sweep = _get(sweep_id)
     runs = [submission.cancel(r) if not lifecycle.is_terminal(r["status"]) else r
             for r in _sweeps().run_records(sweep)]
-    return jsonify({**summarize(sweep, runs), "runs": runs, "cancel_requested": True}), 202
+    return jsonify(public_sweep({**summarize(sweep, runs), "runs": runs, "cancel_requested": True})), 202

@@ -14,6 +14,7 @@ import torch
 from torch import nn
 
 from shared.layout import atomic_write
+from shared.redaction import public_spec
 
 
 def save_checkpoint(path: Path, *, model: nn.Module, optimizer: torch.optim.Optimizer,
@@ -24,7 +25,7 @@ def save_checkpoint(path: Path, *, model: nn.Module, optimizer: torch.optim.Opti
         "optimizer": optimizer.state_dict(),
         "scheduler": scheduler.state_dict() if scheduler is not None else None,
         "epoch": epoch,
-        "spec": spec,
+        "spec": public_spec(spec),  # a downloadable file: secrets masked
         "history": history,
         "rng_cpu": torch.get_rng_state(),
     }

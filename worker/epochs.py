@@ -19,6 +19,7 @@ from shared import keys, layout
 from shared.eventlog import EventWriter
 from shared.events import finite
 from shared.lifecycle import Status
+from shared.redaction import public_spec
 from shared.retry import TRANSIENT, retry_redis
 from shared.series import read_epochs
 from worker import checkpoints, load, training
@@ -267,6 +268,6 @@ def _replay_missing_epochs(ctx: WorkerContext, run_id: str, writer: EventWriter,
 
 
 def _write_logs(folder, spec, history, samples) -> None:
-    layout.write_json(folder / layout.TRAINING_LOG, finite({"spec": spec, **history}))
+    layout.write_json(folder / layout.TRAINING_LOG, finite({"spec": public_spec(spec), **history}))
     layout.write_json(folder / layout.TEST_SAMPLES, {"epoch": history["epochs"][-1]["epoch"],
                                                      "items": samples})

@@ -17,6 +17,7 @@ so a crash can repeat a notice but not lose one. The body is Slack-compatible (a
 """
 from __future__ import annotations
 
+import http.client
 import json
 import logging
 import threading
@@ -28,6 +29,7 @@ from typing import Any, cast
 import redis
 
 from shared import keys
+from shared.notify_targets import TargetPolicy, TargetRefused, mask_url, split_target, vetted_connection
 from shared.retry import Backoff
 from shared.settings import Settings
 from shared.sweep_store import SweepStore, summarize
@@ -40,32 +42,87 @@ ORPHAN_CHECK_SECONDS = 30.0
 TIMEOUT = 5.0
 
 
-def post_json(url: str, body: dict[str, Any], attempts: int = ATTEMPTS) -> bool:
-    """POST ``body``; retried with backoff on errors and 5xx; True when it was accepted."""
+#: Redirects followed at most; each target is checked like the first (safe_opener).
+MAX_REDIRECTS = 3
+
+
+def safe_opener(policy: TargetPolicy) -> urllib.request.OpenerDirector:
+    """An opener that connects only to vetted addresses (shared.notify_targets), at the
+    first URL and at every redirect, and ignores proxy variables (a proxy would be
+    asked for the URL, and the address rule would check the proxy instead)."""
+    connect = vetted_connection(policy)
+
+    class _Http(http.client.HTTPConnection):
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            self._create_connection = connect  # type: ignore[assignment]
+
+    class _Https(http.client.HTTPSConnection):
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            self._create_connection = connect  # type: ignore[assignment]
+
+    class _HttpHandler(urllib.request.HTTPHandler):
+        def http_open(self, req: urllib.request.Request) -> http.client.HTTPResponse:
+            return self.do_open(_Http, req)
+
+    class _HttpsHandler(urllib.request.HTTPSHandler):
+        def https_open(self, req: urllib.request.Request) -> http.client.HTTPResponse:
+            return self.do_open(_Https, req)
+
+    class _Redirects(urllib.request.HTTPRedirectHandler):
+        max_redirections = MAX_REDIRECTS
+
+        def redirect_request(self, req: urllib.request.Request, fp: Any, code: int, msg: str,
+                             headers: Any, newurl: str) -> urllib.request.Request | None:
+            split_target(newurl)  # http(s) only; the address is vetted when it connects
+            if code in (307, 308):  # urllib refuses these for a POST; they keep method and body
+                return urllib.request.Request(newurl, data=req.data, headers=dict(req.header_items()),
+                                              method=req.get_method(), unverifiable=True)
+            return super().redirect_request(req, fp, code, msg, headers, newurl)
+
+    return urllib.request.build_opener(urllib.request.ProxyHandler({}), _HttpHandler,
+                                       _HttpsHandler, _Redirects)
+
+
+def post_json(url: str, body: dict[str, Any], policy: TargetPolicy,
+              attempts: int = ATTEMPTS) -> bool:
+    """POST ``body``; retried with backoff on errors and 5xx; True when it was accepted.
+    A target the address rule refuses is never retried. Logs show the URL masked."""
     data = json.dumps(body).encode()
+    shown = mask_url(url)
+    opener = safe_opener(policy)
     backoff = Backoff()
     for attempt in range(1, attempts + 1):
         try:
             request = urllib.request.Request(url, data=data, method="POST",
                                              headers={"Content-Type": "application/json",
                                                       "User-Agent": "trainboard-notifier"})
-            with urllib.request.urlopen(request, timeout=TIMEOUT) as response:  # noqa: S310
+            with opener.open(request, timeout=TIMEOUT) as response:
                 if response.status < 300:
                     return True
+        except TargetRefused as exc:
+            log.warning("notification to %s refused: %s", shown, exc)
+            return False
         except urllib.error.HTTPError as exc:
             if exc.code < 500 and exc.code != 429:
-                log.warning("notification to %s refused: HTTP %d", url, exc.code)
+                log.warning("notification to %s refused: HTTP %d", shown, exc.code)
                 return False
             problem: str = f"HTTP {exc.code}"
+        except urllib.error.URLError as exc:
+            if isinstance(exc.reason, TargetRefused):
+                log.warning("notification to %s refused: %s", shown, exc.reason)
+                return False
+            problem = str(exc.reason)
         except (OSError, ValueError) as exc:
             problem = str(exc)
         else:
             problem = "unexpected status"
         if attempt < attempts:
             delay = backoff.next()
-            log.warning("notification to %s failed (%s); retry %d in %.1fs", url, problem, attempt, delay)
+            log.warning("notification to %s failed (%s); retry %d in %.1fs", shown, problem, attempt, delay)
             time.sleep(delay)
-    log.error("gave up notifying %s after %d tries", url, attempts)
+    log.error("gave up notifying %s after %d tries", shown, attempts)
     return False
 
 
@@ -145,20 +202,31 @@ class Notifier(threading.Thread):
         if run is None:
             return
         public = self.settings.public_url
-        for url in _targets(self.settings.notify_url, run["spec"].get("notify_url")):
-            post_json(url, run_notice(run, public))
+        for url, policy in self._targets(run["spec"].get("notify_url")):
+            post_json(url, run_notice(run, public), policy)
         sweep = self.sweeps.get(run["sweep_id"]) if run.get("sweep_id") else None
         if sweep is None:
             return
         summary = summarize(sweep, self.sweeps.run_records(sweep))
         if summary["finished"] and self.r.set(keys.sweep_notified(sweep["id"]), "1", nx=True,
                                               ex=30 * 24 * 3600):
-            for url in _targets(self.settings.notify_url, sweep.get("notify_url")):
-                post_json(url, sweep_notice(summary, public))
+            for url, policy in self._targets(sweep.get("notify_url")):
+                post_json(url, sweep_notice(summary, public), policy)
 
     def stop(self) -> None:
         self._stop_event.set()
 
+    def _targets(self, user_url: str | None) -> list[tuple[str, TargetPolicy]]:
+        """Where a notice goes, each with the rule it is held to: the operator's
+        NOTIFY_URL is configuration (trusted), a run's or sweep's URL is user input
+        (checked again here, at send time: DNS can change after submit)."""
+        targets = []
+        if self.settings.notify_url:
+            targets.append((self.settings.notify_url, TRUSTED))
+        if user_url and user_url != self.settings.notify_url:
+            targets.append((user_url, self.settings.notify_policy()))
+        return targets
 
-def _targets(*urls: str | None) -> list[str]:
-    return list(dict.fromkeys(u for u in urls if u))
+
+#: The rule for the operator's own NOTIFY_URL: any address.
+TRUSTED = TargetPolicy(allow_private=True)

@@ -44,37 +44,6 @@ def test_queue_positions_follow_the_waiting_index_through_status_changes(r, tmp_
     assert store.get(runs[2]["id"])["status"] == "queued"
     assert store.queue_position(runs[2]["id"]) == 1
 
-def test_waiting_runs_beside_an_idle_worker_are_sent_again_on_their_own_queue(r, tmp_path):
-    import json
-
-    from shared import keys
-    from shared.settings import Settings
-    from worker.reaper import MISSING_MESSAGE_SECONDS, requeue_stranded
-
-    store = RunStore(r, str(tmp_path))
-    cpu_run, gpu_run = new_record(validate_spec({})), new_record(validate_spec({"accelerator": "gpu"}))
-    for record in (cpu_run, gpu_run):
-        store.create(record)
-
-    def worker(name, device, current_run):
-        r.sadd(keys.WORKERS, name)
-        r.set(keys.worker_heartbeat(name), json.dumps({"name": name, "device": device,
-                                                       "current_run": current_run}))
-    worker("busy", "cpu", "f" * 32)
-    enqueued, suspects = [], {}
-    settings = Settings(results_dir=str(tmp_path))
-    enqueue = lambda run_id, spec: enqueued.append((run_id, keys.queue_for(spec)))  # noqa: E731
-    later = 1000.0 + MISSING_MESSAGE_SECONDS
-    assert requeue_stranded(r, settings, enqueue, suspects, now=1000.0) == []
-    assert requeue_stranded(r, settings, enqueue, suspects, now=later) == [], \
-        "waiting while every worker is busy is normal"
-    worker("idle-cpu", "cpu", None)
-    assert requeue_stranded(r, settings, enqueue, suspects, now=2000.0) == [], "one look is not enough"
-    assert requeue_stranded(r, settings, enqueue, suspects, now=2000.0 + MISSING_MESSAGE_SECONDS) \
-        == [cpu_run["id"]]
-    assert enqueued == [(cpu_run["id"], keys.QUEUE_ANY)], "a CPU worker cannot take the GPU run"
-
-
 def test_every_run_is_reachable_by_paging_newest_first_with_filters(r, tmp_path):
     store = RunStore(r, str(tmp_path))
     made = []
@@ -110,20 +79,3 @@ def test_a_malformed_cursor_is_refused(r, tmp_path):
     for bad in ("x", "1.0~nothex", "nan~" + "a" * 32, "inf~" + "a" * 32, "1e5~" + "a" * 32):
         with pytest.raises(ValueError):
             RunStore(r, str(tmp_path)).page(cursor=bad)
-
-
-def test_notices_left_by_a_dead_worker_go_back_on_the_queue(r, tmp_path):
-    import json as json_
-
-    from shared import keys
-    from shared.settings import Settings
-    from worker.notifier import Notifier
-
-    r.rpush(keys.notifications_sending("dead"), json_.dumps({"run_id": "a" * 32}))
-    r.rpush(keys.notifications_sending("alive"), json_.dumps({"run_id": "b" * 32}))
-    r.sadd(keys.WORKERS, "alive")
-    r.set(keys.worker_heartbeat("alive"), "{}")
-    notifier = Notifier(r, Settings(results_dir=str(tmp_path)), "me")
-    notifier.requeue_orphaned()
-    assert [json_.loads(x)["run_id"] for x in r.lrange(keys.NOTIFICATIONS, 0, -1)] == ["a" * 32]
-    assert r.llen(keys.notifications_sending("alive")) == 1, "a live worker keeps what it is sending"

@@ -15,7 +15,11 @@ export const getToken = () => localStorage.getItem(TOKEN_KEY) || "";
   history.replaceState(null, "", url.pathname + url.search + url.hash);
 })();
 
-export function askToken() {
+// Several requests can meet a 401 together (the page opens with the run list, the
+// sweeps and the workers): the one that finds the token already changed since it was
+// sent just retries, so the user is asked once.
+export function askToken(sentWith = getToken()) {
+  if (getToken() !== sentWith) return true;
   const token = window.prompt("This Trainboard needs its API token:");
   if (token) localStorage.setItem(TOKEN_KEY, token.trim());
   return Boolean(token);
@@ -27,8 +31,9 @@ export function authHeaders(extra = {}) {
 }
 
 export async function api(path, options = {}, retried = false) {
+  const sentWith = getToken();
   const response = await fetch(path, { ...options, headers: authHeaders({ "Content-Type": "application/json" }) });
-  if (response.status === 401 && !retried && askToken()) return api(path, options, true);
+  if (response.status === 401 && !retried && askToken(sentWith)) return api(path, options, true);
   const body = await response.json().catch(() => ({ error: response.statusText }));
   if (!response.ok) {
     const error = new Error(body.error || `HTTP ${response.status}`);
@@ -73,8 +78,9 @@ export const listArtifacts = (id) => api(`/api/runs/${id}/artifacts`).then((b) =
 export const listWorkers = () => api("/api/workers").then((b) => b.workers);
 // Downloads go through fetch so they can carry the token.
 export async function downloadArtifact(id, name, retried = false) {
+  const sentWith = getToken();
   const response = await fetch(`/api/runs/${id}/artifacts/${encodeURIComponent(name)}`, { headers: authHeaders() });
-  if (response.status === 401 && !retried && askToken()) return downloadArtifact(id, name, true);
+  if (response.status === 401 && !retried && askToken(sentWith)) return downloadArtifact(id, name, true);
   if (!response.ok) throw new Error(`download failed: HTTP ${response.status}`);
   saveBlob(name, await response.blob());
 }
