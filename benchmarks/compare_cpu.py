@@ -73,7 +73,7 @@ def bare_loop(data_dir: str, device: torch.device, writer: EventWriter | None = 
     opt = training.build_optimizer(model, "adam", 1e-3, device)
     steps = training.steps_per_epoch(len(data.train_y), BATCH)
     emit = writer.append if writer else (lambda *a, **k: None)
-    sink = ProgressReporter(emit, steps, enabled=writer is not None)
+    sink = ProgressReporter(emit, steps)
     sink.start_epoch(1)
     start = time.perf_counter()
     training.train_epoch(model, data.train_x, data.train_y, opt, None, BATCH, 0, 1, sink)

@@ -22,6 +22,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import redis
 import requests
@@ -42,7 +43,8 @@ def start_web(tree: Path, env: dict[str, str], log: Path) -> tuple[subprocess.Po
 
 
 def samples_fields(epoch: int, heavy: bool) -> dict:
-    items = [{"index": i, "label": i % 10, "pred": i % 10, "confidence": 0.98} for i in range(40)]
+    items: list[dict[str, Any]] = [{"index": i, "label": i % 10, "pred": i % 10, "confidence": 0.98}
+                                   for i in range(40)]
     if heavy:  # what the previous version put in every samples event
         for item in items:
             item["image"] = [random.randrange(256) for _ in range(784)]
@@ -99,6 +101,7 @@ def main() -> None:
         node = subprocess.Popen(["node", str(ROOT / "benchmarks" / "fanout_clients.mjs"), url,
                                  str(args.clients), *run_ids],
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        assert node.stderr is not None
         line = node.stderr.readline()
         if "subscribed" not in line:
             raise SystemExit(f"clients did not come up: {line}")

@@ -19,6 +19,7 @@ import tempfile
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import requests
 import socketio
@@ -30,7 +31,7 @@ from tests.processes import ROOT, start_redis
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
 
 
-def timed(call, repeats: int = 3) -> tuple[float, object]:
+def timed(call, repeats: int = 3) -> tuple[float, Any]:
     times, result = [], None
     for _ in range(repeats):
         start = time.perf_counter()
@@ -150,6 +151,7 @@ def main() -> None:
         if args.before_tree:
             web, url = start_web(args.before_tree, {**env, "REDIS_URL": redis_url[:-1] + "1"},
                                  tmp / "web-before.log")
+            assert before_run is not None
             rows.append(measure("before", url, web.pid, before_run, before_run, total, False, args.cap))
             web.terminate()
     finally:

@@ -16,6 +16,7 @@ import tempfile
 import time
 import uuid
 from pathlib import Path
+from typing import Any
 
 import redis
 
@@ -24,7 +25,8 @@ from tests.processes import start_redis
 
 
 def used_mib(r: redis.Redis) -> float:
-    return round(r.info("memory")["used_memory"] / 2**20, 2)
+    info: dict[str, Any] = r.info("memory")  # type: ignore[assignment]  # sync client
+    return round(info["used_memory"] / 2**20, 2)
 
 
 def main() -> None:

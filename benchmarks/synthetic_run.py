@@ -50,7 +50,8 @@ def make_run(results_dir: str, events: int, indexed: bool = True, run_id: str | 
             if indexed:
                 offset = out.tell()
                 eventfile.write_entry(index_path, seq, offset)
-                series.observe(event)
+                if series is not None:
+                    series.observe(event)
             out.write(line + "\n")
 
         emit("status", status="queued", message="waiting for a worker")

@@ -18,6 +18,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import requests
 
@@ -71,16 +72,19 @@ def main() -> int:
         wait_for(lambda: healthy("redis", env) and healthy("web", env), 120, "healthy services")
         step("redis and web healthy")
         logs = compose("logs", "web", capture=True, env=env)
-        token = re.search(r"\?token=(\S+)", logs).group(1)
+        found = re.search(r"\?token=(\S+)", logs)
+        assert found, "the web log names the page URL with its token"
+        token = found.group(1)
         auth = {"Authorization": f"Bearer {token}"}
         assert requests.post(url + "/api/runs", json={}, timeout=10).status_code == 401
+        assert requests.get(url + "/api/runs", timeout=10).status_code == 401, "reads are guarded"
         evil = requests.post(url + "/api/runs", json={}, timeout=10,
                              headers={**auth, "Origin": "http://evil.example"})
         assert evil.status_code == 403, evil.text
-        wait_for(lambda: len(requests.get(url + "/api/workers", timeout=5).json()["workers"]) == 2,
-                 120, "two workers")
+        wait_for(lambda: len(requests.get(url + "/api/workers", headers=auth,
+                                          timeout=5).json()["workers"]) == 2, 120, "two workers")
         step("token read from the web log; unsafe requests refused; two workers alive")
-        spec = {"epochs": 3, "batch_size": 64, "train_samples": 3000, "name": "compose"}
+        spec: dict[str, Any] = {"epochs": 3, "batch_size": 64, "train_samples": 3000, "name": "compose"}
         runs = [requests.post(url + "/api/runs", json=spec, headers=auth, timeout=10).json()
                 for _ in range(2)]
         watcher = RunWatcher(url, runs[0]["id"], token=token).start()
@@ -93,7 +97,7 @@ def main() -> int:
         assert [e["seq"] for e in events] == list(range(1, len(events) + 1)), "gap-free"
         assert events[-1]["status"] == "succeeded", events[-1]
         step(f"run followed to succeeded across the restart ({len(events)} events, no gap)")
-        records = [wait_for(lambda r=r: (x := requests.get(f"{url}/api/runs/{r['id']}", timeout=5)
+        records = [wait_for(lambda r=r: (x := requests.get(f"{url}/api/runs/{r['id']}", headers=auth, timeout=5)
                                          .json())["status"] == "succeeded" and x, 600, "second run")
                    for r in runs]
         workers = {rec["worker"] for rec in records}

@@ -43,11 +43,11 @@ class Proc:
         return self.popen is not None and self.popen.poll() is None
 
     def signal(self, sig: int) -> None:
-        if self.alive():
+        if self.popen is not None and self.alive():
             os.killpg(self.popen.pid, sig)
 
     def stop(self, timeout: float = 10) -> None:
-        if not self.alive():
+        if self.popen is None or not self.alive():
             return
         self.signal(signal.SIGTERM)
         try:
@@ -59,7 +59,8 @@ class Proc:
     def kill(self) -> None:
         """SIGKILL: no cleanup, no goodbye — a machine lost."""
         self.signal(signal.SIGKILL)
-        self.popen.wait(5)
+        if self.popen is not None:
+            self.popen.wait(5)
 
     def tail(self, lines: int = 40) -> str:
         try:

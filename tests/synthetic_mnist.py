@@ -24,7 +24,7 @@ def render_digits(labels: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     for i, label in enumerate(labels):
         canvas = Image.new("L", (28, 28), 0)
         font = fonts[rng.integers(len(fonts))]
-        ImageDraw.Draw(canvas).text((6 + rng.integers(-2, 5), 2 + rng.integers(-2, 4)),
+        ImageDraw.Draw(canvas).text((6 + int(rng.integers(-2, 5)), 2 + int(rng.integers(-2, 4))),
                                     str(int(label)), fill=255, font=font)
         noise = rng.integers(0, 40, (28, 28))
         images[i] = np.clip(np.asarray(canvas, dtype=np.int32) + noise, 0, 255)
