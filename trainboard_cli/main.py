@@ -8,12 +8,11 @@ import os
 import sys
 import time
 
-from shared import lifecycle, spec, sweeps
+from shared import lifecycle, metrics, spec, sweeps
 from trainboard_cli.client import ApiError, Client
 from trainboard_cli.progress import ProgressLine
 
 _FLAG_TYPES = {"int": int, "number": float, "choice": str, "text": str, "url": str}
-EPOCH_COLUMNS = ["epoch", "train_loss", "test_loss", "test_accuracy", "seconds", "lr"]
 
 
 def parser() -> argparse.ArgumentParser:
@@ -137,14 +136,13 @@ def cmd_logs(client: Client, args: argparse.Namespace) -> int:
     epochs = client.epochs(args.run_id)
     if args.csv:
         writer = csv.writer(sys.stdout)
-        writer.writerow(EPOCH_COLUMNS)
+        writer.writerow(metrics.NAMES)
         for e in epochs:
-            writer.writerow([e.get(c) for c in EPOCH_COLUMNS])
+            writer.writerow([e.get(name) for name in metrics.NAMES])
         return 0
-    print(f"{'EPOCH':>5}  {'TRAIN LOSS':>10}  {'TEST LOSS':>9}  {'ACCURACY':>8}  {'SECONDS':>7}")
+    print("  ".join(f"{m.label.upper():>{m.width}}" for m in metrics.EPOCH_METRICS))
     for e in epochs:
-        print(f"{e['epoch']:>5}  {e['train_loss']:>10.4f}  {e['test_loss']:>9.4f}  "
-              f"{e['test_accuracy']:>8.2%}  {e['seconds']:>7.1f}")
+        print("  ".join(f"{metrics.show(m.name, e.get(m.name)):>{m.width}}" for m in metrics.EPOCH_METRICS))
     return 0
 
 

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 from typing import Any, TextIO
 
+from shared.metrics import show
+
 WIDTH = 30
 
 
@@ -22,8 +24,10 @@ class ProgressLine:
                 self._draw()
         elif kind == "epoch":
             self.acc = event["test_accuracy"]
-            self._write(f"epoch {event['epoch']}/{self.epochs}: train loss {event['train_loss']:.4f}, "
-                        f"test loss {event['test_loss']:.4f}, accuracy {event['test_accuracy']:.2%}")
+            self._write(f"epoch {event['epoch']}/{self.epochs}: "
+                        f"train loss {show('train_loss', event.get('train_loss'))}, "
+                        f"test loss {show('test_loss', event.get('test_loss'))}, "
+                        f"accuracy {show('test_accuracy', event.get('test_accuracy'))}")
         elif kind == "status":
             self._write(f"[{event['status']}] {event.get('message', '')}")
 
@@ -38,9 +42,10 @@ class ProgressLine:
     def _draw(self) -> None:
         done = (self.epoch - 1 + self.step / max(self.steps, 1)) / self.epochs
         bar = "#" * int(done * WIDTH)
-        acc = f"  acc {self.acc:.2%}" if self.acc is not None else ""
+        acc = f"  acc {show('test_accuracy', self.acc)}" if self.acc is not None else ""
+        rate = f"{self.rate:,.0f}" if self.rate is not None else show("seconds", None)
         self.out.write(f"\r[{bar:<{WIDTH}}] {done:6.1%}  epoch {self.epoch}/{self.epochs}  "
-                       f"loss {self.loss:.4f}{acc}  {self.rate:,.0f} img/s ")
+                       f"loss {show('train_loss', self.loss)}{acc}  {rate} img/s ")
         self.out.flush()
 
     def _write(self, text: str) -> None:

@@ -5,7 +5,7 @@ from pathlib import Path
 
 from flask import Blueprint, abort, render_template, send_from_directory
 
-from shared import lifecycle, spec, sweeps
+from shared import lifecycle, metrics, spec, sweeps
 
 pages = Blueprint("pages", __name__, static_folder="static", static_url_path="/static")
 
@@ -24,6 +24,7 @@ def index() -> str:
     return render_template("index.html", fields=spec.FIELDS, name_max=spec.NAME_MAX,
                            sweepable=sweeps.SWEEPABLE,
                            priorities=spec.BY_NAME["priority"].choices,
+                           epoch_metrics=metrics.page_table(),
                            lifecycle={"statuses": list(lifecycle.ALL),
                                       "waiting": sorted(s.value for s in lifecycle.WAITING),
                                       "active": sorted(s.value for s in lifecycle.ACTIVE)})

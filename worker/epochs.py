@@ -19,6 +19,7 @@ from shared import keys, layout
 from shared.eventlog import EventWriter
 from shared.events import finite
 from shared.lifecycle import Status
+from shared.metrics import record_metrics
 from shared.redaction import public_spec
 from shared.retry import TRANSIENT, retry_redis
 from shared.series import read_epochs
@@ -247,9 +248,7 @@ def _announce_epoch(ctx: WorkerContext, run_id: str, writer: EventWriter,
                    record.get("metrics", {}).get("best_test_accuracy", 0))
         updated = ctx.store.update(
             run_id, epoch=epoch_record["epoch"],
-            metrics={"train_loss": epoch_record["train_loss"],
-                     "test_loss": epoch_record["test_loss"],
-                     "test_accuracy": epoch_record["test_accuracy"], "best_test_accuracy": best})
+            metrics={**record_metrics(epoch_record), "best_test_accuracy": best})
         if updated is not None:
             ctx.store.publish_update(updated)
     retry_redis(update_record, f"run {run_id}: recording epoch {epoch_record['epoch']}")

@@ -306,7 +306,8 @@ function download(name, type, text) {
   api.saveBlob(name, new Blob([text], { type }));
 }
 
-const EPOCH_COLUMNS = ["epoch", "train_loss", "test_loss", "test_accuracy", "seconds", "lr"];
+// The epoch metrics come from shared.metrics through the page (see index.html).
+const EPOCH_COLUMNS = JSON.parse(document.getElementById("epoch-metrics")?.textContent || "[]").map((m) => m.name);
 
 async function exportMetrics(kind) {
   const run = runs.get(selectedId);

@@ -1,0 +1,57 @@
+"""The per-epoch metrics, declared once: name, label and how each is shown.
+
+:data:`EPOCH_METRICS` is the one table. The CLI's ``logs`` table and CSV, its
+``watch`` lines, the page's CSV/JSON export and epoch table (rendered into the page,
+as the statuses are) and the run record's ``metrics`` are all derived from it.
+
+A value may be ``None``: a diverged run's NaN/inf losses are logged and stored as
+null (shared.events.finite), so :func:`show` is the only way a metric is formatted.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+#: What a missing or non-finite value is shown as.
+MISSING = "—"
+
+
+@dataclass(frozen=True)
+class Metric:
+    name: str
+    label: str
+    #: A Python format spec (the page maps it to its own formatter).
+    format: str
+    #: Column width in the CLI's table.
+    width: int
+    #: Also kept in the run record's ``metrics`` (what the run list shows).
+    in_record: bool = False
+
+
+EPOCH_METRICS: tuple[Metric, ...] = (
+    Metric("epoch", "Epoch", "d", 5),
+    Metric("train_loss", "Train loss", ".4f", 10, in_record=True),
+    Metric("test_loss", "Test loss", ".4f", 9, in_record=True),
+    Metric("test_accuracy", "Accuracy", ".2%", 8, in_record=True),
+    Metric("seconds", "Seconds", ".1f", 7),
+    Metric("lr", "LR", ".3g", 9),
+)
+BY_NAME = {m.name: m for m in EPOCH_METRICS}
+NAMES = tuple(m.name for m in EPOCH_METRICS)
+
+
+def show(name: str, value: Any) -> str:
+    """``value`` formatted as metric ``name`` says, or :data:`MISSING` for None."""
+    if value is None or isinstance(value, bool):
+        return MISSING
+    return format(value, BY_NAME[name].format)
+
+
+def record_metrics(epoch: dict[str, Any]) -> dict[str, Any]:
+    """The metrics of an epoch event that the run record keeps."""
+    return {m.name: epoch.get(m.name) for m in EPOCH_METRICS if m.in_record}
+
+
+def page_table() -> list[dict[str, str]]:
+    """The table as the page receives it (rendered into index.html)."""
+    return [{"name": m.name, "label": m.label, "format": m.format} for m in EPOCH_METRICS]
