@@ -118,6 +118,14 @@ def _url(name: str) -> str | None:
     return raw
 
 
+def _hosts(name: str, default: frozenset[str]) -> frozenset[str]:
+    """A comma-separated list of host names, lower case, without a trailing dot."""
+    raw = os.environ.get(name)
+    if raw is None:
+        return default
+    return frozenset(h.strip().lower().rstrip(".") for h in raw.split(",") if h.strip())
+
+
 def _bool(name: str, default: bool) -> bool:
     raw = os.environ.get(name, "").strip().lower()
     if raw == "":
@@ -161,7 +169,5 @@ def load_settings() -> Settings:
         notify_url=_url("NOTIFY_URL"),
         public_url=(os.environ.get("PUBLIC_URL") or d.public_url).rstrip("/"),
         notify_allow_private=_bool("NOTIFY_ALLOW_PRIVATE", d.notify_allow_private),
-        notify_allowed_hosts=frozenset(h.strip().lower().rstrip(".") for h in
-                                       os.environ.get("NOTIFY_ALLOWED_HOSTS", "").split(",")
-                                       if h.strip()),
+        notify_allowed_hosts=_hosts("NOTIFY_ALLOWED_HOSTS", d.notify_allowed_hosts),
     )

@@ -12,6 +12,7 @@ import torch
 from shared.runs import RunStore
 from shared.settings import Settings
 from worker.leases import LeaseKeeper
+from worker.training import precision_for
 
 
 @dataclass
@@ -47,7 +48,9 @@ def training_path(device: torch.device, spec: dict[str, Any]) -> str:
     """Which code path trains the run, for the run record (benchmarks compare these)."""
     optimizer = spec.get("optimizer", "adam")
     if device.type == "cuda":
-        return f"cuda: data on device, bf16 autocast, channels_last, fused {optimizer}, eager"
+        precision = precision_for(device)
+        amp = {"bf16": "bf16 autocast", "fp16": "fp16 autocast + grad scaler"}.get(precision, "fp32")
+        return f"cuda: data on device, {amp}, channels_last, fused {optimizer}, eager"
     return f"cpu: data in memory, fp32, foreach {optimizer}, eager"
 
 

@@ -113,11 +113,12 @@ def train_run(ctx: WorkerContext, run_id: str, spec: dict[str, Any], record: dic
 
     reporter = ProgressReporter(RecordProgress(ctx, run_id, writer.append), steps, stop_requested,
                                 current_lr=lambda: optimizer.param_groups[0]["lr"])
+    scaler = training.grad_scaler(device)  # fp16 devices only (pre-Ampere GPUs)
     for epoch in range(start_epoch, spec["epochs"] + 1):
         started = time.perf_counter()
         reporter.start_epoch(epoch)
         finished = training.train_epoch(model, images, labels, optimizer, scheduler,
-                                        spec["batch_size"], spec["seed"], epoch, reporter)
+                                        spec["batch_size"], spec["seed"], epoch, reporter, scaler)
         if not finished:
             reason = stop_reason[-1]
             if reason is Stop.LOST:

@@ -28,6 +28,11 @@ HEARTBEAT_SECONDS = 2.0
 ORPHAN_CHECK_EVERY = 5
 
 
+def _gpu_index() -> int | None:
+    raw = os.environ.get("TRAINBOARD_GPU_INDEX")
+    return int(raw) if raw and raw.isdigit() else None
+
+
 class Presence(threading.Thread):
     def __init__(self, ctx: WorkerContext, enqueue: Enqueue):
         super().__init__(name="trainboard-presence", daemon=True)
@@ -46,7 +51,9 @@ class Presence(threading.Thread):
         info = {"name": ctx.name, "device": describe_device(ctx.device),
                 "host": socket.gethostname(), "pid": os.getpid(),
                 "current_run": self.current_run, "started_at": self.started_at,
-                "last_seen": time.time(), "load": self.load.sample()}
+                "last_seen": time.time(), "load": self.load.sample(),
+                # The box's GPU index this trainer is pinned to (worker.supervisor), if any.
+                "gpu_index": _gpu_index()}
         pipe = ctx.r.pipeline()
         pipe.set(keys.worker_heartbeat(ctx.name), json.dumps(info),
                  px=int(HEARTBEAT_SECONDS * 3 * 1000))

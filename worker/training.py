@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import math
 from typing import Any, Protocol
 
@@ -40,11 +41,43 @@ def build_scheduler(optimizer: torch.optim.Optimizer, name: str, lr: float, epoc
     raise ValueError(f"unknown schedule {name!r}")
 
 
+def precision_for_capability(capability: tuple[int, int] | None) -> str:
+    """The training precision for a CUDA compute capability (None: the CPU).
+
+    bf16 needs native support (Ampere, 8.0, and later). Volta and Turing (7.x: V100,
+    T4, RTX 20xx) have fast fp16 tensor cores but no bf16, so they train in fp16 with
+    a grad scaler; older GPUs (Pascal's fp16 is slow or absent) and the CPU use fp32."""
+    if capability is None:
+        return "fp32"
+    if capability >= (8, 0):
+        return "bf16"
+    if capability >= (7, 0):
+        return "fp16"
+    return "fp32"
+
+
+@functools.cache
+def precision_for(device: torch.device) -> str:
+    """``bf16``, ``fp16`` or ``fp32`` for this device (see precision_for_capability)."""
+    if device.type != "cuda":
+        return "fp32"
+    return precision_for_capability(torch.cuda.get_device_capability(device))
+
+
+AUTOCAST_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
+
+
 def autocast_for(device: torch.device) -> contextlib.AbstractContextManager:
-    """bf16 autocast on CUDA (MNIST accuracy is unaffected); full precision on CPU."""
-    if device.type == "cuda":
-        return torch.autocast("cuda", dtype=torch.bfloat16)
+    """Autocast at the device's precision (MNIST accuracy is unaffected); none for fp32."""
+    dtype = AUTOCAST_DTYPES.get(precision_for(device))
+    if dtype is not None:
+        return torch.autocast(device.type, dtype=dtype)
     return contextlib.nullcontext()
+
+
+def grad_scaler(device: torch.device) -> torch.amp.GradScaler | None:
+    """A grad scaler where the device trains in fp16 (small gradients would underflow)."""
+    return torch.amp.GradScaler(device.type) if precision_for(device) == "fp16" else None
 
 
 def steps_per_epoch(n: int, batch_size: int) -> int:
@@ -53,8 +86,10 @@ def steps_per_epoch(n: int, batch_size: int) -> int:
 
 def train_epoch(model: nn.Module, images: torch.Tensor, labels: torch.Tensor,
                 optimizer: torch.optim.Optimizer, scheduler: Any, batch_size: int,
-                seed: int, epoch: int, sink: BatchSink) -> bool:
-    """One pass over (images, labels); returns False if the sink asked to stop early."""
+                seed: int, epoch: int, sink: BatchSink,
+                scaler: torch.amp.GradScaler | None = None) -> bool:
+    """One pass over (images, labels); returns False if the sink asked to stop early.
+    With ``scaler`` (fp16), the loss is scaled for backward and the step unscaled."""
     model.train()
     device = images.device
     order = epoch_permutation(len(labels), seed, epoch, device)
@@ -66,8 +101,13 @@ def train_epoch(model: nn.Module, images: torch.Tensor, labels: torch.Tensor,
         optimizer.zero_grad(set_to_none=True)
         with autocast_for(device):
             loss = F.cross_entropy(model(x), y)
-        loss.backward()
-        optimizer.step()
+        if scaler is None:
+            loss.backward()
+            optimizer.step()
+        else:
+            scaler.scale(loss).backward()
+            scaler.step(optimizer)
+            scaler.update()
         if scheduler is not None:
             scheduler.step()
         # The loss stays on the device: reading it here would sync every batch.

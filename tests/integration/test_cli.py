@@ -35,7 +35,8 @@ def test_submit_watch_list_show_logs_and_cancel(make_stack):
 
     listed = cli(stack, "list", token="tok").stdout
     assert run_id in listed and "from cli" in listed and "succeeded" in listed
-    assert '"status": "succeeded"' in cli(stack, "show", run_id).stdout
+    assert "\"status\": \"succeeded\"" in cli(stack, "show", run_id, token="tok").stdout
+    assert cli(stack, "show", run_id, check=False).returncode == 2, "reads need the token too"
     csv_lines = cli(stack, "logs", run_id, "--csv", token="tok").stdout.strip().splitlines()
     assert csv_lines[0] == "epoch,train_loss,test_loss,test_accuracy,seconds,lr"
     assert [line.split(",")[0] for line in csv_lines[1:]] == ["1", "2"]

@@ -115,3 +115,26 @@ def test_progress_asks_to_stop_when_told():
                                 should_stop=lambda: True)
     reporter.start_epoch(1)
     assert reporter.batch(torch.tensor(1.0), 1, 64) is False
+
+
+@pytest.mark.parametrize("capability, precision", [
+    (None, "fp32"), ((9, 0), "bf16"), ((8, 0), "bf16"), ((8, 6), "bf16"),  # CPU; H100; A100; RTX 30xx
+    ((7, 5), "fp16"), ((7, 0), "fp16"),  # T4 / RTX 20xx; V100: no native bf16
+    ((6, 1), "fp32"), ((5, 2), "fp32"),  # GTX 10xx and older: slow or no fp16
+])
+def test_precision_follows_the_compute_capability(capability, precision):
+    assert training.precision_for_capability(capability) == precision
+
+
+def test_the_grad_scaler_path_trains(mnist):
+    """The fp16 path's step (scale, unscaled step, update) run with a real GradScaler:
+    on CUDA it is the one pre-Ampere GPUs take; here it runs on the CPU in fp32."""
+    torch.manual_seed(0)
+    model = Net()
+    opt = training.build_optimizer(model, "adam", 1e-3, torch.device("cpu"))
+    images, labels = training_subset(mnist, 1000, 0)
+    sink = Collect()
+    scaler = torch.amp.GradScaler("cpu", init_scale=2.0**10)
+    training.train_epoch(model, images, labels, opt, None, 50, 0, 1, sink, scaler)
+    assert len(sink.losses) == 20 and sink.losses[-1] < sink.losses[0]
+    assert scaler.get_scale() > 0 and training.grad_scaler(torch.device("cpu")) is None
