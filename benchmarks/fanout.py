@@ -1,9 +1,10 @@
 """Fan-out latency: R runs × C Socket.IO clients (Node, socket.io-client from npm).
 
 A publisher process writes events for R runs the way workers do (EventWriter with
-the series observer: ~10 progress events/s per run carrying 10 batch losses each,
+its local spool: ~10 progress events/s per run carrying 10 batch losses each,
 and every 5 s an epoch and a samples event), and the real web tier relays them to
-R × C clients that measure publish → client latency and check seqs are gap-free.
+R × C clients that measure publish → client latency and check seqs are gap-free;
+its recorder writes the history meanwhile, as in production.
 
 ``--variant before`` runs the web tier of another checkout (``--before-tree``, e.g.
 a ``git worktree`` of the previous release) and publishes samples events as that
@@ -28,7 +29,6 @@ import redis
 import requests
 
 from shared.eventlog import EventWriter
-from shared.series import SeriesWriter, series_dir
 from tests.processes import ROOT, free_port, start_redis, wait_for
 
 
@@ -57,8 +57,9 @@ def samples_fields(epoch: int, heavy: bool) -> dict:
 
 
 def publish(r: redis.Redis, results: str, run_ids: list[str], seconds: float, heavy: bool) -> int:
-    writers = [EventWriter(r, results, rid, observer=SeriesWriter(series_dir(results, rid)))
-               for rid in run_ids]
+    # Workers spool locally; the web tier's recorder (started by python -m web) writes
+    # the history, so this measures the relay with the recorder running beside it.
+    writers = [EventWriter(r, results, rid) for rid in run_ids]
     steps, sent, start = 938, 0, time.monotonic()
     tick = 0
     while time.monotonic() - start < seconds:

@@ -1,14 +1,15 @@
 """The per-run event log: ordered, gap-free, durable.
 
 Writing (one writer per run at a time, guaranteed by the run's state machine):
-each event gets the next ``seq``, is appended to ``events.jsonl`` on the results
-volume, then XADDed to the run's capped stream under id ``<seq>-0`` and published
-on the run's channel in one pipeline. If Redis is unreachable the event stays in
-a pending queue and is sent, in order, once Redis answers again; the file already
-has it, so readers never miss it.
+each event gets the next ``seq``, is kept in the worker's local spool, then XADDed
+to the run's capped stream under id ``<seq>-0`` and published on the run's channel
+in one pipeline. If Redis is unreachable the event stays pending and is sent, in
+order, once Redis answers again. The web tier's recorder (web.recorder) reads the
+stream and writes ``events.jsonl`` (and the series) on the web side; the spool
+fills any gap it finds (shared.spool).
 
-Reading: a range of seqs comes from the stream; whatever the stream no longer
-holds (trimmed, flushed, or Redis down) comes from ``events.jsonl``.
+Reading (the web tier): a range of seqs comes from the stream; whatever the stream
+no longer holds (trimmed, flushed, or Redis down) comes from ``events.jsonl``.
 """
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ import logging
 import time
 from collections import deque
 from collections.abc import Callable
-from typing import Any, Protocol, cast
+from typing import Any, cast
 
 import redis
 
@@ -26,6 +27,7 @@ from shared.events import EventType
 from shared.lifecycle import TERMINAL
 from shared.retry import Backoff
 from shared.settings import Settings
+from shared.spool import Spool, recorded_seq, resend_missing
 
 #: Events per page when a reader gives no limit (REST default, relay gap fill).
 DEFAULT_PAGE = 1000
@@ -81,43 +83,53 @@ def last_seq(r: redis.Redis | None, results_dir: str, run_id: str) -> int:
     return max(best, eventfile.last_line_seq(log_path))
 
 
-class EventObserver(Protocol):
-    """Sees each event right after it is logged (the worker's series writer)."""
-
-    def observe(self, event: dict[str, Any]) -> None: ...
-
-
 class EventWriter:
     """Appends events of one run; survives Redis outages by queueing.
 
+    Each event gets the next ``seq`` and goes to the run's capped stream (id
+    ``<seq>-0``) and pub/sub channel in one pipeline, which also names the run in
+    RECORDING so the web tier's recorder follows it. The writer keeps no history
+    file: the recorder writes the durable log on the web side. With ``spool`` (a
+    worker) every event is also kept on the local disk until the recorder has it
+    (shared.spool); without (the web tier's own queued/cancelled events) it is held
+    in memory until Redis takes it.
+
+    The first seq continues from whatever is highest: the stream, the recorder's
+    high-water mark, this box's spool, or a history file in ``results_dir`` (one
+    machine): so seqs stay unique across resumes on other boxes and Redis losses.
+
     When the run's terminal status is sent, the stream gets an expiry of
     ``retention_seconds``: late readers have that long to catch up from Redis, then
-    the volume serves the history and Redis holds nothing of the finished run's log.
+    the web side's history serves it and Redis holds nothing of the finished run's log.
     """
 
     def __init__(self, r: redis.Redis, results_dir: str, run_id: str,
                  stream_maxlen: int = 5000, retention_seconds: float = 600.0,
-                 observer: EventObserver | None = None):
+                 spool: bool = True):
         self.r = r
         self.run_id = run_id
         self.stream_maxlen = stream_maxlen
         self.retention_seconds = retention_seconds
-        self.observer = observer
-        self.path, self.index_path = eventfile.paths(results_dir, run_id)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.seq = last_seq(r, results_dir, run_id)
-        #: (seq, encoded line) of events written to the file but not yet to Redis.
+        self.spool = Spool(results_dir, run_id) if spool else None
+        self.seq = max(last_seq(r, results_dir, run_id), self._recorded(),
+                       self.spool.last_seq() if self.spool else 0)
+        #: (seq, encoded line) of events not yet sent to Redis.
         self.pending: deque[tuple[int, str]] = deque()
         self._retry_at = 0.0
         self._backoff = Backoff()
         self._expire_stream = False
 
+    def _recorded(self) -> int:
+        try:
+            return recorded_seq(self.r, self.run_id) or 0
+        except redis.RedisError:
+            return 0
+
     @classmethod
-    def for_run(cls, r: redis.Redis, settings: Settings, run_id: str,
-                observer: EventObserver | None = None) -> EventWriter:
+    def for_run(cls, r: redis.Redis, settings: Settings, run_id: str, spool: bool = True) -> EventWriter:
         """A writer configured by the settings (stream cap, retention)."""
         return cls(r, settings.results_dir, run_id, settings.stream_maxlen,
-                   settings.stream_retention_seconds, observer)
+                   settings.stream_retention_seconds, spool)
 
     def append(self, type_: str, **fields: Any) -> dict[str, Any]:
         kind = events.check(type_, fields)  # before the seq is taken: a bad event changes nothing
@@ -129,9 +141,8 @@ class EventWriter:
         except ValueError:  # a diverged run's NaN/inf losses: logged as null, not fatal
             event = events.finite(event)
             line = encode(event)
-        eventfile.append(self.path, self.index_path, self.seq, line)
-        if self.observer is not None:
-            self.observer.observe(event)
+        if self.spool is not None:
+            self.spool.append(self.seq, line)
         if kind is EventType.STATUS and fields.get("status") in TERMINAL:
             self._expire_stream = True
         self.pending.append((self.seq, line))  # encoded once, sent as is
@@ -150,6 +161,7 @@ class EventWriter:
                 pipe.xadd(stream, {"e": line}, id=f"{seq}-0",
                           maxlen=self.stream_maxlen, approximate=True)
                 pipe.publish(channel, line)
+            pipe.sadd(keys.RECORDING, self.run_id)
             if self._expire_stream:
                 pipe.expire(stream, max(1, int(self.retention_seconds)))
             results = pipe.execute(raise_on_error=False)
@@ -170,13 +182,35 @@ class EventWriter:
                     exc, len(self.pending), self.run_id, self._backoff.delay)
         self._retry_at = time.monotonic() + self._backoff.next()
 
-    def close(self, timeout: float = 120.0) -> bool:
-        """Flush, retrying with capped backoff until ``timeout``; True if all landed."""
+    def close(self, timeout: float = 120.0, recorded_within: float = 0.0) -> bool:
+        """Flush, retrying with capped backoff until ``timeout``; True if all landed.
+        With ``recorded_within`` > 0, also wait that long for the recorder to hold the
+        last event (sending again from the spool what it lacks); the spool keeps them
+        either way, and the worker's drainer goes on after this returns."""
         deadline = time.monotonic() + timeout
         while not self.flush():
             if time.monotonic() >= deadline:
                 log.error("gave up sending %d event(s) of run %s to Redis; they are in %s",
-                          len(self.pending), self.run_id, self.path)
+                          len(self.pending), self.run_id,
+                          self.spool.folder if self.spool else "memory only")
                 return False
             time.sleep(max(0.0, min(self._retry_at - time.monotonic(), deadline - time.monotonic())))
+        if self.spool is not None and recorded_within > 0:
+            self.wait_recorded(recorded_within)
         return True
+
+    def wait_recorded(self, timeout: float) -> bool:
+        """Wait until the recorder holds every event written so far; True if it does."""
+        deadline = time.monotonic() + timeout
+        resent_at = time.monotonic()
+        while time.monotonic() < deadline:
+            try:
+                if (recorded_seq(self.r, self.run_id) or 0) >= self.seq:
+                    return True
+                if self.spool is not None and time.monotonic() - resent_at >= 2.0:
+                    resend_missing(self.r, self.spool, self.seq)
+                    resent_at = time.monotonic()
+            except redis.RedisError:
+                pass
+            time.sleep(0.1)
+        return False

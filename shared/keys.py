@@ -108,3 +108,28 @@ def submit_window(client: str) -> str:
     """Sorted set of one client's submission times in the last minute (rate limiting)."""
     return f"{PREFIX}:submits:{client}"
 
+
+
+# -- the recorder (web.recorder) and the workers' spools (shared.eventlog) -------------
+#: Runs whose streams the recorder follows: every event writer adds its run as it sends.
+RECORDING = f"{PREFIX}:recording"
+#: Who records now: exactly one recorder holds this lease however many web processes run.
+RECORDER_LEASE = f"{PREFIX}:recorder:lease"
+#: Set by the recorder; its absence means Redis lost its data (restore from the web side).
+RECORDER_SENTINEL = f"{PREFIX}:recorder:sentinel"
+#: The recorder's figures (lag percentiles, events recorded), refreshed every few seconds.
+RECORDER_STATS = f"{PREFIX}:recorder:stats"
+
+
+def run_recorded(run_id: str) -> str:
+    """The last seq the web side's history holds (the recorder's high-water mark); kept
+    RECORDED_TTL_SECONDS after the run ends, so Redis holds it for active runs only."""
+    return f"{PREFIX}:run:{run_id}:recorded"
+
+
+RECORDED_TTL_SECONDS = 7 * 24 * 3600
+
+
+def run_backfill(run_id: str) -> str:
+    """Stream of events a worker sends again from its spool (the recorder missed them)."""
+    return f"{PREFIX}:run:{run_id}:backfill"

@@ -99,14 +99,21 @@ def list_artifacts(folder: Path) -> list[dict[str, Any]]:
     return out
 
 
+def resolve_name(name: object) -> str | None:
+    """``name`` when it is a plain artifact name (no separators, dot files or NULs)."""
+    if (not isinstance(name, str) or not name or len(name) > 255 or name.startswith(".")
+            or "/" in name or "\\" in name or "\x00" in name):
+        return None
+    return name
+
+
 def resolve_artifact(folder: Path, name: str) -> Path | None:
     """The file ``name`` inside ``folder``, or None for anything that could escape it.
 
     Only plain names are accepted: no separators, no dot files, no links, and the
     resolved path must still be a direct child of the run folder.
     """
-    if (not isinstance(name, str) or not name or len(name) > 255 or name.startswith(".")
-            or "/" in name or "\\" in name or "\x00" in name):
+    if resolve_name(name) is None:
         return None
     candidate = folder / name
     if candidate.is_symlink() or not candidate.is_file():

@@ -17,7 +17,7 @@ from typing import Any, cast
 
 import redis
 
-from shared import keys, layout
+from shared import eventfile, keys, layout
 from shared.events import finite
 from shared.lifecycle import TERMINAL, WAITING, Status
 from shared.redaction import public_run
@@ -217,6 +217,11 @@ class RunStore:
         pipe.zadd(keys.runs_with_status(record["status"]), {run_id: record["created_at"]})
         if record["status"] in WAITING:
             pipe.zadd(keys.WAITING_RUNS, {run_id: waiting_score(record)}, nx=True)
+        log_path, _ = eventfile.paths(self.results_dir, run_id)
+        if log_path.exists():  # the web side: its history says which seq comes next
+            pipe.set(keys.run_recorded(run_id), eventfile.last_line_seq(log_path), nx=True)
+            if record["status"] in TERMINAL:
+                pipe.expire(keys.run_recorded(run_id), keys.RECORDED_TTL_SECONDS)
         pipe.execute()
         return record
 

@@ -107,6 +107,7 @@ def ensure_folder(folder: Path) -> None:
     builder) sees either no folder or a complete one."""
     if (folder / META).exists():
         return
+    folder.parent.mkdir(parents=True, exist_ok=True)  # a run with no history yet
     tmp = Path(tempfile.mkdtemp(prefix=".series-", dir=folder.parent))
     layout.write_json(tmp / META, {"last_seq": 0, "counts": {}, "steps_per_epoch": None})
     try:
@@ -223,6 +224,7 @@ def build_from_events(folder: Path, events: Iterable[dict[str, Any]]) -> None:
     see half a series and two builders never mix their points."""
     if (folder / META).exists():
         return
+    folder.parent.mkdir(parents=True, exist_ok=True)  # a run with no history yet
     tmp = Path(tempfile.mkdtemp(prefix=".series-build-", dir=folder.parent)) / layout.SERIES_DIR
     writer = SeriesWriter(tmp, flush_interval=math.inf)
     for event in events:  # file order is seq order; a repeated seq is skipped by observe

@@ -64,6 +64,9 @@ class Settings:
     notify_url: str | None = None
     #: The page's address as users reach it, for links in notifications.
     public_url: str = "http://localhost:8000"
+    #: Where runs' files go (shared.artifacts): file:///path or s3://bucket[/prefix];
+    #: unset means RESULTS_DIR itself.
+    artifacts_url: str | None = None
     #: Let notices go to loopback, private and link-local addresses (an internal receiver).
     notify_allow_private: bool = False
     #: Hosts that may receive notices whatever they resolve to (lower case).
@@ -118,6 +121,18 @@ def _url(name: str) -> str | None:
     return raw
 
 
+def _artifacts_url(name: str) -> str | None:
+    raw = os.environ.get(name) or None
+    if raw is None:
+        return None
+    parts = urlparse(raw)
+    if parts.scheme == "s3" and parts.netloc:
+        return raw.rstrip("/")
+    if parts.scheme == "file" and parts.path and parts.netloc in ("", "localhost"):
+        return raw
+    raise SettingsError(f"{name} must be file:///path or s3://bucket[/prefix], got {raw!r}")
+
+
 def _hosts(name: str, default: frozenset[str]) -> frozenset[str]:
     """A comma-separated list of host names, lower case, without a trailing dot."""
     raw = os.environ.get(name)
@@ -168,6 +183,7 @@ def load_settings() -> Settings:
         max_run_seconds=_float("MAX_RUN_SECONDS", d.max_run_seconds, 1.0, 365 * 24 * 3600.0),
         notify_url=_url("NOTIFY_URL"),
         public_url=(os.environ.get("PUBLIC_URL") or d.public_url).rstrip("/"),
+        artifacts_url=_artifacts_url("ARTIFACTS_URL"),
         notify_allow_private=_bool("NOTIFY_ALLOW_PRIVATE", d.notify_allow_private),
         notify_allowed_hosts=_hosts("NOTIFY_ALLOWED_HOSTS", d.notify_allowed_hosts),
     )

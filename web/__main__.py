@@ -17,8 +17,20 @@ elif ASYNC_MODE == "gevent":
     monkey.patch_all()
 
 import logging  # noqa: E402
+import subprocess  # noqa: E402
+import sys  # noqa: E402
 
 from shared.settings import SettingsError, load_settings  # noqa: E402
+
+
+def start_recorder() -> subprocess.Popen[bytes] | None:
+    """The recorder (web.recorder) as a child process beside the server, unless
+    RECORDER=off (a recorder runs elsewhere). Several web processes each start one;
+    their lease lets exactly one record. It exits when this process does."""
+    if os.environ.get("RECORDER", "on").strip().lower() in ("off", "false", "0", "no"):
+        return None
+    env = {**os.environ, "TRAINBOARD_RECORDER_PARENT": str(os.getpid())}
+    return subprocess.Popen([sys.executable, "-m", "web.recorder"], env=env)
 
 
 def main() -> None:
@@ -31,11 +43,16 @@ def main() -> None:
     from web.app import create_app, socketio, start_services
 
     app = create_app(with_token(settings))
+    recorder = start_recorder()
     start_services(app)
     logging.getLogger("web").info("serving on http://%s:%d (%s)", settings.web_host,
                                   settings.web_port, ASYNC_MODE)
-    socketio.run(app, host=settings.web_host, port=settings.web_port, log_output=False,
-                 allow_unsafe_werkzeug=ASYNC_MODE == "threading")
+    try:
+        socketio.run(app, host=settings.web_host, port=settings.web_port, log_output=False,
+                     allow_unsafe_werkzeug=ASYNC_MODE == "threading")
+    finally:
+        if recorder is not None:
+            recorder.terminate()
 
 
 if __name__ == "__main__":

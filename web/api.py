@@ -9,9 +9,10 @@ from pathlib import Path
 from typing import Any
 
 import redis
-from flask import Blueprint, Response, current_app, jsonify, request, send_file
+from flask import Blueprint, Response, current_app, jsonify, request, send_file, stream_with_context
 
 from shared import eventfile, layout, lifecycle, series
+from shared.artifacts import ArtifactError, ArtifactStore
 from shared.eventlog import DEFAULT_PAGE, MAX_PAGE, last_seq, read_events
 from shared.redaction import public_run
 from shared.runs import RunStore, new_record
@@ -184,25 +185,51 @@ def run_epochs(run_id: str) -> Response:
     return jsonify(series.read_epochs(_series_folder(run_id)))
 
 
+def _artifacts() -> ArtifactStore:
+    return current_app.extensions["trainboard.artifacts"]
+
+
 @api.get("/api/runs/<run_id>/artifacts")
 def list_artifacts(run_id: str) -> Response:
+    """The run's files: its history here (run.json, events.jsonl, ...) and what its
+    workers put in the artifact store (checkpoints, weights, sprites, logs)."""
     _get_run(run_id)
     folder = layout.run_dir(_settings().results_dir, run_id)
-    return jsonify({"artifacts": layout.list_artifacts(folder)})
+    files = {a["name"]: a for a in layout.list_artifacts(folder)}
+    try:
+        files.update({a["name"]: a for a in _artifacts().list(run_id)})
+    except ArtifactError as exc:
+        raise ApiError(503, f"the artifact store is unavailable: {exc}") from None
+    return jsonify({"artifacts": [files[n] for n in sorted(files)]})
 
 
 @api.get("/api/runs/<run_id>/artifacts/<path:name>")
 def download_artifact(run_id: str, name: str) -> Response:
+    """One file, streamed through the web tier whatever the store: the token check
+    stays here, and browsers need not reach the store (on a compose network, say)."""
     record = _get_run(run_id)
-    folder = layout.run_dir(_settings().results_dir, run_id)
-    path = layout.resolve_artifact(folder, name)
-    if path is None:
+    if layout.resolve_name(name) is None:
         raise ApiError(404, f"no artifact named {name!r} in run {run_id}")
     if name == layout.RUN_JSON:  # the record itself: answered masked, like GET /api/runs/<id>
         response = jsonify(public_run(record))
         response.headers["Content-Disposition"] = f"attachment; filename={layout.RUN_JSON}"
         return response
-    return send_file(path.resolve(), as_attachment=True, download_name=path.name)
+    path = layout.resolve_artifact(layout.run_dir(_settings().results_dir, run_id), name)
+    if path is None:
+        path = _artifacts().local_path(run_id, name)
+    if path is not None:
+        return send_file(path.resolve(), as_attachment=True, download_name=path.name)
+    try:
+        found = _artifacts().open(run_id, name)
+    except ArtifactError as exc:
+        raise ApiError(503, f"the artifact store is unavailable: {exc}") from None
+    if found is None:
+        raise ApiError(404, f"no artifact named {name!r} in run {run_id}")
+    chunks, size = found
+    response = Response(stream_with_context(chunks), mimetype="application/octet-stream")
+    response.headers["Content-Length"] = str(size)
+    response.headers["Content-Disposition"] = f"attachment; filename={name}"
+    return response
 
 
 @api.post("/api/runs/<run_id>/predict")
@@ -219,8 +246,11 @@ def predict_digit(run_id: str) -> Response:
     if set(body) != {"pixels"}:
         raise ApiError(400, "unknown fields", {k: "unknown field" for k in body if k != "pixels"})
     weights = layout.run_dir(_settings().results_dir, run_id) / layout.FINAL_WEIGHTS_NPZ
-    if not weights.is_file():
-        raise ApiError(409, "this run has no final model yet; predictions need a finished run")
+    try:  # from the artifact store once, then from this copy (final weights never change)
+        if not weights.is_file() and not _artifacts().fetch(run_id, layout.FINAL_WEIGHTS_NPZ, weights):
+            raise ApiError(409, "this run has no final model yet; predictions need a finished run")
+    except ArtifactError as exc:
+        raise ApiError(503, f"the artifact store is unavailable: {exc}") from None
     import numpy as np
 
     from web.inference import predict_file

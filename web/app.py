@@ -14,6 +14,7 @@ from celery import Celery
 from flask import Flask
 from flask_socketio import SocketIO
 
+from shared.artifacts import store_for
 from shared.connections import CELERY_CONFIG, redis_client
 from shared.runs import RunStore
 from shared.settings import Settings, load_settings
@@ -47,6 +48,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.extensions["trainboard.redis"] = r
     app.extensions["trainboard.store"] = RunStore(r, settings.results_dir)
     app.extensions["trainboard.celery"] = make_celery_client(settings.redis_url)
+    app.extensions["trainboard.artifacts"] = store_for(settings.artifacts_url, settings.results_dir)
 
     from web import errors, sockets
     from web.access import refuse_unsafe

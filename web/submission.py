@@ -61,7 +61,7 @@ def submit(records: list[dict[str, Any]]) -> None:
     failed: Exception | None = None
     for record in records:
         store.create(record)
-        writer = EventWriter.for_run(r, settings, record["id"])
+        writer = EventWriter.for_run(r, settings, record["id"], spool=False)
         try:
             writer.append("status", status="queued", message="waiting for a worker")
             if not writer.close(timeout=5):
@@ -93,7 +93,7 @@ def cancel(record: dict[str, Any]) -> dict[str, Any]:
     ended = lifecycle.cancel_waiting(store, run_id)
     if ended is None:
         return record
-    writer = EventWriter.for_run(r, settings, run_id)
+    writer = EventWriter.for_run(r, settings, run_id, spool=False)
     writer.append("status", status="cancelled", message="cancelled before it started")
     writer.close(timeout=5)
     return ended

@@ -1,4 +1,5 @@
-"""What a worker process knows while it trains: settings, Redis, its name, device, leases."""
+"""What a worker process knows while it trains: settings, Redis, its name, device, leases,
+and the artifact store its runs' files go to."""
 from __future__ import annotations
 
 import threading
@@ -9,6 +10,7 @@ from typing import Any
 import redis
 import torch
 
+from shared.artifacts import ArtifactStore, store_for
 from shared.runs import RunStore
 from shared.settings import Settings
 from worker.leases import LeaseKeeper
@@ -26,6 +28,12 @@ class WorkerContext:
     enqueue: Callable[[str, dict[str, Any]], None] | None = None
     #: Set on a warm shutdown: running runs checkpoint-resume elsewhere instead of finishing here.
     shutting_down: threading.Event = field(default_factory=threading.Event)
+    #: Where runs' files go (ARTIFACTS_URL); RESULTS_DIR is this worker's scratch.
+    artifacts: ArtifactStore = field(default=None)  # type: ignore[assignment]
+
+    def __post_init__(self) -> None:
+        if self.artifacts is None:
+            self.artifacts = store_for(self.settings.artifacts_url, self.settings.results_dir)
 
     @property
     def store(self) -> RunStore:

@@ -2,7 +2,7 @@
 
 A sweep may set ``early_stop_epoch`` k. When one of its runs finishes epoch k, its
 test accuracy is compared with the accuracy at epoch k of the sweep's runs that have
-already succeeded (read from their series on the volume); below their median, the run
+already succeeded (kept in their records, so any box can decide); below their median, the run
 stops there — it keeps its checkpoint and final weights and ends ``succeeded`` with a
 message saying why, and ``stopped_early`` in its record. At least MIN_PEERS finished
 runs are needed before anything is stopped, so the first runs of a sweep always finish.
@@ -15,15 +15,15 @@ from typing import Any
 import redis
 
 from shared.lifecycle import Status
-from shared.series import read_series, series_dir
 from shared.sweep_store import SweepStore
 
 MIN_PEERS = 2
 
 
-def accuracy_at(results_dir: str, run_id: str, epoch: int) -> float | None:
-    point = read_series(series_dir(results_dir, run_id), "test_accuracy", start=epoch, end=epoch)
-    return point["mean"][0] if point["mean"] else None
+def accuracy_at(record: dict[str, Any], epoch: int) -> float | None:
+    """A run's test accuracy after ``epoch``, from its record (worker.epochs keeps it)."""
+    value = record.get("accuracy_by_epoch", {}).get(str(epoch))
+    return float(value) if value is not None else None
 
 
 def median_rule(r: redis.Redis, results_dir: str, record: dict[str, Any], epoch: int,
@@ -37,7 +37,7 @@ def median_rule(r: redis.Redis, results_dir: str, record: dict[str, Any], epoch:
         return None
     peers = [p for p in sweeps.run_records(sweep)
              if p["id"] != record["id"] and p["status"] == Status.SUCCEEDED.value]
-    values = [v for p in peers if (v := accuracy_at(results_dir, p["id"], epoch)) is not None]
+    values = [v for p in peers if (v := accuracy_at(p, epoch)) is not None]
     if len(values) < MIN_PEERS:
         return None
     median = statistics.median(values)

@@ -16,13 +16,13 @@ from typing import Any, Union
 import torch
 
 from shared import keys, layout
+from shared.artifacts import ArtifactError
 from shared.eventlog import EventWriter
 from shared.events import finite
 from shared.lifecycle import Status
 from shared.metrics import record_metrics
 from shared.redaction import public_spec
-from shared.retry import TRANSIENT, retry_redis
-from shared.series import read_epochs
+from shared.retry import TRANSIENT, Backoff, retry_redis
 from worker import checkpoints, load, training
 from worker.context import WorkerContext, describe_device
 from worker.data import load_mnist, training_subset
@@ -88,13 +88,14 @@ def train_run(ctx: WorkerContext, run_id: str, spec: dict[str, Any], record: dic
     history: dict[str, Any] = {"epochs": [], "batch_losses": []}
     start_epoch = 1
     checkpoint_path = folder / layout.CHECKPOINT
-    # A checkpoint exists only if this run was interrupted (worker lost or handed on).
-    if checkpoint_path.exists():
+    # A checkpoint exists only if this run was interrupted (worker lost or handed on);
+    # the store's is the latest, whichever box wrote it.
+    if ctx.artifacts.fetch(run_id, layout.CHECKPOINT, checkpoint_path):
         state = checkpoints.load_checkpoint(checkpoint_path, device)
         checkpoints.restore(state, model, optimizer, scheduler)
         history = state["history"]
         start_epoch = state["epoch"] + 1
-        _replay_missing_epochs(ctx, run_id, writer, history, folder)
+        _replay_missing_epochs(ctx, run_id, writer, history, record)
         writer.append("status", status="running", resumed_from_epoch=state["epoch"],
                       message=f"resumed from epoch {state['epoch']} checkpoint on {ctx.name}")
     else:
@@ -129,6 +130,7 @@ def train_run(ctx: WorkerContext, run_id: str, spec: dict[str, Any], record: dic
             checkpoints.save_checkpoint(checkpoint_path, model=model, optimizer=optimizer,
                                         scheduler=scheduler, epoch=epoch - 1, spec=spec,
                                         history=history)
+            _store(ctx, run_id, folder, layout.CHECKPOINT)
             if reason is Stop.TIMEOUT:
                 return Finished(Status.FAILED, f"stopped after the maximum run duration of "
                                                f"{ctx.settings.max_run_seconds:g} s (MAX_RUN_SECONDS)")
@@ -153,20 +155,22 @@ def train_run(ctx: WorkerContext, run_id: str, spec: dict[str, Any], record: dic
         checkpoints.save_checkpoint(checkpoint_path, model=model, optimizer=optimizer,
                                     scheduler=scheduler, epoch=epoch, spec=spec, history=history)
         _write_logs(folder, spec, history, samples)
+        for name in (sprite, layout.TRAINING_LOG, layout.TEST_SAMPLES, layout.CHECKPOINT):
+            _store(ctx, run_id, folder, name)
         _announce_epoch(ctx, run_id, writer, epoch_record, (sprite, samples, mistakes))
         stop = median_rule(ctx.r, ctx.settings.results_dir, record, epoch, metrics["test_accuracy"])
         if stop is not None:
-            _save_final(folder, model)
+            _save_final(ctx, run_id, folder, model)
             _record_peak_memory(ctx, run_id)
             ctx.store.update(run_id, stopped_early=True)
             return Finished(Status.SUCCEEDED, stop)
         target = spec["target_accuracy"]
         if target is not None and metrics["test_accuracy"] >= target:
-            _save_final(folder, model)
+            _save_final(ctx, run_id, folder, model)
             _record_peak_memory(ctx, run_id)
             return Finished(Status.SUCCEEDED,
                             f"reached target accuracy {target:.2%} after epoch {epoch}")
-    _save_final(folder, model)
+    _save_final(ctx, run_id, folder, model)
     _record_peak_memory(ctx, run_id)
     best = max(e["test_accuracy"] for e in history["epochs"])
     return Finished(Status.SUCCEEDED,
@@ -221,9 +225,31 @@ class RecordProgress:
         return event
 
 
-def _save_final(folder, model) -> None:
+def _save_final(ctx: WorkerContext, run_id: str, folder, model) -> None:
     checkpoints.save_weights(folder / layout.FINAL_WEIGHTS, model)
     checkpoints.save_weights_npz(folder / layout.FINAL_WEIGHTS_NPZ, model)
+    for name in (layout.FINAL_WEIGHTS, layout.FINAL_WEIGHTS_NPZ):
+        _store(ctx, run_id, folder, name)
+
+
+#: Tries to put one file in the artifact store before the run fails.
+STORE_ATTEMPTS = 4
+
+
+def _store(ctx: WorkerContext, run_id: str, folder, name: str) -> None:
+    """Put ``folder/name`` (just written) in the artifact store, with backoff; a store
+    that stays away fails the run (its checkpoint would be lost to a resume)."""
+    backoff = Backoff()
+    for attempt in range(1, STORE_ATTEMPTS + 1):
+        try:
+            ctx.artifacts.put_file(run_id, name, folder / name)
+            return
+        except ArtifactError as exc:
+            if attempt == STORE_ATTEMPTS:
+                raise
+            delay = backoff.next()
+            log.warning("run %s: %s; retry %d in %.1f s", run_id, exc, attempt, delay)
+            time.sleep(delay)
 
 
 def _without_images(items: list[dict[str, Any]], first_slot: int) -> list[dict[str, Any]]:
@@ -247,8 +273,11 @@ def _announce_epoch(ctx: WorkerContext, run_id: str, writer: EventWriter,
         record = ctx.store.get(run_id) or {}
         best = max(epoch_record["test_accuracy"],
                    record.get("metrics", {}).get("best_test_accuracy", 0))
+        # Accuracy per epoch, for a sweep's median rule on any box (worker.early_stop).
+        by_epoch = {**record.get("accuracy_by_epoch", {}),
+                    str(epoch_record["epoch"]): epoch_record["test_accuracy"]}
         updated = ctx.store.update(
-            run_id, epoch=epoch_record["epoch"],
+            run_id, epoch=epoch_record["epoch"], accuracy_by_epoch=by_epoch,
             metrics={**record_metrics(epoch_record), "best_test_accuracy": best})
         if updated is not None:
             ctx.store.publish_update(updated)
@@ -256,14 +285,16 @@ def _announce_epoch(ctx: WorkerContext, run_id: str, writer: EventWriter,
 
 
 def _replay_missing_epochs(ctx: WorkerContext, run_id: str, writer: EventWriter,
-                           history: dict[str, Any], folder) -> None:
-    """Announce epochs the checkpoint has but the event log does not (crash in between).
+                           history: dict[str, Any], record: dict[str, Any]) -> None:
+    """Announce epochs the checkpoint has but the log does not (a crash in between).
 
-    The series already hold every announced epoch (they caught up with the log when
-    the writer opened), so the log itself is not read."""
-    announced = {e["epoch"] for e in read_epochs(folder / layout.SERIES_DIR)["epochs"]}
+    The run record's ``epoch`` is set right after an epoch's events are sent, so it
+    names the last announced epoch wherever the run trained before: no history file
+    is read (the worker has none). A crash between the events and the record update
+    repeats that epoch's events; the web side keeps one per epoch."""
+    announced = int(record.get("epoch") or 0)
     for epoch_record in history["epochs"]:
-        if epoch_record["epoch"] not in announced:
+        if epoch_record["epoch"] > announced:
             _announce_epoch(ctx, run_id, writer, epoch_record, None)
 
 

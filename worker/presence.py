@@ -17,6 +17,7 @@ import redis
 
 from shared import keys
 from shared.retry import Backoff
+from shared.spool import Drainer
 from worker.context import WorkerContext, describe_device
 from worker.load import LoadSampler
 from worker.reaper import Enqueue, reap_lost_runs, requeue_stranded
@@ -44,6 +45,7 @@ class Presence(threading.Thread):
         self._beats = 0
         self._missing_since: dict[str, float] = {}
         self.load = LoadSampler(ctx.device)
+        self.spools = Drainer(ctx.r, ctx.settings.results_dir)
 
     def beat(self) -> None:
         ctx = self.ctx
@@ -60,6 +62,8 @@ class Presence(threading.Thread):
         pipe.sadd(keys.WORKERS, ctx.name)
         pipe.execute()
         reap_lost_runs(ctx.r, ctx.settings, self.enqueue, ctx.name)
+        # Events the recorder lacks go again from this box's spool; caught-up spools go.
+        self.spools.drain({self.current_run} if self.current_run else set())
         self._beats += 1
         # One worker at a time (the lock simply expires) looks for lost task messages.
         if self._beats % ORPHAN_CHECK_EVERY == 0 and ctx.r.set(

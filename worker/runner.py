@@ -11,15 +11,18 @@ import time
 from typing import Any
 
 from shared import layout, lifecycle
-from shared.eventlog import EventWriter, read_events
+from shared.eventlog import EventWriter
 from shared.lifecycle import Status
 from shared.retry import TRANSIENT, retry_redis
-from shared.series import SeriesWriter, series_dir
 from shared.spec import SpecError, validate_spec
 from worker.context import WorkerContext, describe_device, training_path
 from worker.epochs import Finished, HandOff, Lost, Outcome, train_run
 
 log = logging.getLogger(__name__)
+
+#: How long a finished run waits for the recorder to hold its last event before the
+#: worker moves on (its spool keeps the events, and the heartbeat's drainer goes on).
+RECORDED_WAIT_SECONDS = 10.0
 
 
 def claim(ctx: WorkerContext, run_id: str) -> dict[str, Any] | None:
@@ -71,7 +74,7 @@ def _finish(ctx: WorkerContext, run_id: str, writer: EventWriter, outcome: Finis
         retry_redis(lambda: lifecycle.finish(ctx.store, run_id, status, error=outcome.message),
                     f"run {run_id}: recording {status}")
         writer.append("status", status=status.value, message=outcome.message)
-        writer.close()
+        writer.close(recorded_within=RECORDED_WAIT_SECONDS)
     finally:
         # Even if Redis stayed away too long to record the end: stop renewing the lease,
         # so the reaper resumes the run from its checkpoint rather than it hanging.
@@ -83,12 +86,8 @@ def _finish(ctx: WorkerContext, run_id: str, writer: EventWriter, outcome: Finis
 
 
 def open_event_writer(ctx: WorkerContext, run_id: str) -> EventWriter:
-    """The run's event writer, feeding its series; the series first catch up with
-    whatever the log has that they lack (events of an earlier attempt or of the web tier)."""
-    settings = ctx.settings
-    series = SeriesWriter(series_dir(settings.results_dir, run_id))
-    series.catch_up(lambda after: read_events(ctx.r, settings.results_dir, run_id, after))
-    return EventWriter.for_run(ctx.r, settings, run_id, observer=series)
+    """The run's event writer: to Redis, spooled on this box until the recorder has it."""
+    return EventWriter.for_run(ctx.r, ctx.settings, run_id)
 
 
 def _hand_off(ctx: WorkerContext, run_id: str, record: dict[str, Any], writer: EventWriter,

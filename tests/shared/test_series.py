@@ -7,6 +7,7 @@ import pytest
 
 from shared import eventfile, series
 from shared.eventlog import EventWriter
+from shared.spool import Spool
 
 RUN = "b" * 32
 STEPS = 100
@@ -102,12 +103,12 @@ def test_meta_never_names_points_that_are_not_written(tmp_path):
 
 
 def test_series_are_built_from_an_old_event_log(tmp_path, r):
-    writer = EventWriter(r, str(tmp_path), RUN)  # no observer: a run from before series
+    writer = EventWriter(r, str(tmp_path), RUN)  # its spool is a log as old versions wrote it
     ev = Events()
     for e in ev.epoch_progress(1, lambda x: 1.0 / x):
         writer.append("progress", **{k: v for k, v in e.items() if k not in ("run_id", "seq", "ts", "type")})
     writer.append("epoch", epoch=1, train_loss=0.1, test_loss=0.2, test_accuracy=0.97, seconds=1.0)
-    log_path, _ = eventfile.paths(str(tmp_path), RUN)
+    log_path = Spool(tmp_path, RUN).log_path  # an events.jsonl with no series beside it
     folder = series.series_dir(str(tmp_path), RUN)
     series.build_from_events(folder, eventfile.iter_events(log_path))
     out = series.read_series(folder, "batch_loss", points=10_000)

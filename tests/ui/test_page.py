@@ -170,7 +170,9 @@ def test_page_asks_for_the_token_once_and_then_works(make_stack, page):
     page.click("#submit-run")
     page.wait_for_selector("#run-title:text('with token')")
     assert len(prompts) == 1 and "token" in prompts[0]
-    assert [r["name"] for r in requests.get(stack.url + "/api/runs").json()["runs"]] == ["with token"]
+    assert requests.get(stack.url + "/api/runs").status_code == 401, "reads need the token too"
+    listed = requests.get(stack.url + "/api/runs", headers={"Authorization": "Bearer ui-token"}).json()
+    assert [r["name"] for r in listed["runs"]] == ["with token"]
     page.reload()
     page.wait_for_selector("#connection:text('live')")
     page.click("#cancel-run")

@@ -13,10 +13,12 @@ const runs = new Map();
 let selectedId = null;
 let current = null; // live state of the selected run
 
-const socket = io({ reconnectionDelayMax: 5000, auth: (cb) => cb({ token: api.getToken() }) });
-// The server refuses a Socket.IO connection only for a missing or wrong token.
+let socketToken = "";
+const socket = io({ reconnectionDelayMax: 5000, auth: (cb) => cb({ token: (socketToken = api.getToken()) }) });
+// The server refuses a Socket.IO connection only for a missing or wrong token; a REST
+// call may have asked for it meanwhile (askToken then just says to try again).
 socket.on("connect_error", (err) => {
-  if (/unauthorized|refused/i.test(String(err.message)) && api.askToken()) socket.connect();
+  if (/unauthorized|refused/i.test(String(err.message)) && api.askToken(socketToken)) socket.connect();
 });
 const follower = new RunFollower(socket, applyEvent, () => selectedId && openRun(selectedId));
 const lossChart = new LossChart($("loss-chart"), { onZoom: zoomLoss });

@@ -1,0 +1,144 @@
+"""A worker's local spool: every event of its runs, kept until the web side has it.
+
+Workers share no disk with the web tier, so the event log's durable copy is the web
+side's (web.recorder reads the run's Redis stream and writes it). Until the recorder
+says it holds an event (``RECORDED[run] >= seq``), the event also lives here, in
+``RESULTS_DIR/.spool/<run id>/`` on the worker's own disk (the events.jsonl format,
+with its seq index). If Redis lost the stream, or the recorder was down longer than
+the stream's cap, the recorder finds a gap it cannot fill; :func:`resend_missing`
+sends the missing events again on the run's backfill stream, and the recorder
+continues. A spool whose run is not being written here and that the recorder has
+caught up with is removed (:func:`drain`, from the worker's heartbeat).
+"""
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+import time
+from pathlib import Path
+from typing import Any, cast
+
+import redis
+
+from shared import eventfile, keys, layout
+
+log = logging.getLogger(__name__)
+
+SPOOL_DIR = ".spool"
+#: Events sent again per backfill round trip.
+RESEND_CHUNK = 1000
+#: A gap the recorder has not filled is sent again after this long.
+RESEND_AFTER_SECONDS = 5.0
+#: How long a backfill stream lives (the recorder deletes it once it has read it).
+BACKFILL_TTL_SECONDS = 24 * 3600
+
+
+def spool_root(results_dir: str | Path) -> Path:
+    return Path(results_dir) / SPOOL_DIR
+
+
+class Spool:
+    def __init__(self, results_dir: str | Path, run_id: str):
+        self.run_id = run_id
+        self.folder = spool_root(results_dir) / run_id
+        self.log_path = self.folder / layout.EVENTS_JSONL
+        self.index_path = self.folder / layout.EVENTS_INDEX
+
+    def append(self, seq: int, line: str) -> None:
+        self.folder.mkdir(parents=True, exist_ok=True)
+        eventfile.append(self.log_path, self.index_path, seq, line)
+
+    def last_seq(self) -> int:
+        return eventfile.last_line_seq(self.log_path)
+
+    def lines(self, after: int, upto: int) -> list[tuple[int, str]]:
+        """(seq, line) of the spooled events in (after, upto], in seq order."""
+        if upto <= after:
+            return []
+        page = eventfile.read_page(self.log_path, self.index_path, after, upto - after)
+        return [(e["seq"], json.dumps(e, separators=(",", ":"))) for e in page]
+
+    def remove(self) -> None:
+        shutil.rmtree(self.folder, ignore_errors=True)
+
+
+def recorded_seq(r: redis.Redis, run_id: str) -> int | None:
+    """The last seq the web side's history holds, or None if the recorder has not said."""
+    raw = cast(bytes | None, r.get(keys.run_recorded(run_id)))
+    return int(raw) if raw is not None else None
+
+
+def _first_in_stream(r: redis.Redis, run_id: str, after: int) -> int | None:
+    entries = cast(list[tuple[bytes, Any]], r.xrange(keys.run_stream(run_id), min=f"{after + 1}-0",
+                                                     max="+", count=1))
+    return int(entries[0][0].split(b"-")[0]) if entries else None
+
+
+def resend_missing(r: redis.Redis, spool: Spool, last: int | None = None) -> int:
+    """Send again, on the run's backfill stream, what the recorder lacks and the stream no
+    longer holds; returns how many events were sent (0: nothing missing)."""
+    top = spool.last_seq() if last is None else last
+    acked = recorded_seq(r, spool.run_id)
+    if acked is None or acked >= top:
+        return 0  # caught up, or no recorder has seen the run yet (nothing to fill)
+    first = _first_in_stream(r, spool.run_id, acked)
+    if first == acked + 1:
+        return 0  # the stream has the next one: the recorder is just behind
+    upto = top if first is None else first - 1
+    sent, after = 0, acked
+    while after < upto:
+        chunk = spool.lines(after, min(upto, after + RESEND_CHUNK))
+        if not chunk:
+            break
+        pipe = r.pipeline(transaction=False)
+        for _seq, line in chunk:
+            pipe.xadd(keys.run_backfill(spool.run_id), {"e": line})
+        pipe.expire(keys.run_backfill(spool.run_id), BACKFILL_TTL_SECONDS)
+        pipe.sadd(keys.RECORDING, spool.run_id)
+        pipe.execute()
+        sent += len(chunk)
+        after = chunk[-1][0]
+    if sent:
+        log.warning("run %s: the recorder lacked seqs %d-%d; sent %d event(s) again from the spool",
+                    spool.run_id, acked + 1, upto, sent)
+    return sent
+
+
+class Drainer:
+    """Looks after every spool of this worker (its heartbeat calls :meth:`drain`)."""
+
+    def __init__(self, r: redis.Redis, results_dir: str | Path):
+        self.r, self.root = r, spool_root(results_dir)
+        self._resent: dict[str, tuple[int | None, float]] = {}
+
+    def drain(self, writing: set[str]) -> None:
+        """Send again what the recorder misses; remove spools it has caught up with
+        (never the spool of a run ``writing`` here now)."""
+        if not self.root.is_dir():
+            return
+        now = time.monotonic()
+        for folder in self.root.iterdir():
+            if not layout.is_run_id(folder.name):
+                continue
+            spool = Spool(self.root.parent, folder.name)
+            top = spool.last_seq()
+            acked = recorded_seq(self.r, folder.name)
+            stale = time.time() - _mtime(spool.log_path) > keys.RECORDED_TTL_SECONDS
+            if (acked is not None and acked >= top) or stale:
+                if folder.name not in writing:
+                    spool.remove()
+                    self._resent.pop(folder.name, None)
+                continue
+            before = self._resent.get(folder.name)
+            if before is not None and before[0] == acked and now - before[1] < RESEND_AFTER_SECONDS:
+                continue  # sent recently and the recorder is still working through it
+            if resend_missing(self.r, spool, top):
+                self._resent[folder.name] = (acked, now)
+
+
+def _mtime(path: Path) -> float:
+    try:
+        return path.stat().st_mtime
+    except FileNotFoundError:
+        return 0.0
