@@ -8,7 +8,7 @@ VENV_STAMP := $(VENV)/.installed
 NODE_STAMP := web/node_modules/.installed
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: setup run web worker lint test test-fast bench compose-test redis-server chromium clean
+.PHONY: setup run web worker lint test test-fast bench bench-smoke compose-test redis-server chromium clean
 
 APT_INSTALL := flock /tmp/trainboard-apt.lock sh -c '$(SUDO) apt-get update -qq && $(SUDO) DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$$0"'
 
@@ -39,10 +39,12 @@ web: $(VENV_STAMP) $(NODE_STAMP)
 worker: $(VENV_STAMP)
 	$(PY) -m worker
 
-## make lint: ruff (style, imports, bugbear) and mypy (strict on shared/).
-lint: $(VENV_STAMP)
+## make lint: ruff (style, imports, bugbear), mypy (strict on
+## shared/; benchmarks/ and scripts/ too) and ESLint over the page's modules.
+lint: $(VENV_STAMP) $(NODE_STAMP)
 	$(PY) -m ruff check .
 	$(PY) -m mypy
+	cd web && npx --no-install eslint static/js eslint.config.js
 
 ## make test: lint, then every test (unit, integration against real processes, browser).
 test: setup chromium lint
@@ -60,6 +62,10 @@ compose-test: $(VENV_STAMP)
 
 bench: $(VENV_STAMP)
 	$(PY) -m benchmarks.compare_cpu
+
+## make bench-smoke: the same benchmark in one short repeat (CI runs it so it cannot rot).
+bench-smoke: $(VENV_STAMP) redis-server
+	$(PY) -m benchmarks.compare_cpu --smoke
 
 clean:
 	rm -rf $(VENV) .venv.lock web/node_modules web/.npm.lock .pytest_cache test-artifacts

@@ -42,13 +42,17 @@ from worker.model import Net
 from worker.progress import ProgressReporter
 
 BATCH = 64
+#: Training images per epoch (None: all 60,000); --smoke uses a few.
+SAMPLES: int | None = None
 
 
 def seed_style(data_dir: str, device: torch.device) -> float:
     """The classic script: PIL → ToTensor → Normalize per sample, item() per batch."""
     tf = transforms.Compose([transforms.ToTensor(), transforms.Normalize((0.1307,), (0.3081,))])
-    loader = torch.utils.data.DataLoader(datasets.MNIST(data_dir, train=True, transform=tf),
-                                         batch_size=BATCH, shuffle=True)
+    dataset: torch.utils.data.Dataset = datasets.MNIST(data_dir, train=True, transform=tf)
+    if SAMPLES is not None:
+        dataset = torch.utils.data.Subset(dataset, range(SAMPLES))
+    loader = torch.utils.data.DataLoader(dataset, batch_size=BATCH, shuffle=True)
     torch.manual_seed(0)
     model = Net().to(device)
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
@@ -71,12 +75,13 @@ def bare_loop(data_dir: str, device: torch.device, writer: EventWriter | None = 
     torch.manual_seed(0)
     model = Net().to(device)
     opt = training.build_optimizer(model, "adam", 1e-3, device)
-    steps = training.steps_per_epoch(len(data.train_y), BATCH)
+    images, labels = data.train_x[:SAMPLES], data.train_y[:SAMPLES]
+    steps = training.steps_per_epoch(len(labels), BATCH)
     emit = writer.append if writer else (lambda *a, **k: None)
     sink = ProgressReporter(emit, steps)
     sink.start_epoch(1)
     start = time.perf_counter()
-    training.train_epoch(model, data.train_x, data.train_y, opt, None, BATCH, 0, 1, sink)
+    training.train_epoch(model, images, labels, opt, None, BATCH, 0, 1, sink)
     return time.perf_counter() - start
 
 
@@ -111,7 +116,18 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--data-dir", default=os.environ.get("DATA_DIR", "../shared/datasets"))
     parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--smoke", action="store_true",
+                        help="one repeat on 2,000 images (synthetic ones if --data-dir has no MNIST): "
+                             "CI's check that the benchmark still runs, not a measurement")
     args = parser.parse_args()
+    if args.smoke:
+        args.repeats = 1
+        global SAMPLES
+        SAMPLES = 2000
+        if not (Path(args.data_dir) / "MNIST" / "raw").is_dir():
+            from tests.synthetic_mnist import make_dataset
+
+            args.data_dir = str(make_dataset(Path(tempfile.mkdtemp()), train=2000, test=500))
     device = torch.device("cpu")
     times: dict[str, list[float]] = {"seed_style": [], "bare_loop": [], "trainboard": [],
                                      "events_off": [], "events_on": []}
@@ -122,7 +138,7 @@ def main() -> None:
             for _ in range(args.repeats):
                 times["seed_style"].append(seed_style(args.data_dir, device))
                 times["bare_loop"].append(bare_loop(args.data_dir, device))
-                times["trainboard"].append(stack.train_seconds())
+                times["trainboard"].append(stack.train_seconds(train_samples=SAMPLES))
                 print(json.dumps({k: v[-1] for k, v in times.items() if v}), file=sys.stderr)
         finally:
             stack.close()
@@ -141,7 +157,7 @@ def main() -> None:
     med = {k: statistics.median(v) for k, v in times.items()}
     print(json.dumps({
         "machine": f"{platform.machine()} {os.cpu_count()} cores, torch {torch.__version__}, {device}",
-        "epoch": "1 epoch, 60,000 images, batch 64, Adam",
+        "epoch": f"1 epoch, {SAMPLES or 60000:,} images, batch 64, Adam" + (" (smoke)" if args.smoke else ""),
         "seconds_median": {k: round(v, 2) for k, v in med.items()},
         "seconds_all": {k: [round(x, 2) for x in v] for k, v in times.items()},
         "trainboard_vs_seed_style": round(med["trainboard"] / med["seed_style"], 3),

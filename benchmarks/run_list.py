@@ -23,6 +23,7 @@ import requests
 
 from benchmarks.fanout import start_web
 from shared import lifecycle
+from shared.eventlog import EventWriter
 from shared.lifecycle import Status
 from shared.runs import RunStore, new_record
 from shared.spec import validate_spec
@@ -43,10 +44,11 @@ def populate(r: redis.Redis, results: str, count: int) -> None:
     for i in range(count):
         record = new_record(validate_spec({"name": f"{'needle' if i % 1000 == 7 else 'run'}-{i}"}))
         record["created_at"] = 1.7e9 + i
-        store.create(record)
-        lifecycle.claim(store, record["id"])
+        writer = EventWriter(r, results, record["id"], spool=False)
+        lifecycle.submit(store, record, writer)
+        lifecycle.claim(store, record["id"], writer, "synthetic")
         lifecycle.finish(store, record["id"], Status.FAILED if i % 50 == 0 else Status.SUCCEEDED,
-                         error="synthetic")
+                         writer, "synthetic")
 
 
 def walk(url: str, **params) -> tuple[int, int]:

@@ -73,6 +73,8 @@ def main() -> int:
         from tests.synthetic_mnist import make_dataset
         data = make_dataset(Path("/tmp/trainboard-compose-data"), train=3000, test=500)
     url = f"http://127.0.0.1:{port}"
+    # docker-compose.worker.yml will not even parse without these: values for tearing down.
+    box_teardown = {**env, "HEAD": "-", "REDIS_PASSWORD": "-", "S3_ACCESS_KEY": "-", "S3_SECRET_KEY": "-"}
     try:
         step("building the web and worker images")
         compose("build", "-q", env=env)
@@ -125,10 +127,10 @@ def main() -> int:
         return 0
     except Exception:
         compose("logs", "--tail", "60", check=False, env=env)
-        compose("logs", "--tail", "60", check=False, env=env, project=BOX_PROJECT, files=BOX_FILES)
+        compose("logs", "--tail", "60", check=False, env=box_teardown, project=BOX_PROJECT, files=BOX_FILES)
         raise
     finally:
-        compose("down", "-v", "--remove-orphans", check=False, env=env, project=BOX_PROJECT,
+        compose("down", "-v", "--remove-orphans", check=False, env=box_teardown, project=BOX_PROJECT,
                 files=BOX_FILES)
         compose("down", "-v", "--remove-orphans", check=False, env=env)
         step("torn down")
@@ -136,7 +138,8 @@ def main() -> int:
 
 def copy_mnist(data: Path, env, project: str = PROJECT, files: list[str] = FILES) -> None:
     compose("run", "--rm", "--no-deps", "-v", f"{data.resolve()}:/src:ro", "--entrypoint",
-            "sh", "worker", "-c", "cp -r /src/MNIST /data/", env=env, project=project, files=files)
+            "sh", "worker", "-c", "mkdir -p /data/MNIST/raw && cp /src/MNIST/raw/* /data/MNIST/raw/",
+            env=env, project=project, files=files)
 
 
 def several_boxes(env: dict[str, str], url: str, data: Path) -> None:
@@ -145,12 +148,19 @@ def several_boxes(env: dict[str, str], url: str, data: Path) -> None:
     refused = subprocess.run(["docker", "compose", "-p", PROJECT + "-nocreds", *HEAD_FILES, "run",
                               "--rm", "--no-deps", "seaweedfs"], cwd=ROOT, env=env,
                              capture_output=True, text=True)
+    subprocess.run(["docker", "compose", "-p", PROJECT + "-nocreds", *HEAD_FILES, "down", "-v"], cwd=ROOT,
+                   env=env, capture_output=True)
     assert refused.returncode != 0 and "S3_ACCESS_KEY" in refused.stderr + refused.stdout, refused
     step("the head's published store refuses to start without credentials")
     redis_port, s3_port = free_port(), free_port()
+    # Published on the Docker bridge's gateway address: what host.docker.internal names
+    # inside the second project's containers, and not on the machine's other interfaces.
+    gateway = subprocess.run(["docker", "network", "inspect", "bridge", "-f",
+                              "{{(index .IPAM.Config 0).Gateway}}"], check=True, text=True,
+                             capture_output=True).stdout.strip()
     secrets = {"REDIS_PASSWORD": "compose-redis-pw", "S3_ACCESS_KEY": "compose-test-key",
                "S3_SECRET_KEY": "compose-test-secret", "REDIS_PUBLISH": str(redis_port),
-               "S3_PUBLISH": str(s3_port), "REDIS_BIND": "127.0.0.1", "S3_BIND": "127.0.0.1"}
+               "S3_PUBLISH": str(s3_port), "REDIS_BIND": gateway, "S3_BIND": gateway}
     head_env = {**env, **secrets}
     compose("up", "-d", "--scale", "worker=0", env=head_env, files=HEAD_FILES)
     wait_for(lambda: healthy("redis", head_env) and healthy("web", head_env)

@@ -4,6 +4,7 @@
 health checks on idle connections, bounded connect and read timeouts, and redis-py's
 own ``Retry`` with capped exponential backoff for a dropped connection, so a
 command survives a Redis restart of a few seconds without any caller writing a loop.
+
 ``CELERY_CONFIG`` is the one Celery configuration, shared by the worker's app and
 the web tier's producer-only client (which enqueues by task name and never imports
 the worker or torch).
@@ -18,6 +19,10 @@ from redis.backoff import ExponentialBackoff
 from redis.retry import Retry
 
 from shared import keys
+from shared.spec import PRIORITY_ORDER
+
+#: Broker priority of each run priority: its queue order spread over Kombu's steps.
+BROKER_PRIORITY = {name: order * 3 for name, order in PRIORITY_ORDER.items()}
 
 #: JSON only; late acknowledgement so a task whose worker dies is not silently
 #: forgotten (the lease and reaper resume the run sooner; a redelivered duplicate finds
@@ -33,15 +38,12 @@ CELERY_CONFIG: dict[str, Any] = {
     "worker_prefetch_multiplier": 1,
     # Priority lists per queue, read highest first (Redis transport: step 0 is highest).
     "broker_transport_options": {"visibility_timeout": 7 * 24 * 3600,
-                                 "queue_order_strategy": "priority", "priority_steps": [0, 3, 6]},
+                                 "queue_order_strategy": "priority",
+                                 "priority_steps": sorted(BROKER_PRIORITY.values())},
     "broker_connection_retry_on_startup": True,
     "broker_connection_max_retries": None,
     "worker_send_task_events": False,
 }
-
-
-#: Broker priority of each run priority (see shared.spec.PRIORITY_ORDER).
-BROKER_PRIORITY = {"high": 0, "normal": 3, "low": 6}
 
 
 def send_run(celery: Celery, run_id: str, spec: dict[str, Any]) -> None:

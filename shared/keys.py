@@ -7,18 +7,19 @@ PREFIX = "trainboard"
 
 #: Sorted set of run ids scored by creation time (newest first = ZREVRANGE).
 RUNS_INDEX = f"{PREFIX}:runs"
-#: Sorted set of waiting (queued or resuming) run ids scored by queued_at: queue position
-#: is a rank, the queue cap a size. Kept by RunStore's writes and the admission script.
+#: Sorted set of waiting (queued or resuming) run ids scored by priority, then queued_at
+#: (shared.runs.waiting_score): queue position is a rank, the queue cap a size. Kept by
+#: RunStore's transitions and the admission script (web.admission).
 WAITING_RUNS = f"{PREFIX}:waiting"
-#: Pub/sub channel carrying run records whenever a run changes (for run lists).
+#: Pub/sub channel carrying run records (masked: shared.redaction) whenever a run changes.
 RUN_UPDATES_CHANNEL = f"{PREFIX}:run-updates"
 #: Pub/sub pattern matching every run's event channel.
 RUN_EVENTS_PATTERN = f"{PREFIX}:run:*:events"
 #: Set of run ids that hold a lease (running somewhere); scanned for lost runs.
 ACTIVE_RUNS = f"{PREFIX}:active-runs"
-#: Hash worker name -> JSON heartbeat; entries older than their TTL are stale.
+#: Set of worker names; each one's heartbeat (worker_heartbeat) expires when it stops.
 WORKERS = f"{PREFIX}:workers"
-#: Lock so that exactly one process at a time looks for lost runs.
+#: Lock so that exactly one worker at a time looks for lost runs (worker.reaper).
 REAPER_LOCK = f"{PREFIX}:reaper-lock"
 #: Expiring lock: at most one worker every few seconds looks for lost task messages.
 ORPHAN_CHECK_LOCK = f"{PREFIX}:orphan-check-lock"
@@ -72,7 +73,7 @@ def runs_with_status(status: str) -> str:
 
 
 def run_record(run_id: str) -> str:
-    """JSON run record (see web.runs for the fields)."""
+    """JSON run record (see shared.runs for the fields)."""
     return f"{PREFIX}:run:{run_id}"
 
 
@@ -109,8 +110,7 @@ def submit_window(client: str) -> str:
     return f"{PREFIX}:submits:{client}"
 
 
-
-# -- the recorder (web.recorder) and the workers' spools (shared.eventlog) -------------
+# -- the recorder (web.recorder) and the workers' spools (shared.spool) -----------------
 #: Runs whose streams the recorder follows: every event writer adds its run as it sends.
 RECORDING = f"{PREFIX}:recording"
 #: Who records now: exactly one recorder holds this lease however many web processes run.

@@ -12,7 +12,9 @@ Each operation is one optimistic Redis transaction on the run record (see
 ``RunStore._transition``): if two actors race — a worker claiming a queued run while
 its user cancels it — exactly one wins and only the winner writes the run's next
 events. The waiting-runs index (queue positions, the queue cap) and the per-status
-indexes of the run list are kept inside the same transaction.
+indexes of the run list are kept inside the same transaction, and the winner's
+``status`` event is appended by the operation itself: a status change and its event
+are one call, so a new status is added here and nowhere else.
 """
 from __future__ import annotations
 
@@ -68,59 +70,88 @@ class TransitionStore(Protocol):
     def _transition(self, run_id: str, allowed_from: tuple[str, ...] | None,
                     **changes: Any) -> dict[str, Any] | None: ...
 
+    def create(self, record: dict[str, Any]) -> None: ...
+
+
+class StatusLog(Protocol):
+    """Where a run's status events go (shared.eventlog.EventWriter)."""
+
+    def append(self, type_: str, **fields: Any) -> dict[str, Any]: ...
+
 
 def is_terminal(status: str) -> bool:
     return status in TERMINAL
 
 
-def apply(store: TransitionStore, op: Op, run_id: str, to: Status,
-          **changes: Any) -> dict[str, Any] | None:
-    """Move ``run_id`` to ``to`` by ``op`` if its status allows; the new record, or None
-    when another actor got there first (or the run is gone)."""
+def apply(store: TransitionStore, op: Op, run_id: str, to: Status, log: StatusLog, message: str,
+          event: dict[str, Any] | None = None, **changes: Any) -> dict[str, Any] | None:
+    """Move ``run_id`` to ``to`` by ``op`` if its status allows, then log its ``status``
+    event (``message`` and any ``event`` fields); the new record, or None when another
+    actor got there first (or the run is gone) — then nothing is logged."""
     if to not in op.leads_to:
         raise ValueError(f"{op.name} cannot lead to {to.value}")
-    return store._transition(run_id, tuple(s.value for s in op.allowed_from),
-                             status=to.value, **changes)
+    record = store._transition(run_id, tuple(s.value for s in op.allowed_from),
+                               status=to.value, **changes)
+    if record is not None:
+        log.append("status", status=to.value, message=message, **(event or {}))
+    return record
 
 
 # -- the operations, by name ------------------------------------------------------
-def claim(store: TransitionStore, run_id: str, **fields: Any) -> dict[str, Any] | None:
-    """A worker takes a waiting run (its lease already held)."""
-    return apply(store, Op.CLAIM, run_id, Status.RUNNING, error=None, **fields)
+def submit(store: TransitionStore, record: dict[str, Any], log: StatusLog) -> None:
+    """A new run is recorded, queued."""
+    if record["status"] != Status.QUEUED.value:
+        raise ValueError("a new run starts queued")
+    store.create(record)
+    log.append("status", status=Status.QUEUED.value, message="waiting for a worker")
 
 
-def cancel_waiting(store: TransitionStore, run_id: str) -> dict[str, Any] | None:
+def claim(store: TransitionStore, run_id: str, log: StatusLog, message: str,
+          resumed_from_epoch: int | None = None, **fields: Any) -> dict[str, Any] | None:
+    """A worker takes a waiting run (its lease already held); a resumed run's event says
+    from which epoch's checkpoint it goes on."""
+    event = {"resumed_from_epoch": resumed_from_epoch} if resumed_from_epoch is not None else None
+    return apply(store, Op.CLAIM, run_id, Status.RUNNING, log, message, event, error=None, **fields)
+
+
+def cancel_waiting(store: TransitionStore, run_id: str, log: StatusLog) -> dict[str, Any] | None:
     """Nobody trains a waiting run: the web tier ends it itself."""
-    return apply(store, Op.CANCEL_WAITING, run_id, Status.CANCELLED, finished_at=time.time())
+    return apply(store, Op.CANCEL_WAITING, run_id, Status.CANCELLED, log, "cancelled before it started",
+                 finished_at=time.time())
 
 
-def finish(store: TransitionStore, run_id: str, status: Status,
-           error: str | None = None) -> dict[str, Any] | None:
-    """The training worker ends its run: succeeded, failed (with the reason) or cancelled."""
+def finish(store: TransitionStore, run_id: str, status: Status, log: StatusLog,
+           message: str) -> dict[str, Any] | None:
+    """The training worker ends its run: succeeded, failed (``message`` is the reason,
+    kept as the record's error) or cancelled."""
     fields: dict[str, Any] = {"finished_at": time.time()}
     if status is Status.FAILED:
-        fields["error"] = error
-    return apply(store, Op.FINISH, run_id, status, **fields)
+        fields["error"] = message
+    return apply(store, Op.FINISH, run_id, status, log, message, **fields)
 
 
-def hand_off(store: TransitionStore, run_id: str) -> dict[str, Any] | None:
+def hand_off(store: TransitionStore, run_id: str, log: StatusLog, message: str) -> dict[str, Any] | None:
     """The worker is shutting down: back to the queue, resumed from its checkpoint
     elsewhere (not counted as a restart)."""
-    return apply(store, Op.HAND_OFF, run_id, Status.RESUMING, worker=None, queued_at=time.time())
-
-
-def lose(store: TransitionStore, run_id: str, restarts: int) -> dict[str, Any] | None:
-    """The run's worker died (its lease expired): resume it elsewhere."""
-    return apply(store, Op.LOSE, run_id, Status.RESUMING, restarts=restarts, worker=None,
+    return apply(store, Op.HAND_OFF, run_id, Status.RESUMING, log, message, worker=None,
                  queued_at=time.time())
 
 
-def give_up(store: TransitionStore, run_id: str, reason: str) -> dict[str, Any] | None:
+def lose(store: TransitionStore, run_id: str, restarts: int, log: StatusLog,
+         message: str) -> dict[str, Any] | None:
+    """The run's worker died (its lease expired): resume it elsewhere."""
+    return apply(store, Op.LOSE, run_id, Status.RESUMING, log, message, restarts=restarts,
+                 worker=None, queued_at=time.time())
+
+
+def give_up(store: TransitionStore, run_id: str, reason: str, log: StatusLog) -> dict[str, Any] | None:
     """Lost once too often: the run fails."""
-    return apply(store, Op.GIVE_UP, run_id, Status.FAILED, error=reason, finished_at=time.time())
+    return apply(store, Op.GIVE_UP, run_id, Status.FAILED, log, reason, error=reason,
+                 finished_at=time.time())
 
 
-def reject(store: TransitionStore, run_id: str, reason: str) -> dict[str, Any] | None:
+def reject(store: TransitionStore, run_id: str, reason: str, log: StatusLog) -> dict[str, Any] | None:
     """The submission was stored but could not be enqueued: recorded as failed, never
     left queued without a task."""
-    return apply(store, Op.REJECT, run_id, Status.FAILED, error=reason, finished_at=time.time())
+    return apply(store, Op.REJECT, run_id, Status.FAILED, log, reason, error=reason,
+                 finished_at=time.time())

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import TypeVar
 
 import redis
@@ -57,3 +57,14 @@ def retry_redis(call: Callable[[], T], what: str, timeout: float = 300.0) -> T:
                 raise
             log.warning("%s: Redis unavailable (%s); retrying in %.1fs", what, exc, delay)
             time.sleep(delay)
+
+
+def attempts(count: int, backoff: Backoff | None = None,
+             sleep: Callable[[float], object] = time.sleep) -> Iterator[int]:
+    """Attempt numbers 1..``count``, waiting the policy's delay before each retry:
+    ``for attempt in attempts(4): ...`` (``break`` on success)."""
+    backoff = backoff or Backoff()
+    for attempt in range(1, count + 1):
+        if attempt > 1:
+            sleep(backoff.next())
+        yield attempt

@@ -93,13 +93,14 @@ FIELDS: tuple[Field, ...] = (
     Field("accelerator", "choice", "any", "any worker, or gpu: only a worker with a GPU",
           choices=("any", "gpu"), title="Hardware"),
     Field("priority", "choice", "normal", "waiting runs of higher priority start first (FIFO within one)",
-          choices=("high", "normal", "low")),
+          choices=("high", "normal", "low")),  # in queue order: see PRIORITY_ORDER
     Field("notify_url", "url", None, "POST a JSON notice (Slack-compatible text) here when the run ends",
           nullable=True, placeholder="https://hooks.example/…", title="Notify URL", secret=True),
 )
-#: Queue order of each priority (lower starts first), used by the broker and the waiting index.
-PRIORITY_ORDER = {"high": 0, "normal": 1, "low": 2}
 BY_NAME = {f.name: f for f in FIELDS}
+#: Queue order of each priority (lower starts first), from the field's choices: the one
+#: mapping the broker (shared.connections) and the waiting index (shared.runs) use.
+PRIORITY_ORDER = {name: order for order, name in enumerate(BY_NAME["priority"].choices)}
 #: Every field with its default; a spec is exactly these keys once validated.
 DEFAULTS: dict[str, Any] = {f.name: f.default for f in FIELDS}
 OPTIMIZERS = BY_NAME["optimizer"].choices
@@ -178,6 +179,27 @@ def validate_spec(raw: Any) -> dict[str, Any]:
     return spec
 
 
+def field_schema(f: Field) -> dict[str, Any]:
+    """One field as JSON Schema (the OpenAPI document's run spec and sweep body)."""
+    base = {"int": "integer", "number": "number", "text": "string", "url": "string"}.get(f.kind)
+    schema: dict[str, Any] = {"description": f.help}
+    if f.kind == "choice":
+        schema["enum"] = list(f.choices)
+    else:
+        schema["type"] = [base, "null"] if f.nullable else base
+    if f.kind == "url":
+        schema.update(maxLength=URL_MAX, pattern=URL_PATTERN.replace("[!-~]", "[!-?A-~]"))
+    if f.kind == "text":
+        schema.update(minLength=1, maxLength=NAME_MAX, pattern="^[^\\u0000-\\u001f\\u007f-\\u009f]*$")
+    if f.low is not None:
+        schema["exclusiveMinimum" if f.exclusive_low else "minimum"] = f.low
+    if f.high is not None:
+        schema["maximum"] = f.high
+    if f.default is not None:
+        schema["default"] = f.default
+    return schema
+
+
 def json_schema(answered: bool = False) -> dict[str, Any]:
     """The spec as JSON Schema (for the OpenAPI document), from :data:`FIELDS`; with
     ``answered``, as the API answers it: secret fields masked (``scheme://host/…``)."""
@@ -187,21 +209,5 @@ def json_schema(answered: bool = False) -> dict[str, Any]:
             properties[f.name] = {"type": ["string", "null"], "maxLength": URL_MAX,
                                   "description": f.help + " (write-only: answered masked)"}
             continue
-        base = {"int": "integer", "number": "number", "text": "string", "url": "string"}.get(f.kind)
-        schema: dict[str, Any] = {"description": f.help}
-        if f.kind == "choice":
-            schema["enum"] = list(f.choices)
-        else:
-            schema["type"] = [base, "null"] if f.nullable else base
-        if f.kind == "url":
-            schema.update(maxLength=URL_MAX, pattern=URL_PATTERN.replace("[!-~]", "[!-?A-~]"))
-        if f.kind == "text":
-            schema.update(minLength=1, maxLength=NAME_MAX, pattern="^[^\\u0000-\\u001f\\u007f-\\u009f]*$")
-        if f.low is not None:
-            schema["exclusiveMinimum" if f.exclusive_low else "minimum"] = f.low
-        if f.high is not None:
-            schema["maximum"] = f.high
-        if f.default is not None:
-            schema["default"] = f.default
-        properties[f.name] = schema
+        properties[f.name] = field_schema(f)
     return {"type": "object", "additionalProperties": False, "properties": properties}

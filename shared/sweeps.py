@@ -18,17 +18,32 @@ import math
 import random
 from typing import Any
 
-from shared.spec import BY_NAME, NAME_MAX, SpecError, validate_spec
+from shared.spec import BY_NAME, NAME_MAX, Field, SpecError, validate_spec
 
 #: Most runs one sweep may create (each also counts against MAX_QUEUED_RUNS).
 MAX_SWEEP_RUNS = 200
 #: Most values one grid field may list.
 MAX_VALUES = 50
-#: Fields a sweep may vary (not its name, which it builds; not where results go).
-SWEEPABLE = tuple(n for n in BY_NAME if n not in ("name", "notify_url", "priority", "dataset"))
-#: Sweep-level fields applied to every run.
-TOP_LEVEL = {"name", "base", "grid", "random", "count", "seed", "priority", "notify_url",
-             "early_stop_epoch"}
+#: The sweep's own fields, one value each, declared once: the validator below, the OpenAPI
+#: schema, the page's sweep form and the CLI's ``sweep`` flags come from this table.
+#: Those that are run-spec fields too (priority, notify_url) pass on to every run; the
+#: sweep's name prefixes its runs' names.
+SWEEP_FIELDS: tuple[Field, ...] = (
+    Field("name", "text", None, f"sweep name, 1-{NAME_MAX} characters (each run's name adds its values)",
+          nullable=True, placeholder="optional"),
+    BY_NAME["priority"],
+    BY_NAME["notify_url"],
+    Field("early_stop_epoch", "int", None, "stop a run whose test accuracy after this epoch is below "
+          "the median of the sweep's finished runs", 1, 100, nullable=True, placeholder="off",
+          title="Early stop at epoch"),
+)
+SWEEP_BY_NAME = {f.name: f for f in SWEEP_FIELDS}
+#: Sweep fields every run of the sweep gets in its spec.
+PASSED_TO_RUNS = tuple(f.name for f in SWEEP_FIELDS if f.name in BY_NAME and f.name != "name")
+#: Fields a sweep may vary (not its own fields; not the dataset).
+SWEEPABLE = tuple(n for n in BY_NAME if n not in SWEEP_BY_NAME and n != "dataset")
+#: Every key a sweep body may have.
+TOP_LEVEL = {"base", "grid", "random", "count", "seed", *SWEEP_BY_NAME}
 
 
 def expand(body: Any) -> tuple[dict[str, Any], list[dict[str, Any]]]:
@@ -41,15 +56,16 @@ def expand(body: Any) -> tuple[dict[str, Any], list[dict[str, Any]]]:
         errors["base"] = "must be an object (a run spec without name)"
         base = {}
     for key in base:
-        if key in ("name", "priority", "notify_url"):
+        if key in SWEEP_BY_NAME:
             errors[f"base.{key}"] = "set it on the sweep, not in base"
         elif key not in BY_NAME:
             errors[f"base.{str(key)[:100]}"] = "unknown field"
         elif (problem := BY_NAME[key].check(base[key])) is not None:
             errors[f"base.{key}"] = problem
+    for field in SWEEP_FIELDS:
+        if field.name in body and (problem := field.check(body[field.name])) is not None:
+            errors[field.name] = problem
     name = body.get("name")
-    if name is not None and (problem := BY_NAME["name"].check(name)) is not None:
-        errors["name"] = problem
     if ("grid" in body) == ("random" in body):
         errors["grid"] = "give either grid (values per field) or random (ranges per field)"
     combos: list[dict[str, Any]] = []
@@ -57,12 +73,6 @@ def expand(body: Any) -> tuple[dict[str, Any], list[dict[str, Any]]]:
         combos = _grid(body["grid"], errors)
     elif "random" in body and "grid" not in body:
         combos = _random(body["random"], body.get("count"), body.get("seed", 0), errors)
-    for field in ("priority", "notify_url"):
-        if field in body and (problem := BY_NAME[field].check(body[field])) is not None:
-            errors[field] = problem
-    early = body.get("early_stop_epoch")
-    if early is not None and (not isinstance(early, int) or isinstance(early, bool) or not 1 <= early <= 100):
-        errors["early_stop_epoch"] = "must be null or an integer between 1 and 100"
     if errors:
         raise SpecError(errors)
     sweep_name = (name or "").strip() or "sweep"
@@ -70,9 +80,9 @@ def expand(body: Any) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     for i, combo in enumerate(combos):
         label = " ".join(f"{k}={_show(v)}" for k, v in combo.items())
         raw = {**base, **combo, "name": f"{sweep_name} · {label}"[:NAME_MAX]}
-        for field in ("priority", "notify_url"):
-            if body.get(field) is not None:
-                raw[field] = body[field]
+        for passed in PASSED_TO_RUNS:
+            if body.get(passed) is not None:
+                raw[passed] = body[passed]
         try:
             specs.append(validate_spec(raw))
         except SpecError as exc:
@@ -80,13 +90,19 @@ def expand(body: Any) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     if errors:
         raise SpecError(errors)
     swept = sorted({k for combo in combos for k in combo})
-    description = {"name": sweep_name, "base": base, "swept": swept,
+    own = {f.name: _value(f, body.get(f.name)) for f in SWEEP_FIELDS}
+    description = {**own, "name": sweep_name, "base": base, "swept": swept,
                    "mode": "grid" if "grid" in body else "random",
                    "grid": body.get("grid"), "random": body.get("random"),
-                   "count": len(specs), "seed": body.get("seed", 0) if "random" in body else None,
-                   "priority": body.get("priority") or "normal", "notify_url": body.get("notify_url"),
-                   "early_stop_epoch": early}
+                   "count": len(specs), "seed": body.get("seed", 0) if "random" in body else None}
     return description, specs
+
+
+def _value(field: Field, value: Any) -> Any:
+    """A validated sweep field's value as stored (its default when absent)."""
+    if value is None:
+        return field.default
+    return int(value) if field.kind == "int" else value
 
 
 def _show(value: Any) -> str:

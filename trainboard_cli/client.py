@@ -8,7 +8,9 @@ from typing import Any
 import requests
 import socketio
 
-TERMINAL = {"succeeded", "failed", "cancelled"}
+from shared import lifecycle
+
+TERMINAL = {s.value for s in lifecycle.TERMINAL}
 
 
 class ApiError(Exception):

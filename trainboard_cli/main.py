@@ -33,9 +33,9 @@ def parser() -> argparse.ArgumentParser:
     for field in spec.FIELDS:
         if field.name in sweeps.SWEEPABLE:
             sw.add_argument(field.flag, dest=field.name, metavar="V[,V…]", help=_flag_help(field))
-    sw.add_argument("--name", help="sweep name (each run's name adds its values)")
-    sw.add_argument("--priority", choices=spec.BY_NAME["priority"].choices)
-    sw.add_argument("--notify-url", dest="notify_url", help="POST a notice here when the sweep ends")
+    for field in sweeps.SWEEP_FIELDS:  # the sweep's own fields, from their one definition
+        sw.add_argument(field.flag, dest=field.name, type=_FLAG_TYPES[field.kind],
+                        choices=field.choices or None, help=_flag_help(field))
     sw.add_argument("--watch", action="store_true", help="follow it until every run has ended")
     ls = sub.add_parser("list", help="list runs, newest first")
     ls.add_argument("--status", choices=lifecycle.ALL, help="only runs with this status")
@@ -86,8 +86,8 @@ def cmd_sweep(client: Client, args: argparse.Namespace) -> int:
             grid[field.name] = values
     if not grid:
         raise SystemExit("give at least one field several comma-separated values, e.g. --lr 0.001,0.003")
-    body = {"base": base, "grid": grid, **{k: getattr(args, k) for k in ("name", "priority", "notify_url")
-                                           if getattr(args, k)}}
+    body = {"base": base, "grid": grid, **{f.name: getattr(args, f.name) for f in sweeps.SWEEP_FIELDS
+                                           if getattr(args, f.name) is not None}}
     sweep = client.create_sweep(body)
     print(f"sweep {sweep['id']}: {sweep['count']} runs over {', '.join(sweep['swept'])}")
     if not args.watch:
@@ -110,7 +110,7 @@ def cmd_sweep(client: Client, args: argparse.Namespace) -> int:
         mark = " ★" if run["id"] == state["best_run_id"] else ""
         print(f"{run['id']:32}  {run['status']:9}  {(f'{acc:.2%}' if acc is not None else '-'):>8}  "
               f"{run['name']}{mark}")
-    return 0 if state["counts"].get("succeeded", 0) == state["count"] else 1
+    return 0 if state["counts"].get(lifecycle.Status.SUCCEEDED.value, 0) == state["count"] else 1
 
 
 def cmd_list(client: Client, args: argparse.Namespace) -> int:
@@ -129,7 +129,7 @@ def cmd_watch(client: Client, run_id: str) -> int:
     client.follow(run_id, line.update, on_reconnect=line.reconnected)
     final = client.run(run_id)
     line.finish(final)
-    return 0 if final["status"] == "succeeded" else 1
+    return 0 if final["status"] == lifecycle.Status.SUCCEEDED else 1
 
 
 def cmd_logs(client: Client, args: argparse.Namespace) -> int:

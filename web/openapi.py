@@ -29,14 +29,13 @@ def sweep_schema() -> dict[str, Any]:
                      "items": fields[name]} for name in sweeps.SWEEPABLE}
     base = {name: schema for name, schema in fields.items() if name in sweeps.SWEEPABLE}
     return {"type": "object", "additionalProperties": False, "properties": {
-        "name": fields["name"], "priority": fields["priority"], "notify_url": fields["notify_url"],
+        **{f.name: specs.field_schema(f) for f in sweeps.SWEEP_FIELDS},
         "base": {"type": "object", "additionalProperties": False, "properties": base},
         "grid": {"type": "object", "additionalProperties": False, "minProperties": 1,
                  "properties": values},
         "random": {"type": "object", "minProperties": 1},
         "count": {"type": "integer", "minimum": 1, "maximum": sweeps.MAX_SWEEP_RUNS},
-        "seed": {"type": "integer"},
-        "early_stop_epoch": {"type": ["integer", "null"], "minimum": 1, "maximum": 100}}}
+        "seed": {"type": "integer"}}}
 
 
 def _json(schema: dict[str, Any], description: str) -> dict[str, Any]:

@@ -22,7 +22,7 @@ VENDOR_FILES = {
 @pages.get("/")
 def index() -> str:
     return render_template("index.html", fields=spec.FIELDS, name_max=spec.NAME_MAX,
-                           sweepable=sweeps.SWEEPABLE,
+                           sweepable=sweeps.SWEEPABLE, sweep_fields=sweeps.SWEEP_FIELDS,
                            priorities=spec.BY_NAME["priority"].choices,
                            epoch_metrics=metrics.page_table(),
                            lifecycle={"statuses": list(lifecycle.ALL),

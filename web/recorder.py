@@ -46,6 +46,7 @@ from shared import eventfile, keys, layout
 from shared.connections import redis_client
 from shared.events import EventType
 from shared.lifecycle import TERMINAL
+from shared.retry import Backoff
 from shared.runs import RunStore
 from shared.series import SeriesWriter, series_dir
 from shared.settings import Settings, SettingsError, load_settings
@@ -237,7 +238,7 @@ class Recorder:
 
     # -- the loop --------------------------------------------------------------
     def run_forever(self) -> None:
-        delay = 0.5
+        backoff = Backoff()
         parent = int(os.environ.get("TRAINBOARD_RECORDER_PARENT") or 0)
         while not self._stop.is_set():
             if parent and os.getppid() != parent:
@@ -245,12 +246,12 @@ class Recorder:
                 break
             try:
                 self.step()
-                delay = 0.5
+                backoff.reset()
             except (redis.RedisError, OSError) as exc:
+                delay = backoff.next()
                 log.warning("recorder: %s; retrying in %.1f s", exc, delay)
                 self.active = False
                 self._stop.wait(delay)
-                delay = min(delay * 2, 10.0)
         if self.active:
             for history in self.runs.values():
                 history.series.flush()

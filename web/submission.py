@@ -60,10 +60,9 @@ def submit(records: list[dict[str, Any]]) -> None:
                             f"try again when some have started")
     failed: Exception | None = None
     for record in records:
-        store.create(record)
         writer = EventWriter.for_run(r, settings, record["id"], spool=False)
+        lifecycle.submit(store, record, writer)
         try:
-            writer.append("status", status="queued", message="waiting for a worker")
             if not writer.close(timeout=5):
                 raise redis.ConnectionError("the queued event could not be stored")
             send_run(current_app.extensions["trainboard.celery"], record["id"], record["spec"])
@@ -71,11 +70,10 @@ def submit(records: list[dict[str, Any]]) -> None:
             log.exception("enqueue of run %s failed", record["id"])
             failed = exc
             try:
-                lifecycle.reject(store, record["id"], f"could not enqueue: {exc}")
+                lifecycle.reject(store, record["id"], f"could not enqueue: {exc}", writer)
+                writer.close(timeout=5)
             except redis.RedisError:
                 pass  # run.json keeps "queued"; nothing will run it, and the 503 says so
-            writer.append("status", status="failed", message=f"could not enqueue: {exc}")
-            writer.close(timeout=5)
             continue
         store.publish_update(record)
     if failed is not None:
@@ -90,10 +88,9 @@ def cancel(record: dict[str, Any]) -> dict[str, Any]:
     r.set(keys.run_cancel(run_id), "1", ex=7 * 24 * 3600)
     # Nobody is training a queued or resuming run: we may end it ourselves. If a
     # worker claims it first the transition fails and that worker sees the flag.
-    ended = lifecycle.cancel_waiting(store, run_id)
+    writer = EventWriter.for_run(r, settings, run_id, spool=False)
+    ended = lifecycle.cancel_waiting(store, run_id, writer)
     if ended is None:
         return record
-    writer = EventWriter.for_run(r, settings, run_id, spool=False)
-    writer.append("status", status="cancelled", message="cancelled before it started")
     writer.close(timeout=5)
     return ended

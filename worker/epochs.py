@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import Enum
+from pathlib import Path
 from typing import Any, Union
 
 import torch
@@ -22,9 +23,9 @@ from shared.events import finite
 from shared.lifecycle import Status
 from shared.metrics import record_metrics
 from shared.redaction import public_spec
-from shared.retry import TRANSIENT, Backoff, retry_redis
+from shared.retry import TRANSIENT, attempts, retry_redis
 from worker import checkpoints, load, training
-from worker.context import WorkerContext, describe_device
+from worker.context import WorkerContext
 from worker.data import load_mnist, training_subset
 from worker.early_stop import median_rule
 from worker.model import Net
@@ -69,112 +70,150 @@ class Lost:
 Outcome = Union[Finished, HandOff, Lost]
 
 
-def train_run(ctx: WorkerContext, run_id: str, spec: dict[str, Any], record: dict[str, Any],
-              writer: EventWriter) -> Outcome:
-    """Train (or resume) the run epoch by epoch until it ends or must stop."""
-    folder = layout.run_dir(ctx.settings.results_dir, run_id)
+@dataclass
+class Prepared:
+    """Everything one run's epochs need, built before the run is claimed: data, model,
+    optimizer, scheduler and, when the run was interrupted, the store's checkpoint."""
+
+    run_id: str
+    spec: dict[str, Any]
+    folder: Path
+    data: Any
+    images: torch.Tensor
+    labels: torch.Tensor
+    steps: int
+    model: torch.nn.Module
+    optimizer: torch.optim.Optimizer
+    scheduler: Any
+    scaler: torch.amp.GradScaler | None
+    history: dict[str, Any] = field(default_factory=lambda: {"epochs": [], "batch_losses": []})
+    #: The checkpoint's epoch when resuming, else None (a fresh start).
+    resumed_from: int | None = None
+
+    @property
+    def checkpoint_path(self) -> Path:
+        return self.folder / layout.CHECKPOINT
+
+    @property
+    def start_epoch(self) -> int:
+        return (self.resumed_from or 0) + 1
+
+
+def prepare(ctx: WorkerContext, run_id: str, spec: dict[str, Any]) -> Prepared:
+    """Data, model, optimizer, scheduler; restored from the artifact store's checkpoint
+    (the latest, whichever box wrote it) if the run was interrupted."""
     device = ctx.device
     data = load_mnist(ctx.settings.data_dir, device)
     images, labels = training_subset(data, spec["train_samples"], spec["seed"])
     steps = training.steps_per_epoch(len(labels), spec["batch_size"])
-
     training.seed_everything(spec["seed"])
     model = Net().to(device)
     if device.type == "cuda":
         model = model.to(memory_format=torch.channels_last)
     optimizer = training.build_optimizer(model, spec["optimizer"], spec["lr"], device)
-    scheduler = training.build_scheduler(optimizer, spec["schedule"], spec["lr"],
-                                         spec["epochs"], steps)
-    history: dict[str, Any] = {"epochs": [], "batch_losses": []}
-    start_epoch = 1
-    checkpoint_path = folder / layout.CHECKPOINT
-    # A checkpoint exists only if this run was interrupted (worker lost or handed on);
-    # the store's is the latest, whichever box wrote it.
-    if ctx.artifacts.fetch(run_id, layout.CHECKPOINT, checkpoint_path):
-        state = checkpoints.load_checkpoint(checkpoint_path, device)
+    scheduler = training.build_scheduler(optimizer, spec["schedule"], spec["lr"], spec["epochs"], steps)
+    run = Prepared(run_id, spec, layout.run_dir(ctx.settings.results_dir, run_id), data, images, labels,
+                   steps, model, optimizer, scheduler, training.grad_scaler(device))
+    if ctx.artifacts.fetch(run_id, layout.CHECKPOINT, run.checkpoint_path):
+        state = checkpoints.load_checkpoint(run.checkpoint_path, device)
         checkpoints.restore(state, model, optimizer, scheduler)
-        history = state["history"]
-        start_epoch = state["epoch"] + 1
-        _replay_missing_epochs(ctx, run_id, writer, history, record)
-        writer.append("status", status="running", resumed_from_epoch=state["epoch"],
-                      message=f"resumed from epoch {state['epoch']} checkpoint on {ctx.name}")
-    else:
-        writer.append("status", status="running",
-                      message=f"started on {ctx.name} ({describe_device(device)})")
+        run.history, run.resumed_from = state["history"], state["epoch"]
+    return run
 
-    run_started = record.get("started_at") or time.time()  # across resumes
-    load.reset_peak(device)
-    stop_reason: list[Stop] = []
 
-    def stop_requested() -> bool:
-        reason = _why_stop(ctx, run_id, run_started)
-        if reason is not None:
-            stop_reason.append(reason)
-        return reason is not None
+class StopCheck:
+    """Asked at each progress point (at most every 0.1 s): must the loop stop? Keeps why."""
 
-    reporter = ProgressReporter(RecordProgress(ctx, run_id, writer.append), steps, stop_requested,
-                                current_lr=lambda: optimizer.param_groups[0]["lr"])
-    scaler = training.grad_scaler(device)  # fp16 devices only (pre-Ampere GPUs)
-    for epoch in range(start_epoch, spec["epochs"] + 1):
-        started = time.perf_counter()
-        reporter.start_epoch(epoch)
-        finished = training.train_epoch(model, images, labels, optimizer, scheduler,
-                                        spec["batch_size"], spec["seed"], epoch, reporter, scaler)
-        if not finished:
-            reason = stop_reason[-1]
-            if reason is Stop.LOST:
-                return Lost()
-            if reason is Stop.SHUTDOWN:
-                return HandOff(f"worker {ctx.name} is shutting down; resuming from the "
-                               f"epoch {epoch - 1} checkpoint on another worker")
-            checkpoints.save_checkpoint(checkpoint_path, model=model, optimizer=optimizer,
-                                        scheduler=scheduler, epoch=epoch - 1, spec=spec,
-                                        history=history)
-            _store(ctx, run_id, folder, layout.CHECKPOINT)
-            if reason is Stop.TIMEOUT:
-                return Finished(Status.FAILED, f"stopped after the maximum run duration of "
-                                               f"{ctx.settings.max_run_seconds:g} s (MAX_RUN_SECONDS)")
-            return Finished(Status.CANCELLED, f"cancelled during epoch {epoch}")
-        metrics = training.evaluate(model, data.test_x, data.test_y, keep_wrong=MISTAKE_COUNT)
-        seconds = time.perf_counter() - started
-        epoch_record = {"epoch": epoch, "train_loss": reporter.mean_loss(),
-                        "test_loss": metrics["test_loss"],
-                        "test_accuracy": metrics["test_accuracy"], "seconds": round(seconds, 3),
-                        "confusion": metrics["confusion"],
-                        "lr": optimizer.param_groups[0]["lr"]}
-        history["epochs"].append(epoch_record)
-        history["batch_losses"].append(reporter.epoch_losses)
-        samples = training.sample_predictions(model, data.test_x, data.test_y, SAMPLE_COUNT,
-                                              spec["seed"], epoch)
-        mistakes = training.describe_images(model, data.test_x, data.test_y,
-                                            metrics["wrong_indices"])
-        sprite = layout.samples_sprite(epoch)
-        checkpoints.save_sprite(folder / sprite, [i["image"] for i in samples + mistakes])
-        # Checkpoint before announcing the epoch: a crash in between re-announces it on
-        # resume (see _replay_missing_epochs) instead of training it twice.
-        checkpoints.save_checkpoint(checkpoint_path, model=model, optimizer=optimizer,
-                                    scheduler=scheduler, epoch=epoch, spec=spec, history=history)
-        _write_logs(folder, spec, history, samples)
-        for name in (sprite, layout.TRAINING_LOG, layout.TEST_SAMPLES, layout.CHECKPOINT):
-            _store(ctx, run_id, folder, name)
-        _announce_epoch(ctx, run_id, writer, epoch_record, (sprite, samples, mistakes))
-        stop = median_rule(ctx.r, ctx.settings.results_dir, record, epoch, metrics["test_accuracy"])
-        if stop is not None:
-            _save_final(ctx, run_id, folder, model)
-            _record_peak_memory(ctx, run_id)
-            ctx.store.update(run_id, stopped_early=True)
-            return Finished(Status.SUCCEEDED, stop)
-        target = spec["target_accuracy"]
-        if target is not None and metrics["test_accuracy"] >= target:
-            _save_final(ctx, run_id, folder, model)
-            _record_peak_memory(ctx, run_id)
-            return Finished(Status.SUCCEEDED,
-                            f"reached target accuracy {target:.2%} after epoch {epoch}")
-    _save_final(ctx, run_id, folder, model)
-    _record_peak_memory(ctx, run_id)
-    best = max(e["test_accuracy"] for e in history["epochs"])
-    return Finished(Status.SUCCEEDED,
-                    f"finished {spec['epochs']} epochs, best test accuracy {best:.2%}")
+    def __init__(self, ctx: WorkerContext, run_id: str, run_started: float):
+        self.ctx, self.run_id, self.run_started = ctx, run_id, run_started
+        self.reason: Stop | None = None
+
+    def __call__(self) -> bool:
+        self.reason = _why_stop(self.ctx, self.run_id, self.run_started)
+        return self.reason is not None
+
+
+def train_run(ctx: WorkerContext, run: Prepared, record: dict[str, Any], writer: EventWriter) -> Outcome:
+    """Train the claimed run epoch by epoch from where it stands until it ends or must stop."""
+    if run.resumed_from is not None:
+        _replay_missing_epochs(ctx, run.run_id, writer, run.history, record)
+    stop = StopCheck(ctx, run.run_id, record.get("started_at") or time.time())  # across resumes
+    load.reset_peak(ctx.device)
+    reporter = ProgressReporter(RecordProgress(ctx, run.run_id, writer.append), run.steps, stop,
+                                current_lr=lambda: run.optimizer.param_groups[0]["lr"])
+    for epoch in range(run.start_epoch, run.spec["epochs"] + 1):
+        outcome = run_epoch(ctx, run, record, writer, reporter, stop, epoch)
+        if outcome is not None:
+            return outcome
+    best = max(e["test_accuracy"] for e in run.history["epochs"])
+    return _finished(ctx, run, f"finished {run.spec['epochs']} epochs, best test accuracy {best:.2%}")
+
+
+def run_epoch(ctx: WorkerContext, run: Prepared, record: dict[str, Any], writer: EventWriter,
+              reporter: ProgressReporter, stop: StopCheck, epoch: int) -> Outcome | None:
+    """Train, evaluate, checkpoint and announce one epoch; an outcome when the run ends
+    here (stopped, early-stopped, target reached), None to go on."""
+    started = time.perf_counter()
+    reporter.start_epoch(epoch)
+    if not training.train_epoch(run.model, run.images, run.labels, run.optimizer, run.scheduler,
+                                run.spec["batch_size"], run.spec["seed"], epoch, reporter, run.scaler):
+        return _stopped(ctx, run, epoch, stop.reason or Stop.CANCELLED)
+    metrics = training.evaluate(run.model, run.data.test_x, run.data.test_y, keep_wrong=MISTAKE_COUNT)
+    epoch_record = {"epoch": epoch, "train_loss": reporter.mean_loss(),
+                    "test_loss": metrics["test_loss"], "test_accuracy": metrics["test_accuracy"],
+                    "seconds": round(time.perf_counter() - started, 3),
+                    "confusion": metrics["confusion"], "lr": run.optimizer.param_groups[0]["lr"]}
+    run.history["epochs"].append(epoch_record)
+    run.history["batch_losses"].append(reporter.epoch_losses)
+    samples = training.sample_predictions(run.model, run.data.test_x, run.data.test_y, SAMPLE_COUNT,
+                                          run.spec["seed"], epoch)
+    mistakes = training.describe_images(run.model, run.data.test_x, run.data.test_y,
+                                        metrics["wrong_indices"])
+    sprite = layout.samples_sprite(epoch)
+    checkpoints.save_sprite(run.folder / sprite, [i["image"] for i in samples + mistakes])
+    # Checkpoint before announcing the epoch: a crash in between re-announces it on
+    # resume (see _replay_missing_epochs) instead of training it twice.
+    _save_checkpoint(run, epoch)
+    _write_logs(run.folder, run.spec, run.history, samples)
+    for name in (sprite, layout.TRAINING_LOG, layout.TEST_SAMPLES, layout.CHECKPOINT):
+        _store(ctx, run.run_id, run.folder, name)
+    _announce_epoch(ctx, run.run_id, writer, epoch_record, (sprite, samples, mistakes))
+    early = median_rule(ctx.r, ctx.settings.results_dir, record, epoch, metrics["test_accuracy"])
+    if early is not None:
+        return _finished(ctx, run, early, stopped_early=True)
+    target = run.spec["target_accuracy"]
+    if target is not None and metrics["test_accuracy"] >= target:
+        return _finished(ctx, run, f"reached target accuracy {target:.2%} after epoch {epoch}")
+    return None
+
+
+def _stopped(ctx: WorkerContext, run: Prepared, epoch: int, reason: Stop) -> Outcome:
+    """The loop stopped inside ``epoch``: lost (write nothing), handed on, or ended."""
+    if reason is Stop.LOST:
+        return Lost()
+    if reason is Stop.SHUTDOWN:
+        return HandOff(f"worker {ctx.name} is shutting down; resuming from the "
+                       f"epoch {epoch - 1} checkpoint on another worker")
+    _save_checkpoint(run, epoch - 1)
+    _store(ctx, run.run_id, run.folder, layout.CHECKPOINT)
+    if reason is Stop.TIMEOUT:
+        return Finished(Status.FAILED, f"stopped after the maximum run duration of "
+                                       f"{ctx.settings.max_run_seconds:g} s (MAX_RUN_SECONDS)")
+    return Finished(Status.CANCELLED, f"cancelled during epoch {epoch}")
+
+
+def _finished(ctx: WorkerContext, run: Prepared, message: str, stopped_early: bool = False) -> Finished:
+    """The one finishing sequence: final weights to the store, peak memory, succeeded."""
+    _save_final(ctx, run.run_id, run.folder, run.model)
+    _record_peak_memory(ctx, run.run_id)
+    if stopped_early:
+        ctx.store.update(run.run_id, stopped_early=True)
+    return Finished(Status.SUCCEEDED, message)
+
+
+def _save_checkpoint(run: Prepared, epoch: int) -> None:
+    checkpoints.save_checkpoint(run.checkpoint_path, model=run.model, optimizer=run.optimizer,
+                                scheduler=run.scheduler, epoch=epoch, spec=run.spec, history=run.history)
 
 
 def _record_peak_memory(ctx: WorkerContext, run_id: str) -> None:
@@ -239,17 +278,14 @@ STORE_ATTEMPTS = 4
 def _store(ctx: WorkerContext, run_id: str, folder, name: str) -> None:
     """Put ``folder/name`` (just written) in the artifact store, with backoff; a store
     that stays away fails the run (its checkpoint would be lost to a resume)."""
-    backoff = Backoff()
-    for attempt in range(1, STORE_ATTEMPTS + 1):
+    for attempt in attempts(STORE_ATTEMPTS):
         try:
             ctx.artifacts.put_file(run_id, name, folder / name)
             return
         except ArtifactError as exc:
             if attempt == STORE_ATTEMPTS:
                 raise
-            delay = backoff.next()
-            log.warning("run %s: %s; retry %d in %.1f s", run_id, exc, attempt, delay)
-            time.sleep(delay)
+            log.warning("run %s: %s; retry %d of %d", run_id, exc, attempt, STORE_ATTEMPTS - 1)
 
 
 def _without_images(items: list[dict[str, Any]], first_slot: int) -> list[dict[str, Any]]:

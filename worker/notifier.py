@@ -28,7 +28,8 @@ from typing import Any, cast
 
 import redis
 
-from shared import keys
+from shared import keys, retry
+from shared.lifecycle import Status
 from shared.notify_targets import TargetPolicy, TargetRefused, mask_url, split_target, vetted_connection
 from shared.retry import Backoff
 from shared.settings import Settings
@@ -86,14 +87,13 @@ def safe_opener(policy: TargetPolicy) -> urllib.request.OpenerDirector:
 
 
 def post_json(url: str, body: dict[str, Any], policy: TargetPolicy,
-              attempts: int = ATTEMPTS) -> bool:
+              tries: int = ATTEMPTS) -> bool:
     """POST ``body``; retried with backoff on errors and 5xx; True when it was accepted.
     A target the address rule refuses is never retried. Logs show the URL masked."""
     data = json.dumps(body).encode()
     shown = mask_url(url)
     opener = safe_opener(policy)
-    backoff = Backoff()
-    for attempt in range(1, attempts + 1):
+    for attempt in retry.attempts(tries):
         try:
             request = urllib.request.Request(url, data=data, method="POST",
                                              headers={"Content-Type": "application/json",
@@ -118,11 +118,9 @@ def post_json(url: str, body: dict[str, Any], policy: TargetPolicy,
             problem = str(exc)
         else:
             problem = "unexpected status"
-        if attempt < attempts:
-            delay = backoff.next()
-            log.warning("notification to %s failed (%s); retry %d in %.1fs", shown, problem, attempt, delay)
-            time.sleep(delay)
-    log.error("gave up notifying %s after %d tries", shown, attempts)
+        if attempt < tries:
+            log.warning("notification to %s failed (%s); retry %d of %d", shown, problem, attempt, tries - 1)
+    log.error("gave up notifying %s after %d tries", shown, tries)
     return False
 
 
@@ -131,7 +129,7 @@ def run_notice(run: dict[str, Any], public_url: str) -> dict[str, Any]:
     link = f"{public_url}/#run={run['id']}"
     text = f"Trainboard: run “{run['name']}” {run['status']}"
     text += f" — best test accuracy {best:.2%}" if best is not None else ""
-    text += f" — {run['error']}" if run.get("error") and run["status"] == "failed" else ""
+    text += f" — {run['error']}" if run.get("error") and run["status"] == Status.FAILED else ""
     return {"text": f"{text} — {link}", "event": "run_finished",
             "run": {"id": run["id"], "name": run["name"], "status": run["status"],
                     "best_test_accuracy": best, "error": run.get("error"),

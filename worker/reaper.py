@@ -17,6 +17,7 @@ import redis
 
 from shared import keys, lifecycle
 from shared.eventlog import EventWriter
+from shared.lifecycle import Status
 from shared.runs import RunStore
 from shared.settings import Settings
 from shared.workers import live_workers
@@ -38,7 +39,7 @@ def reap_lost_runs(r: redis.Redis, settings: Settings, enqueue: Enqueue, me: str
             if r.exists(keys.run_lease(run_id)):
                 continue
             record = store.get(run_id)
-            if record is None or record["status"] != "running":
+            if record is None or record["status"] != Status.RUNNING:
                 r.srem(keys.ACTIVE_RUNS, run_id)
                 continue
             acted.append(run_id)
@@ -53,18 +54,15 @@ def _handle_lost(r: redis.Redis, store: RunStore, settings: Settings, enqueue: E
                  record: dict) -> None:
     run_id, restarts = record["id"], record.get("restarts", 0)
     lost_worker = record.get("worker")
+    writer = EventWriter.for_run(r, settings, run_id)
     if restarts >= settings.max_restarts:
         reason = f"worker {lost_worker} lost; gave up after {restarts} restart(s)"
-        if lifecycle.give_up(store, run_id, reason):
-            writer = EventWriter.for_run(r, settings, run_id)
-            writer.append("status", status="failed", message=reason)
-            writer.close(timeout=10)
+        lifecycle.give_up(store, run_id, reason, writer)
+        writer.close(timeout=10)
         log.error("run %s: %s", run_id, reason)
         return
     message = f"worker {lost_worker} lost; resuming from last checkpoint (restart {restarts + 1})"
-    if lifecycle.lose(store, run_id, restarts + 1):
-        writer = EventWriter.for_run(r, settings, run_id)
-        writer.append("status", status="resuming", message=message)
+    if lifecycle.lose(store, run_id, restarts + 1, writer, message):
         writer.close(timeout=10)
         enqueue(run_id, record["spec"])
         log.warning("run %s: %s", run_id, message)

@@ -16,7 +16,7 @@ from shared.lifecycle import Status
 from shared.retry import TRANSIENT, retry_redis
 from shared.spec import SpecError, validate_spec
 from worker.context import WorkerContext, describe_device, training_path
-from worker.epochs import Finished, HandOff, Lost, Outcome, train_run
+from worker.epochs import Finished, HandOff, Lost, Outcome, Prepared, prepare, train_run
 
 log = logging.getLogger(__name__)
 
@@ -25,19 +25,18 @@ log = logging.getLogger(__name__)
 RECORDED_WAIT_SECONDS = 10.0
 
 
-def claim(ctx: WorkerContext, run_id: str) -> dict[str, Any] | None:
-    """Take the run if it is queued or resuming and nobody holds its lease."""
-    if not ctx.leases.acquire(run_id):
-        log.info("run %s is leased by another worker; skipping duplicate delivery", run_id)
-        return None
+def claim(ctx: WorkerContext, run_id: str, writer: EventWriter,
+          prepared: Prepared | None) -> dict[str, Any] | None:
+    """Take the run (its lease held) if it is still queued or resuming; its ``running``
+    event says where it starts (fresh, or from which epoch's checkpoint)."""
     current = ctx.store.get(run_id)
     path = training_path(ctx.device, current["spec"]) if current else None
-    record = lifecycle.claim(ctx.store, run_id, worker=ctx.name,
-                             device=describe_device(ctx.device), train_path=path)
-    if record is None:
-        ctx.leases.release(run_id)
-        return None
-    if record.get("started_at") is None:
+    resumed = prepared.resumed_from if prepared is not None else None
+    message = (f"resumed from epoch {resumed} checkpoint on {ctx.name}" if resumed is not None
+               else f"started on {ctx.name} ({describe_device(ctx.device)})")
+    record = lifecycle.claim(ctx.store, run_id, writer, message, resumed_from_epoch=resumed,
+                             worker=ctx.name, device=describe_device(ctx.device), train_path=path)
+    if record is not None and record.get("started_at") is None:
         record = ctx.store.update(run_id, started_at=time.time())
     return record
 
@@ -47,18 +46,35 @@ def execute_run(ctx: WorkerContext, run_id: str) -> str | None:
     if not layout.is_run_id(run_id):
         log.error("refusing task with malformed run id %r", run_id)
         return None
-    record = claim(ctx, run_id)
-    if record is None:
+    if not ctx.leases.acquire(run_id):
+        log.info("run %s is leased by another worker; skipping duplicate delivery", run_id)
+        return None
+    current = ctx.store.get(run_id)
+    if current is None:
+        ctx.leases.release(run_id)
         return None
     writer = open_event_writer(ctx, run_id)
-    outcome: Outcome
-    try:
-        outcome = train_run(ctx, run_id, validate_spec(record["spec"]), record, writer)
+    prepared: Prepared | None = None
+    outcome: Outcome | None = None
+    try:  # data, model and the stored checkpoint, before the claim says how it starts
+        prepared = prepare(ctx, run_id, validate_spec(current["spec"]))
     except SpecError as exc:
         outcome = Finished(Status.FAILED, str(exc))
     except Exception as exc:  # the run fails, the worker lives on
-        log.exception("run %s failed", run_id)
+        log.exception("run %s could not start", run_id)
         outcome = Finished(Status.FAILED, f"{type(exc).__name__}: {exc}")
+    record = claim(ctx, run_id, writer, prepared)
+    if record is None:  # cancelled or taken meanwhile
+        ctx.leases.release(run_id)
+        writer.close(timeout=5)
+        return None
+    if prepared is not None:
+        try:
+            outcome = train_run(ctx, prepared, record, writer)
+        except Exception as exc:  # the run fails, the worker lives on
+            log.exception("run %s failed", run_id)
+            outcome = Finished(Status.FAILED, f"{type(exc).__name__}: {exc}")
+    assert outcome is not None
     if isinstance(outcome, Lost):
         log.warning("run %s: lease lost, another worker owns it now; stopping quietly", run_id)
         writer.close(timeout=5)
@@ -71,9 +87,8 @@ def execute_run(ctx: WorkerContext, run_id: str) -> str | None:
 def _finish(ctx: WorkerContext, run_id: str, writer: EventWriter, outcome: Finished) -> str:
     status = outcome.status
     try:
-        retry_redis(lambda: lifecycle.finish(ctx.store, run_id, status, error=outcome.message),
+        retry_redis(lambda: lifecycle.finish(ctx.store, run_id, status, writer, outcome.message),
                     f"run {run_id}: recording {status}")
-        writer.append("status", status=status.value, message=outcome.message)
         writer.close(recorded_within=RECORDED_WAIT_SECONDS)
     finally:
         # Even if Redis stayed away too long to record the end: stop renewing the lease,
@@ -94,8 +109,7 @@ def _hand_off(ctx: WorkerContext, run_id: str, record: dict[str, Any], writer: E
               message: str) -> str:
     """This worker is stopping: give the run back to the queue; it resumes from its
     last epoch checkpoint on the next worker (not counted as a restart)."""
-    lifecycle.hand_off(ctx.store, run_id)
-    writer.append("status", status=Status.RESUMING.value, message=message)
+    lifecycle.hand_off(ctx.store, run_id, writer, message)
     writer.close(timeout=10)
     ctx.leases.release(run_id)
     if ctx.enqueue is not None:

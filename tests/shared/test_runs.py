@@ -2,17 +2,39 @@
 import json
 
 from shared import lifecycle
+from shared.eventlog import EventWriter, read_events
 from shared.runs import RunStore, new_record
 from shared.spec import validate_spec
 
 
-def test_only_one_of_two_racing_transitions_wins(r, tmp_path):
+def log(r, tmp_path, run_id):
+    return EventWriter(r, str(tmp_path), run_id, spool=False)
+
+
+def test_only_one_of_two_racing_transitions_wins_and_only_it_logs_its_status(r, tmp_path):
     store = RunStore(r, str(tmp_path))
     record = new_record(validate_spec({}))
-    store.create(record)
-    assert lifecycle.claim(store, record["id"], worker="w1")
-    assert lifecycle.cancel_waiting(store, record["id"]) is None, "the claim won"
+    lifecycle.submit(store, record, log(r, tmp_path, record["id"]))
+    assert lifecycle.claim(store, record["id"], log(r, tmp_path, record["id"]), "started on w1", worker="w1")
+    assert lifecycle.cancel_waiting(store, record["id"], log(r, tmp_path, record["id"])) is None, \
+        "the claim won"
     assert store.get(record["id"])["status"] == "running"
+    events = read_events(r, str(tmp_path), record["id"])
+    assert [(e["seq"], e["status"], e["message"]) for e in events] == [
+        (1, "queued", "waiting for a worker"), (2, "running", "started on w1")], \
+        "each status change logged its event, the losing one none"
+
+
+def test_a_resumed_claim_says_from_which_epoch(r, tmp_path):
+    store = RunStore(r, str(tmp_path))
+    record = new_record(validate_spec({}))
+    writer = log(r, tmp_path, record["id"])
+    lifecycle.submit(store, record, writer)
+    lifecycle.claim(store, record["id"], writer, "resumed", resumed_from_epoch=3)
+    lifecycle.finish(store, record["id"], lifecycle.Status.FAILED, writer, "boom")
+    events = read_events(r, str(tmp_path), record["id"])
+    assert events[1]["resumed_from_epoch"] == 3 and "resumed_from_epoch" not in events[0]
+    assert events[-1]["status"] == "failed" and store.get(record["id"])["error"] == "boom"
 
 
 def test_records_come_back_from_run_json_after_a_flush(r, tmp_path):
@@ -33,12 +55,12 @@ def test_queue_positions_follow_the_waiting_index_through_status_changes(r, tmp_
     for run in runs:
         store.create(run)
     assert store.queue_positions() == {runs[0]["id"]: 1, runs[1]["id"]: 2, runs[2]["id"]: 3}
-    lifecycle.claim(store, runs[0]["id"])
+    lifecycle.claim(store, runs[0]["id"], log(r, tmp_path, runs[0]["id"]), "claimed")
     assert store.queue_position(runs[0]["id"]) is None and store.queue_position(runs[2]["id"]) == 2
     # Handed back to the queue: it waits behind the runs queued before that moment.
-    lifecycle.hand_off(store, runs[0]["id"])
+    lifecycle.hand_off(store, runs[0]["id"], log(r, tmp_path, runs[0]["id"]), "handed on")
     assert store.queue_positions() == {runs[1]["id"]: 1, runs[2]["id"]: 2, runs[0]["id"]: 3}
-    lifecycle.cancel_waiting(store, runs[1]["id"])
+    lifecycle.cancel_waiting(store, runs[1]["id"], log(r, tmp_path, runs[1]["id"]))
     assert store.waiting_count() == 2
     r.flushdb()  # Redis lost everything: run.json brings the waiting run back in its place
     assert store.get(runs[2]["id"])["status"] == "queued"
@@ -52,7 +74,7 @@ def test_every_run_is_reachable_by_paging_newest_first_with_filters(r, tmp_path)
         record["created_at"] = 1000.0 + i // 3  # runs of equal timestamps, as after a restore
         store.create(record)
         if i % 7 == 0:
-            lifecycle.claim(store, record["id"])
+            lifecycle.claim(store, record["id"], log(r, tmp_path, record["id"]), "claimed")
         made.append(record)
 
     def walk(**kw):

@@ -61,7 +61,7 @@ def test_a_redirect_to_an_internal_address_is_not_followed(caplog):
     try:
         # The receiver's host is allowed by name; where it redirects is checked again.
         policy = TargetPolicy(allowed_hosts=frozenset({"localhost"}))
-        assert post_json(f"http://localhost:{outer.port}/hook", {"text": "hi"}, policy, attempts=2) is False
+        assert post_json(f"http://localhost:{outer.port}/hook", {"text": "hi"}, policy, tries=2) is False
         assert [p for p, _ in outer.received] == ["/hook"], "refused at once, not retried"
         assert inner.received == [], "the redirect was not followed"
         assert "127.0.0.1, a loopback address" in caplog.text
@@ -82,7 +82,7 @@ def test_send_time_check_refuses_a_name_that_now_resolves_inside(caplog):
     inbox = Receiver(lambda path: 200)
     try:
         secret_url = f"http://localhost:{inbox.port}/services/T0/B0/SECRET"
-        assert post_json(secret_url, {"text": "x"}, TargetPolicy(), attempts=3) is False
+        assert post_json(secret_url, {"text": "x"}, TargetPolicy(), tries=3) is False
         assert inbox.received == [], "no connection was made"
         assert "SECRET" not in caplog.text and "http://localhost/…" in caplog.text, "logs mask the URL"
         assert post_json(secret_url, {"text": "x"}, TargetPolicy(allowed_hosts=frozenset({"localhost"})))

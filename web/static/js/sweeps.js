@@ -15,9 +15,9 @@ export function readSweepForm(form) {
   const body = {};
   for (const input of form.elements) {
     if (!input.name || input.value.trim() === "") continue;
-    if (["name", "priority", "notify_url"].includes(input.name)) { body[input.name] = input.value.trim(); continue; }
-    if (input.name === "early_stop_epoch") { body.early_stop_epoch = Number(input.value); continue; }
     const numeric = input.dataset.kind === "int" || input.dataset.kind === "number";
+    // The sweep's own fields (shared.sweeps.SWEEP_FIELDS, marked by the page): one value each.
+    if (input.dataset.sweepLevel) { body[input.name] = numeric ? Number(input.value) : input.value.trim(); continue; }
     const values = input.value.split(",").map((v) => v.trim()).filter(Boolean)
       .map((v) => (numeric && v !== "" && !Number.isNaN(Number(v)) ? Number(v) : v));
     if (values.length > 1) grid[input.name] = values; else if (values.length) base[input.name] = values[0];
