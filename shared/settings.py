@@ -152,6 +152,18 @@ def _bool(name: str, default: bool) -> bool:
     raise SettingsError(f"{name} must be true or false, got {raw!r}")
 
 
+def settings_or_exit() -> Settings:
+    """For entry points: log to stderr as every Trainboard process does, and stop with a
+    message naming the variable when a setting is bad."""
+    import logging
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        return load_settings()
+    except SettingsError as exc:
+        raise SystemExit(f"configuration error: {exc}") from None
+
+
 def load_settings() -> Settings:
     """Read and validate every variable; raise SettingsError on the first bad one."""
     d = Settings()

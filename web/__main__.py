@@ -20,7 +20,7 @@ import logging  # noqa: E402
 import subprocess  # noqa: E402
 import sys  # noqa: E402
 
-from shared.settings import SettingsError, load_settings  # noqa: E402
+from shared.settings import settings_or_exit  # noqa: E402
 
 
 def start_recorder() -> subprocess.Popen[bytes] | None:
@@ -34,11 +34,7 @@ def start_recorder() -> subprocess.Popen[bytes] | None:
 
 
 def main() -> None:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    try:
-        settings = load_settings()
-    except SettingsError as exc:
-        raise SystemExit(f"configuration error: {exc}") from None
+    settings = settings_or_exit()
     from web.access import with_token
     from web.app import create_app, socketio, start_services
 

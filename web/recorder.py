@@ -49,7 +49,7 @@ from shared.lifecycle import TERMINAL
 from shared.retry import Backoff
 from shared.runs import RunStore
 from shared.series import SeriesWriter, series_dir
-from shared.settings import Settings, SettingsError, load_settings
+from shared.settings import Settings, settings_or_exit
 from shared.sweep_store import SweepStore
 
 log = logging.getLogger("web.recorder")
@@ -266,11 +266,7 @@ class Recorder:
 
 
 def main() -> None:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    try:
-        settings = load_settings()
-    except SettingsError as exc:
-        raise SystemExit(f"configuration error: {exc}") from None
+    settings = settings_or_exit()
     Path(settings.results_dir).mkdir(parents=True, exist_ok=True)
     recorder = Recorder(redis_client(settings.redis_url), settings)
     signal.signal(signal.SIGTERM, recorder.stop)
