@@ -142,9 +142,11 @@ def _check_text(v: Any) -> str | None:
 URL_MAX = 500
 
 
+#: A TCP port, 1-65535, spelled without leading zeros (so the schema can say the range).
+PORT_PATTERN = r"([1-9][0-9]{0,3}|[1-5][0-9]{4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2][0-9]|6553[0-5])"
 #: http(s), a host name or IPv4 address (optionally a port), then printable ASCII: no credentials,
 #: no spaces, no control characters. The validator and the JSON Schema use this same pattern.
-URL_PATTERN = r"^https?://[A-Za-z0-9.\-]+(:[0-9]{1,5})?(/[!-~]*)?$"
+URL_PATTERN = r"^https?://[A-Za-z0-9.\-]+(:" + PORT_PATTERN + r")?(/[!-~]*)?$"
 
 
 def _check_url(v: Any) -> str | None:
