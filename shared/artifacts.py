@@ -62,6 +62,10 @@ class ArtifactStore(Protocol):
         """The artifact's path when the store is a local folder (served directly)."""
         ...
 
+    def delete(self, run_id: str, name: str) -> None:
+        """Remove the artifact (nothing when it does not exist)."""
+        ...
+
 
 class FileStore:
     """Artifacts in ``root/<run_id>/<name>``: the results volume's layout."""
@@ -108,6 +112,11 @@ class FileStore:
 
     def local_path(self, run_id: str, name: str) -> Path | None:
         return layout.resolve_artifact(layout.run_dir(self.root, run_id), name)
+
+    def delete(self, run_id: str, name: str) -> None:
+        path = self.local_path(run_id, name)
+        if path is not None:
+            path.unlink(missing_ok=True)
 
 
 class S3Store:
@@ -220,6 +229,34 @@ class S3Store:
         return answer["Body"].iter_chunks(CHUNK), int(answer["ContentLength"])
 
     def local_path(self, run_id: str, name: str) -> Path | None:
+        return None
+
+    def delete(self, run_id: str, name: str) -> None:
+        if layout.resolve_name(name) is None:
+            return
+        try:
+            self.client.delete_object(Bucket=self.bucket, Key=self.key(run_id, name))
+        except self._errors() as exc:
+            raise ArtifactError(f"could not delete {name} of run {run_id} in {self.url}: {exc}") from exc
+
+
+def epoch_states(store: ArtifactStore, run_id: str) -> list[int]:
+    """The epochs whose state (``state-epoch-NNN.pt``) the store holds: where a fork of
+    ``run_id`` can start. Oldest first."""
+    return sorted(e for a in store.list(run_id) if (e := layout.epoch_of_state(a["name"])) is not None)
+
+
+def read_json(store: ArtifactStore, run_id: str, name: str) -> Any | None:
+    """A JSON artifact, parsed; None when it does not exist (or is not JSON)."""
+    import json
+
+    found = store.open(run_id, name)
+    if found is None:
+        return None
+    chunks, _ = found
+    try:
+        return json.loads(b"".join(chunks))
+    except ValueError:
         return None
 
 

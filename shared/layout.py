@@ -25,8 +25,24 @@ FINAL_WEIGHTS = "mnist_cnn.pth"
 FINAL_WEIGHTS_NPZ = "mnist_cnn.npz"
 TRAINING_LOG = "training_log.json"
 TEST_SAMPLES = "test_samples.json"
+#: The network's layers, shapes, parameters and MACs (worker.model_summary).
+MODEL_SUMMARY = "model.json"
+#: Per-epoch weight/gradient histograms and first-layer filters (worker.layer_watch).
+LAYER_STATS = "layers.json"
 
 
+def epoch_state(epoch: int) -> str:
+    """A copy of the checkpoint as it was after ``epoch``: what a fork starts from."""
+    return f"state-epoch-{epoch:03d}.pt"
+
+
+_EPOCH_STATE = re.compile(r"^state-epoch-(\d{3,})\.pt$")
+
+
+def epoch_of_state(name: str) -> int | None:
+    """The epoch an epoch-state file name holds, or None for any other name."""
+    match = _EPOCH_STATE.match(name)
+    return int(match.group(1)) if match else None
 
 #: Sweep records live beside the run folders: RESULTS_DIR/sweeps/<sweep id>.json.
 SWEEPS_DIR = "sweeps"

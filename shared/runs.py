@@ -12,6 +12,7 @@ import json
 import re
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, cast
 
@@ -162,7 +163,13 @@ class RunStore:
             raise ValueError("status changes are shared.lifecycle operations")
         return self._transition(run_id, None, **changes)
 
+    def add_child(self, run_id: str, child_id: str) -> dict[str, Any] | None:
+        """Append a fork's id to the run's ``children`` (atomic: concurrent forks all land)."""
+        return self._transition(run_id, None, compute=lambda record: {
+            "children": [*record.get("children", []), child_id]})
+
     def _transition(self, run_id: str, allowed_from: tuple[str, ...] | None,
+                    compute: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
                     **changes: Any) -> dict[str, Any] | None:
         """Apply ``changes`` if the run's status is in ``allowed_from`` (None = any).
 
@@ -185,7 +192,8 @@ class RunStore:
                         pipe.unwatch()
                         return None
                     before = record["status"]
-                    record.update(finite(changes))  # a diverged run's NaN metrics: null
+                    # finite: a diverged run's NaN metrics become null
+                    record.update(finite({**changes, **(compute(record) if compute else {})}))
                     pipe.multi()
                     pipe.set(key, json.dumps(record))
                     if "status" in changes:

@@ -71,6 +71,12 @@ class Settings:
     notify_allow_private: bool = False
     #: Hosts that may receive notices whatever they resolve to (lower case).
     notify_allowed_hosts: frozenset[str] = frozenset()
+    #: Epoch states (``state-epoch-NNN.pt``) a run keeps in the artifact store for forks:
+    #: the newest KEEP_CHECKPOINTS epochs (default 100: every epoch of the longest run) ...
+    keep_checkpoints: int = 100
+    #: ... within CHECKPOINT_BUDGET_MB per run, the oldest pruned first (an Adam run's state
+    #: is about 4.8 MB, so 512 MB keeps every epoch of a 100-epoch run). 0 keeps none.
+    checkpoint_budget_mb: float = 512.0
 
     def notify_policy(self) -> TargetPolicy:
         """Where notices a *user* named may go (shared.notify_targets). The operator's
@@ -198,4 +204,6 @@ def load_settings() -> Settings:
         artifacts_url=_artifacts_url("ARTIFACTS_URL"),
         notify_allow_private=_bool("NOTIFY_ALLOW_PRIVATE", d.notify_allow_private),
         notify_allowed_hosts=_hosts("NOTIFY_ALLOWED_HOSTS", d.notify_allowed_hosts),
+        keep_checkpoints=_int("KEEP_CHECKPOINTS", d.keep_checkpoints, 0, 100_000),
+        checkpoint_budget_mb=_float("CHECKPOINT_BUDGET_MB", d.checkpoint_budget_mb, 0.0, 10_000_000.0),
     )

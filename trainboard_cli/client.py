@@ -42,6 +42,9 @@ class Client:
     def submit(self, spec: dict[str, Any]) -> dict[str, Any]:
         return self._call("POST", "/api/runs", json=spec)
 
+    def fork(self, run_id: str, body: dict[str, Any]) -> dict[str, Any]:
+        return self._call("POST", f"/api/runs/{run_id}/fork", json=body)
+
     def runs_page(self, status: str | None = None, search: str | None = None, limit: int = 100,
                   cursor: str | None = None) -> tuple[list[dict[str, Any]], str | None]:
         """One page of runs, newest first, and the cursor of the next (None at the end)."""

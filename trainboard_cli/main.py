@@ -1,4 +1,4 @@
-"""``trainboard submit | sweep | list | show | cancel | watch | logs`` against any deployment."""
+"""``trainboard submit | sweep | fork | list | show | cancel | watch | logs`` against any deployment."""
 from __future__ import annotations
 
 import argparse
@@ -27,6 +27,15 @@ def parser() -> argparse.ArgumentParser:
         s.add_argument(field.flag, dest=field.name, type=_FLAG_TYPES[field.kind],
                        choices=field.choices or None, help=_flag_help(field))
     s.add_argument("--watch", action="store_true", help="then follow it until it ends")
+    fk = sub.add_parser("fork", help="a new run from one epoch of another (continue: more --epochs)",
+                        description="Starts from the run's state after --from-epoch (default: its last "
+                                    "finished epoch); any spec flag given overrides the parent's value.")
+    fk.add_argument("run_id")
+    fk.add_argument("--from-epoch", dest="from_epoch", type=int, help="the epoch to start from")
+    for field in spec.FIELDS:
+        fk.add_argument(field.flag, dest=field.name, type=_FLAG_TYPES[field.kind],
+                        choices=field.choices or None, help=_flag_help(field))
+    fk.add_argument("--watch", action="store_true", help="then follow it until it ends")
     sw = sub.add_parser("sweep", help="start a grid sweep: comma-separated values per field",
                         description="Each field given several comma-separated values is swept "
                                     "(every combination is one run); one value applies to all runs.")
@@ -60,6 +69,13 @@ def _flag_help(field: spec.Field) -> str:
 def cmd_submit(client: Client, args: argparse.Namespace) -> int:
     given = {field.name: getattr(args, field.name) for field in spec.FIELDS}
     run = client.submit({k: v for k, v in given.items() if v is not None})
+    print(run["id"])
+    return cmd_watch(client, run["id"]) if args.watch else 0
+
+
+def cmd_fork(client: Client, args: argparse.Namespace) -> int:
+    given = {name: getattr(args, name) for name in ("from_epoch", *(f.name for f in spec.FIELDS))}
+    run = client.fork(args.run_id, {k: v for k, v in given.items() if v is not None})
     print(run["id"])
     return cmd_watch(client, run["id"]) if args.watch else 0
 
@@ -152,6 +168,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "submit":
             return cmd_submit(client, args)
+        if args.command == "fork":
+            return cmd_fork(client, args)
         if args.command == "sweep":
             return cmd_sweep(client, args)
         if args.command == "list":

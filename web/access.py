@@ -22,10 +22,11 @@ import secrets
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from flask import Request, Response, current_app, request
+from flask import Request, Response, request
 
 from shared.settings import Settings
 from web.errors import ApiError
+from web.services import services
 
 log = logging.getLogger(__name__)
 
@@ -112,5 +113,5 @@ def refuse_unsafe() -> Response | None:
     (404, 405) gets that answer instead."""
     if request.routing_exception is not None:
         return None
-    refused = refusal(request, current_app.extensions["trainboard.settings"].cors_origins)
+    refused = refusal(request, services().settings.cors_origins)
     return ApiError(*refused).response() if refused else None

@@ -9,17 +9,19 @@ from pathlib import Path
 from typing import Any
 
 import redis
-from flask import Blueprint, Response, current_app, jsonify, request, send_file, stream_with_context
+from flask import Blueprint, Response, jsonify, request, send_file, stream_with_context
 
 from shared import eventfile, layout, lifecycle, series
 from shared.artifacts import ArtifactError, ArtifactStore
 from shared.eventlog import DEFAULT_PAGE, MAX_PAGE, last_seq, read_events
 from shared.redaction import public_run
 from shared.runs import RunStore, new_record
+from shared.settings import Settings
 from shared.spec import SpecError, validate_spec
 from shared.workers import live_workers
 from web import submission
 from web.errors import ApiError, json_body
+from web.services import services
 
 log = logging.getLogger(__name__)
 #: Every route here needs the token when one is in force, but /healthz and the
@@ -28,16 +30,15 @@ api = Blueprint("api", __name__)
 
 
 def _store() -> RunStore:
-    return current_app.extensions["trainboard.store"]
+    return services().runs
 
 
 def _redis() -> redis.Redis:
-    return current_app.extensions["trainboard.redis"]
+    return services().redis
 
 
-def _settings():
-    return current_app.extensions["trainboard.settings"]
-
+def _settings() -> Settings:
+    return services().settings
 
 
 def _get_run(run_id: str) -> dict[str, Any]:
@@ -127,7 +128,9 @@ def _optional_int_arg(name: str, low: int, high: int) -> int | None:
 
 def _pause() -> None:
     """Let the server's other green threads run during a long read (async-mode agnostic)."""
-    current_app.extensions["socketio"].sleep(0)
+    from web.app import socketio
+
+    socketio.sleep(0)
 
 
 @api.get("/api/runs/<run_id>/events")
@@ -186,7 +189,7 @@ def run_epochs(run_id: str) -> Response:
 
 
 def _artifacts() -> ArtifactStore:
-    return current_app.extensions["trainboard.artifacts"]
+    return services().artifacts
 
 
 @api.get("/api/runs/<run_id>/artifacts")
@@ -230,33 +233,6 @@ def download_artifact(run_id: str, name: str) -> Response:
     response.headers["Content-Length"] = str(size)
     response.headers["Content-Disposition"] = f"attachment; filename={name}"
     return response
-
-
-@api.post("/api/runs/<run_id>/predict")
-def predict_digit(run_id: str) -> Response:
-    """Class probabilities for a drawn 28×28 digit, from the run's final weights."""
-    _get_run(run_id)
-    body = json_body()
-    pixels = body.get("pixels") if isinstance(body, dict) else None
-    if (not isinstance(pixels, list) or len(pixels) != 784
-            or not all(isinstance(p, (int, float)) and not isinstance(p, bool)
-                       and 0 <= p <= 255 for p in pixels)):
-        raise ApiError(400, "pixels must be a list of 784 numbers from 0 to 255 (28×28, row by row)",
-                       {"pixels": "784 numbers from 0 to 255"})
-    if set(body) != {"pixels"}:
-        raise ApiError(400, "unknown fields", {k: "unknown field" for k in body if k != "pixels"})
-    weights = layout.run_dir(_settings().results_dir, run_id) / layout.FINAL_WEIGHTS_NPZ
-    try:  # from the artifact store once, then from this copy (final weights never change)
-        if not weights.is_file() and not _artifacts().fetch(run_id, layout.FINAL_WEIGHTS_NPZ, weights):
-            raise ApiError(409, "this run has no final model yet; predictions need a finished run")
-    except ArtifactError as exc:
-        raise ApiError(503, f"the artifact store is unavailable: {exc}") from None
-    import numpy as np
-
-    from web.inference import predict_file
-
-    probs = predict_file(weights, np.asarray(pixels, dtype=np.float32))
-    return jsonify({"pred": int(probs.argmax()), "probabilities": [round(float(p), 6) for p in probs]})
 
 
 @api.get("/api/workers")

@@ -18,6 +18,7 @@ from shared.artifacts import store_for
 from shared.connections import CELERY_CONFIG, redis_client
 from shared.runs import RunStore
 from shared.settings import Settings, load_settings
+from shared.sweep_store import SweepStore
 from web.backpressure import BufferGuard
 
 log = logging.getLogger(__name__)
@@ -43,20 +44,24 @@ def create_app(settings: Settings | None = None) -> Flask:
     # "//etc/passwd" in an artifact name must reach the validator, not be redirected.
     app.url_map.merge_slashes = False
     app.config["JSON_SORT_KEYS"] = False
-    app.extensions["trainboard.settings"] = settings
     r = redis_client(settings.redis_url)
-    app.extensions["trainboard.redis"] = r
-    app.extensions["trainboard.store"] = RunStore(r, settings.results_dir)
-    app.extensions["trainboard.celery"] = make_celery_client(settings.redis_url)
-    app.extensions["trainboard.artifacts"] = store_for(settings.artifacts_url, settings.results_dir)
 
-    from web import errors, sockets
+    from web import errors, services, sockets
     from web.access import refuse_unsafe
     from web.api import api
     from web.auth import guard
+    from web.forks_api import forks_api
+    from web.model_api import model_api
     from web.pages import pages
     from web.relay import Relay
     from web.sweeps_api import sweeps_api
+
+    relay = Relay(socketio, r, settings)
+    services.install(app, services.Services(
+        settings=settings, redis=r, runs=RunStore(r, settings.results_dir),
+        sweeps=SweepStore(r, settings.results_dir),
+        artifacts=store_for(settings.artifacts_url, settings.results_dir),
+        celery=make_celery_client(settings.redis_url), relay=relay))
 
     # One guard and one error path for the whole app, before any blueprint's routes.
     errors.register(app)
@@ -64,9 +69,9 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.before_request(refuse_unsafe)
     app.register_blueprint(api)
     app.register_blueprint(sweeps_api)
+    app.register_blueprint(model_api)
+    app.register_blueprint(forks_api)
     app.register_blueprint(pages)
-    relay = Relay(socketio, r, settings)
-    app.extensions["trainboard.relay"] = relay
     sockets.register(socketio, relay)
     socketio.init_app(
         app,
@@ -80,12 +85,15 @@ def create_app(settings: Settings | None = None) -> Flask:
 def start_services(app: Flask) -> None:
     """What a serving web process runs beside its requests: re-index runs the volume
     has and Redis lacks, the Redis → Socket.IO relay, and the client-buffer guard."""
-    settings = app.extensions["trainboard.settings"]
+    from web.services import of
+
+    wired = of(app)
+    settings = wired.settings
     try:
-        restored = app.extensions["trainboard.store"].restore_all()
+        restored = wired.runs.restore_all()
         if restored:
             log.info("re-indexed %d run(s) from %s", restored, settings.results_dir)
     except redis.RedisError as exc:
         log.warning("could not re-index runs at start: %s", exc)
-    app.extensions["trainboard.relay"].start()
+    wired.relay.start()
     BufferGuard(socketio, settings.client_queue_limit).start()

@@ -20,9 +20,10 @@ from __future__ import annotations
 import hmac
 from typing import Any
 
-from flask import current_app, request
+from flask import request
 
 from web.errors import ApiError
+from web.services import services
 
 #: Paths under /api/ (and the health probe) that stay open with a token in force.
 PUBLIC_PATHS = frozenset({"/healthz", "/api/openapi.json", "/api/docs"})
@@ -34,7 +35,7 @@ def is_guarded(path: str) -> bool:
 
 
 def token_ok(given: Any) -> bool:
-    expected = current_app.extensions["trainboard.settings"].api_token
+    expected = services().settings.api_token
     if not expected:
         return True
     return isinstance(given, str) and hmac.compare_digest(given.encode(), expected.encode())

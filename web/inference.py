@@ -33,17 +33,26 @@ def _relu(x: np.ndarray) -> np.ndarray:
     return np.maximum(x, 0)
 
 
-def probabilities(weights: dict[str, np.ndarray], pixels: np.ndarray) -> np.ndarray:
-    """Class probabilities for one uint8-range image of 28×28."""
+def forward(weights: dict[str, np.ndarray], pixels: np.ndarray
+            ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """Class probabilities for one uint8-range 28×28 image, and each conv layer's
+    activations after its ReLU (before pooling), ``{"conv1": [16, 28, 28], ...}``."""
     x = ((pixels.reshape(1, 28, 28).astype(np.float32) / 255.0) - MEAN) / STD
+    maps: dict[str, np.ndarray] = {}
     for i, pool in ((1, True), (2, True), (3, True), (4, False)):
         x = _relu(_conv3x3(x, weights[f"conv{i}.weight"], weights[f"conv{i}.bias"]))
+        maps[f"conv{i}"] = x
         if pool:
             x = _maxpool2(x)
     x = _relu(weights["fc1.weight"] @ x.reshape(-1) + weights["fc1.bias"])
     logits = weights["fc2.weight"] @ x + weights["fc2.bias"]
     e = np.exp(logits - logits.max())
-    return e / e.sum()
+    return e / e.sum(), maps
+
+
+def probabilities(weights: dict[str, np.ndarray], pixels: np.ndarray) -> np.ndarray:
+    """Class probabilities for one uint8-range image of 28×28."""
+    return forward(weights, pixels)[0]
 
 
 @lru_cache(maxsize=16)
@@ -53,5 +62,9 @@ def load_weights(path: str, mtime: float) -> dict[str, np.ndarray]:
         return {k: data[k].astype(np.float32) for k in data.files}
 
 
+def weights_file(path: Path) -> dict[str, np.ndarray]:
+    return load_weights(str(path), path.stat().st_mtime)
+
+
 def predict_file(path: Path, pixels: np.ndarray) -> np.ndarray:
-    return probabilities(load_weights(str(path), path.stat().st_mtime), pixels)
+    return probabilities(weights_file(path), pixels)

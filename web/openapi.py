@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from shared import lifecycle, runs, series, sweeps
+from shared import layer_stats, lifecycle, runs, series, sweeps
 from shared import spec as specs
 from shared.eventlog import DEFAULT_PAGE, MAX_PAGE
 from web.auth import is_guarded
@@ -51,6 +51,10 @@ def document(token_required: bool = False) -> dict[str, Any]:
     web.auth guards declares bearer security and a 401; without one, none does."""
     run = {"$ref": "#/components/schemas/Run"}
     errors = {"400": _error("invalid input"), "404": _error("no such run")}
+    pixels_body = {"required": True, "content": {"application/json": {"schema": {
+        "type": "object", "additionalProperties": False, "required": ["pixels"],
+        "properties": {"pixels": {"type": "array", "minItems": 784, "maxItems": 784,
+                                  "items": {"type": "number", "minimum": 0, "maximum": 255}}}}}}}
     doc: dict[str, Any] = {
         "openapi": "3.1.0",
         "info": {"title": "Trainboard", "version": "1",
@@ -64,7 +68,12 @@ def document(token_required: bool = False) -> dict[str, Any]:
                         "properties": {"id": {"type": "string"}, "name": {"type": "string"},
                                        "status": {"enum": list(lifecycle.ALL)},
                                        "spec": {"$ref": "#/components/schemas/AnsweredRunSpec"},
-                                       "queue_position": {"type": ["integer", "null"]}}},
+                                       "queue_position": {"type": ["integer", "null"]},
+                                       "parent_run_id": {"type": "string",
+                                                         "description": "a fork: the run it started from"},
+                                       "forked_from_epoch": {"type": "integer"},
+                                       "children": {"type": "array", "items": {"type": "string"},
+                                                    "description": "runs forked from this one"}}},
                 "Error": {"type": "object", "required": ["error", "fields"],
                           "properties": {"error": {"type": "string"}, "fields": {"type": "object"}}},
             },
@@ -135,12 +144,43 @@ def document(token_required: bool = False) -> dict[str, Any]:
                 "responses": {"200": {"description": "the file"}, "404": errors["404"]}}},
             "/api/runs/{run_id}/predict": {"post": {
                 "summary": "Classify a drawn digit with the run's final model", "parameters": [RUN_ID],
-                "requestBody": {"required": True, "content": {"application/json": {"schema": {
-                    "type": "object", "additionalProperties": False, "required": ["pixels"],
-                    "properties": {"pixels": {"type": "array", "minItems": 784, "maxItems": 784,
-                                              "items": {"type": "number", "minimum": 0, "maximum": 255}}}}}}},
+                "requestBody": pixels_body,
                 "responses": {"200": _json({"type": "object"}, "prediction"), **errors,
                               "409": _error("the run has no final model yet")}}},
+            "/api/runs/{run_id}/activations": {"post": {
+                "summary": "Each conv layer's activations (after ReLU) for a 28×28 image, with the prediction",
+                "parameters": [RUN_ID], "requestBody": pixels_body,
+                "responses": {"200": _json({"type": "object", "required": ["pred", "probabilities", "layers"]},
+                                           "activations"), **errors,
+                              "409": _error("the run has no final model yet")}}},
+            "/api/runs/{run_id}/model": {"get": {
+                "summary": "The network's layers: type, output shape, parameters, MACs per image",
+                "parameters": [RUN_ID],
+                "responses": {"200": _json({"type": "object", "required": [
+                    "layers", "total_params", "total_macs"]}, "the model summary"),
+                    "404": errors["404"], "409": _error("no worker has started the run yet")}}},
+            "/api/runs/{run_id}/layers": {"get": {
+                "summary": "Weight and gradient histograms per layer and epoch (no layer: the index and flags)",
+                "parameters": [RUN_ID,
+                               {"name": "layer", "in": "query", "schema": {"type": "string", "maxLength": 100}},
+                               {"name": "kind", "in": "query", "schema": {"enum": list(layer_stats.KINDS)}}],
+                "responses": {"200": _json({"type": "object", "required": ["epochs"]}, "histograms"),
+                              **errors}}},
+            "/api/runs/{run_id}/filters": {"get": {
+                "summary": "The first conv layer's kernels after every epoch", "parameters": [RUN_ID],
+                "responses": {"200": _json({"type": "object", "required": ["epochs", "filters"]}, "filters"),
+                              "404": errors["404"]}}},
+            "/api/runs/{run_id}/fork": {"post": {
+                "summary": "A new run from one epoch's state of this one, with spec overrides (continue: "
+                           "from the last epoch, more epochs)",
+                "parameters": [RUN_ID],
+                "requestBody": {"required": True, "content": {"application/json": {"schema": {
+                    **specs.json_schema(), "properties": {
+                        "from_epoch": {"type": "integer", "minimum": 1,
+                                       "description": "default: the last finished epoch"},
+                        **specs.json_schema()["properties"]}}}}},
+                "responses": {"201": _json(run, "the fork, queued"), **errors,
+                              "429": _error("queue full or too many submissions")}}},
             "/api/sweeps": {
                 "get": {"summary": "The 100 newest sweeps with counts by status and their best run",
                         "responses": {"200": _json({"type": "object"}, "sweeps")}},

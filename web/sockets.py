@@ -5,12 +5,13 @@ import logging
 from typing import Any
 
 import redis
-from flask import current_app, request
+from flask import request
 from flask_socketio import SocketIO, emit, join_room, leave_room
 
 from shared import layout
 from web.auth import token_ok
 from web.relay import Relay, room_of
+from web.services import services
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +49,7 @@ def register(socketio: SocketIO, relay: Relay) -> None:
         if not isinstance(after, int) or isinstance(after, bool) or not 0 <= after < 2**53:
             return _bad("after must be a non-negative integer (the last seq you have)")
         try:
-            if current_app.extensions["trainboard.store"].get(run_id) is None:
+            if services().runs.get(run_id) is None:
                 return _bad(f"no run with id {run_id!r}")
             sid = request.sid  # type: ignore[attr-defined]  # set by Flask-SocketIO
             replay = relay.replay(run_id, after, sid, lambda: join_room(room_of(run_id)))

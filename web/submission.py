@@ -12,7 +12,7 @@ import time
 from typing import Any
 
 import redis
-from flask import current_app, request
+from flask import request
 
 from shared import keys, lifecycle
 from shared.connections import send_run
@@ -23,13 +23,14 @@ from shared.runs import RunStore
 from shared.settings import Settings
 from web.admission import admit
 from web.errors import ApiError
+from web.services import services
 
 log = logging.getLogger(__name__)
 
 
 def _context() -> tuple[redis.Redis, RunStore, Settings]:
-    ext = current_app.extensions
-    return ext["trainboard.redis"], ext["trainboard.store"], ext["trainboard.settings"]
+    wired = services()
+    return wired.redis, wired.runs, wired.settings
 
 
 def check_notice_targets(records: list[dict[str, Any]], settings: Settings) -> None:
@@ -65,7 +66,7 @@ def submit(records: list[dict[str, Any]]) -> None:
         try:
             if not writer.close(timeout=5):
                 raise redis.ConnectionError("the queued event could not be stored")
-            send_run(current_app.extensions["trainboard.celery"], record["id"], record["spec"])
+            send_run(services().celery, record["id"], record["spec"])
         except Exception as exc:  # recorded as failed, never left queued with no task
             log.exception("enqueue of run %s failed", record["id"])
             failed = exc

@@ -1,7 +1,7 @@
 """The sweeps API: one submission, many runs (see shared.sweeps for the body)."""
 from __future__ import annotations
 
-from flask import Blueprint, Response, current_app, jsonify
+from flask import Blueprint, Response, jsonify
 
 from shared import lifecycle
 from shared.redaction import public_sweep
@@ -11,13 +11,13 @@ from shared.sweep_store import SweepStore, new_sweep, summarize
 from shared.sweeps import expand
 from web import submission
 from web.errors import ApiError, json_body
+from web.services import services
 
 sweeps_api = Blueprint("sweeps", __name__)
 
 
 def _sweeps() -> SweepStore:
-    ext = current_app.extensions
-    return SweepStore(ext["trainboard.redis"], ext["trainboard.settings"].results_dir)
+    return services().sweeps
 
 
 @sweeps_api.post("/api/sweeps")

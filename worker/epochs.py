@@ -24,11 +24,13 @@ from shared.lifecycle import Status
 from shared.metrics import record_metrics
 from shared.redaction import public_spec
 from shared.retry import TRANSIENT, attempts, retry_redis
-from worker import checkpoints, load, training
+from worker import checkpoints, forks, load, training
 from worker.context import WorkerContext
 from worker.data import load_mnist, training_subset
 from worker.early_stop import median_rule
+from worker.layer_watch import LayerWatch
 from worker.model import Net
+from worker.model_summary import summarize
 from worker.progress import ProgressReporter
 
 log = logging.getLogger(__name__)
@@ -87,8 +89,9 @@ class Prepared:
     scheduler: Any
     scaler: torch.amp.GradScaler | None
     history: dict[str, Any] = field(default_factory=lambda: {"epochs": [], "batch_losses": []})
-    #: The checkpoint's epoch when resuming, else None (a fresh start).
+    #: The checkpoint's epoch when resuming (or the parent's epoch, for a fork), else None.
     resumed_from: int | None = None
+    watch: LayerWatch | None = None
 
     @property
     def checkpoint_path(self) -> Path:
@@ -99,9 +102,11 @@ class Prepared:
         return (self.resumed_from or 0) + 1
 
 
-def prepare(ctx: WorkerContext, run_id: str, spec: dict[str, Any]) -> Prepared:
+def prepare(ctx: WorkerContext, run_id: str, spec: dict[str, Any],
+            fork: forks.ForkPoint | None = None) -> Prepared:
     """Data, model, optimizer, scheduler; restored from the artifact store's checkpoint
-    (the latest, whichever box wrote it) if the run was interrupted."""
+    (the latest, whichever box wrote it) if the run was interrupted, or from its
+    parent's epoch state if it is a fork that has not trained yet."""
     device = ctx.device
     data = load_mnist(ctx.settings.data_dir, device)
     images, labels = training_subset(data, spec["train_samples"], spec["seed"])
@@ -114,10 +119,22 @@ def prepare(ctx: WorkerContext, run_id: str, spec: dict[str, Any]) -> Prepared:
     scheduler = training.build_scheduler(optimizer, spec["schedule"], spec["lr"], spec["epochs"], steps)
     run = Prepared(run_id, spec, layout.run_dir(ctx.settings.results_dir, run_id), data, images, labels,
                    steps, model, optimizer, scheduler, training.grad_scaler(device))
+    ranges = None
     if ctx.artifacts.fetch(run_id, layout.CHECKPOINT, run.checkpoint_path):
         state = checkpoints.load_checkpoint(run.checkpoint_path, device)
         checkpoints.restore(state, model, optimizer, scheduler)
         run.history, run.resumed_from = state["history"], state["epoch"]
+        ranges = run.history.get("layers", {}).get("ranges")
+    elif fork is not None:
+        # Not into checkpoint.pt: in a shared folder that would be this run's own checkpoint.
+        state = forks.load_fork_state(ctx.artifacts, fork, run.folder / ".parent-state.pt", device)
+        run.scheduler = forks.restore_fork(state, spec, model, optimizer, steps)
+        run.resumed_from = fork.epoch
+        ranges = state["history"].get("layers", {}).get("ranges")  # the parent's bins
+    run.watch = LayerWatch(model, ranges)
+    run.history.setdefault("layers", {"epochs": []}).update(run.watch.header())
+    layout.write_json(run.folder / layout.MODEL_SUMMARY, summarize(model))
+    _store(ctx, run_id, run.folder, layout.MODEL_SUMMARY)
     return run
 
 
@@ -156,7 +173,8 @@ def run_epoch(ctx: WorkerContext, run: Prepared, record: dict[str, Any], writer:
     started = time.perf_counter()
     reporter.start_epoch(epoch)
     if not training.train_epoch(run.model, run.images, run.labels, run.optimizer, run.scheduler,
-                                run.spec["batch_size"], run.spec["seed"], epoch, reporter, run.scaler):
+                                run.spec["batch_size"], run.spec["seed"], epoch, reporter, run.scaler,
+                                run.watch):
         return _stopped(ctx, run, epoch, stop.reason or Stop.CANCELLED)
     metrics = training.evaluate(run.model, run.data.test_x, run.data.test_y, keep_wrong=MISTAKE_COUNT)
     epoch_record = {"epoch": epoch, "train_loss": reporter.mean_loss(),
@@ -165,6 +183,8 @@ def run_epoch(ctx: WorkerContext, run: Prepared, record: dict[str, Any], writer:
                     "confusion": metrics["confusion"], "lr": run.optimizer.param_groups[0]["lr"]}
     run.history["epochs"].append(epoch_record)
     run.history["batch_losses"].append(reporter.epoch_losses)
+    if run.watch is not None:
+        run.history["layers"]["epochs"].append(run.watch.collect(epoch))
     samples = training.sample_predictions(run.model, run.data.test_x, run.data.test_y, SAMPLE_COUNT,
                                           run.spec["seed"], epoch)
     mistakes = training.describe_images(run.model, run.data.test_x, run.data.test_y,
@@ -175,8 +195,10 @@ def run_epoch(ctx: WorkerContext, run: Prepared, record: dict[str, Any], writer:
     # resume (see _replay_missing_epochs) instead of training it twice.
     _save_checkpoint(run, epoch)
     _write_logs(run.folder, run.spec, run.history, samples)
-    for name in (sprite, layout.TRAINING_LOG, layout.TEST_SAMPLES, layout.CHECKPOINT):
+    for name in (sprite, layout.TRAINING_LOG, layout.TEST_SAMPLES, layout.LAYER_STATS, layout.CHECKPOINT):
         _store(ctx, run.run_id, run.folder, name)
+    forks.keep_epoch_state(ctx.artifacts, run.run_id, run.checkpoint_path, epoch,
+                           ctx.settings.keep_checkpoints, ctx.settings.checkpoint_budget_mb)
     _announce_epoch(ctx, run.run_id, writer, epoch_record, (sprite, samples, mistakes))
     early = median_rule(ctx.r, ctx.settings.results_dir, record, epoch, metrics["test_accuracy"])
     if early is not None:
@@ -335,6 +357,10 @@ def _replay_missing_epochs(ctx: WorkerContext, run_id: str, writer: EventWriter,
 
 
 def _write_logs(folder, spec, history, samples) -> None:
-    layout.write_json(folder / layout.TRAINING_LOG, finite({"spec": public_spec(spec), **history}))
+    """training_log.json (spec, epochs, batch losses), layers.json (weights and gradients
+    per epoch, served by GET /api/runs/<id>/layers) and test_samples.json."""
+    log_part = {k: v for k, v in history.items() if k != "layers"}
+    layout.write_json(folder / layout.TRAINING_LOG, finite({"spec": public_spec(spec), **log_part}))
+    layout.write_json(folder / layout.LAYER_STATS, finite(history.get("layers", {})))
     layout.write_json(folder / layout.TEST_SAMPLES, {"epoch": history["epochs"][-1]["epoch"],
                                                      "items": samples})

@@ -17,6 +17,7 @@ from shared.retry import TRANSIENT, retry_redis
 from shared.spec import SpecError, validate_spec
 from worker.context import WorkerContext, describe_device, training_path
 from worker.epochs import Finished, HandOff, Lost, Outcome, Prepared, prepare, train_run
+from worker.forks import fork_of
 
 log = logging.getLogger(__name__)
 
@@ -32,8 +33,13 @@ def claim(ctx: WorkerContext, run_id: str, writer: EventWriter,
     current = ctx.store.get(run_id)
     path = training_path(ctx.device, current["spec"]) if current else None
     resumed = prepared.resumed_from if prepared is not None else None
-    message = (f"resumed from epoch {resumed} checkpoint on {ctx.name}" if resumed is not None
-               else f"started on {ctx.name} ({describe_device(ctx.device)})")
+    fork = fork_of(current) if current else None
+    if fork is not None and resumed == fork.epoch:
+        message = f"forked from epoch {resumed} of run {fork.parent_run_id} on {ctx.name}"
+    elif resumed is not None:
+        message = f"resumed from epoch {resumed} checkpoint on {ctx.name}"
+    else:
+        message = f"started on {ctx.name} ({describe_device(ctx.device)})"
     record = lifecycle.claim(ctx.store, run_id, writer, message, resumed_from_epoch=resumed,
                              worker=ctx.name, device=describe_device(ctx.device), train_path=path)
     if record is not None and record.get("started_at") is None:
@@ -57,7 +63,7 @@ def execute_run(ctx: WorkerContext, run_id: str) -> str | None:
     prepared: Prepared | None = None
     outcome: Outcome | None = None
     try:  # data, model and the stored checkpoint, before the claim says how it starts
-        prepared = prepare(ctx, run_id, validate_spec(current["spec"]))
+        prepared = prepare(ctx, run_id, validate_spec(current["spec"]), fork_of(current))
     except SpecError as exc:
         outcome = Finished(Status.FAILED, str(exc))
     except Exception as exc:  # the run fails, the worker lives on

@@ -4,13 +4,16 @@ from __future__ import annotations
 import contextlib
 import functools
 import math
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from worker.data import epoch_permutation, normalize
+
+if TYPE_CHECKING:
+    from worker.layer_watch import LayerWatch
 
 
 class BatchSink(Protocol):
@@ -87,12 +90,14 @@ def steps_per_epoch(n: int, batch_size: int) -> int:
 def train_epoch(model: nn.Module, images: torch.Tensor, labels: torch.Tensor,
                 optimizer: torch.optim.Optimizer, scheduler: Any, batch_size: int,
                 seed: int, epoch: int, sink: BatchSink,
-                scaler: torch.amp.GradScaler | None = None) -> bool:
+                scaler: torch.amp.GradScaler | None = None, watch: LayerWatch | None = None) -> bool:
     """One pass over (images, labels); returns False if the sink asked to stop early.
-    With ``scaler`` (fp16), the loss is scaled for backward and the step unscaled."""
+    With ``scaler`` (fp16), the loss is scaled for backward and the step unscaled;
+    ``watch`` sees the gradients of the last batches and the last step's update."""
     model.train()
     device = images.device
     order = epoch_permutation(len(labels), seed, epoch, device)
+    steps = steps_per_epoch(len(labels), batch_size)
     for step, start in enumerate(range(0, len(labels), batch_size), 1):
         idx = order[start:start + batch_size]
         x, y = normalize(images[idx]), labels[idx]
@@ -101,13 +106,16 @@ def train_epoch(model: nn.Module, images: torch.Tensor, labels: torch.Tensor,
         optimizer.zero_grad(set_to_none=True)
         with autocast_for(device):
             loss = F.cross_entropy(model(x), y)
+        (loss if scaler is None else scaler.scale(loss)).backward()
+        if watch is not None:
+            watch.after_backward(step, steps, scaler)
         if scaler is None:
-            loss.backward()
             optimizer.step()
         else:
-            scaler.scale(loss).backward()
             scaler.step(optimizer)
             scaler.update()
+        if watch is not None:
+            watch.after_step(step, steps)
         if scheduler is not None:
             scheduler.step()
         # The loss stays on the device: reading it here would sync every batch.

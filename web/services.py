@@ -1,0 +1,46 @@
+"""The web tier's services, built once by create_app and reached through one typed
+accessor (instead of string keys in ``app.extensions`` looked up in each module)."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import redis
+from celery import Celery
+from flask import Flask, current_app
+
+from shared.artifacts import ArtifactStore
+from shared.runs import RunStore
+from shared.settings import Settings
+from shared.sweep_store import SweepStore
+
+if TYPE_CHECKING:
+    from web.relay import Relay
+
+KEY = "trainboard"
+
+
+@dataclass(frozen=True)
+class Services:
+    settings: Settings
+    redis: redis.Redis
+    runs: RunStore
+    sweeps: SweepStore
+    artifacts: ArtifactStore
+    #: Producer-only Celery app: enqueues by task name, never imports torch.
+    celery: Celery
+    #: Redis → Socket.IO (started by start_services, not by create_app).
+    relay: Relay
+
+
+def install(app: Flask, services: Services) -> None:
+    app.extensions[KEY] = services
+
+
+def services() -> Services:
+    """The current app's services (inside a request or an app context)."""
+    return current_app.extensions[KEY]
+
+
+def of(app: Flask) -> Services:
+    return app.extensions[KEY]
