@@ -57,7 +57,9 @@ def main() -> None:
             env = processes.stack_env(url, tmp / f"web-{label}", data, **extra)
             env.pop("OMP_NUM_THREADS")  # the worker uses every core, as in production
             web, web_url = processes.start_web(env, tmp)
-            worker_env = {**env, "RESULTS_DIR": str(tmp / f"box-{label}")}
+            # file: the worker shares the web tier's RESULTS_DIR (one machine); s3: its own
+            # scratch folder, as on a box that shares no disk.
+            worker_env = env if label == "file" else {**env, "RESULTS_DIR": str(tmp / f"box-{label}")}
             worker = processes.start_worker(f"bench-{label}", worker_env, tmp)
             processes.wait_worker_ready(redis.Redis.from_url(url), f"bench-{label}")
             train(web_url, {**spec, "epochs": 1, "train_samples": 640})  # warm: data loaded, kernels ready

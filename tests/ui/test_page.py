@@ -140,7 +140,7 @@ def test_cancel_from_the_run_list(make_stack, page):
 def test_compare_two_runs_on_one_chart(make_stack, page):
     stack = make_stack(workers=1)
     a = stack.submit(name="adam run", epochs=2, batch_size=32, train_samples=1000)
-    b = stack.submit(name="sgd run", epochs=2, batch_size=32, train_samples=1000, optimizer="sgd", lr=0.05)
+    b = stack.submit(name="sgd run", epochs=2, batch_size=64, train_samples=1000, optimizer="sgd", lr=0.05)
     stack.wait_status(b["id"], "succeeded")
     page.goto(stack.url)
     for run in (a, b):
@@ -150,7 +150,16 @@ def test_compare_two_runs_on_one_chart(make_stack, page):
     legend.wait_for()
     page.wait_for_function("document.querySelector('#compare-loss').innerText.includes('sgd run')")
     text = page.inner_text("#compare-loss")
-    assert "adam run" in text and "sgd run" in text and "lr 0.05" in text
+    assert text.count("adam run") == 1 and text.count("sgd run") == 1, "each run named once"
+    last_x = "(() => { const d = window.trainboard.compare.chart.lossPlot.data; return d[0][d[0].length - 1]; })()"
+    # Batch sizes 32 and 64: on epochs (the default) both runs end at epoch 2 ...
+    assert page.evaluate(last_x) == 2
+    page.select_option("#compare-axis", "batch")
+    page.wait_for_function("document.querySelector('#compare-loss').dataset.axis === 'batch'")
+    assert page.evaluate(last_x) == 64, "... on batches the bs-32 run goes twice as far"
+    page.select_option("#compare-axis", "images")
+    page.wait_for_function("document.querySelector('#compare-loss').dataset.axis === 'images'")
+    assert page.evaluate(last_x) == 2000
     page.screenshot(path=str(SHOTS / "compare.png"), full_page=True)
     page.locator(f".run[data-run-id='{a['id']}'] input[type=checkbox]").uncheck()
     page.wait_for_function("!document.querySelector('#compare-loss').innerText.includes('adam run')")
@@ -193,8 +202,11 @@ def test_the_page_shows_a_resumed_run_without_double_counting(make_stack, page):
     stack.add_worker("rescuer")  # live workers are the ones that notice a lost run
     page.wait_for_selector("#run-message:text('resumed from epoch 1 checkpoint')", timeout=30_000)
     page.wait_for_selector("#run-status:text('succeeded')", timeout=120_000)
-    ends = page.evaluate("window.trainboard.lossChart.epochMarks()")
-    assert ends == [93, 187, 281], "one epoch mark per epoch, at the right batch"
+    # Where the chart draws the epoch marks: the x of each non-null epoch train loss.
+    marks = "(() => { const d = window.trainboard.lossChart.plot.data; return d[0].filter((x, i) => d[4][i] != null); })()"
+    page.wait_for_function(f"{marks}.length === 3")
+    ends = page.evaluate(marks)
+    assert ends == [94, 188, 282], "one epoch mark per epoch, on its last batch"
     rate_x = page.evaluate("window.trainboard.rateChart.x")
     assert rate_x == sorted(rate_x) and rate_x[-1] == 282
     assert points(page) == 3 * 94, "the interrupted partial epoch is not counted twice"
@@ -285,6 +297,69 @@ def test_a_sweep_from_the_form_fills_its_view_live(make_stack, page):
     assert rows() == sorted(rows())
     assert page.locator("#sweep-list [data-sweep-id]").count() == 1
     assert "cpu" in page.inner_text("#workers"), "the workers panel shows their load"
+    # Parallel coordinates: one line per run; brushing batch_size's upper half keeps the bs-64 runs.
+    assert page.locator("#sweep-parallel polyline").count() == 4
+    hit = page.locator(".pc-axis[data-axis=batch_size] .pc-hit").bounding_box()
+    x = hit["x"] + hit["width"] / 2
+    page.mouse.move(x, hit["y"] + 2)
+    page.mouse.down()
+    page.mouse.move(x, hit["y"] + hit["height"] * 0.4, steps=5)
+    page.mouse.up()
+    page.wait_for_selector("#sweep-brush-note:text('2 of 4 runs')")
+    spec = {r["id"]: r["spec"] for r in state["runs"]}
+    kept = page.locator("#sweep-table tbody tr").evaluate_all("rows => rows.map(r => r.dataset.runId)")
+    assert len(kept) == 2 and all(spec[i]["batch_size"] == 64 for i in kept), "the brush filters the table"
+    assert page.locator("#sweep-parallel polyline.pc-out").count() == 2
+    dimmed = page.evaluate("window.trainboard.sweepView.chart.lossPlot.series.slice(1).filter(s => s.width === 1).length")
+    assert dimmed == 2, "the runs outside the brush fade in the overlay"
+    page.screenshot(path=str(SHOTS / "sweep-brushed.png"), full_page=True)
+    page.click("#sweep-clear-brush")
+    page.wait_for_function("document.querySelectorAll('#sweep-table tbody tr').length === 4")
     page.screenshot(path=str(SHOTS / "sweep.png"), full_page=True)
     best_row.click()  # opens the run
     page.wait_for_selector("#run-detail:not([hidden])")
+
+
+def test_inside_a_finished_run_and_a_fork_from_the_page(make_stack, page):
+    stack = make_stack(workers=1)
+    run = stack.submit(name="inspected", epochs=3, batch_size=32, train_samples=640)
+    stack.wait_status(run["id"], "succeeded", timeout=180)
+    page.goto(f"{stack.url}/#run={run['id']}")
+    page.wait_for_selector("#run-status:text('succeeded')")
+    page.wait_for_selector("#model-summary table")
+    assert "394,890" in page.inner_text("#model-summary tfoot")
+    assert page.locator("#model-summary tbody tr").count() == 15
+    page.wait_for_function("document.querySelectorAll('#layers .layer canvas.strip').length === 6")
+    assert page.evaluate("document.querySelector('#layers .layer canvas').width") == 3, "one column per epoch"
+    page.select_option("#layers-kind", "gradients")
+    page.wait_for_function("document.querySelector('#layers canvas').getAttribute('aria-label').includes('gradients')")
+    page.wait_for_function("document.querySelectorAll('#filters canvas.filter').length === 16")
+    assert page.get_attribute("#filters-slider", "max") == "2"
+    page.fill("#filters-slider", "0")
+    page.wait_for_selector("#filters-epoch:text('epoch 1')")
+    page.wait_for_selector("#samples figure.sample canvas")
+    page.locator("#samples figure.sample").first.click()
+    page.wait_for_selector("#fmaps-card:not([hidden]) .fmaps[data-layer=conv4]")
+    assert page.locator(".fmaps[data-layer=conv1] canvas").count() == 16
+    assert page.locator(".fmaps[data-layer=conv4] canvas").count() == 128
+    page.screenshot(path=str(SHOTS / "inside.png"), full_page=True)
+
+    page.click("#fork-run")
+    page.wait_for_selector("#fork-dialog[open]")
+    page.select_option("#fork-epoch", "2")
+    page.fill("#fork-form input[name=lr]", "0.0005")
+    page.click("#submit-fork")
+    page.wait_for_selector("#run-lineage:text('forked at epoch 2')")
+    child_id = page.evaluate("location.hash.slice(5)")
+    child = stack.run(child_id)
+    assert child["parent_run_id"] == run["id"] and child["spec"]["lr"] == 0.0005
+    assert child["spec"]["epochs"] == 8, "continuing from the last epoch, the dialog suggested 5 more"
+    page.wait_for_selector("#run-status:text('succeeded')", timeout=120_000)
+    steps = 20  # 640 images in batches of 32
+    page.wait_for_function("window.trainboard.lossChart.ancestor && window.trainboard.accChart.ancestor.size === 2")
+    ancestor_x = page.evaluate("window.trainboard.lossChart.ancestor[0]")
+    assert ancestor_x[-1] == 2 * steps, "the parent's curve up to the fork"
+    page.screenshot(path=str(SHOTS / "fork.png"), full_page=True)
+    page.locator("#run-lineage a").click()  # back to the parent: it lists its fork
+    page.wait_for_selector("#run-title:text('inspected')")
+    page.wait_for_selector(f"#run-lineage a[data-run-id='{child_id}']")

@@ -95,3 +95,10 @@ export function saveBlob(name, blob) {
 }
 
 export const predict = (id, pixels) => api(`/api/runs/${id}/predict`, { method: "POST", body: JSON.stringify({ pixels }) });
+export const activations = (id, pixels) => api(`/api/runs/${id}/activations`, { method: "POST", body: JSON.stringify({ pixels }) });
+export const modelSummary = (id) => api(`/api/runs/${id}/model`);
+export function layers(id, layer = null, kind = "weights") {
+  return api(`/api/runs/${id}/layers${layer ? `?${new URLSearchParams({ layer, kind })}` : ""}`);
+}
+export const filters = (id) => api(`/api/runs/${id}/filters`);
+export const forkRun = (id, body) => api(`/api/runs/${id}/fork`, { method: "POST", body: JSON.stringify(body) });

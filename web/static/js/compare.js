@@ -2,16 +2,14 @@
 // view opens from). Active runs are fetched again when the server says they moved
 // (run_update), at most every REFRESH_MS, so any number of long runs stays cheap.
 import * as api from "./api.js";
-import { CompareChart } from "./plots.js";
-
-const REFRESH_MS = 2000;
-const POINTS = 800;
+import { POINTS, REFRESH_MS } from "./dom.js";
+import { CompareChart, comparedRun } from "./plots.js";
 
 export class CompareView {
-  constructor(card, lossEl, accEl, legendName) {
+  constructor(card, lossEl, accEl, axisSelect) {
     this.card = card;
     this.chart = new CompareChart(lossEl, accEl);
-    this.legendName = legendName;
+    axisSelect.addEventListener("change", () => { this.chart.setAxis(axisSelect.value); this.draw(); });
     this.runs = new Map(); // id -> {run, loss, accuracy, fetchedAt}
     this.pending = false;
   }
@@ -42,7 +40,7 @@ export class CompareView {
     entry.fetchedAt = Date.now();
     try {
       const [loss, accuracy] = await Promise.all([
-        api.series(id, "batch_loss", { points: POINTS }), api.series(id, "test_accuracy")]);
+        api.series(id, "batch_loss", { points: POINTS.compare }), api.series(id, "test_accuracy")]);
       if (this.runs.get(id) !== entry) return; // untoggled meanwhile
       Object.assign(entry, { loss, accuracy });
       this.draw();
@@ -57,7 +55,7 @@ export class CompareView {
     setTimeout(() => {
       this.pending = false;
       const ready = [...this.runs.values()].filter((e) => e.loss && e.accuracy);
-      this.chart.render(ready.map((e) => ({ label: this.legendName(e.run), loss: e.loss, accuracy: e.accuracy })));
+      this.chart.render(ready.map((e) => comparedRun(e.run, e.loss, e.accuracy)));
     }, 100);
   }
 }

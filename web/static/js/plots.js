@@ -7,9 +7,9 @@
 // the series again so memory stays bounded however long the page stays open.
 import uPlot from "/vendor/uPlot.esm.js";
 import { smooth } from "./downsample.js";
+import { POINTS } from "./dom.js";
 
-export const POINTS = 1500;
-const LIVE_REFETCH = 3 * POINTS;
+const LIVE_REFETCH = 3 * POINTS.run;
 
 function size(el) {
   return { width: Math.max(el.clientWidth - 8, 280), height: 240 };
@@ -85,6 +85,7 @@ export class LossChart {
         { label: "batch loss (smoothed)", stroke: "#1f5fbf", width: 2, spanGaps: true, points: { show: false } },
         { label: "epoch train loss", stroke: "#e08a1e", width: 2, spanGaps: true, points: { size: 7 } },
         { label: "epoch test loss", stroke: "#c0392b", width: 2, spanGaps: true, points: { size: 7 } },
+        { label: "parent run (to the fork)", stroke: "rgba(110,120,135,0.5)", width: 2, dash: [6, 4], spanGaps: true, points: { show: false } },
       ],
       bands: [{ series: [2, 1], fill: "rgba(70,130,220,0.15)" }],
       hooks: {
@@ -98,7 +99,8 @@ export class LossChart {
         }],
       },
       cursor: { drag: { x: true, y: false, setScale: false } },
-    }, [[], [], [], [], [], []], el);
+    }, [[], [], [], [], [], [], []], el);
+    this.ancestor = null; // [x, y]: a fork's parent curve up to the fork, in this run's batches
     el.addEventListener("dblclick", () => { this.zoomed = null; this.onZoom(null, null); });
     new ResizeObserver(() => this.plot.setSize(size(el))).observe(el);
   }
@@ -109,7 +111,17 @@ export class LossChart {
     this.epochTest.clear();
     this.stepsPerEpoch = 0;
     this.zoomed = null;
+    this.ancestor = null;
     this.render();
+  }
+
+  // A fork's parent: its batch-loss series up to the fork, scaled to this run's batches
+  // (the batch size may differ), drawn dimmed before this run's own curve.
+  setAncestor(series, untilEpoch, stepsPerEpoch) {
+    const theirs = series.steps_per_epoch || 1;
+    const keep = series.x.map((x, i) => [x, i]).filter(([x]) => x <= untilEpoch * theirs);
+    this.ancestor = [keep.map(([x]) => (x * stepsPerEpoch) / theirs), smooth(keep.map(([, i]) => series.mean[i]), this.weight)];
+    this.schedule();
   }
 
   // The full-range series (or, zoomed, the finer buckets of the range).
@@ -166,11 +178,22 @@ export class LossChart {
     const marks = [epochs.map((e) => e * this.stepsPerEpoch),
       epochs.map((e) => this.epochTrain.get(e)), epochs.map((e) => this.epochTest.get(e) ?? null)];
     const batch = [c.x, c.min, c.max, smooth(c.mean, this.weight)];
-    this.plot.setData(epochs.length && c.x.length ? uPlot.join([batch, marks]) : [...batch, [], []].map(
-      (a, i) => (i < 4 ? a : new Array(c.x.length).fill(null))));
+    this.plot.setData(joinTables([batch, marks, this.ancestor || [[], []]]));
   }
+}
 
-  epochMarks() { return [...this.epochTrain.keys()].map((e) => e * this.stepsPerEpoch - 1); }
+// uPlot.join over tables [x, ...ys] of which some may be empty: their columns are nulls.
+export function joinTables(tables) {
+  const full = tables.filter((t) => t[0].length);
+  if (!full.length) return [[], ...tables.flatMap((t) => t.slice(1).map(() => []))];
+  const joined = full.length === 1 ? full[0] : uPlot.join(full);
+  const n = joined[0].length;
+  const out = [joined[0]];
+  let column = 1;
+  for (const t of tables) {
+    for (let k = 1; k < t.length; k++) out.push(t[0].length ? joined[column++] : new Array(n).fill(null));
+  }
+  return out;
 }
 
 export class AccuracyChart {
@@ -181,12 +204,19 @@ export class AccuracyChart {
       ...size(el),
       scales: { x: { time: false } },
       axes: [epochAxis, { label: "accuracy %" }],
-      series: [{ label: "epoch" }, { label: "test accuracy %", stroke: "#27ae60", width: 2, points: { size: 7 } }],
-    }, [[], []], el);
+      series: [{ label: "epoch" }, { label: "test accuracy %", stroke: "#27ae60", width: 2, points: { size: 7 } },
+        { label: "parent run (to the fork)", stroke: "rgba(110,120,135,0.5)", width: 2, dash: [6, 4], points: { size: 5 } }],
+    }, [[], [], []], el);
+    this.ancestor = new Map();
     new ResizeObserver(() => this.plot.setSize(size(el))).observe(el);
   }
 
-  reset() { this.points.clear(); this.draw(); }
+  reset() { this.points.clear(); this.ancestor.clear(); this.draw(); }
+
+  setAncestor(series, untilEpoch) {
+    this.ancestor = new Map(series.x.map((e, i) => [e, series.mean[i] * 100]).filter(([e]) => e <= untilEpoch));
+    this.draw();
+  }
 
   load(series) { series.x.forEach((e, i) => this.points.set(e, series.mean[i] * 100)); this.draw(); }
 
@@ -199,8 +229,8 @@ export class AccuracyChart {
   truncate(epoch) { for (const e of [...this.points.keys()]) if (e > epoch) this.points.delete(e); this.draw(); }
 
   draw() {
-    const epochs = [...this.points.keys()].sort((a, b) => a - b);
-    this.plot.setData([epochs, epochs.map((e) => this.points.get(e))]);
+    const epochs = [...new Set([...this.ancestor.keys(), ...this.points.keys()])].sort((a, b) => a - b);
+    this.plot.setData([epochs, epochs.map((e) => this.points.get(e) ?? null), epochs.map((e) => this.ancestor.get(e) ?? null)]);
   }
 }
 
@@ -246,33 +276,59 @@ export class RateChart {
 
 const PALETTE = ["#1f5fbf", "#c0392b", "#27ae60", "#8e44ad", "#e08a1e", "#16a085", "#7f8c8d", "#d35400"];
 
+// The x axes a comparison offers: a run's batches differ with its batch size, so
+// epochs (fractional) are the default; "images" is epochs × images per epoch.
+export const X_AXES = {
+  epochs: { label: "epoch", of: (batch, run) => batch / run.steps },
+  images: { label: "images seen", of: (batch, run) => (batch / run.steps) * run.perEpoch },
+  batch: { label: "batch", of: (batch) => batch },
+};
+
+// A run as a comparison draws it: its name (names already say the spec or the swept
+// values), its curves, and what converts batches to epochs and images.
+export function comparedRun(run, loss, accuracy, dim = false) {
+  return { label: run.name, loss, accuracy, steps: loss.steps_per_epoch || 1,
+    perEpoch: run.spec.train_samples ?? 60000, dim };
+}
+
 // Several runs on the same axes, each from its own series (bucket means, smoothed).
+// runs: [{label, loss: series, accuracy: series, steps, perEpoch, dim}]
 export class CompareChart {
   constructor(lossEl, accEl) {
     this.lossEl = lossEl; this.accEl = accEl;
     this.lossPlot = null; this.accPlot = null;
     this.weight = 0.9;
+    this.axis = "epochs";
   }
 
-  render(runs) { // runs: [{label, loss: series, accuracy: series}]
+  setAxis(axis) { this.axis = axis; this.key = null; }
+
+  render(runs) {
+    const axis = X_AXES[this.axis];
+    const withSteps = (r) => ({ ...r, steps: r.steps || r.loss.steps_per_epoch || 1 });
+    runs = runs.map(withSteps);
     const lossData = runs.length
-      ? uPlot.join(runs.map((r) => [r.loss.x, smooth(r.loss.mean, this.weight)]))
+      ? uPlot.join(runs.map((r) => [r.loss.x.map((b) => axis.of(b, r)), smooth(r.loss.mean, this.weight)]))
       : [[]];
+    // Accuracy is per epoch already; on the images axis, at epoch × images per epoch.
+    const accX = (r, e) => (this.axis === "images" ? e * r.perEpoch : e);
     const accData = runs.length
-      ? uPlot.join(runs.map((r) => [r.accuracy.x, r.accuracy.mean.map((v) => (v == null ? null : v * 100))]))
+      ? uPlot.join(runs.map((r) => [r.accuracy.x.map((e) => accX(r, e)), r.accuracy.mean.map((v) => (v == null ? null : v * 100))]))
       : [[]];
     const series = (unit) => [{ label: unit }, ...runs.map((r, i) => ({
-      label: r.label, stroke: PALETTE[i % PALETTE.length], width: 2, spanGaps: true,
-      points: { show: unit === "epoch" },
+      label: r.label, stroke: r.dim ? "rgba(150,160,175,0.45)" : PALETTE[i % PALETTE.length], width: r.dim ? 1 : 2,
+      spanGaps: true, points: { show: unit !== "loss" && !r.dim },
     }))];
-    const key = runs.map((r) => r.label).join("|");
+    const key = [this.axis, ...runs.map((r) => `${r.label}${r.dim ? "~" : ""}`)].join("|");
     if (key !== this.key) {
       this.key = key;
       this.lossPlot?.destroy(); this.accPlot?.destroy();
+      const accAxis = this.axis === "images" ? { label: "images seen" } : epochAxis;
       this.lossPlot = new uPlot({ ...size(this.lossEl), scales: { x: { time: false }, y: { distr: 3 } },
-        axes: [{ label: "batch" }, { label: "smoothed loss (log)" }], series: series("batch") }, lossData, this.lossEl);
+        axes: [{ label: axis.label }, { label: "smoothed loss (log)" }], series: series("loss") }, lossData, this.lossEl);
+      this.lossEl.dataset.axis = this.axis;
       this.accPlot = new uPlot({ ...size(this.accEl), scales: { x: { time: false } },
-        axes: [epochAxis, { label: "test accuracy %" }], series: series("epoch") }, accData, this.accEl);
+        axes: [accAxis, { label: "test accuracy %" }], series: series("accuracy") }, accData, this.accEl);
     } else {
       this.lossPlot.setData(lossData);
       this.accPlot.setData(accData);

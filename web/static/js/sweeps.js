@@ -1,13 +1,12 @@
 // Sweeps on the page: the form (comma-separated values per field, run count shown before
-// submitting), the list, and a sweep's view — every run overlaid, final accuracy against
-// each swept field, a sortable table with the best run marked — kept live as runs finish.
+// submitting), the list, and a sweep's view — every run overlaid, parallel coordinates
+// (brush an axis to keep a range of runs), final accuracy against each swept field, a
+// sortable table with the best run marked — kept live as runs finish.
 import uPlot from "/vendor/uPlot.esm.js";
 import * as api from "./api.js";
-import { CompareChart } from "./plots.js";
-import { el, pct, ACTIVE } from "./views.js";
-
-const REFRESH_MS = 2000;
-const POINTS = 300;
+import { el, pct, ACTIVE, POINTS, REFRESH_MS } from "./dom.js";
+import { ParallelCoordinates } from "./parallel.js";
+import { CompareChart, comparedRun } from "./plots.js";
 
 // {base, grid} from the form: a field with several values is swept, one value is fixed.
 export function readSweepForm(form) {
@@ -30,11 +29,14 @@ export function runCount(grid) {
 }
 
 export class SweepView {
-  constructor($, { onOpenRun, legendName }) {
+  constructor($, { onOpenRun }) {
     this.$ = $;
     this.onOpenRun = onOpenRun;
-    this.legendName = legendName;
     this.chart = new CompareChart($("sweep-loss"), $("sweep-acc"));
+    this.kept = null; // ids inside the parallel coordinates' brushes (null: no brush)
+    this.parallel = new ParallelCoordinates($("sweep-parallel"), { onFilter: (kept) => { this.kept = kept; this.drawRuns(); } });
+    $("sweep-axis").addEventListener("change", (e) => { this.chart.setAxis(e.target.value); if (this.sweep?.runs) this.drawRuns(); });
+    $("sweep-clear-brush").addEventListener("click", () => { this.parallel.clear(); this.kept = null; this.draw(); });
     this.sweep = null;
     this.series = new Map(); // run id -> {loss, accuracy, status}
     this.sortKey = "best";
@@ -48,6 +50,8 @@ export class SweepView {
   async open(id) {
     this.sweep = { id };
     this.series.clear();
+    this.parallel.clear();
+    this.kept = null;
     await this.refresh();
   }
 
@@ -68,7 +72,7 @@ export class SweepView {
       const known = this.series.get(run.id);
       if (known && known.status === run.status && !ACTIVE.has(run.status)) return;
       const [loss, accuracy] = await Promise.all([
-        api.series(run.id, "batch_loss", { points: POINTS }), api.series(run.id, "test_accuracy")]).catch(() => [null, null]);
+        api.series(run.id, "batch_loss", { points: POINTS.sweep }), api.series(run.id, "test_accuracy")]).catch(() => [null, null]);
       if (loss) this.series.set(run.id, { loss, accuracy, status: run.status });
     }));
     if (id === this.id) this.draw();
@@ -82,9 +86,27 @@ export class SweepView {
     $("sweep-summary").textContent = `${s.count} runs over ${s.swept.join(", ")} · ${counts}` +
       (s.best_test_accuracy != null ? ` · best ${pct(s.best_test_accuracy)}` : "") + (s.finished ? " · finished" : "");
     $("cancel-sweep").hidden = s.finished;
-    const drawn = s.runs.filter((r) => this.series.has(r.id));
-    this.chart.render(drawn.map((r) => ({ label: this.legendName(r), ...this.series.get(r.id) })));
+    this.parallel.render(s.runs, [
+      ...s.swept.map((f) => ({ name: f, label: f, value: (r) => r.spec[f] })),
+      { name: "best", label: "best acc %", value: (r) => (r.metrics?.best_test_accuracy != null ? r.metrics.best_test_accuracy * 100 : null) },
+    ], s.best_run_id);
+    this.kept = this.parallel.kept();
     this.drawScatter();
+    this.drawRuns();
+  }
+
+  // The overlay and the table: with a brush, the kept runs stand out and the rest fade
+  // (overlay) or leave the table.
+  drawRuns() {
+    const s = this.sweep;
+    const drawn = s.runs.filter((r) => this.series.has(r.id));
+    this.chart.render(drawn.map((r) => {
+      const { loss, accuracy } = this.series.get(r.id);
+      return comparedRun(r, loss, accuracy, this.kept != null && !this.kept.has(r.id));
+    }));
+    const shown = this.kept ? s.runs.filter((r) => this.kept.has(r.id)).length : s.runs.length;
+    this.$("sweep-brush-note").textContent = this.kept ? `${shown} of ${s.runs.length} runs in the brushed ranges` : "";
+    this.$("sweep-clear-brush").hidden = !this.kept;
     this.drawTable();
   }
 
@@ -122,7 +144,7 @@ export class SweepView {
     const cols = [["name", "run"], ["status", "status"], ...s.swept.map((f) => [f, f]), ["best", "best acc"]];
     const value = (run, key) => (key === "best" ? run.metrics?.best_test_accuracy ?? -1
       : key === "name" || key === "status" ? run[key] : run.spec[key]);
-    const rows = [...s.runs].sort((a, b) => {
+    const rows = s.runs.filter((r) => !this.kept || this.kept.has(r.id)).sort((a, b) => {
       const x = value(a, this.sortKey), y = value(b, this.sortKey);
       return (x < y ? -1 : x > y ? 1 : 0) * (this.sortDown ? -1 : 1);
     });

@@ -1,34 +1,16 @@
-// DOM rendering of the run list, sample predictions and the confusion matrix.
-const pct = (x) => (x == null ? "–" : `${(x * 100).toFixed(2)}%`);
-// Statuses come from shared.lifecycle through the page (see index.html), written once.
-const LIFECYCLE = JSON.parse(document.getElementById("lifecycle")?.textContent || '{"active": [], "waiting": []}');
-const ACTIVE = new Set(LIFECYCLE.active);
-export const WAITING = new Set(LIFECYCLE.waiting);
-
-export function el(tag, attrs = {}, ...children) {
-  const node = document.createElement(tag);
-  for (const [k, v] of Object.entries(attrs)) {
-    if (k === "class") node.className = v;
-    else if (k.startsWith("on")) node.addEventListener(k.slice(2), v);
-    else node.setAttribute(k, v);
-  }
-  for (const child of children) node.append(child);
-  return node;
-}
+// DOM rendering of the run list, sample predictions, the confusion matrix and workers.
+import { el, pct, formatDuration, progressOf, ACTIVE, WAITING } from "./dom.js";
 
 export function renderRunList(listEl, runs, { selectedId, onSelect, onCancel, compared, onCompare }) {
   listEl.replaceChildren();
   for (const run of runs) {
-    const p = run.progress;
-    const live = ACTIVE.has(run.status) && p && p.steps_per_epoch;
-    const done = run.status === "succeeded" ? 1
-      : live ? (p.epoch - 1 + p.step / p.steps_per_epoch) / run.spec.epochs : run.epoch / run.spec.epochs;
-    const meta = [`epoch ${live ? p.epoch : run.epoch}/${run.spec.epochs}`];
+    const { fraction: done, eta, live } = progressOf(run);
+    const meta = [`epoch ${live ? live.epoch : run.epoch}/${run.spec.epochs}`];
     if (live) {
       meta.unshift(`${(done * 100).toFixed(0)}%`);
-      const left = (1 - done) * run.spec.epochs * p.steps_per_epoch * run.spec.batch_size;
-      if (p.images_per_sec > 0) meta.push(`ETA ${formatDuration(left / p.images_per_sec)}`);
+      if (eta != null) meta.push(`ETA ${formatDuration(eta)}`);
     }
+    if (run.parent_run_id) meta.push(`fork@${run.forked_from_epoch}`);
     if (run.metrics && run.metrics.best_test_accuracy != null) meta.push(`best ${pct(run.metrics.best_test_accuracy)}`);
     if (run.queue_position != null && WAITING.has(run.status)) {
       meta.push(`#${run.queue_position} in queue`);
@@ -80,13 +62,6 @@ function drawDigit(canvas, item, sprite) {
   ctx.putImageData(data, 0, 0);
 }
 
-export function formatDuration(seconds) {
-  const s = Math.max(0, Math.round(seconds));
-  if (s < 60) return `${s}s`;
-  if (s < 3600) return `${Math.floor(s / 60)}m ${String(s % 60).padStart(2, "0")}s`;
-  return `${Math.floor(s / 3600)}h ${String(Math.floor((s % 3600) / 60)).padStart(2, "0")}m`;
-}
-
 // Elapsed times in the run list tick in place, without re-rendering the list.
 export function tickElapsed(root) {
   const now = Date.now() / 1000;
@@ -102,7 +77,8 @@ export function renderSamples(container, items, sprite = null) {
     const canvas = el("canvas", { width: "28", height: "28", "aria-hidden": "true" });
     drawDigit(canvas, item, sprite);
     const wrong = item.pred !== item.label;
-    container.append(el("figure", { class: `sample ${wrong ? "wrong" : ""}`, "data-pred": item.pred, "data-label": item.label },
+    container.append(el("figure", { class: `sample ${wrong ? "wrong" : ""}`, "data-pred": item.pred, "data-label": item.label,
+      "data-index": item.index ?? "", title: "click: this image's feature maps (finished runs)" },
       canvas,
       el("figcaption", {}, `pred ${item.pred} (${Math.round(item.confidence * 100)}%)`, el("br"), `true ${item.label}`)));
   }
@@ -154,5 +130,3 @@ export function renderWorkers(container, workers, runName = (id) => id.slice(0, 
       ...(history.get(w.name)?.length > 1 ? [sparkline(history.get(w.name))] : [])))
     : [el("span", { class: "muted" }, "no workers")]));
 }
-
-export { pct, ACTIVE };

@@ -1,0 +1,157 @@
+// Inside the selected run's model: the layer table, weight/gradient distributions over
+// epochs (one heat strip per layer, as TensorBoard's distributions), the first conv
+// layer's filters per epoch, and the feature maps of any image (drawn or a test sample).
+import * as api from "./api.js";
+import { el } from "./dom.js";
+
+const fmt = (n) => n.toLocaleString("en-US");
+
+export function renderModelSummary(container, summary) {
+  if (!summary) { container.replaceChildren(el("p", { class: "muted" }, "written when a worker starts the run")); return; }
+  const rows = summary.layers.map((l) => el("tr", { class: l.params ? "" : "muted" },
+    el("td", {}, l.name), el("td", {}, l.type), el("td", {}, l.output_shape.join("×")),
+    el("td", { class: "num" }, l.params ? fmt(l.params) : "–"), el("td", { class: "num" }, l.macs ? fmt(l.macs) : "–")));
+  container.replaceChildren(el("table", { class: "model-table" },
+    el("thead", {}, el("tr", {}, ...["layer", "type", "output", "params", "MACs / image"].map((h) => el("th", {}, h)))),
+    el("tbody", {}, ...rows),
+    el("tfoot", {}, el("tr", {}, el("td", {}, "total"), el("td", {}), el("td", {}, summary.input_shape.join("×") + " in"),
+      el("td", { class: "num" }, fmt(summary.total_params)), el("td", { class: "num" }, fmt(summary.total_macs))))));
+}
+
+// Sequential colour for a 0..1 intensity (dark blue → teal → yellow, close to viridis).
+function heat(t) {
+  const stops = [[13, 8, 135], [33, 145, 140], [253, 231, 37]];
+  const x = Math.min(Math.max(t, 0), 1) * (stops.length - 1);
+  const i = Math.min(Math.floor(x), stops.length - 2);
+  const f = x - i;
+  return stops[i].map((c, k) => Math.round(c + (stops[i + 1][k] - c) * f));
+}
+
+// Epochs on x, bins on y (low values at the bottom); counts on a log colour scale.
+export function drawStrip(canvas, counts) {
+  const epochs = counts.length, bins = counts[0]?.length || 0;
+  canvas.width = Math.max(epochs, 1);
+  canvas.height = Math.max(bins, 1);
+  const ctx = canvas.getContext("2d");
+  const image = ctx.createImageData(canvas.width, canvas.height);
+  counts.forEach((column, x) => {
+    const top = Math.log1p(Math.max(...column));
+    column.forEach((c, b) => {
+      const [r, g, bl] = c ? heat(Math.log1p(c) / top) : [245, 246, 250];
+      image.data.set([r, g, bl, 255], ((bins - 1 - b) * canvas.width + x) * 4);
+    });
+  });
+  ctx.putImageData(image, 0, 0);
+}
+
+const sci = (v) => (v == null ? "–" : Math.abs(v) >= 0.01 && Math.abs(v) < 1000 ? v.toPrecision(3) : v.toExponential(1));
+
+export class LayersView {
+  constructor(container, kindSelect) {
+    this.container = container;
+    this.kindSelect = kindSelect;
+    this.runId = null;
+    this.ticket = 0;
+    kindSelect.addEventListener("change", () => this.refresh());
+  }
+
+  open(runId) { this.runId = runId; this.container.replaceChildren(); this.refresh(); }
+
+  async refresh() {
+    const id = this.runId, ticket = ++this.ticket, kind = this.kindSelect.value;
+    if (!id) return;
+    const index = await api.layers(id).catch(() => null);
+    if (!index || ticket !== this.ticket) return;
+    if (!index.epochs.length) {
+      this.container.replaceChildren(el("p", { class: "muted" }, "recorded after each epoch"));
+      return;
+    }
+    const layers = await Promise.all(index.layers.map((l) => api.layers(id, l.name, kind).catch(() => null)));
+    if (ticket !== this.ticket) return;
+    this.container.replaceChildren(...layers.filter(Boolean).map((layer) => {
+      const canvas = el("canvas", { class: "strip", "aria-label": `${layer.layer} ${kind} by epoch` });
+      drawStrip(canvas, layer.counts);
+      const last = layer.stats[layer.stats.length - 1];
+      const flag = layer.latest;
+      const edges = layer.edges;
+      const axis = kind === "weights" ? `${sci(edges[0])} … ${sci(edges[edges.length - 1])}`
+        : `±1e${layer.grad_log_min} … ±1e${layer.grad_log_min + edges[edges.length - 1]}`;
+      const ratio = layer.update_ratio ? layer.update_ratio[layer.update_ratio.length - 1] : null;
+      return el("div", { class: "layer", "data-layer": layer.layer, "data-flag": flag || "" },
+        el("div", { class: "row" }, el("strong", {}, layer.layer),
+          flag ? el("span", { class: `badge badge-flag-${flag}`, title: `gradients ${flag} in epochs ${layer[flag].join(", ")}` }, flag) : ""),
+        canvas,
+        el("div", { class: "muted small" }, `epochs ${layer.epochs[0]}–${layer.epochs[layer.epochs.length - 1]} · ${axis}`),
+        el("div", { class: "muted small" }, `last: mean ${sci(last.mean)} · std ${sci(last.std)} · rms ${sci(last.rms)}` +
+          (ratio != null ? ` · update/weight ${sci(ratio)}` : "")));
+    }));
+  }
+}
+
+// Diverging colour for a -1..1 value: blue (negative), white, red (positive).
+function diverging(v) {
+  const t = Math.min(Math.abs(v), 1);
+  return v < 0 ? [Math.round(255 - 190 * t), Math.round(255 - 150 * t), 255] : [255, Math.round(255 - 170 * t), Math.round(255 - 190 * t)];
+}
+
+export class FiltersView {
+  constructor(container, slider, label) {
+    this.container = container; this.slider = slider; this.label = label;
+    this.data = null;
+    slider.addEventListener("input", () => this.show(Number(slider.value)));
+  }
+
+  async open(runId) {
+    this.data = null;
+    this.container.replaceChildren();
+    this.slider.disabled = true;
+    const data = await api.filters(runId).catch(() => null);
+    if (!data || !data.epochs.length) { this.label.textContent = "after the first epoch"; return; }
+    this.data = data;
+    this.scale = Math.max(...data.filters.flat(2).map(Math.abs)) || 1; // one scale for every epoch
+    this.slider.min = "0";
+    this.slider.max = String(data.epochs.length - 1);
+    this.slider.value = this.slider.max;
+    this.slider.disabled = data.epochs.length < 2;
+    this.show(data.epochs.length - 1);
+  }
+
+  show(i) {
+    const { data } = this;
+    if (!data) return;
+    const [, , kh, kw] = data.shape;
+    this.label.textContent = `epoch ${data.epochs[i]}`;
+    this.container.replaceChildren(...data.filters[i].map((kernel, k) => {
+      const canvas = el("canvas", { width: kw, height: kh, class: "filter", title: `filter ${k}` });
+      const ctx = canvas.getContext("2d");
+      const image = ctx.createImageData(kw, kh);
+      kernel.forEach((v, p) => image.data.set([...diverging(v / this.scale), 255], p * 4));
+      ctx.putImageData(image, 0, 0);
+      return canvas;
+    }));
+  }
+}
+
+// Feature maps: per conv layer a grid of its maps (bytes scaled per map, see the API).
+export function renderActivations(container, result, source) {
+  container.replaceChildren(el("p", { class: "muted" }, `${source} → predicted ${result.pred}`),
+    ...result.layers.map((layer) => {
+      const [, h, w] = layer.shape;
+      const tiles = layer.maps.map((bytes) => {
+        const canvas = el("canvas", { width: w, height: h, class: "fmap" });
+        const ctx = canvas.getContext("2d");
+        const image = ctx.createImageData(w, h);
+        bytes.forEach((v, p) => image.data.set([v, v, v, 255], p * 4));
+        ctx.putImageData(image, 0, 0);
+        return canvas;
+      });
+      return el("div", { class: "fmaps", "data-layer": layer.name },
+        el("h4", {}, `${layer.name} · ${layer.shape[0]} maps of ${h}×${w}`), el("div", { class: "fmap-grid" }, ...tiles));
+    }));
+}
+
+// The 784 grey values of a sample tile (its 28×28 canvas), for the activations request.
+export function canvasPixels(canvas) {
+  const data = canvas.getContext("2d").getImageData(0, 0, 28, 28).data;
+  return Array.from({ length: 784 }, (_, i) => data[i * 4]);
+}

@@ -1,0 +1,91 @@
+// The run list: paged by the server (newest first; status filter and name search are
+// server-side too), so thousands of runs cost one page; "Load more" follows the cursor.
+// Live run_update pushes keep it current, queue positions included.
+import * as api from "./api.js";
+import { $, WAITING } from "./dom.js";
+import { renderRunList, tickElapsed } from "./views.js";
+
+export class RunList {
+  constructor({ compare, onSelect }) {
+    this.runs = new Map(); // id -> record, the page of runs shown (and the selected run)
+    this.compare = compare;
+    this.onSelect = onSelect;
+    this.selectedId = null;
+    this.nextCursor = null;
+    $("status-filter").addEventListener("change", () => this.refresh());
+    let timer = null;
+    $("run-search").addEventListener("input", () => { clearTimeout(timer); timer = setTimeout(() => this.refresh(), 250); });
+    $("load-more").addEventListener("click", () => this.loadMore());
+    setInterval(() => tickElapsed($("run-list")), 1000);
+  }
+
+  query() { return { status: $("status-filter").value, q: $("run-search").value.trim() }; }
+
+  matches(run) {
+    const { status, q } = this.query();
+    return (!status || run.status === status) && (!q || run.name.toLowerCase().includes(q.toLowerCase()));
+  }
+
+  get(id) { return this.runs.get(id); }
+
+  put(run) { this.runs.set(run.id, { ...this.runs.get(run.id), ...run }); }
+
+  async refresh() {
+    const query = this.query();
+    const page = await api.listRuns(query);
+    if (JSON.stringify(query) !== JSON.stringify(this.query())) return; // typed on meanwhile
+    const selected = this.runs.get(this.selectedId);
+    this.runs.clear();
+    if (selected) this.runs.set(selected.id, selected);
+    page.runs.forEach((r) => this.runs.set(r.id, r));
+    this.nextCursor = page.next_cursor;
+    this.draw();
+  }
+
+  async loadMore() {
+    if (!this.nextCursor) return;
+    const page = await api.listRuns({ ...this.query(), cursor: this.nextCursor });
+    page.runs.forEach((r) => this.runs.set(r.id, r));
+    this.nextCursor = page.next_cursor;
+    this.draw();
+  }
+
+  // A pushed record: false when the run is not in the list the user is looking at.
+  update(run) {
+    const known = this.runs.get(run.id);
+    if (!known && !this.matches(run)) return false;
+    this.notePosition(run, known?.status);
+    this.put(run);
+    this.draw();
+    return true;
+  }
+
+  // Queue positions come from the server; when a run leaves the queue, the ones behind it move up.
+  notePosition(run, before) {
+    const waiting = (s) => WAITING.has(s);
+    if (waiting(before) && !waiting(run.status)) {
+      const left = this.runs.get(run.id)?.queue_position;
+      for (const other of this.runs.values()) {
+        if (left != null && other.queue_position > left) other.queue_position -= 1;
+      }
+      run.queue_position = null;
+    } else if (!waiting(before) && waiting(run.status)) {
+      run.queue_position = [...this.runs.values()].filter((r) => waiting(r.status) && r.id !== run.id).length + 1;
+    }
+  }
+
+  draw() {
+    const sorted = [...this.runs.values()].filter((r) => this.matches(r) || r.id === this.selectedId)
+      .sort((a, b) => b.created_at - a.created_at);
+    renderRunList($("run-list"), sorted, {
+      selectedId: this.selectedId, onSelect: this.onSelect, onCancel: (id) => cancelRun(id),
+      compared: this.compare, onCompare: (run) => { this.compare.toggle(run); this.draw(); },
+    });
+    $("load-more").hidden = !this.nextCursor;
+    tickElapsed($("run-list"));
+  }
+}
+
+export async function cancelRun(id) {
+  try { await api.cancelRun(id); } catch (err) { alert(err.message); }
+}
