@@ -39,10 +39,11 @@ web: $(VENV_STAMP) $(NODE_STAMP)
 worker: $(VENV_STAMP)
 	$(PY) -m worker
 
-## make lint: ruff (style, imports, bugbear), mypy (strict on
+## make lint: ruff (style, imports, bugbear; and ruff format, checked), mypy (strict on
 ## shared/; benchmarks/ and scripts/ too) and ESLint over the page's modules.
 lint: $(VENV_STAMP) $(NODE_STAMP)
 	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
 	$(PY) -m mypy
 	cd web && npx --no-install eslint static/js eslint.config.js
 

@@ -10,6 +10,7 @@ Prints each run's training time (the record's started_at → finished_at) and th
     python -m benchmarks.artifact_store --epochs 10            # full MNIST (DATA_DIR)
     python -m benchmarks.artifact_store --epochs 1 --train-samples 2000   # smoke
 """
+
 from __future__ import annotations
 
 import argparse
@@ -31,13 +32,21 @@ ROOT = Path(__file__).resolve().parent.parent
 def train(url: str, spec: dict[str, Any]) -> dict[str, Any]:
     run = requests.post(url + "/api/runs", json=spec, timeout=10).json()
     record = processes.wait_for(
-        lambda: (x := requests.get(f"{url}/api/runs/{run['id']}", timeout=10).json())["status"]
-        in ("succeeded", "failed") and x, 7200, "benchmark run", interval=1.0)
+        lambda: (
+            (x := requests.get(f"{url}/api/runs/{run['id']}", timeout=10).json())["status"] in ("succeeded", "failed") and x
+        ),
+        7200,
+        "benchmark run",
+        interval=1.0,
+    )
     if record["status"] != "succeeded":
         raise SystemExit(f"run failed: {record.get('error')}")
     files = requests.get(f"{url}/api/runs/{run['id']}/artifacts", timeout=30).json()["artifacts"]
-    return {"seconds": round(record["finished_at"] - record["started_at"], 2),
-            "files": len(files), "bytes": sum(f["size"] for f in files)}
+    return {
+        "seconds": round(record["finished_at"] - record["started_at"], 2),
+        "files": len(files),
+        "bytes": sum(f["size"] for f in files),
+    }
 
 
 def main() -> None:
@@ -71,8 +80,11 @@ def main() -> None:
             worker.stop()
             web.stop()
         ratio = rows[1]["seconds"] / rows[0]["seconds"]
-        print(json.dumps({"epochs": args.epochs, "train_samples": args.train_samples or 60000,
-                          "s3_over_file": round(ratio, 3)}))
+        print(
+            json.dumps(
+                {"epochs": args.epochs, "train_samples": args.train_samples or 60000, "s3_over_file": round(ratio, 3)}
+            )
+        )
     finally:
         s3_proc.stop()
         redis_proc.stop()

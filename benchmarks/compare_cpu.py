@@ -16,6 +16,7 @@ Redis and the web relay competing for the same cores. Prints one JSON object; ``
 
     python -m benchmarks.compare_cpu [--data-dir ../shared/datasets] [--repeats 2]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -100,8 +101,12 @@ class Stack:
 
     def train_seconds(self, **spec) -> float:
         run = requests.post(self.url + "/api/runs", json={"epochs": 1, "batch_size": BATCH, **spec}).json()
-        processes.wait_for(lambda: requests.get(f"{self.url}/api/runs/{run['id']}").json()["status"]
-                           in ("succeeded", "failed"), 600, "benchmark run", interval=0.5)
+        processes.wait_for(
+            lambda: requests.get(f"{self.url}/api/runs/{run['id']}").json()["status"] in ("succeeded", "failed"),
+            600,
+            "benchmark run",
+            interval=0.5,
+        )
         events = requests.get(f"{self.url}/api/runs/{run['id']}/events").json()["events"]
         running = next(e for e in events if e.get("status") == "running")
         last_progress = [e for e in events if e["type"] == "progress"][-1]
@@ -116,9 +121,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--data-dir", default=os.environ.get("DATA_DIR", "../shared/datasets"))
     parser.add_argument("--repeats", type=int, default=2)
-    parser.add_argument("--smoke", action="store_true",
-                        help="one repeat on 2,000 images (synthetic ones if --data-dir has no MNIST): "
-                             "CI's check that the benchmark still runs, not a measurement")
+    parser.add_argument(
+        "--smoke",
+        action="store_true",
+        help="one repeat on 2,000 images (synthetic ones if --data-dir has no MNIST): "
+        "CI's check that the benchmark still runs, not a measurement",
+    )
     args = parser.parse_args()
     if args.smoke:
         args.repeats = 1
@@ -129,8 +137,7 @@ def main() -> None:
 
             args.data_dir = str(make_dataset(Path(tempfile.mkdtemp()), train=2000, test=500))
     device = torch.device("cpu")
-    times: dict[str, list[float]] = {"seed_style": [], "bare_loop": [], "trainboard": [],
-                                     "events_off": [], "events_on": []}
+    times: dict[str, list[float]] = {"seed_style": [], "bare_loop": [], "trainboard": [], "events_off": [], "events_on": []}
     with tempfile.TemporaryDirectory() as tmp:
         stack = Stack(args.data_dir, Path(tmp))
         try:
@@ -149,21 +156,26 @@ def main() -> None:
             for i in range(args.repeats):
                 writer = EventWriter(redis.Redis.from_url(url), tmp, "f" * 31 + str(i))
                 pair = [("events_on", writer), ("events_off", None)]
-                for name, w in (pair if i % 2 == 0 else pair[::-1]):
+                for name, w in pair if i % 2 == 0 else pair[::-1]:
                     times[name].append(bare_loop(args.data_dir, device, w))
                 print(json.dumps({k: v[-1] for k, v in times.items()}), file=sys.stderr)
         finally:
             redis_proc.stop()
     med = {k: statistics.median(v) for k, v in times.items()}
-    print(json.dumps({
-        "machine": f"{platform.machine()} {os.cpu_count()} cores, torch {torch.__version__}, {device}",
-        "epoch": f"1 epoch, {SAMPLES or 60000:,} images, batch 64, Adam" + (" (smoke)" if args.smoke else ""),
-        "seconds_median": {k: round(v, 2) for k, v in med.items()},
-        "seconds_all": {k: [round(x, 2) for x in v] for k, v in times.items()},
-        "trainboard_vs_seed_style": round(med["trainboard"] / med["seed_style"], 3),
-        "trainboard_vs_bare_loop": round(med["trainboard"] / med["bare_loop"], 3),
-        "event_overhead_worker": round(med["events_on"] / med["events_off"] - 1, 4),
-    }, indent=2))
+    print(
+        json.dumps(
+            {
+                "machine": f"{platform.machine()} {os.cpu_count()} cores, torch {torch.__version__}, {device}",
+                "epoch": f"1 epoch, {SAMPLES or 60000:,} images, batch 64, Adam" + (" (smoke)" if args.smoke else ""),
+                "seconds_median": {k: round(v, 2) for k, v in med.items()},
+                "seconds_all": {k: [round(x, 2) for x in v] for k, v in times.items()},
+                "trainboard_vs_seed_style": round(med["trainboard"] / med["seed_style"], 3),
+                "trainboard_vs_bare_loop": round(med["trainboard"] / med["bare_loop"], 3),
+                "event_overhead_worker": round(med["events_on"] / med["events_off"] - 1, 4),
+            },
+            indent=2,
+        )
+    )
 
 
 if __name__ == "__main__":

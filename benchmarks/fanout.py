@@ -12,6 +12,7 @@ version did (40 images as 784-int lists, ≈75 KB), for a side-by-side compariso
 
     python -m benchmarks.fanout --runs 4 --clients 50 --seconds 30
 """
+
 from __future__ import annotations
 
 import argparse
@@ -35,25 +36,29 @@ from tests.processes import ROOT, free_port, start_redis, wait_for
 def start_web(tree: Path, env: dict[str, str], log: Path) -> tuple[subprocess.Popen, str]:
     port = free_port()
     env = {**env, "WEB_PORT": str(port), "WEB_HOST": "127.0.0.1", "PYTHONPATH": str(tree)}
-    proc = subprocess.Popen([sys.executable, "-m", "web"], cwd=tree, env=env,
-                            stdout=open(log, "wb"), stderr=subprocess.STDOUT)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "web"], cwd=tree, env=env, stdout=open(log, "wb"), stderr=subprocess.STDOUT
+    )
     url = f"http://127.0.0.1:{port}"
     wait_for(lambda: requests.get(url + "/healthz", timeout=2).ok, 30, "web")
     return proc, url
 
 
 def samples_fields(epoch: int, heavy: bool) -> dict:
-    items: list[dict[str, Any]] = [{"index": i, "label": i % 10, "pred": i % 10, "confidence": 0.98}
-                                   for i in range(40)]
+    items: list[dict[str, Any]] = [{"index": i, "label": i % 10, "pred": i % 10, "confidence": 0.98} for i in range(40)]
     if heavy:  # what the previous version put in every samples event
         for item in items:
             item["image"] = [random.randrange(256) for _ in range(784)]
-        return {"epoch": epoch, "sprite": None, "tile": None, "items": items[:16],
-                "mistakes": items[16:]}
+        return {"epoch": epoch, "sprite": None, "tile": None, "items": items[:16], "mistakes": items[16:]}
     for slot, item in enumerate(items):
         item["slot"] = slot
-    return {"epoch": epoch, "sprite": f"samples-epoch-{epoch:03d}.png", "tile": 28,
-            "items": items[:16], "mistakes": items[16:]}
+    return {
+        "epoch": epoch,
+        "sprite": f"samples-epoch-{epoch:03d}.png",
+        "tile": 28,
+        "items": items[:16],
+        "mistakes": items[16:],
+    }
 
 
 def publish(r: redis.Redis, results: str, run_ids: list[str], seconds: float, heavy: bool) -> int:
@@ -67,13 +72,27 @@ def publish(r: redis.Redis, results: str, run_ids: list[str], seconds: float, he
         for w in writers:
             step = (tick * 10) % steps or steps
             epoch = tick * 10 // steps + 1
-            w.append("progress", epoch=epoch, step=step, steps_per_epoch=steps,
-                     losses=[round(random.random(), 6) for _ in range(10)],
-                     images_per_sec=12345.6, lr=0.001)
+            w.append(
+                "progress",
+                epoch=epoch,
+                step=step,
+                steps_per_epoch=steps,
+                losses=[round(random.random(), 6) for _ in range(10)],
+                images_per_sec=12345.6,
+                lr=0.001,
+            )
             sent += 1
             if tick % 50 == 0:
-                w.append("epoch", epoch=epoch, train_loss=0.1, test_loss=0.1, test_accuracy=0.98,
-                         seconds=5.0, lr=0.001, confusion=[[0] * 10 for _ in range(10)])
+                w.append(
+                    "epoch",
+                    epoch=epoch,
+                    train_loss=0.1,
+                    test_loss=0.1,
+                    test_accuracy=0.98,
+                    seconds=5.0,
+                    lr=0.001,
+                    confusion=[[0] * 10 for _ in range(10)],
+                )
                 w.append("samples", **samples_fields(epoch, heavy))
                 sent += 2
         time.sleep(max(0.0, start + tick * 0.1 - time.monotonic()))
@@ -93,15 +112,24 @@ def main() -> None:
     tree = args.before_tree if args.variant == "before" else ROOT
     tmp = Path(tempfile.mkdtemp(prefix="fanout-"))
     redis_proc, redis_url = start_redis(tmp / "redis", persist=False)
-    env = {**os.environ, "REDIS_URL": redis_url, "RESULTS_DIR": str(tmp / "results"),
-           "SUBMIT_RATE_PER_MINUTE": "100000", "MAX_QUEUED_RUNS": "100000"}
+    env = {
+        **os.environ,
+        "REDIS_URL": redis_url,
+        "RESULTS_DIR": str(tmp / "results"),
+        "SUBMIT_RATE_PER_MINUTE": "100000",
+        "MAX_QUEUED_RUNS": "100000",
+    }
     web, url = start_web(tree, env, tmp / "web.log")
     try:
-        run_ids = [requests.post(url + "/api/runs", json={"name": f"fan{i}"}, timeout=10).json()["id"]
-                   for i in range(args.runs)]
-        node = subprocess.Popen(["node", str(ROOT / "benchmarks" / "fanout_clients.mjs"), url,
-                                 str(args.clients), *run_ids],
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        run_ids = [
+            requests.post(url + "/api/runs", json={"name": f"fan{i}"}, timeout=10).json()["id"] for i in range(args.runs)
+        ]
+        node = subprocess.Popen(
+            ["node", str(ROOT / "benchmarks" / "fanout_clients.mjs"), url, str(args.clients), *run_ids],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         assert node.stderr is not None
         line = node.stderr.readline()
         if "subscribed" not in line:
@@ -110,8 +138,13 @@ def main() -> None:
         sent = publish(r, env["RESULTS_DIR"], run_ids, args.seconds, heavy=args.variant == "before")
         out, err = node.communicate(timeout=120)
         result = json.loads(out)
-        result.update(variant=args.variant, runs=args.runs, clients_per_run=args.clients,
-                      events_published=sent, expected_deliveries=sent * args.clients)
+        result.update(
+            variant=args.variant,
+            runs=args.runs,
+            clients_per_run=args.clients,
+            events_published=sent,
+            expected_deliveries=sent * args.clients,
+        )
         print(json.dumps(result))
     finally:
         web.terminate()

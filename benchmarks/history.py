@@ -9,6 +9,7 @@ the same results volume, a run in the old layout so it cannot use new files).
 
     python -m benchmarks.history --events 200000 [--before-tree /tmp/tb-before]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -56,18 +57,24 @@ def subscribers_and_health(url: str, run_id: str, clients: int, cap: float) -> d
 
         def on_event(_e, i=i):
             received[i] += 1
+
         sio.on("run_event", on_event)
         sio.connect(url, transports=["websocket"])
         socks.append(sio)
     start = time.monotonic()
-    threads = [threading.Thread(target=lambda s=s: acks.append(
-        s.call("subscribe", {"run_id": run_id, "after": 0}, timeout=cap + 30)), daemon=True)
-        for s in socks]
+    threads = [
+        threading.Thread(
+            target=lambda s=s: acks.append(s.call("subscribe", {"run_id": run_id, "after": 0}, timeout=cap + 30)),
+            daemon=True,
+        )
+        for s in socks
+    ]
     for t in threads:
         t.start()
     health = []
-    while time.monotonic() - start < cap and (len(acks) < clients or any(
-            received[i] < (acks[0] or {}).get("replayed", 1) for i in range(clients))):
+    while time.monotonic() - start < cap and (
+        len(acks) < clients or any(received[i] < (acks[0] or {}).get("replayed", 1) for i in range(clients))
+    ):
         t0 = time.perf_counter()
         requests.get(url + "/healthz", timeout=60)
         health.append((time.perf_counter() - t0) * 1000)
@@ -75,10 +82,14 @@ def subscribers_and_health(url: str, run_id: str, clients: int, cap: float) -> d
     elapsed = time.monotonic() - start
     for s in socks:
         s.disconnect()
-    return {"clients": clients, "seconds": round(elapsed, 1), "events_received_total": sum(received),
-            "replayed_per_client": acks[0].get("replayed") if acks and isinstance(acks[0], dict) else None,
-            "healthz_p50_ms": round(statistics.median(health), 1) if health else None,
-            "healthz_max_ms": round(max(health), 1) if health else None}
+    return {
+        "clients": clients,
+        "seconds": round(elapsed, 1),
+        "events_received_total": sum(received),
+        "replayed_per_client": acks[0].get("replayed") if acks and isinstance(acks[0], dict) else None,
+        "healthz_p50_ms": round(statistics.median(health), 1) if health else None,
+        "healthz_max_ms": round(max(health), 1) if health else None,
+    }
 
 
 def chart_time(url: str, run_id: str, total: int, cap: float) -> float | None:
@@ -86,15 +97,14 @@ def chart_time(url: str, run_id: str, total: int, cap: float) -> float | None:
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=os.environ.get("CHROMIUM", "/usr/bin/chromium"),
-                                    args=CHROMIUM_FLAGS)
+        browser = p.chromium.launch(executable_path=os.environ.get("CHROMIUM", "/usr/bin/chromium"), args=CHROMIUM_FLAGS)
         page = browser.new_page(viewport={"width": 1300, "height": 1000})
         start = time.perf_counter()
         page.goto(f"{url}/#run={run_id}")
         try:
             page.wait_for_function(
-                f"Number(document.querySelector('#loss-chart').dataset.points) >= {total}",
-                timeout=cap * 1000, polling=50)
+                f"Number(document.querySelector('#loss-chart').dataset.points) >= {total}", timeout=cap * 1000, polling=50
+            )
             seconds = round(time.perf_counter() - start, 2)
         except Exception:
             seconds = None
@@ -102,25 +112,32 @@ def chart_time(url: str, run_id: str, total: int, cap: float) -> float | None:
     return seconds
 
 
-def measure(label: str, url: str, pid: int, run_id: str, old_run_id: str, total: int,
-            series_api: bool, cap: float) -> dict:
+def measure(label: str, url: str, pid: int, run_id: str, old_run_id: str, total: int, series_api: bool, cap: float) -> dict:
     out: dict = {"variant": label}
-    out["first_page_ms"], page = timed(lambda: requests.get(
-        f"{url}/api/runs/{run_id}/events", params={"after": 0, "limit": 100}, timeout=600).json())
+    out["first_page_ms"], page = timed(
+        lambda: requests.get(f"{url}/api/runs/{run_id}/events", params={"after": 0, "limit": 100}, timeout=600).json()
+    )
     out["first_page_events"] = len(page["events"])
-    out["late_page_ms"], _ = timed(lambda: requests.get(
-        f"{url}/api/runs/{run_id}/events", params={"after": total // 10 * 9 // 10, "limit": 1000},
-        timeout=600))
+    out["late_page_ms"], _ = timed(
+        lambda: requests.get(
+            f"{url}/api/runs/{run_id}/events", params={"after": total // 10 * 9 // 10, "limit": 1000}, timeout=600
+        )
+    )
     if series_api:
         start = time.perf_counter()
         requests.get(f"{url}/api/runs/{old_run_id}/series/batch_loss", timeout=600).raise_for_status()
         out["old_layout_first_series_build_ms"] = round((time.perf_counter() - start) * 1000, 1)
-        out["series_full_range_ms"], s = timed(lambda: requests.get(
-            f"{url}/api/runs/{run_id}/series/batch_loss", params={"points": 1000}, timeout=60).json())
+        out["series_full_range_ms"], s = timed(
+            lambda: requests.get(f"{url}/api/runs/{run_id}/series/batch_loss", params={"points": 1000}, timeout=60).json()
+        )
         out["series_total_points"] = s["total"]
-        out["series_zoom_1000_raw_ms"], _ = timed(lambda: requests.get(
-            f"{url}/api/runs/{run_id}/series/batch_loss",
-            params={"start": total // 2, "end": total // 2 + 999}, timeout=60))
+        out["series_zoom_1000_raw_ms"], _ = timed(
+            lambda: requests.get(
+                f"{url}/api/runs/{run_id}/series/batch_loss",
+                params={"start": total // 2, "end": total // 2 + 999},
+                timeout=60,
+            )
+        )
     out["chart_shown_s"] = chart_time(url, run_id, total, cap)
     out["subscribe_from_0"] = subscribers_and_health(url, run_id, 20, cap)
     out.update(rss_mib(pid))
@@ -149,8 +166,7 @@ def main() -> None:
         rows.append(measure("current", url, web.pid, run_id, old_run_id, total, True, args.cap))
         web.terminate()
         if args.before_tree:
-            web, url = start_web(args.before_tree, {**env, "REDIS_URL": redis_url[:-1] + "1"},
-                                 tmp / "web-before.log")
+            web, url = start_web(args.before_tree, {**env, "REDIS_URL": redis_url[:-1] + "1"}, tmp / "web-before.log")
             assert before_run is not None
             rows.append(measure("before", url, web.pid, before_run, before_run, total, False, args.cap))
             web.terminate()

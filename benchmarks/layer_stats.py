@@ -7,6 +7,7 @@ Isolates the worker's training loop (no Redis, no web tier): train_epoch on MNIS
     python -m benchmarks.layer_stats --samples 20000 --repeats 3
     python -m benchmarks.layer_stats --synthetic --samples 2000 --repeats 1   # smoke
 """
+
 from __future__ import annotations
 
 import argparse
@@ -30,8 +31,9 @@ class Sink:
         return True
 
 
-def epoch_seconds(images: torch.Tensor, labels: torch.Tensor, device: torch.device, watched: bool,
-                  batch_size: int, epoch: int) -> float:
+def epoch_seconds(
+    images: torch.Tensor, labels: torch.Tensor, device: torch.device, watched: bool, batch_size: int, epoch: int
+) -> float:
     training.seed_everything(0)
     model = Net().to(device)
     optimizer = training.build_optimizer(model, "adam", 1e-3, device)
@@ -60,16 +62,15 @@ def main() -> None:
         labels = torch.randint(0, 10, (args.samples,), device=device)
     else:
         data = load_mnist(os.environ.get("DATA_DIR") or str(ROOT.parent / "shared" / "datasets"), device)
-        images, labels = data.train_x[:args.samples], data.train_y[:args.samples]
+        images, labels = data.train_x[: args.samples], data.train_y[: args.samples]
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else f"CPU ({os.cpu_count()} cores)"
-    epoch_seconds(images[:args.batch_size * 4], labels[:args.batch_size * 4], device, True, args.batch_size, 1)
+    epoch_seconds(images[: args.batch_size * 4], labels[: args.batch_size * 4], device, True, args.batch_size, 1)
     off, on = [], []
     for i in range(args.repeats):  # alternating, so drift on a shared machine hits both
         off.append(epoch_seconds(images, labels, device, False, args.batch_size, i + 1))
         on.append(epoch_seconds(images, labels, device, True, args.batch_size, i + 1))
     m_off, m_on = statistics.median(off), statistics.median(on)
-    print(f"device: {name}; {args.samples} images per epoch, batch {args.batch_size}, "
-          f"{args.repeats} repeat(s), medians")
+    print(f"device: {name}; {args.samples} images per epoch, batch {args.batch_size}, {args.repeats} repeat(s), medians")
     print(f"{'watch':8}{'epoch s':>10}")
     print(f"{'off':8}{m_off:>10.3f}")
     print(f"{'on':8}{m_on:>10.3f}")

@@ -10,6 +10,7 @@ RECORDER_STATS), and a gap check of every run's events.jsonl (each seq once, in 
 
     python -m benchmarks.recorder --runs 50 --rate 10 --seconds 60
 """
+
 from __future__ import annotations
 
 import argparse
@@ -43,15 +44,33 @@ def publish(url: str, scratch: str, run_ids: list[str], seconds: float, rate: fl
         for w in writers:
             step = (tick * 10) % steps or steps
             epoch = tick * 10 // steps + 1
-            w.append("progress", epoch=epoch, step=step, steps_per_epoch=steps,
-                     losses=[round(random.random(), 6) for _ in range(10)], images_per_sec=12345.6)
+            w.append(
+                "progress",
+                epoch=epoch,
+                step=step,
+                steps_per_epoch=steps,
+                losses=[round(random.random(), 6) for _ in range(10)],
+                images_per_sec=12345.6,
+            )
             if tick % int(rate * 5) == 0:
-                w.append("epoch", epoch=epoch, train_loss=0.1, test_loss=0.1, test_accuracy=0.98,
-                         seconds=5.0, confusion=[[0] * 10 for _ in range(10)])
-                items = [{"index": i, "label": i % 10, "pred": i % 10, "confidence": 0.9, "slot": i}
-                         for i in range(40)]
-                w.append("samples", epoch=epoch, sprite=f"samples-epoch-{epoch:03d}.png", tile=28,
-                         items=items[:16], mistakes=items[16:])
+                w.append(
+                    "epoch",
+                    epoch=epoch,
+                    train_loss=0.1,
+                    test_loss=0.1,
+                    test_accuracy=0.98,
+                    seconds=5.0,
+                    confusion=[[0] * 10 for _ in range(10)],
+                )
+                items = [{"index": i, "label": i % 10, "pred": i % 10, "confidence": 0.9, "slot": i} for i in range(40)]
+                w.append(
+                    "samples",
+                    epoch=epoch,
+                    sprite=f"samples-epoch-{epoch:03d}.png",
+                    tile=28,
+                    items=items[:16],
+                    mistakes=items[16:],
+                )
         time.sleep(max(0.0, start + tick / rate - time.monotonic()))
     for w in writers:
         w.append("status", status="succeeded", message="benchmark done")
@@ -89,15 +108,22 @@ def main() -> None:
     r = redis.Redis.from_url(url)
     results = tmp / "web-results"
     env = {**os.environ, "REDIS_URL": url, "RESULTS_DIR": str(results), "PYTHONPATH": str(ROOT)}
-    recorder = subprocess.Popen([sys.executable, "-m", "web.recorder"], cwd=ROOT, env=env,
-                                stdout=open(tmp / "recorder.log", "wb"), stderr=subprocess.STDOUT)
+    recorder = subprocess.Popen(
+        [sys.executable, "-m", "web.recorder"],
+        cwd=ROOT,
+        env=env,
+        stdout=open(tmp / "recorder.log", "wb"),
+        stderr=subprocess.STDOUT,
+    )
     run_ids = [uuid.uuid4().hex for _ in range(args.runs)]
     try:
         wait_for(lambda: r.exists(keys.RECORDER_LEASE), 30, "recorder lease")
-        groups = [run_ids[i::args.publishers] for i in range(args.publishers)]
+        groups = [run_ids[i :: args.publishers] for i in range(args.publishers)]
         started = time.monotonic()
-        procs = [multiprocessing.Process(target=publish, args=(url, str(tmp / f"box{i}"), g, args.seconds,
-                                                               args.rate)) for i, g in enumerate(groups)]
+        procs = [
+            multiprocessing.Process(target=publish, args=(url, str(tmp / f"box{i}"), g, args.seconds, args.rate))
+            for i, g in enumerate(groups)
+        ]
         for p in procs:
             p.start()
         for p in procs:
@@ -108,11 +134,18 @@ def main() -> None:
         time.sleep(2.5)  # one more stats refresh
         stats = json.loads(cast(bytes | None, r.get(keys.RECORDER_STATS)) or "{}")
         whole, total = check_history(results, run_ids, sent)
-        row = {"runs": args.runs, "rate_per_run": args.rate, "seconds": args.seconds,
-               "events_sent": sum(sent.values()), "events_recorded": total,
-               "recorded_per_sec": round(total / elapsed, 1),
-               "lag_p50_ms": stats.get("lag_p50_ms"), "lag_p99_ms": stats.get("lag_p99_ms"),
-               "lag_max_ms": stats.get("lag_max_ms"), "runs_gap_free": f"{whole}/{args.runs}"}
+        row = {
+            "runs": args.runs,
+            "rate_per_run": args.rate,
+            "seconds": args.seconds,
+            "events_sent": sum(sent.values()),
+            "events_recorded": total,
+            "recorded_per_sec": round(total / elapsed, 1),
+            "lag_p50_ms": stats.get("lag_p50_ms"),
+            "lag_p99_ms": stats.get("lag_p99_ms"),
+            "lag_max_ms": stats.get("lag_max_ms"),
+            "runs_gap_free": f"{whole}/{args.runs}",
+        }
         print(json.dumps(row))
     finally:
         recorder.terminate()

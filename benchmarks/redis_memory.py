@@ -7,6 +7,7 @@ version never expired anything, which is what ``--retention 0`` (no expiry) show
 
     python -m benchmarks.redis_memory --runs 100 --events 3000
 """
+
 from __future__ import annotations
 
 import argparse
@@ -41,21 +42,38 @@ def main() -> None:
     try:
         empty = used_mib(r)
         retention = args.retention if args.retention > 0 else 10**9
-        writers = [EventWriter(r, str(tmp / "results"), uuid.uuid4().hex, retention_seconds=retention)
-                   for _ in range(args.runs)]
+        writers = [
+            EventWriter(r, str(tmp / "results"), uuid.uuid4().hex, retention_seconds=retention) for _ in range(args.runs)
+        ]
         for step in range(args.events):
             for w in writers:
-                w.append("progress", epoch=1, step=step, steps_per_epoch=938, images_per_sec=1e4,
-                         lr=0.001, losses=[round(random.random(), 6) for _ in range(10)])
+                w.append(
+                    "progress",
+                    epoch=1,
+                    step=step,
+                    steps_per_epoch=938,
+                    images_per_sec=1e4,
+                    lr=0.001,
+                    losses=[round(random.random(), 6) for _ in range(10)],
+                )
         during = used_mib(r)
         for w in writers:
             w.append("status", status="succeeded", message="done")
         time.sleep(args.retention + 1.5 if args.retention > 0 else 1)
         after = used_mib(r)
-        print(json.dumps({"runs": args.runs, "events_per_run": args.events,
-                          "retention_s": args.retention or None, "empty_mib": empty,
-                          "while_running_mib": during, "after_finish_mib": after,
-                          "streams_left": len(list(r.scan_iter("trainboard:run:*:stream")))}))
+        print(
+            json.dumps(
+                {
+                    "runs": args.runs,
+                    "events_per_run": args.events,
+                    "retention_s": args.retention or None,
+                    "empty_mib": empty,
+                    "while_running_mib": during,
+                    "after_finish_mib": after,
+                    "streams_left": len(list(r.scan_iter("trainboard:run:*:stream"))),
+                }
+            )
+        )
     finally:
         proc.stop()
 

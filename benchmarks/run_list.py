@@ -8,6 +8,7 @@ position). ``--before-tree`` times the previous release on the same Redis side b
 
     python -m benchmarks.run_list --runs 5000 [--before-tree /tmp/tb-before]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -47,15 +48,15 @@ def populate(r: redis.Redis, results: str, count: int) -> None:
         writer = EventWriter(r, results, record["id"], spool=False)
         lifecycle.submit(store, record, writer)
         lifecycle.claim(store, record["id"], writer, "synthetic")
-        lifecycle.finish(store, record["id"], Status.FAILED if i % 50 == 0 else Status.SUCCEEDED,
-                         writer, "synthetic")
+        lifecycle.finish(store, record["id"], Status.FAILED if i % 50 == 0 else Status.SUCCEEDED, writer, "synthetic")
 
 
 def walk(url: str, **params) -> tuple[int, int]:
     seen, requests_made, cursor = 0, 0, None
     while True:
-        body = requests.get(url + "/api/runs", params={**params, **({"cursor": cursor} if cursor else {})},
-                            timeout=60).json()
+        body = requests.get(
+            url + "/api/runs", params={**params, **({"cursor": cursor} if cursor else {})}, timeout=60
+        ).json()
         requests_made += 1
         seen += len(body["runs"])
         cursor = body.get("next_cursor")
@@ -65,19 +66,21 @@ def walk(url: str, **params) -> tuple[int, int]:
 
 def measure(label: str, url: str, paged: bool) -> dict:
     first = requests.get(url + "/api/runs", timeout=60).json()["runs"]
-    out = {"variant": label, "first_page_runs": len(first),
-           "first_page_ms": ms(lambda: requests.get(url + "/api/runs", params={"limit": 100}, timeout=60)),
-           "one_run_ms": ms(lambda: requests.get(f"{url}/api/runs/{first[0]['id']}", timeout=60)),
-           "status_filter_ms": ms(lambda: requests.get(url + "/api/runs", params={"status": "failed"},
-                                                       timeout=60))}
+    out = {
+        "variant": label,
+        "first_page_runs": len(first),
+        "first_page_ms": ms(lambda: requests.get(url + "/api/runs", params={"limit": 100}, timeout=60)),
+        "one_run_ms": ms(lambda: requests.get(f"{url}/api/runs/{first[0]['id']}", timeout=60)),
+        "status_filter_ms": ms(lambda: requests.get(url + "/api/runs", params={"status": "failed"}, timeout=60)),
+    }
     if paged:
         deep = requests.get(url + "/api/runs", params={"limit": 500}, timeout=60).json()
         for _ in range(5):
-            deep = requests.get(url + "/api/runs", params={"limit": 100, "cursor": deep["next_cursor"]},
-                                timeout=60).json()
+            deep = requests.get(url + "/api/runs", params={"limit": 100, "cursor": deep["next_cursor"]}, timeout=60).json()
         cursor = deep["next_cursor"]
-        out["deep_page_ms"] = ms(lambda: requests.get(url + "/api/runs",
-                                                      params={"limit": 100, "cursor": cursor}, timeout=60))
+        out["deep_page_ms"] = ms(
+            lambda: requests.get(url + "/api/runs", params={"limit": 100, "cursor": cursor}, timeout=60)
+        )
         start = time.perf_counter()
         out["walk_all_runs"], out["walk_requests"] = walk(url, limit=500)
         out["walk_all_ms"] = round((time.perf_counter() - start) * 1000, 1)

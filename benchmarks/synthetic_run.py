@@ -6,6 +6,7 @@ as a worker at ~10 events/s on a fast GPU would; every epoch ends with an
 ``epoch`` and a light ``samples`` event. ``indexed=False`` writes what the version
 before series and the seq index wrote: ``run.json`` and ``events.jsonl`` only.
 """
+
 from __future__ import annotations
 
 import json
@@ -26,21 +27,43 @@ def make_run(results_dir: str, events: int, indexed: bool = True, run_id: str | 
     folder.mkdir(parents=True, exist_ok=True)
     per_epoch = math.ceil(STEPS_PER_EPOCH / LOSSES_PER_EVENT) + 2  # progress + epoch + samples
     epochs = max(1, (events - 3) // per_epoch)
-    spec = {"name": f"long-{events}", "epochs": epochs, "batch_size": 64, "lr": 0.001,
-            "optimizer": "adam", "seed": 0, "train_samples": None, "dataset": "mnist",
-            "schedule": "none", "target_accuracy": None, "accelerator": "any"}
+    spec = {
+        "name": f"long-{events}",
+        "epochs": epochs,
+        "batch_size": 64,
+        "lr": 0.001,
+        "optimizer": "adam",
+        "seed": 0,
+        "train_samples": None,
+        "dataset": "mnist",
+        "schedule": "none",
+        "target_accuracy": None,
+        "accelerator": "any",
+    }
     now = time.time()
-    record = {"id": run_id, "name": spec["name"], "status": "succeeded", "spec": spec,
-              "created_at": now - 3600, "queued_at": now - 3600, "started_at": now - 3590,
-              "finished_at": now, "worker": "synthetic", "device": "cpu", "epoch": epochs,
-              "metrics": {"test_accuracy": 0.99, "best_test_accuracy": 0.99}, "error": None,
-              "restarts": 0}
+    record = {
+        "id": run_id,
+        "name": spec["name"],
+        "status": "succeeded",
+        "spec": spec,
+        "created_at": now - 3600,
+        "queued_at": now - 3600,
+        "started_at": now - 3590,
+        "finished_at": now,
+        "worker": "synthetic",
+        "device": "cpu",
+        "epoch": epochs,
+        "metrics": {"test_accuracy": 0.99, "best_test_accuracy": 0.99},
+        "error": None,
+        "restarts": 0,
+    }
     layout.write_json(folder / layout.RUN_JSON, record)
     log_path, index_path = eventfile.paths(results_dir, run_id)
     series = SeriesWriter(series_dir(results_dir, run_id), flush_interval=math.inf) if indexed else None
     seq = 0
     ts = now - 3590
     with open(log_path, "w") as out:
+
         def emit(type_: str, **fields) -> None:
             nonlocal seq, ts
             seq += 1
@@ -61,18 +84,36 @@ def make_run(results_dir: str, events: int, indexed: bool = True, run_id: str | 
             for step in range(LOSSES_PER_EVENT, STEPS_PER_EPOCH + LOSSES_PER_EVENT, LOSSES_PER_EVENT):
                 step = min(step, STEPS_PER_EPOCH)
                 n = step - (step_total % STEPS_PER_EPOCH if step_total % STEPS_PER_EPOCH else 0)
-                losses = [round(2.3 / (1 + (step_total + i) / 500) + 0.01 * ((step_total + i) % 7), 6)
-                          for i in range(n)]
+                losses = [round(2.3 / (1 + (step_total + i) / 500) + 0.01 * ((step_total + i) % 7), 6) for i in range(n)]
                 step_total += n
-                emit("progress", epoch=epoch, step=step, steps_per_epoch=STEPS_PER_EPOCH,
-                     losses=losses, images_per_sec=50000.0, lr=0.001)
+                emit(
+                    "progress",
+                    epoch=epoch,
+                    step=step,
+                    steps_per_epoch=STEPS_PER_EPOCH,
+                    losses=losses,
+                    images_per_sec=50000.0,
+                    lr=0.001,
+                )
             acc = 1 - 0.5 / (epoch + 1)
-            emit("epoch", epoch=epoch, train_loss=0.1 / epoch, test_loss=0.12 / epoch,
-                 test_accuracy=acc, seconds=1.2, lr=0.001,
-                 confusion=[[100 if i == j else 0 for j in range(10)] for i in range(10)])
-            emit("samples", epoch=epoch, sprite=layout.samples_sprite(epoch), tile=28,
-                 items=[{"index": i, "label": i % 10, "pred": i % 10, "confidence": 0.99, "slot": i}
-                        for i in range(16)], mistakes=[])
+            emit(
+                "epoch",
+                epoch=epoch,
+                train_loss=0.1 / epoch,
+                test_loss=0.12 / epoch,
+                test_accuracy=acc,
+                seconds=1.2,
+                lr=0.001,
+                confusion=[[100 if i == j else 0 for j in range(10)] for i in range(10)],
+            )
+            emit(
+                "samples",
+                epoch=epoch,
+                sprite=layout.samples_sprite(epoch),
+                tile=28,
+                items=[{"index": i, "label": i % 10, "pred": i % 10, "confidence": 0.99, "slot": i} for i in range(16)],
+                mistakes=[],
+            )
         emit("status", status="succeeded", message=f"finished {epochs} epochs")
     if series is not None:
         series.flush()

@@ -5,6 +5,7 @@
 Exits 1 when there is a cycle. tests/test_architecture.py checks the same, plus the
 split by process (shared/ imports neither Flask nor torch, ...).
 """
+
 from __future__ import annotations
 
 import ast
@@ -34,18 +35,14 @@ def imports_of(path: Path) -> set[str]:
 
 def graph() -> dict[str, set[str]]:
     """Project module → project modules it imports."""
-    files = {module_name(p): p for pkg in PACKAGES for p in (ROOT / pkg).rglob("*.py")
-             if "node_modules" not in p.parts}
-    return {mod: {name for name in imports_of(path) if name in files and name != mod}
-            for mod, path in files.items()}
+    files = {module_name(p): p for pkg in PACKAGES for p in (ROOT / pkg).rglob("*.py") if "node_modules" not in p.parts}
+    return {mod: {name for name in imports_of(path) if name in files and name != mod} for mod, path in files.items()}
 
 
 def external(prefixes: tuple[str, ...]) -> dict[str, set[str]]:
     """Project module → third-party imports starting with one of ``prefixes``."""
-    files = {module_name(p): p for pkg in PACKAGES for p in (ROOT / pkg).rglob("*.py")
-             if "node_modules" not in p.parts}
-    return {mod: {n for n in imports_of(path) if n.split(".")[0] in prefixes}
-            for mod, path in files.items()}
+    files = {module_name(p): p for pkg in PACKAGES for p in (ROOT / pkg).rglob("*.py") if "node_modules" not in p.parts}
+    return {mod: {n for n in imports_of(path) if n.split(".")[0] in prefixes} for mod, path in files.items()}
 
 
 def cycles(g: dict[str, set[str]]) -> list[list[str]]:
@@ -57,7 +54,7 @@ def cycles(g: dict[str, set[str]]) -> list[list[str]]:
         stack.append(node)
         for nxt in sorted(g.get(node, ())):
             if state.get(nxt) == "open":
-                found.append(stack[stack.index(nxt):] + [nxt])
+                found.append(stack[stack.index(nxt) :] + [nxt])
             elif nxt not in state:
                 visit(nxt)
         stack.pop()

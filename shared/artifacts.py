@@ -23,6 +23,7 @@ not use; obstore is young and would be the only Rust wheel in the worker.
 Files are small (a checkpoint is a few MB) and written whole: one PUT each, atomic
 on every S3 implementation; the file store writes to a temporary name and renames.
 """
+
 from __future__ import annotations
 
 import os
@@ -108,6 +109,7 @@ class FileStore:
             with open(path, "rb") as f:
                 while block := f.read(CHUNK):
                     yield block
+
         return chunks(), path.stat().st_size
 
     def local_path(self, run_id: str, name: str) -> Path | None:
@@ -135,13 +137,14 @@ class S3Store:
             from botocore.config import Config
 
             endpoint = os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL")
-            config = Config(retries={"max_attempts": 5, "mode": "standard"},
-                            connect_timeout=5, read_timeout=60,
-                            # Self-hosted stores (SeaweedFS, MinIO) answer on one host name.
-                            s3={"addressing_style": "path"} if endpoint else {})
-            self._client = boto3.client(
-                "s3", config=config,
-                region_name=os.environ.get("AWS_DEFAULT_REGION") or "us-east-1")
+            config = Config(
+                retries={"max_attempts": 5, "mode": "standard"},
+                connect_timeout=5,
+                read_timeout=60,
+                # Self-hosted stores (SeaweedFS, MinIO) answer on one host name.
+                s3={"addressing_style": "path"} if endpoint else {},
+            )
+            self._client = boto3.client("s3", config=config, region_name=os.environ.get("AWS_DEFAULT_REGION") or "us-east-1")
         return self._client
 
     def key(self, run_id: str, name: str = "") -> str:
@@ -208,13 +211,11 @@ class S3Store:
         prefix = self.key(run_id) + "/"
         out = []
         try:
-            for page in self.client.get_paginator("list_objects_v2").paginate(
-                    Bucket=self.bucket, Prefix=prefix):
+            for page in self.client.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=prefix):
                 for obj in page.get("Contents", []):
-                    name = obj["Key"][len(prefix):]
+                    name = obj["Key"][len(prefix) :]
                     if "/" not in name and not name.startswith("."):
-                        out.append({"name": name, "size": obj["Size"],
-                                    "modified": obj["LastModified"].timestamp()})
+                        out.append({"name": name, "size": obj["Size"], "modified": obj["LastModified"].timestamp()})
         except self._errors() as exc:
             code = getattr(exc, "response", {}).get("Error", {}).get("Code")
             if code == "NoSuchBucket":

@@ -9,6 +9,7 @@ command survives a Redis restart of a few seconds without any caller writing a l
 the web tier's producer-only client (which enqueues by task name and never imports
 the worker or torch).
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -37,9 +38,11 @@ CELERY_CONFIG: dict[str, Any] = {
     "task_reject_on_worker_lost": True,
     "worker_prefetch_multiplier": 1,
     # Priority lists per queue, read highest first (Redis transport: step 0 is highest).
-    "broker_transport_options": {"visibility_timeout": 7 * 24 * 3600,
-                                 "queue_order_strategy": "priority",
-                                 "priority_steps": sorted(BROKER_PRIORITY.values())},
+    "broker_transport_options": {
+        "visibility_timeout": 7 * 24 * 3600,
+        "queue_order_strategy": "priority",
+        "priority_steps": sorted(BROKER_PRIORITY.values()),
+    },
     "broker_connection_retry_on_startup": True,
     "broker_connection_max_retries": None,
     "worker_send_task_events": False,
@@ -48,13 +51,21 @@ CELERY_CONFIG: dict[str, Any] = {
 
 def send_run(celery: Celery, run_id: str, spec: dict[str, Any]) -> None:
     """Enqueue the task of ``run_id`` by name, on its queue, at its priority."""
-    celery.send_task(keys.TRAIN_TASK, args=[run_id], queue=keys.queue_for(spec),
-                     priority=BROKER_PRIORITY[spec.get("priority") or "normal"])
+    celery.send_task(
+        keys.TRAIN_TASK,
+        args=[run_id],
+        queue=keys.queue_for(spec),
+        priority=BROKER_PRIORITY[spec.get("priority") or "normal"],
+    )
 
 
 def redis_client(url: str, socket_timeout: float = 10.0) -> redis.Redis:
     """A Redis client as every Trainboard process uses one."""
     return redis.Redis.from_url(
-        url, health_check_interval=30, socket_connect_timeout=5, socket_timeout=socket_timeout,
+        url,
+        health_check_interval=30,
+        socket_connect_timeout=5,
+        socket_timeout=socket_timeout,
         retry=Retry(ExponentialBackoff(cap=2.0, base=0.1), retries=5),
-        retry_on_error=[redis.ConnectionError, redis.TimeoutError])
+        retry_on_error=[redis.ConnectionError, redis.TimeoutError],
+    )

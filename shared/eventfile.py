@@ -11,6 +11,7 @@ is caught up on the next read by scanning only the lines past the last indexed
 offset. Writing an entry at position ``seq - 1`` (not appending) means a seq
 written twice points at its newest line.
 """
+
 from __future__ import annotations
 
 import json
@@ -118,8 +119,9 @@ def catch_up_index(log_path: Path, index_path: Path, pause: Callable[[], None] =
     return _indexed(index_path)
 
 
-def read_page(log_path: Path, index_path: Path, after: int, limit: int,
-              pause: Callable[[], None] = lambda: None) -> list[dict[str, Any]]:
+def read_page(
+    log_path: Path, index_path: Path, after: int, limit: int, pause: Callable[[], None] = lambda: None
+) -> list[dict[str, Any]]:
     """At most ``limit`` events with ``seq > after``, in seq order, one per seq."""
     indexed = catch_up_index(log_path, index_path, pause)
     first = after + 1

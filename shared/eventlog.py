@@ -11,6 +11,7 @@ fills any gap it finds (shared.spool).
 Reading (the web tier): a range of seqs comes from the stream; whatever the stream
 no longer holds (trimmed, flushed, or Redis down) comes from ``events.jsonl``.
 """
+
 from __future__ import annotations
 
 import json
@@ -37,7 +38,6 @@ MAX_PAGE = 10_000
 log = logging.getLogger(__name__)
 
 
-
 def encode(event: dict[str, Any]) -> str:
     return json.dumps(event, separators=(",", ":"), allow_nan=False)
 
@@ -46,9 +46,14 @@ def _no_pause() -> None:
     pass
 
 
-def read_events(r: redis.Redis | None, results_dir: str, run_id: str, after: int = 0,
-                limit: int = DEFAULT_PAGE, pause: Callable[[], None] = _no_pause
-                ) -> list[dict[str, Any]]:
+def read_events(
+    r: redis.Redis | None,
+    results_dir: str,
+    run_id: str,
+    after: int = 0,
+    limit: int = DEFAULT_PAGE,
+    pause: Callable[[], None] = _no_pause,
+) -> list[dict[str, Any]]:
     """At most ``limit`` events with ``seq > after`` in seq order, from the stream or the file.
 
     The cost is the page, not the log: the stream answers an id range directly and
@@ -57,8 +62,10 @@ def read_events(r: redis.Redis | None, results_dir: str, run_id: str, after: int
     after = max(0, int(after))
     if r is not None:
         try:
-            entries = cast(list[tuple[bytes, dict[bytes, bytes]]], r.xrange(
-                keys.run_stream(run_id), min=f"{after + 1}-0", max="+", count=limit))
+            entries = cast(
+                list[tuple[bytes, dict[bytes, bytes]]],
+                r.xrange(keys.run_stream(run_id), min=f"{after + 1}-0", max="+", count=limit),
+            )
             stream = [json.loads(fields[b"e"]) for _id, fields in entries]
             if stream and stream[0]["seq"] == after + 1:
                 return stream
@@ -103,16 +110,21 @@ class EventWriter:
     the web side's history serves it and Redis holds nothing of the finished run's log.
     """
 
-    def __init__(self, r: redis.Redis, results_dir: str, run_id: str,
-                 stream_maxlen: int = 5000, retention_seconds: float = 600.0,
-                 spool: bool = True):
+    def __init__(
+        self,
+        r: redis.Redis,
+        results_dir: str,
+        run_id: str,
+        stream_maxlen: int = 5000,
+        retention_seconds: float = 600.0,
+        spool: bool = True,
+    ):
         self.r = r
         self.run_id = run_id
         self.stream_maxlen = stream_maxlen
         self.retention_seconds = retention_seconds
         self.spool = Spool(results_dir, run_id) if spool else None
-        self.seq = max(last_seq(r, results_dir, run_id), self._recorded(),
-                       self.spool.last_seq() if self.spool else 0)
+        self.seq = max(last_seq(r, results_dir, run_id), self._recorded(), self.spool.last_seq() if self.spool else 0)
         #: (seq, encoded line) of events not yet sent to Redis.
         self.pending: deque[tuple[int, str]] = deque()
         self._retry_at = 0.0
@@ -128,14 +140,12 @@ class EventWriter:
     @classmethod
     def for_run(cls, r: redis.Redis, settings: Settings, run_id: str, spool: bool = True) -> EventWriter:
         """A writer configured by the settings (stream cap, retention)."""
-        return cls(r, settings.results_dir, run_id, settings.stream_maxlen,
-                   settings.stream_retention_seconds, spool)
+        return cls(r, settings.results_dir, run_id, settings.stream_maxlen, settings.stream_retention_seconds, spool)
 
     def append(self, type_: str, **fields: Any) -> dict[str, Any]:
         kind = events.check(type_, fields)  # before the seq is taken: a bad event changes nothing
         self.seq += 1
-        event = {"run_id": self.run_id, "seq": self.seq, "ts": time.time(), "type": kind.value,
-                 **fields}
+        event = {"run_id": self.run_id, "seq": self.seq, "ts": time.time(), "type": kind.value, **fields}
         try:
             line = encode(event)
         except ValueError:  # a diverged run's NaN/inf losses: logged as null, not fatal
@@ -158,8 +168,7 @@ class EventWriter:
         try:
             pipe = self.r.pipeline(transaction=False)
             for seq, line in self.pending:
-                pipe.xadd(stream, {"e": line}, id=f"{seq}-0",
-                          maxlen=self.stream_maxlen, approximate=True)
+                pipe.xadd(stream, {"e": line}, id=f"{seq}-0", maxlen=self.stream_maxlen, approximate=True)
                 pipe.publish(channel, line)
             pipe.sadd(keys.RECORDING, self.run_id)
             if self._expire_stream:
@@ -168,7 +177,7 @@ class EventWriter:
         except redis.ConnectionError as exc:
             self._schedule_retry(exc)
             return False
-        for result in results[0:2 * len(self.pending):2]:
+        for result in results[0 : 2 * len(self.pending) : 2]:
             # An id at or below the top means an earlier attempt already landed.
             if isinstance(result, Exception) and "equal or smaller" not in str(result):
                 log.error("XADD failed for run %s: %s", self.run_id, result)
@@ -178,8 +187,13 @@ class EventWriter:
         return True
 
     def _schedule_retry(self, exc: Exception) -> None:
-        log.warning("Redis unavailable (%s); %d event(s) of run %s queued, retry in %.1fs",
-                    exc, len(self.pending), self.run_id, self._backoff.delay)
+        log.warning(
+            "Redis unavailable (%s); %d event(s) of run %s queued, retry in %.1fs",
+            exc,
+            len(self.pending),
+            self.run_id,
+            self._backoff.delay,
+        )
         self._retry_at = time.monotonic() + self._backoff.next()
 
     def close(self, timeout: float = 120.0, recorded_within: float = 0.0) -> bool:
@@ -190,9 +204,12 @@ class EventWriter:
         deadline = time.monotonic() + timeout
         while not self.flush():
             if time.monotonic() >= deadline:
-                log.error("gave up sending %d event(s) of run %s to Redis; they are in %s",
-                          len(self.pending), self.run_id,
-                          self.spool.folder if self.spool else "memory only")
+                log.error(
+                    "gave up sending %d event(s) of run %s to Redis; they are in %s",
+                    len(self.pending),
+                    self.run_id,
+                    self.spool.folder if self.spool else "memory only",
+                )
                 return False
             time.sleep(max(0.0, min(self._retry_at - time.monotonic(), deadline - time.monotonic())))
         if self.spool is not None and recorded_within > 0:

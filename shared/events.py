@@ -6,6 +6,7 @@ readers (shared.series, the relay, the page, the CLI) key on the same names. Eve
 event also has ``run_id``, ``seq`` (1, 2, 3 … per run, no gaps) and ``ts`` (epoch
 seconds), added by the writer. More fields may be added; none may be removed.
 """
+
 from __future__ import annotations
 
 import math

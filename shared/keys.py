@@ -1,4 +1,5 @@
 """Every Redis key and channel name Trainboard uses, built here and nowhere else."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -59,7 +60,7 @@ NOTIFICATIONS_SENDING_PATTERN = f"{PREFIX}:notifications:sending:*"
 
 
 def worker_from_sending(key: str) -> str:
-    return key[len(f"{PREFIX}:notifications:sending:"):]
+    return key[len(f"{PREFIX}:notifications:sending:") :]
 
 
 def sweep_notified(sweep_id: str) -> str:
@@ -88,7 +89,7 @@ def run_channel(run_id: str) -> str:
 
 
 def run_id_from_channel(channel: str) -> str:
-    return channel[len(f"{PREFIX}:run:"):-len(":events")]
+    return channel[len(f"{PREFIX}:run:") : -len(":events")]
 
 
 def run_cancel(run_id: str) -> str:

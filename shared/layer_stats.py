@@ -17,6 +17,7 @@ Bins stay comparable across epochs (TensorBoard's distributions need that):
   ``+10**GRAD_LOG_MAX``, the same for every layer and epoch, so a vanishing layer
   visibly slides to the middle and an exploding one to the edges.
 """
+
 from __future__ import annotations
 
 import math

@@ -3,6 +3,7 @@
 Every file is written to a temporary name in the same folder and renamed, so a
 reader (the web tier, a user's script, a resumed worker) never sees half a file.
 """
+
 from __future__ import annotations
 
 import json
@@ -43,6 +44,7 @@ def epoch_of_state(name: str) -> int | None:
     """The epoch an epoch-state file name holds, or None for any other name."""
     match = _EPOCH_STATE.match(name)
     return int(match.group(1)) if match else None
+
 
 #: Sweep records live beside the run folders: RESULTS_DIR/sweeps/<sweep id>.json.
 SWEEPS_DIR = "sweeps"
@@ -117,8 +119,15 @@ def list_artifacts(folder: Path) -> list[dict[str, Any]]:
 
 def resolve_name(name: object) -> str | None:
     """``name`` when it is a plain artifact name (no separators, dot files or NULs)."""
-    if (not isinstance(name, str) or not name or len(name) > 255 or name.startswith(".")
-            or "/" in name or "\\" in name or "\x00" in name):
+    if (
+        not isinstance(name, str)
+        or not name
+        or len(name) > 255
+        or name.startswith(".")
+        or "/" in name
+        or "\\" in name
+        or "\x00" in name
+    ):
         return None
     return name
 

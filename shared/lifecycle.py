@@ -16,6 +16,7 @@ indexes of the run list are kept inside the same transaction, and the winner's
 ``status`` event is appended by the operation itself: a status change and its event
 are one call, so a new status is added here and nowhere else.
 """
+
 from __future__ import annotations
 
 import time
@@ -67,8 +68,7 @@ class Op(Enum):
 class TransitionStore(Protocol):
     """What the lifecycle needs of a record store (shared.runs.RunStore)."""
 
-    def _transition(self, run_id: str, allowed_from: tuple[str, ...] | None,
-                    **changes: Any) -> dict[str, Any] | None: ...
+    def _transition(self, run_id: str, allowed_from: tuple[str, ...] | None, **changes: Any) -> dict[str, Any] | None: ...
 
     def create(self, record: dict[str, Any]) -> None: ...
 
@@ -83,15 +83,22 @@ def is_terminal(status: str) -> bool:
     return status in TERMINAL
 
 
-def apply(store: TransitionStore, op: Op, run_id: str, to: Status, log: StatusLog, message: str,
-          event: dict[str, Any] | None = None, **changes: Any) -> dict[str, Any] | None:
+def apply(
+    store: TransitionStore,
+    op: Op,
+    run_id: str,
+    to: Status,
+    log: StatusLog,
+    message: str,
+    event: dict[str, Any] | None = None,
+    **changes: Any,
+) -> dict[str, Any] | None:
     """Move ``run_id`` to ``to`` by ``op`` if its status allows, then log its ``status``
     event (``message`` and any ``event`` fields); the new record, or None when another
     actor got there first (or the run is gone) — then nothing is logged."""
     if to not in op.leads_to:
         raise ValueError(f"{op.name} cannot lead to {to.value}")
-    record = store._transition(run_id, tuple(s.value for s in op.allowed_from),
-                               status=to.value, **changes)
+    record = store._transition(run_id, tuple(s.value for s in op.allowed_from), status=to.value, **changes)
     if record is not None:
         log.append("status", status=to.value, message=message, **(event or {}))
     return record
@@ -106,8 +113,9 @@ def submit(store: TransitionStore, record: dict[str, Any], log: StatusLog) -> No
     log.append("status", status=Status.QUEUED.value, message="waiting for a worker")
 
 
-def claim(store: TransitionStore, run_id: str, log: StatusLog, message: str,
-          resumed_from_epoch: int | None = None, **fields: Any) -> dict[str, Any] | None:
+def claim(
+    store: TransitionStore, run_id: str, log: StatusLog, message: str, resumed_from_epoch: int | None = None, **fields: Any
+) -> dict[str, Any] | None:
     """A worker takes a waiting run (its lease already held); a resumed run's event says
     from which epoch's checkpoint it goes on."""
     event = {"resumed_from_epoch": resumed_from_epoch} if resumed_from_epoch is not None else None
@@ -116,12 +124,12 @@ def claim(store: TransitionStore, run_id: str, log: StatusLog, message: str,
 
 def cancel_waiting(store: TransitionStore, run_id: str, log: StatusLog) -> dict[str, Any] | None:
     """Nobody trains a waiting run: the web tier ends it itself."""
-    return apply(store, Op.CANCEL_WAITING, run_id, Status.CANCELLED, log, "cancelled before it started",
-                 finished_at=time.time())
+    return apply(
+        store, Op.CANCEL_WAITING, run_id, Status.CANCELLED, log, "cancelled before it started", finished_at=time.time()
+    )
 
 
-def finish(store: TransitionStore, run_id: str, status: Status, log: StatusLog,
-           message: str) -> dict[str, Any] | None:
+def finish(store: TransitionStore, run_id: str, status: Status, log: StatusLog, message: str) -> dict[str, Any] | None:
     """The training worker ends its run: succeeded, failed (``message`` is the reason,
     kept as the record's error) or cancelled."""
     fields: dict[str, Any] = {"finished_at": time.time()}
@@ -133,25 +141,22 @@ def finish(store: TransitionStore, run_id: str, status: Status, log: StatusLog,
 def hand_off(store: TransitionStore, run_id: str, log: StatusLog, message: str) -> dict[str, Any] | None:
     """The worker is shutting down: back to the queue, resumed from its checkpoint
     elsewhere (not counted as a restart)."""
-    return apply(store, Op.HAND_OFF, run_id, Status.RESUMING, log, message, worker=None,
-                 queued_at=time.time())
+    return apply(store, Op.HAND_OFF, run_id, Status.RESUMING, log, message, worker=None, queued_at=time.time())
 
 
-def lose(store: TransitionStore, run_id: str, restarts: int, log: StatusLog,
-         message: str) -> dict[str, Any] | None:
+def lose(store: TransitionStore, run_id: str, restarts: int, log: StatusLog, message: str) -> dict[str, Any] | None:
     """The run's worker died (its lease expired): resume it elsewhere."""
-    return apply(store, Op.LOSE, run_id, Status.RESUMING, log, message, restarts=restarts,
-                 worker=None, queued_at=time.time())
+    return apply(
+        store, Op.LOSE, run_id, Status.RESUMING, log, message, restarts=restarts, worker=None, queued_at=time.time()
+    )
 
 
 def give_up(store: TransitionStore, run_id: str, reason: str, log: StatusLog) -> dict[str, Any] | None:
     """Lost once too often: the run fails."""
-    return apply(store, Op.GIVE_UP, run_id, Status.FAILED, log, reason, error=reason,
-                 finished_at=time.time())
+    return apply(store, Op.GIVE_UP, run_id, Status.FAILED, log, reason, error=reason, finished_at=time.time())
 
 
 def reject(store: TransitionStore, run_id: str, reason: str, log: StatusLog) -> dict[str, Any] | None:
     """The submission was stored but could not be enqueued: recorded as failed, never
     left queued without a task."""
-    return apply(store, Op.REJECT, run_id, Status.FAILED, log, reason, error=reason,
-                 finished_at=time.time())
+    return apply(store, Op.REJECT, run_id, Status.FAILED, log, reason, error=reason, finished_at=time.time())

@@ -7,6 +7,7 @@ as the statuses are) and the run record's ``metrics`` are all derived from it.
 A value may be ``None``: a diverged run's NaN/inf losses are logged and stored as
 null (shared.events.finite), so :func:`show` is the only way a metric is formatted.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass

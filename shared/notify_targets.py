@@ -21,6 +21,7 @@ with a local one); ``NOTIFY_ALLOWED_HOSTS`` names hosts exempt from it one by on
 The operator's own ``NOTIFY_URL`` is configuration, not user input: its host is
 trusted like an allowed host.
 """
+
 from __future__ import annotations
 
 import ipaddress
@@ -82,8 +83,7 @@ def split_target(url: str) -> tuple[str, str, int]:
     return parts.scheme, parts.hostname, port
 
 
-def vetted_addresses(host: str, port: int, policy: TargetPolicy,
-                     resolve: Resolver = system_resolver) -> list[str]:
+def vetted_addresses(host: str, port: int, policy: TargetPolicy, resolve: Resolver = system_resolver) -> list[str]:
     """The addresses of ``host`` a notice may connect to; TargetRefused if any is internal
     (one internal address is enough to refuse: which one a client picks is not ours)."""
     addresses = resolve(host, port)
@@ -92,9 +92,11 @@ def vetted_addresses(host: str, port: int, policy: TargetPolicy,
     for address in addresses:
         problem = refusal_for_address(address)
         if problem:
-            raise TargetRefused(f"the host {host!r} resolves to {problem}; notices go only to "
-                                "public addresses (NOTIFY_ALLOW_PRIVATE or NOTIFY_ALLOWED_HOSTS "
-                                "lift this)")
+            raise TargetRefused(
+                f"the host {host!r} resolves to {problem}; notices go only to "
+                "public addresses (NOTIFY_ALLOW_PRIVATE or NOTIFY_ALLOWED_HOSTS "
+                "lift this)"
+            )
     if not addresses:
         raise TargetRefused(f"the host {host!r} does not resolve")
     return addresses
@@ -112,12 +114,13 @@ def check_target(url: str, policy: TargetPolicy, resolve: Resolver = system_reso
     return None
 
 
-def vetted_connection(policy: TargetPolicy, resolve: Resolver = system_resolver
-                      ) -> Callable[..., socket.socket]:
+def vetted_connection(policy: TargetPolicy, resolve: Resolver = system_resolver) -> Callable[..., socket.socket]:
     """A drop-in for :func:`socket.create_connection` that connects only to vetted
     addresses of the host it is given (send time: check and connect in one step)."""
-    def connect(address: tuple[str, int], timeout: float | None = None,
-                source_address: tuple[str, int] | None = None, **_: object) -> socket.socket:
+
+    def connect(
+        address: tuple[str, int], timeout: float | None = None, source_address: tuple[str, int] | None = None, **_: object
+    ) -> socket.socket:
         host, port = address
         last: OSError | None = None
         for ip in vetted_addresses(host, port, policy, resolve):
@@ -126,6 +129,7 @@ def vetted_connection(policy: TargetPolicy, resolve: Resolver = system_resolver
             except OSError as exc:
                 last = exc
         raise last or OSError(f"could not connect to {host}")
+
     return connect
 
 

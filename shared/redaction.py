@@ -7,6 +7,7 @@ checkpoints, exports and the CLI built on them) goes through these functions, as
 GitHub and GitLab never show a webhook secret again after it is set. Which fields
 are secret is said once, in the spec's field table (``Field.secret``).
 """
+
 from __future__ import annotations
 
 from typing import Any

@@ -5,6 +5,7 @@ writer's pending queue, a worker recording a run's end — waits 0.5 s, 1 s, 2 s
 up to 10 s between tries, and starts again from 0.5 s after a success. Single
 commands are also retried briefly by the Redis client itself (shared.connections).
 """
+
 from __future__ import annotations
 
 import logging
@@ -59,8 +60,7 @@ def retry_redis(call: Callable[[], T], what: str, timeout: float = 300.0) -> T:
             time.sleep(delay)
 
 
-def attempts(count: int, backoff: Backoff | None = None,
-             sleep: Callable[[float], object] = time.sleep) -> Iterator[int]:
+def attempts(count: int, backoff: Backoff | None = None, sleep: Callable[[float], object] = time.sleep) -> Iterator[int]:
     """Attempt numbers 1..``count``, waiting the policy's delay before each retry:
     ``for attempt in attempts(4): ...`` (``break`` on success)."""
     backoff = backoff or Backoff()

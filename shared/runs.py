@@ -6,6 +6,7 @@ so that run history survives a Redis flush. Status changes are the lifecycle's
 optimistic transaction that also keeps the indexes in step: every run by creation
 time, the runs of each status, and the waiting runs in queue order.
 """
+
 from __future__ import annotations
 
 import json
@@ -84,8 +85,9 @@ class RunStore:
             return cast(dict[str, Any], json.loads(raw))
         return self._restore(run_id)
 
-    def page(self, limit: int = 100, cursor: str | None = None, status: str | None = None,
-             name_contains: str | None = None) -> tuple[list[dict[str, Any]], str | None]:
+    def page(
+        self, limit: int = 100, cursor: str | None = None, status: str | None = None, name_contains: str | None = None
+    ) -> tuple[list[dict[str, Any]], str | None]:
         """Runs newest first, ``limit`` at most, after ``cursor``; and the cursor of the
         next page (None when there is none).
 
@@ -116,8 +118,7 @@ class RunStore:
                     break
         return runs, encode_cursor(position) if position else None
 
-    def _after(self, index: str, position: tuple[float, str] | None,
-               count: int) -> list[tuple[str, float]]:
+    def _after(self, index: str, position: tuple[float, str] | None, count: int) -> list[tuple[str, float]]:
         """The next ``count`` (id, created_at) of ``index`` after ``position``, newest first.
 
         Entries with the same score come in descending id order, so those at the
@@ -125,10 +126,8 @@ class RunStore:
         top = "+inf" if position is None else repr(position[0])
         extra = 0
         while True:
-            rows = self.r.zrevrangebyscore(index, top, "-inf", start=0, num=count + extra,
-                                           withscores=True)
-            fresh = [(m.decode(), sc) for m, sc in rows
-                     if position is None or sc < position[0] or m.decode() < position[1]]
+            rows = self.r.zrevrangebyscore(index, top, "-inf", start=0, num=count + extra, withscores=True)
+            fresh = [(m.decode(), sc) for m, sc in rows if position is None or sc < position[0] or m.decode() < position[1]]
             if fresh or len(rows) < count + extra:
                 return fresh[:count]
             extra += count  # a run of equal timestamps longer than the batch
@@ -165,12 +164,15 @@ class RunStore:
 
     def add_child(self, run_id: str, child_id: str) -> dict[str, Any] | None:
         """Append a fork's id to the run's ``children`` (atomic: concurrent forks all land)."""
-        return self._transition(run_id, None, compute=lambda record: {
-            "children": [*record.get("children", []), child_id]})
+        return self._transition(run_id, None, compute=lambda record: {"children": [*record.get("children", []), child_id]})
 
-    def _transition(self, run_id: str, allowed_from: tuple[str, ...] | None,
-                    compute: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
-                    **changes: Any) -> dict[str, Any] | None:
+    def _transition(
+        self,
+        run_id: str,
+        allowed_from: tuple[str, ...] | None,
+        compute: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
+        **changes: Any,
+    ) -> dict[str, Any] | None:
         """Apply ``changes`` if the run's status is in ``allowed_from`` (None = any).
 
         Returns the new record, or None when the run is missing or in another state.
@@ -249,14 +251,13 @@ class RunStore:
     def _index_statuses(self, run_ids: list[str]) -> None:
         """Put runs recorded before per-status indexes existed into theirs (idempotent)."""
         for start in range(0, len(run_ids), PAGE_CHUNK):
-            chunk = run_ids[start:start + PAGE_CHUNK]
+            chunk = run_ids[start : start + PAGE_CHUNK]
             pipe = self.r.pipeline(transaction=False)
             raws = cast(list[bytes | None], self.r.mget([keys.run_record(i) for i in chunk]))
             for run_id, raw in zip(chunk, raws):
                 if raw is not None:
                     record = json.loads(raw)
-                    pipe.zadd(keys.runs_with_status(record["status"]),
-                              {run_id: record["created_at"]}, nx=True)
+                    pipe.zadd(keys.runs_with_status(record["status"]), {run_id: record["created_at"]}, nx=True)
             pipe.execute()
 
 

@@ -18,6 +18,7 @@ never leaves a partial epoch behind.
 ``epochs.json`` keeps the run's ``epoch`` and ``samples`` events (a few KB each,
 at most one per epoch) so a page can show per-epoch detail without the log.
 """
+
 from __future__ import annotations
 
 import math
@@ -130,9 +131,11 @@ class SeriesWriter:
         self.curves = {n: _Curve(folder, n, int(counts.get(n, 0))) for n in NAMES}
         detail = layout.read_json(folder / EPOCHS) or {}
         self.epochs: dict[int, dict[str, Any]] = {
-            e["epoch"]: e for e in detail.get("epochs", []) if e["seq"] <= self.last_seq}
+            e["epoch"]: e for e in detail.get("epochs", []) if e["seq"] <= self.last_seq
+        }
         self.samples: dict[int, dict[str, Any]] = {
-            e["epoch"]: e for e in detail.get("samples", []) if e["seq"] <= self.last_seq}
+            e["epoch"]: e for e in detail.get("samples", []) if e["seq"] <= self.last_seq
+        }
         self._detail_dirty = False
         self._flushed_at = time.monotonic()
 
@@ -155,8 +158,9 @@ class SeriesWriter:
             self._rewind_to(int(event["resumed_from_epoch"]))
         self.last_seq = event["seq"]
         live = math.isfinite(self.flush_interval)  # a rebuild flushes once, at the end
-        if (live and kind in (EventType.EPOCH, EventType.SAMPLES, EventType.STATUS)) or \
-                time.monotonic() - self._flushed_at >= self.flush_interval:
+        if (
+            live and kind in (EventType.EPOCH, EventType.SAMPLES, EventType.STATUS)
+        ) or time.monotonic() - self._flushed_at >= self.flush_interval:
             self.flush()
 
     def _progress(self, event: dict[str, Any]) -> None:
@@ -165,8 +169,7 @@ class SeriesWriter:
         end = (int(event["epoch"]) - 1) * steps + int(event["step"])
         losses = event.get("losses") or []
         for i, loss in enumerate(losses):
-            self.curves["batch_loss"].add(end - len(losses) + 1 + i,
-                                          math.nan if loss is None else float(loss))
+            self.curves["batch_loss"].add(end - len(losses) + 1 + i, math.nan if loss is None else float(loss))
         if event.get("lr") is not None:
             self.curves["lr"].add(end, float(event["lr"]))
         if event.get("images_per_sec") is not None:
@@ -197,13 +200,22 @@ class SeriesWriter:
         for curve in self.curves.values():
             curve.flush()
         if self._detail_dirty:
-            layout.write_json(self.folder / EPOCHS, {
-                "epochs": [self.epochs[e] for e in sorted(self.epochs)],
-                "samples": [self.samples[e] for e in sorted(self.samples)]})
+            layout.write_json(
+                self.folder / EPOCHS,
+                {
+                    "epochs": [self.epochs[e] for e in sorted(self.epochs)],
+                    "samples": [self.samples[e] for e in sorted(self.samples)],
+                },
+            )
             self._detail_dirty = False
-        layout.write_json(self.folder / META, {
-            "last_seq": self.last_seq, "steps_per_epoch": self.steps_per_epoch,
-            "counts": {n: c.count for n, c in self.curves.items()}})
+        layout.write_json(
+            self.folder / META,
+            {
+                "last_seq": self.last_seq,
+                "steps_per_epoch": self.steps_per_epoch,
+                "counts": {n: c.count for n, c in self.curves.items()},
+            },
+        )
         self._flushed_at = time.monotonic()
 
     def catch_up(self, pages: Callable[[int], list[dict[str, Any]]]) -> None:
@@ -252,15 +264,23 @@ def _clean(values: np.ndarray) -> list[float | None]:
     return [None if v != v else v for v in out]
 
 
-def read_series(folder: Path, name: str, start: int | None = None, end: int | None = None,
-                points: int = DEFAULT_POINTS) -> dict[str, Any]:
+def read_series(
+    folder: Path, name: str, start: int | None = None, end: int | None = None, points: int = DEFAULT_POINTS
+) -> dict[str, Any]:
     """At most ``points`` min/max/mean buckets of ``name`` over x in [start, end];
     the raw points when the range holds no more than that."""
     meta = read_meta(folder) or {"counts": {}, "last_seq": 0}
     total = int(meta["counts"].get(name, 0))
-    result: dict[str, Any] = {"name": name, "total": total, "last_seq": meta["last_seq"],
-                              "steps_per_epoch": meta.get("steps_per_epoch"),
-                              "x": [], "min": [], "max": [], "mean": []}
+    result: dict[str, Any] = {
+        "name": name,
+        "total": total,
+        "last_seq": meta["last_seq"],
+        "steps_per_epoch": meta.get("steps_per_epoch"),
+        "x": [],
+        "min": [],
+        "max": [],
+        "mean": [],
+    }
     if total == 0:
         return result
     xs = np.memmap(folder / f"{name}.x", dtype=X_DTYPE, mode="r", shape=(total,))
@@ -278,8 +298,7 @@ def read_series(folder: Path, name: str, start: int | None = None, end: int | No
     edges = (np.arange(points, dtype=np.int64) * n) // points
     sizes = np.diff(np.append(edges, n))
     lows, highs, sums = _reduce_buckets(folder / f"{name}.y", lo, n, edges)
-    result.update(x=np.asarray(xs[lo:hi][edges]).tolist(), min=_clean(lows), max=_clean(highs),
-                  mean=_clean(sums / sizes))
+    result.update(x=np.asarray(xs[lo:hi][edges]).tolist(), min=_clean(lows), max=_clean(highs), mean=_clean(sums / sizes))
     return result
 
 
@@ -287,8 +306,7 @@ def read_series(folder: Path, name: str, start: int | None = None, end: int | No
 REDUCE_CHUNK = 1 << 21
 
 
-def _reduce_buckets(y_path: Path, lo: int, n: int,
-                    edges: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _reduce_buckets(y_path: Path, lo: int, n: int, edges: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Min, max and (float64) sum per bucket of the ``n`` values from index ``lo`` of a
     y file, buckets starting at ``edges``. Read a few buckets at a time with plain reads:
     the range is never held whole, and the file's pages stay in the page cache instead of
@@ -317,6 +335,8 @@ def read_epochs(folder: Path) -> dict[str, Any]:
     meta = read_meta(folder) or {"last_seq": 0}
     detail = layout.read_json(folder / EPOCHS) or {}
     upto = meta["last_seq"]
-    return {"epochs": [e for e in detail.get("epochs", []) if e["seq"] <= upto],
-            "samples": [e for e in detail.get("samples", []) if e["seq"] <= upto],
-            "last_seq": upto}
+    return {
+        "epochs": [e for e in detail.get("epochs", []) if e["seq"] <= upto],
+        "samples": [e for e in detail.get("samples", []) if e["seq"] <= upto],
+        "last_seq": upto,
+    }

@@ -3,6 +3,7 @@
 Both tiers call :func:`load_settings` at start; a bad value stops the process
 with a message naming the variable instead of failing later in a request.
 """
+
 from __future__ import annotations
 
 import os
@@ -84,8 +85,7 @@ class Settings:
         return TargetPolicy(self.notify_allow_private, self.notify_allowed_hosts)
 
 
-def _number(name: str, default: float | None, low: float, high: float,
-            kind: type[int] | type[float] = int) -> Any:
+def _number(name: str, default: float | None, low: float, high: float, kind: type[int] | type[float] = int) -> Any:
     """``kind(os.environ[name])`` within [low, high], or ``default`` when unset."""
     raw = os.environ.get(name)
     if raw is None or raw == "":
@@ -93,8 +93,7 @@ def _number(name: str, default: float | None, low: float, high: float,
     try:
         value = kind(raw)
     except ValueError:
-        raise SettingsError(f"{name} must be {'an integer' if kind is int else 'a number'}, "
-                            f"got {raw!r}") from None
+        raise SettingsError(f"{name} must be {'an integer' if kind is int else 'a number'}, got {raw!r}") from None
     if not low <= value <= high:
         raise SettingsError(f"{name} must be between {low} and {high}, got {value}")
     return value
@@ -173,8 +172,7 @@ def settings_or_exit() -> Settings:
 def load_settings() -> Settings:
     """Read and validate every variable; raise SettingsError on the first bad one."""
     d = Settings()
-    redis_url = with_password(os.environ.get("REDIS_URL") or d.redis_url,
-                              os.environ.get("REDIS_PASSWORD") or None)
+    redis_url = with_password(os.environ.get("REDIS_URL") or d.redis_url, os.environ.get("REDIS_PASSWORD") or None)
     device = os.environ.get("TRAINBOARD_DEVICE") or d.device
     if not (device in ("auto", "cpu", "cuda") or device.startswith("cuda:")):
         raise SettingsError(f"TRAINBOARD_DEVICE must be auto, cpu, cuda or cuda:N, got {device!r}")
@@ -186,8 +184,7 @@ def load_settings() -> Settings:
         web_host=os.environ.get("WEB_HOST") or d.web_host,
         web_port=_int("WEB_PORT", d.web_port, 1, 65535),
         stream_maxlen=_int("STREAM_MAXLEN", d.stream_maxlen, 100, 10_000_000),
-        stream_retention_seconds=_float("STREAM_RETENTION_SECONDS", d.stream_retention_seconds,
-                                        1.0, 30 * 24 * 3600.0),
+        stream_retention_seconds=_float("STREAM_RETENTION_SECONDS", d.stream_retention_seconds, 1.0, 30 * 24 * 3600.0),
         replay_limit=_int("REPLAY_LIMIT", d.replay_limit, 10, 100_000),
         client_queue_limit=_int("CLIENT_QUEUE_LIMIT", d.client_queue_limit, 100, 10_000_000),
         lease_seconds=_float("LEASE_SECONDS", d.lease_seconds, 1.0, 3600.0),

@@ -8,6 +8,7 @@ new field or bound is one line here.
 The web tier validates before anything is stored or enqueued; the worker validates
 again, because a task message is input too.
 """
+
 from __future__ import annotations
 
 import math
@@ -74,28 +75,68 @@ class Field:
 
 
 FIELDS: tuple[Field, ...] = (
-    Field("name", "text", None, f"run name, 1-{NAME_MAX} characters (default: built from the others)",
-          nullable=True, placeholder="optional"),
+    Field(
+        "name",
+        "text",
+        None,
+        f"run name, 1-{NAME_MAX} characters (default: built from the others)",
+        nullable=True,
+        placeholder="optional",
+    ),
     Field("epochs", "int", 10, "passes over the training set", 1, 100),
     Field("batch_size", "int", 64, "images per batch", 1, 4096),
     Field("lr", "number", 0.001, "learning rate", 0, 10, exclusive_low=True, title="Learning rate"),
-    Field("optimizer", "choice", "adam", "adam, adamw or sgd (momentum 0.9, Nesterov)",
-          choices=("adam", "adamw", "sgd")),
-    Field("schedule", "choice", "none", "learning-rate schedule", choices=("none", "onecycle"),
-          title="LR schedule"),
+    Field("optimizer", "choice", "adam", "adam, adamw or sgd (momentum 0.9, Nesterov)", choices=("adam", "adamw", "sgd")),
+    Field("schedule", "choice", "none", "learning-rate schedule", choices=("none", "onecycle"), title="LR schedule"),
     Field("seed", "int", 0, "random seed (data order, initial weights)", 0, 2**31 - 1),
-    Field("train_samples", "int", None, "train on a seeded random subset of this many images",
-          100, MNIST_TRAIN_SIZE, nullable=True, placeholder="all 60,000"),
-    Field("target_accuracy", "number", None, "stop once test accuracy reaches this fraction",
-          0, 1, exclusive_low=True, nullable=True, placeholder="e.g. 0.99",
-          title="Stop at accuracy"),
+    Field(
+        "train_samples",
+        "int",
+        None,
+        "train on a seeded random subset of this many images",
+        100,
+        MNIST_TRAIN_SIZE,
+        nullable=True,
+        placeholder="all 60,000",
+    ),
+    Field(
+        "target_accuracy",
+        "number",
+        None,
+        "stop once test accuracy reaches this fraction",
+        0,
+        1,
+        exclusive_low=True,
+        nullable=True,
+        placeholder="e.g. 0.99",
+        title="Stop at accuracy",
+    ),
     Field("dataset", "choice", "mnist", "the dataset", choices=("mnist",)),
-    Field("accelerator", "choice", "any", "any worker, or gpu: only a worker with a GPU",
-          choices=("any", "gpu"), title="Hardware"),
-    Field("priority", "choice", "normal", "waiting runs of higher priority start first (FIFO within one)",
-          choices=("high", "normal", "low")),  # in queue order: see PRIORITY_ORDER
-    Field("notify_url", "url", None, "POST a JSON notice (Slack-compatible text) here when the run ends",
-          nullable=True, placeholder="https://hooks.example/…", title="Notify URL", secret=True),
+    Field(
+        "accelerator",
+        "choice",
+        "any",
+        "any worker, or gpu: only a worker with a GPU",
+        choices=("any", "gpu"),
+        title="Hardware",
+    ),
+    Field(
+        "priority",
+        "choice",
+        "normal",
+        "waiting runs of higher priority start first (FIFO within one)",
+        choices=("high", "normal", "low"),
+    ),  # in queue order: see PRIORITY_ORDER
+    Field(
+        "notify_url",
+        "url",
+        None,
+        "POST a JSON notice (Slack-compatible text) here when the run ends",
+        nullable=True,
+        placeholder="https://hooks.example/…",
+        title="Notify URL",
+        secret=True,
+    ),
 )
 BY_NAME = {f.name: f for f in FIELDS}
 #: Queue order of each priority (lower starts first), from the field's choices: the one
@@ -173,8 +214,7 @@ def validate_spec(raw: Any) -> dict[str, Any]:
             errors[field.name] = problem
         elif raw[field.name] is not None:
             value = raw[field.name]
-            spec[field.name] = int(value) if field.kind == "int" else \
-                float(value) if field.kind == "number" else value
+            spec[field.name] = int(value) if field.kind == "int" else float(value) if field.kind == "number" else value
     if errors:
         raise SpecError(errors)
     spec["name"] = (spec["name"] or "").strip() or default_name(spec)
@@ -208,8 +248,11 @@ def json_schema(answered: bool = False) -> dict[str, Any]:
     properties: dict[str, Any] = {}
     for f in FIELDS:
         if answered and f.secret:
-            properties[f.name] = {"type": ["string", "null"], "maxLength": URL_MAX,
-                                  "description": f.help + " (write-only: answered masked)"}
+            properties[f.name] = {
+                "type": ["string", "null"],
+                "maxLength": URL_MAX,
+                "description": f.help + " (write-only: answered masked)",
+            }
             continue
         properties[f.name] = field_schema(f)
     return {"type": "object", "additionalProperties": False, "properties": properties}

@@ -10,6 +10,7 @@ sends the missing events again on the run's backfill stream, and the recorder
 continues. A spool whose run is not being written here and that the recorder has
 caught up with is removed (:func:`drain`, from the worker's heartbeat).
 """
+
 from __future__ import annotations
 
 import json
@@ -70,8 +71,7 @@ def recorded_seq(r: redis.Redis, run_id: str) -> int | None:
 
 
 def _first_in_stream(r: redis.Redis, run_id: str, after: int) -> int | None:
-    entries = cast(list[tuple[bytes, Any]], r.xrange(keys.run_stream(run_id), min=f"{after + 1}-0",
-                                                     max="+", count=1))
+    entries = cast(list[tuple[bytes, Any]], r.xrange(keys.run_stream(run_id), min=f"{after + 1}-0", max="+", count=1))
     return int(entries[0][0].split(b"-")[0]) if entries else None
 
 
@@ -100,8 +100,13 @@ def resend_missing(r: redis.Redis, spool: Spool, last: int | None = None) -> int
         sent += len(chunk)
         after = chunk[-1][0]
     if sent:
-        log.warning("run %s: the recorder lacked seqs %d-%d; sent %d event(s) again from the spool",
-                    spool.run_id, acked + 1, upto, sent)
+        log.warning(
+            "run %s: the recorder lacked seqs %d-%d; sent %d event(s) again from the spool",
+            spool.run_id,
+            acked + 1,
+            upto,
+            sent,
+        )
     return sent
 
 

@@ -3,6 +3,7 @@
 A sweep has no status of its own to keep in step: its state is read from its runs
 (counts by status, the best run so far), so it can never disagree with them.
 """
+
 from __future__ import annotations
 
 import json
@@ -83,7 +84,11 @@ def summarize(sweep: dict[str, Any], runs: list[dict[str, Any]]) -> dict[str, An
     scored = [r for r in runs if r.get("metrics", {}).get("best_test_accuracy") is not None]
     best = max(scored, key=lambda r: r["metrics"]["best_test_accuracy"], default=None)
     finished = bool(runs) and all(r["status"] in TERMINAL for r in runs)
-    return {**sweep, "counts": counts, "finished": finished,
-            "active": sum(1 for r in runs if r["status"] in ACTIVE),
-            "best_run_id": best["id"] if best else None,
-            "best_test_accuracy": best["metrics"]["best_test_accuracy"] if best else None}
+    return {
+        **sweep,
+        "counts": counts,
+        "finished": finished,
+        "active": sum(1 for r in runs if r["status"] in ACTIVE),
+        "best_run_id": best["id"] if best else None,
+        "best_test_accuracy": best["metrics"]["best_test_accuracy"] if best else None,
+    }

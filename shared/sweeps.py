@@ -11,6 +11,7 @@ a deterministic order (a random search is seeded).
     {"base": {"epochs": 3}, "random": {"lr": {"min": 1e-4, "max": 1e-2, "log": true},
      "optimizer": ["adam", "sgd"]}, "count": 8, "seed": 1}                      → 8 runs
 """
+
 from __future__ import annotations
 
 import itertools
@@ -29,13 +30,27 @@ MAX_VALUES = 50
 #: Those that are run-spec fields too (priority, notify_url) pass on to every run; the
 #: sweep's name prefixes its runs' names.
 SWEEP_FIELDS: tuple[Field, ...] = (
-    Field("name", "text", None, f"sweep name, 1-{NAME_MAX} characters (each run's name adds its values)",
-          nullable=True, placeholder="optional"),
+    Field(
+        "name",
+        "text",
+        None,
+        f"sweep name, 1-{NAME_MAX} characters (each run's name adds its values)",
+        nullable=True,
+        placeholder="optional",
+    ),
     BY_NAME["priority"],
     BY_NAME["notify_url"],
-    Field("early_stop_epoch", "int", None, "stop a run whose test accuracy after this epoch is below "
-          "the median of the sweep's finished runs", 1, 100, nullable=True, placeholder="off",
-          title="Early stop at epoch"),
+    Field(
+        "early_stop_epoch",
+        "int",
+        None,
+        "stop a run whose test accuracy after this epoch is below the median of the sweep's finished runs",
+        1,
+        100,
+        nullable=True,
+        placeholder="off",
+        title="Early stop at epoch",
+    ),
 )
 SWEEP_BY_NAME = {f.name: f for f in SWEEP_FIELDS}
 #: Sweep fields every run of the sweep gets in its spec.
@@ -91,10 +106,17 @@ def expand(body: Any) -> tuple[dict[str, Any], list[dict[str, Any]]]:
         raise SpecError(errors)
     swept = sorted({k for combo in combos for k in combo})
     own = {f.name: _value(f, body.get(f.name)) for f in SWEEP_FIELDS}
-    description = {**own, "name": sweep_name, "base": base, "swept": swept,
-                   "mode": "grid" if "grid" in body else "random",
-                   "grid": body.get("grid"), "random": body.get("random"),
-                   "count": len(specs), "seed": body.get("seed", 0) if "random" in body else None}
+    description = {
+        **own,
+        "name": sweep_name,
+        "base": base,
+        "swept": swept,
+        "mode": "grid" if "grid" in body else "random",
+        "grid": body.get("grid"),
+        "random": body.get("random"),
+        "count": len(specs),
+        "seed": body.get("seed", 0) if "random" in body else None,
+    }
     return description, specs
 
 

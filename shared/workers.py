@@ -1,4 +1,5 @@
 """Reading worker presence (written by worker.presence every couple of seconds)."""
+
 from __future__ import annotations
 
 import json

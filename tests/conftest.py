@@ -1,4 +1,5 @@
 """Shared fixtures: a generated MNIST-format dataset and a real running stack."""
+
 from __future__ import annotations
 
 import shutil
@@ -73,15 +74,20 @@ class Stack:
         return requests.get(f"{self.url}/api/runs/{run_id}", headers=self.auth, timeout=10).json()
 
     def events(self, run_id: str, after: int = 0) -> list[dict]:
-        response = requests.get(f"{self.url}/api/runs/{run_id}/events", params={"after": after},
-                                headers=self.auth, timeout=10)
+        response = requests.get(
+            f"{self.url}/api/runs/{run_id}/events", params={"after": after}, headers=self.auth, timeout=10
+        )
         assert response.status_code == 200, response.text
         return response.json()["events"]
 
     def wait_status(self, run_id: str, statuses, timeout: float = 120) -> dict:
         statuses = (statuses,) if isinstance(statuses, str) else tuple(statuses)
-        return processes.wait_for(lambda: (r := self.run(run_id))["status"] in statuses and r,
-                                  timeout, f"run {run_id} to reach {statuses}", interval=0.2)
+        return processes.wait_for(
+            lambda: (r := self.run(run_id))["status"] in statuses and r,
+            timeout,
+            f"run {run_id} to reach {statuses}",
+            interval=0.2,
+        )
 
     def stop(self) -> None:
         for proc in self.webs + self.workers:

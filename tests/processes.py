@@ -3,6 +3,7 @@
 Each helper starts the real program the way `make` does, logs to a file in the
 test's folder (printed when a test fails), and is stopped by the fixture.
 """
+
 from __future__ import annotations
 
 import os
@@ -36,8 +37,9 @@ class Proc:
 
     def start(self) -> Proc:
         log = open(self.log_path, "ab")
-        self.popen = subprocess.Popen(self.args, env=self.env, cwd=ROOT, stdout=log,
-                                      stderr=subprocess.STDOUT, start_new_session=True)
+        self.popen = subprocess.Popen(
+            self.args, env=self.env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
         return self
 
     def alive(self) -> bool:
@@ -86,8 +88,19 @@ def wait_for(predicate, timeout: float, what: str, interval: float = 0.1):
 def start_redis(folder: Path, port: int | None = None, persist: bool = True) -> tuple[Proc, str]:
     port = port or free_port()
     folder.mkdir(parents=True, exist_ok=True)
-    args = ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--dir", str(folder),
-            "--save", "", "--appendonly", "yes" if persist else "no"]
+    args = [
+        "redis-server",
+        "--port",
+        str(port),
+        "--bind",
+        "127.0.0.1",
+        "--dir",
+        str(folder),
+        "--save",
+        "",
+        "--appendonly",
+        "yes" if persist else "no",
+    ]
     proc = Proc(f"redis-{port}", args, dict(os.environ), folder).start()
     url = f"redis://127.0.0.1:{port}/0"
     wait_for(lambda: redis.Redis.from_url(url).ping(), 10, "redis-server")
@@ -95,8 +108,11 @@ def start_redis(folder: Path, port: int | None = None, persist: bool = True) -> 
 
 
 #: Credentials the test S3 store accepts (weed mini without identities takes any).
-S3_ENV = {"AWS_ACCESS_KEY_ID": "trainboard-test", "AWS_SECRET_ACCESS_KEY": "trainboard-test-secret",
-          "AWS_DEFAULT_REGION": "us-east-1"}
+S3_ENV = {
+    "AWS_ACCESS_KEY_ID": "trainboard-test",
+    "AWS_SECRET_ACCESS_KEY": "trainboard-test-secret",
+    "AWS_DEFAULT_REGION": "us-east-1",
+}
 
 
 def start_s3(folder: Path) -> tuple[Proc, dict[str, str]]:
@@ -105,27 +121,44 @@ def start_s3(folder: Path) -> tuple[Proc, dict[str, str]]:
     weed = shutil.which("weed") or str(Path(sys.executable).parent / "weed")
     folder.mkdir(parents=True, exist_ok=True)
     ports = {name: free_port() for name in ("master", "volume", "filer", "s3", "admin", "webdav")}
-    args = [weed, "mini", f"-dir={folder}", "-ip=127.0.0.1", "-ip.bind=127.0.0.1",
-            *(f"-{name}.port={port}" for name, port in ports.items())]
+    args = [
+        weed,
+        "mini",
+        f"-dir={folder}",
+        "-ip=127.0.0.1",
+        "-ip.bind=127.0.0.1",
+        *(f"-{name}.port={port}" for name, port in ports.items()),
+    ]
     proc = Proc(f"s3-{ports['s3']}", args, dict(os.environ), folder).start()
     env = {**S3_ENV, "AWS_ENDPOINT_URL_S3": f"http://127.0.0.1:{ports['s3']}"}
 
     def ready() -> bool:
         import boto3
 
-        client = boto3.client("s3", endpoint_url=env["AWS_ENDPOINT_URL_S3"],
-                              region_name="us-east-1", aws_access_key_id=S3_ENV["AWS_ACCESS_KEY_ID"],
-                              aws_secret_access_key=S3_ENV["AWS_SECRET_ACCESS_KEY"])
+        client = boto3.client(
+            "s3",
+            endpoint_url=env["AWS_ENDPOINT_URL_S3"],
+            region_name="us-east-1",
+            aws_access_key_id=S3_ENV["AWS_ACCESS_KEY_ID"],
+            aws_secret_access_key=S3_ENV["AWS_SECRET_ACCESS_KEY"],
+        )
         client.list_buckets()
         return True
+
     wait_for(ready, 60, "SeaweedFS S3")
     return proc, env
 
 
 def stack_env(redis_url: str, results: Path, data: Path, **extra: str) -> dict[str, str]:
     env = dict(os.environ)
-    env.update(REDIS_URL=redis_url, RESULTS_DIR=str(results), DATA_DIR=str(data),
-               TRAINBOARD_DEVICE="cpu", PYTHONUNBUFFERED="1", OMP_NUM_THREADS="1")
+    env.update(
+        REDIS_URL=redis_url,
+        RESULTS_DIR=str(results),
+        DATA_DIR=str(data),
+        TRAINBOARD_DEVICE="cpu",
+        PYTHONUNBUFFERED="1",
+        OMP_NUM_THREADS="1",
+    )
     env.update(extra)
     return env
 
@@ -140,11 +173,11 @@ def wait_worker_ready(r: redis.Redis, name_prefix: str, timeout: float = 60) -> 
 
     def ready():
         return any(n.decode().startswith(name_prefix) for n in r.smembers(keys.WORKERS))
+
     wait_for(ready, timeout, f"worker {name_prefix} heartbeat")
 
 
-def start_web(env: dict[str, str], log_dir: Path, port: int | None = None,
-              host: str = "127.0.0.1") -> tuple[Proc, str]:
+def start_web(env: dict[str, str], log_dir: Path, port: int | None = None, host: str = "127.0.0.1") -> tuple[Proc, str]:
     port = port or free_port()
     env = {**env, "WEB_PORT": str(port), "WEB_HOST": host}
     proc = Proc(f"web-{port}", [sys.executable, "-m", "web"], env, log_dir).start()

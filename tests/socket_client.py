@@ -1,4 +1,5 @@
 """A real Socket.IO client that follows a run the way the page does."""
+
 from __future__ import annotations
 
 import threading
@@ -28,14 +29,14 @@ class RunWatcher:
         self._lock = threading.Lock()
         self.done = threading.Event()
         self.acks: list[dict] = []
-        self.sio = socketio.Client(reconnection=True, reconnection_delay=0.2,
-                                   reconnection_delay_max=1.0)
+        self.sio = socketio.Client(reconnection=True, reconnection_delay=0.2, reconnection_delay_max=1.0)
         self.sio.on("run_event", self._on_event)
         self.sio.on("connect", self._on_connect)
 
     def start(self) -> RunWatcher:
-        self.sio.connect(self.url, transports=["websocket"], wait_timeout=10,
-                         auth={"token": self.token} if self.token else None)
+        self.sio.connect(
+            self.url, transports=["websocket"], wait_timeout=10, auth={"token": self.token} if self.token else None
+        )
         return self
 
     def _on_connect(self) -> None:
@@ -44,8 +45,7 @@ class RunWatcher:
 
     def _subscribe(self) -> None:
         try:
-            ack = self.sio.call("subscribe", {"run_id": self.run_id, "after": self.last_seq},
-                                timeout=10)
+            ack = self.sio.call("subscribe", {"run_id": self.run_id, "after": self.last_seq}, timeout=10)
             self.acks.append(ack)
             self._fill(ack)
         except Exception as exc:  # reconnect will try again
@@ -58,8 +58,12 @@ class RunWatcher:
         first = ack.get("first_seq") if isinstance(ack, dict) else None
         while first is not None and self.last_seq + 1 < first:
             headers = {"Authorization": f"Bearer {self.token}"} if self.token else {}
-            page = requests.get(f"{self.url}/api/runs/{self.run_id}/events", headers=headers,
-                                params={"after": self.last_seq, "limit": 10000}, timeout=30).json()
+            page = requests.get(
+                f"{self.url}/api/runs/{self.run_id}/events",
+                headers=headers,
+                params={"after": self.last_seq, "limit": 10000},
+                timeout=30,
+            ).json()
             if not page["events"]:
                 break
             for event in page["events"]:
@@ -91,8 +95,9 @@ class RunWatcher:
 
     def wait_done(self, timeout: float = 120) -> list[dict]:
         if not self.done.wait(timeout):
-            raise TimeoutError(f"run {self.run_id} did not finish in {timeout}s; "
-                               f"last seq {self.last_seq}, held back {sorted(self.held)}")
+            raise TimeoutError(
+                f"run {self.run_id} did not finish in {timeout}s; last seq {self.last_seq}, held back {sorted(self.held)}"
+            )
         with self._lock:
             if self.held:
                 self.gaps.append((self.last_seq, min(self.held)))

@@ -4,6 +4,7 @@ Each image is the digit drawn with PIL's built-in font at a random offset and
 scale, plus noise, so a CNN really can learn it and a test that expects the loss
 to fall or the accuracy to rise can fail for real.
 """
+
 from __future__ import annotations
 
 import struct
@@ -24,8 +25,9 @@ def render_digits(labels: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     for i, label in enumerate(labels):
         canvas = Image.new("L", (28, 28), 0)
         font = fonts[rng.integers(len(fonts))]
-        ImageDraw.Draw(canvas).text((6 + int(rng.integers(-2, 5)), 2 + int(rng.integers(-2, 4))),
-                                    str(int(label)), fill=255, font=font)
+        ImageDraw.Draw(canvas).text(
+            (6 + int(rng.integers(-2, 5)), 2 + int(rng.integers(-2, 4))), str(int(label)), fill=255, font=font
+        )
         noise = rng.integers(0, 40, (28, 28))
         images[i] = np.clip(np.asarray(canvas, dtype=np.int32) + noise, 0, 255)
     return images

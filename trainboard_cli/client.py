@@ -1,4 +1,5 @@
 """A small client of the public API (REST with requests, live events with python-socketio)."""
+
 from __future__ import annotations
 
 import threading
@@ -45,16 +46,19 @@ class Client:
     def fork(self, run_id: str, body: dict[str, Any]) -> dict[str, Any]:
         return self._call("POST", f"/api/runs/{run_id}/fork", json=body)
 
-    def runs_page(self, status: str | None = None, search: str | None = None, limit: int = 100,
-                  cursor: str | None = None) -> tuple[list[dict[str, Any]], str | None]:
+    def runs_page(
+        self, status: str | None = None, search: str | None = None, limit: int = 100, cursor: str | None = None
+    ) -> tuple[list[dict[str, Any]], str | None]:
         """One page of runs, newest first, and the cursor of the next (None at the end)."""
-        params = {k: v for k, v in {"status": status, "q": search, "limit": limit,
-                                    "cursor": cursor}.items() if v is not None}
+        params = {
+            k: v for k, v in {"status": status, "q": search, "limit": limit, "cursor": cursor}.items() if v is not None
+        }
         body = self._call("GET", "/api/runs", params=params)
         return body["runs"], body.get("next_cursor")
 
-    def runs(self, status: str | None = None, search: str | None = None, limit: int = 100,
-             every: bool = False) -> list[dict[str, Any]]:
+    def runs(
+        self, status: str | None = None, search: str | None = None, limit: int = 100, every: bool = False
+    ) -> list[dict[str, Any]]:
         """The newest ``limit`` runs, or with ``every`` all of them (following cursors)."""
         runs, cursor = self.runs_page(status, search, limit)
         while every and cursor:
@@ -70,8 +74,7 @@ class Client:
 
     def events(self, run_id: str, after: int = 0, limit: int = 1000) -> list[dict[str, Any]]:
         """One page: at most ``limit`` (≤ 10,000) events with seq > ``after``."""
-        return self._call("GET", f"/api/runs/{run_id}/events",
-                          params={"after": after, "limit": limit})["events"]
+        return self._call("GET", f"/api/runs/{run_id}/events", params={"after": after, "limit": limit})["events"]
 
     def create_sweep(self, body: dict[str, Any]) -> dict[str, Any]:
         return self._call("POST", "/api/sweeps", json=body)
@@ -84,8 +87,9 @@ class Client:
         """The run's ``epoch`` events (metrics per epoch), without reading its log."""
         return self._call("GET", f"/api/runs/{run_id}/epochs")["epochs"]
 
-    def follow(self, run_id: str, on_event: Callable[[dict[str, Any]], None],
-               on_reconnect: Callable[[], None] = lambda: None) -> None:
+    def follow(
+        self, run_id: str, on_event: Callable[[dict[str, Any]], None], on_reconnect: Callable[[], None] = lambda: None
+    ) -> None:
         """Call ``on_event`` for every event in seq order until the run ends.
 
         Reconnects on its own and subscribes again with the last seq it has, so a
@@ -139,8 +143,9 @@ class Client:
         def _error(data: dict[str, Any]) -> None:
             raise SystemExit(f"server: {data.get('error')}")
 
-        sio.connect(self.url, auth={"token": self.token} if self.token else None,
-                    transports=["websocket"], wait_timeout=self.timeout)
+        sio.connect(
+            self.url, auth={"token": self.token} if self.token else None, transports=["websocket"], wait_timeout=self.timeout
+        )
         try:
             while not done.wait(0.5):
                 pass

@@ -1,4 +1,5 @@
 """``trainboard submit | sweep | fork | list | show | cancel | watch | logs`` against any deployment."""
+
 from __future__ import annotations
 
 import argparse
@@ -17,42 +18,60 @@ _FLAG_TYPES = {"int": int, "number": float, "choice": str, "text": str, "url": s
 
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="trainboard", description=__doc__)
-    p.add_argument("--url", default=os.environ.get("TRAINBOARD_URL", "http://127.0.0.1:8000"),
-                   help="Trainboard web tier (env TRAINBOARD_URL)")
-    p.add_argument("--token", default=os.environ.get("TRAINBOARD_TOKEN"),
-                   help="API token when the server sets API_TOKEN (env TRAINBOARD_TOKEN)")
+    p.add_argument(
+        "--url",
+        default=os.environ.get("TRAINBOARD_URL", "http://127.0.0.1:8000"),
+        help="Trainboard web tier (env TRAINBOARD_URL)",
+    )
+    p.add_argument(
+        "--token",
+        default=os.environ.get("TRAINBOARD_TOKEN"),
+        help="API token when the server sets API_TOKEN (env TRAINBOARD_TOKEN)",
+    )
     sub = p.add_subparsers(dest="command", required=True)
     s = sub.add_parser("submit", help="submit a run and print its id")
     for field in spec.FIELDS:  # the flags come from the spec's one definition
-        s.add_argument(field.flag, dest=field.name, type=_FLAG_TYPES[field.kind],
-                       choices=field.choices or None, help=_flag_help(field))
+        s.add_argument(
+            field.flag, dest=field.name, type=_FLAG_TYPES[field.kind], choices=field.choices or None, help=_flag_help(field)
+        )
     s.add_argument("--watch", action="store_true", help="then follow it until it ends")
-    fk = sub.add_parser("fork", help="a new run from one epoch of another (continue: more --epochs)",
-                        description="Starts from the run's state after --from-epoch (default: its last "
-                                    "finished epoch); any spec flag given overrides the parent's value.")
+    fk = sub.add_parser(
+        "fork",
+        help="a new run from one epoch of another (continue: more --epochs)",
+        description="Starts from the run's state after --from-epoch (default: its last "
+        "finished epoch); any spec flag given overrides the parent's value.",
+    )
     fk.add_argument("run_id")
     fk.add_argument("--from-epoch", dest="from_epoch", type=int, help="the epoch to start from")
     for field in spec.FIELDS:
-        fk.add_argument(field.flag, dest=field.name, type=_FLAG_TYPES[field.kind],
-                        choices=field.choices or None, help=_flag_help(field))
+        fk.add_argument(
+            field.flag, dest=field.name, type=_FLAG_TYPES[field.kind], choices=field.choices or None, help=_flag_help(field)
+        )
     fk.add_argument("--watch", action="store_true", help="then follow it until it ends")
-    sw = sub.add_parser("sweep", help="start a grid sweep: comma-separated values per field",
-                        description="Each field given several comma-separated values is swept "
-                                    "(every combination is one run); one value applies to all runs.")
+    sw = sub.add_parser(
+        "sweep",
+        help="start a grid sweep: comma-separated values per field",
+        description="Each field given several comma-separated values is swept "
+        "(every combination is one run); one value applies to all runs.",
+    )
     for field in spec.FIELDS:
         if field.name in sweeps.SWEEPABLE:
             sw.add_argument(field.flag, dest=field.name, metavar="V[,V…]", help=_flag_help(field))
     for field in sweeps.SWEEP_FIELDS:  # the sweep's own fields, from their one definition
-        sw.add_argument(field.flag, dest=field.name, type=_FLAG_TYPES[field.kind],
-                        choices=field.choices or None, help=_flag_help(field))
+        sw.add_argument(
+            field.flag, dest=field.name, type=_FLAG_TYPES[field.kind], choices=field.choices or None, help=_flag_help(field)
+        )
     sw.add_argument("--watch", action="store_true", help="follow it until every run has ended")
     ls = sub.add_parser("list", help="list runs, newest first")
     ls.add_argument("--status", choices=lifecycle.ALL, help="only runs with this status")
     ls.add_argument("--search", metavar="TEXT", help="only runs whose name contains TEXT")
     ls.add_argument("--limit", type=int, default=100, help="how many (default 100)")
     ls.add_argument("--all", action="store_true", help="every matching run, page after page")
-    for name, text in (("show", "print a run record as JSON"), ("cancel", "cancel a run"),
-                       ("watch", "follow a run live with a progress bar")):
+    for name, text in (
+        ("show", "print a run record as JSON"),
+        ("cancel", "cancel a run"),
+        ("watch", "follow a run live with a progress bar"),
+    ):
         sub.add_parser(name, help=text).add_argument("run_id")
     logs = sub.add_parser("logs", help="per-epoch metrics of a run")
     logs.add_argument("run_id")
@@ -61,7 +80,7 @@ def parser() -> argparse.ArgumentParser:
 
 
 def _flag_help(field: spec.Field) -> str:
-    bounds = "" if field.low is None else f"; {field.describe()[len('must be '):]}"
+    bounds = "" if field.low is None else f"; {field.describe()[len('must be ') :]}"
     default = "" if field.default is None else f" (default {field.default})"
     return f"{field.help}{bounds}{default}"
 
@@ -85,8 +104,9 @@ def _parse_values(field: spec.Field, text: str) -> list[object]:
     try:
         return [kind(part.strip()) for part in text.split(",") if part.strip()]
     except ValueError:
-        raise SystemExit(f"{field.flag}: {text!r} is not a comma-separated list of "
-                         f"{'integers' if kind is int else 'numbers'}") from None
+        raise SystemExit(
+            f"{field.flag}: {text!r} is not a comma-separated list of {'integers' if kind is int else 'numbers'}"
+        ) from None
 
 
 def cmd_sweep(client: Client, args: argparse.Namespace) -> int:
@@ -102,8 +122,11 @@ def cmd_sweep(client: Client, args: argparse.Namespace) -> int:
             grid[field.name] = values
     if not grid:
         raise SystemExit("give at least one field several comma-separated values, e.g. --lr 0.001,0.003")
-    body = {"base": base, "grid": grid, **{f.name: getattr(args, f.name) for f in sweeps.SWEEP_FIELDS
-                                           if getattr(args, f.name) is not None}}
+    body = {
+        "base": base,
+        "grid": grid,
+        **{f.name: getattr(args, f.name) for f in sweeps.SWEEP_FIELDS if getattr(args, f.name) is not None},
+    }
     sweep = client.create_sweep(body)
     print(f"sweep {sweep['id']}: {sweep['count']} runs over {', '.join(sweep['swept'])}")
     if not args.watch:
@@ -124,8 +147,7 @@ def cmd_sweep(client: Client, args: argparse.Namespace) -> int:
     for run in sorted(state["runs"], key=lambda r: -(r.get("metrics", {}).get("best_test_accuracy") or -1)):
         acc = run.get("metrics", {}).get("best_test_accuracy")
         mark = " ★" if run["id"] == state["best_run_id"] else ""
-        print(f"{run['id']:32}  {run['status']:9}  {(f'{acc:.2%}' if acc is not None else '-'):>8}  "
-              f"{run['name']}{mark}")
+        print(f"{run['id']:32}  {run['status']:9}  {(f'{acc:.2%}' if acc is not None else '-'):>8}  {run['name']}{mark}")
     return 0 if state["counts"].get(lifecycle.Status.SUCCEEDED.value, 0) == state["count"] else 1
 
 
@@ -190,5 +212,3 @@ def main(argv: list[str] | None = None) -> int:
     except OSError as exc:
         print(f"trainboard: cannot reach {args.url}: {exc}", file=sys.stderr)
         return 2
-
-

@@ -1,4 +1,5 @@
 """A one-line live progress bar for ``trainboard watch`` (no dependencies)."""
+
 from __future__ import annotations
 
 from typing import Any, TextIO
@@ -24,10 +25,12 @@ class ProgressLine:
                 self._draw()
         elif kind == "epoch":
             self.acc = event["test_accuracy"]
-            self._write(f"epoch {event['epoch']}/{self.epochs}: "
-                        f"train loss {show('train_loss', event.get('train_loss'))}, "
-                        f"test loss {show('test_loss', event.get('test_loss'))}, "
-                        f"accuracy {show('test_accuracy', event.get('test_accuracy'))}")
+            self._write(
+                f"epoch {event['epoch']}/{self.epochs}: "
+                f"train loss {show('train_loss', event.get('train_loss'))}, "
+                f"test loss {show('test_loss', event.get('test_loss'))}, "
+                f"accuracy {show('test_accuracy', event.get('test_accuracy'))}"
+            )
         elif kind == "status":
             self._write(f"[{event['status']}] {event.get('message', '')}")
 
@@ -44,8 +47,10 @@ class ProgressLine:
         bar = "#" * int(done * WIDTH)
         acc = f"  acc {show('test_accuracy', self.acc)}" if self.acc is not None else ""
         rate = f"{self.rate:,.0f}" if self.rate is not None else show("seconds", None)
-        self.out.write(f"\r[{bar:<{WIDTH}}] {done:6.1%}  epoch {self.epoch}/{self.epochs}  "
-                       f"loss {show('train_loss', self.loss)}{acc}  {rate} img/s ")
+        self.out.write(
+            f"\r[{bar:<{WIDTH}}] {done:6.1%}  epoch {self.epoch}/{self.epochs}  "
+            f"loss {show('train_loss', self.loss)}{acc}  {rate} img/s "
+        )
         self.out.flush()
 
     def _write(self, text: str) -> None:

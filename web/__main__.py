@@ -4,6 +4,7 @@ The async server is chosen here and only here (ASYNC_MODE: eventlet by default,
 gevent or threading also work), and monkey-patching happens before any other
 import so Redis sockets cooperate with the server's green threads.
 """
+
 import os
 
 ASYNC_MODE = os.environ.setdefault("ASYNC_MODE", "eventlet")
@@ -41,11 +42,15 @@ def main() -> None:
     app = create_app(with_token(settings))
     recorder = start_recorder()
     start_services(app)
-    logging.getLogger("web").info("serving on http://%s:%d (%s)", settings.web_host,
-                                  settings.web_port, ASYNC_MODE)
+    logging.getLogger("web").info("serving on http://%s:%d (%s)", settings.web_host, settings.web_port, ASYNC_MODE)
     try:
-        socketio.run(app, host=settings.web_host, port=settings.web_port, log_output=False,
-                     allow_unsafe_werkzeug=ASYNC_MODE == "threading")
+        socketio.run(
+            app,
+            host=settings.web_host,
+            port=settings.web_port,
+            log_output=False,
+            allow_unsafe_werkzeug=ASYNC_MODE == "threading",
+        )
     finally:
         if recorder is not None:
             recorder.terminate()

@@ -12,6 +12,7 @@ Two threats, two rules (see "Safe by default" in DESIGN.md):
   a token, keeps it on the results volume (so replicas and restarts share it) and
   logs the page URL with it. ``ALLOW_OPEN_ACCESS=true`` opts out on trusted networks.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -68,15 +69,24 @@ def with_token(settings: Settings) -> Settings:
     if settings.api_token or is_loopback(settings.web_host):
         return settings
     if settings.allow_open_access:
-        log.warning("listening on %s with no API token (ALLOW_OPEN_ACCESS): anyone who can "
-                    "reach this port can start, cancel and download runs", settings.web_host)
+        log.warning(
+            "listening on %s with no API token (ALLOW_OPEN_ACCESS): anyone who can "
+            "reach this port can start, cancel and download runs",
+            settings.web_host,
+        )
         return settings
     token = shared_token(settings.results_dir)
     host = "localhost" if settings.web_host in ("0.0.0.0", "::") else settings.web_host
-    log.warning("no API_TOKEN set and listening on %s: using the token kept in %s. Open "
-                "http://%s:%d/?token=%s (the page remembers it), or send "
-                "'Authorization: Bearer <token>'", settings.web_host,
-                Path(settings.results_dir) / TOKEN_FILE, host, settings.web_port, token)
+    log.warning(
+        "no API_TOKEN set and listening on %s: using the token kept in %s. Open "
+        "http://%s:%d/?token=%s (the page remembers it), or send "
+        "'Authorization: Bearer <token>'",
+        settings.web_host,
+        Path(settings.results_dir) / TOKEN_FILE,
+        host,
+        settings.web_port,
+        token,
+    )
     return dataclasses.replace(settings, api_token=token)
 
 

@@ -5,6 +5,7 @@ the new run over separate round trips let parallel requests all pass both checks
 One Lua script does all of it inside Redis, so exactly ``cap - waiting`` of any
 burst get in, and a run's place in the queue is reserved before its record exists.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -46,14 +47,12 @@ class Admission:
     retry_after: int = 0
 
 
-def admit(r: redis.Redis, client: str, records: list[dict[str, Any]], now: float,
-          cap: int, per_minute: int) -> Admission:
+def admit(r: redis.Redis, client: str, records: list[dict[str, Any]], now: float, cap: int, per_minute: int) -> Admission:
     """Reserve queue places for ``records`` (one submission) or say why not."""
     args: list[Any] = [now, cap, per_minute, WINDOW_SECONDS, records[0]["id"]]
     for record in records:
         args += [waiting_score(record), record["id"]]
-    code, value = cast(list[Any], r.eval(_ADMIT, 2, keys.WAITING_RUNS, keys.submit_window(client),
-                                         *(str(a) for a in args)))
+    code, value = cast(list[Any], r.eval(_ADMIT, 2, keys.WAITING_RUNS, keys.submit_window(client), *(str(a) for a in args)))
     if code == 0:
         return Admission(True)
     if code == 1:

@@ -1,4 +1,5 @@
 """The REST API (JSON in, JSON out; errors are ``{"error", "fields"}`` with a 4xx)."""
+
 from __future__ import annotations
 
 import logging
@@ -77,8 +78,7 @@ def list_runs() -> Response:
     limit = _int_arg("limit", DEFAULT_RUNS_PAGE, 1, MAX_RUNS_PAGE)
     status = request.args.get("status") or None
     if status is not None and status not in lifecycle.ALL:
-        raise ApiError(400, f"status must be one of {', '.join(lifecycle.ALL)}",
-                       {"status": "unknown status"})
+        raise ApiError(400, f"status must be one of {', '.join(lifecycle.ALL)}", {"status": "unknown status"})
     q = request.args.get("q") or None
     if q is not None and len(q) > 100:
         raise ApiError(400, "q must be at most 100 characters", {"q": "too long"})
@@ -121,8 +121,7 @@ def _optional_int_arg(name: str, low: int, high: int) -> int | None:
     except ValueError:
         raise ApiError(400, f"{name} must be an integer", {name: "must be an integer"}) from None
     if not low <= value <= high:
-        raise ApiError(400, f"{name} must be between {low} and {high}",
-                       {name: f"must be between {low} and {high}"})
+        raise ApiError(400, f"{name} must be between {low} and {high}", {name: f"must be between {low} and {high}"})
     return value
 
 
@@ -159,8 +158,7 @@ def _series_folder(run_id: str) -> Path:
                 log_path, _ = eventfile.paths(results_dir, run_id)
                 started = time.perf_counter()
                 series.build_from_events(folder, eventfile.iter_events(log_path, _pause))
-                log.info("built the series of run %s from its event log in %.1f s", run_id,
-                         time.perf_counter() - started)
+                log.info("built the series of run %s from its event log in %.1f s", run_id, time.perf_counter() - started)
         _build_locks.pop(run_id, None)
     return folder
 
@@ -254,4 +252,3 @@ def healthz() -> tuple[Response, int]:
     except redis.RedisError as exc:
         return jsonify({"status": "unavailable", "redis": str(exc)}), 503
     return jsonify({"status": "ok"}), 200
-

@@ -4,6 +4,7 @@ Async-mode agnostic: only Flask-SocketIO's ``start_background_task`` and
 ``sleep`` are used in the web tier; the entry point (``python -m web``) picks
 eventlet or gevent and monkey-patches before anything else is imported.
 """
+
 from __future__ import annotations
 
 import logging
@@ -57,11 +58,18 @@ def create_app(settings: Settings | None = None) -> Flask:
     from web.sweeps_api import sweeps_api
 
     relay = Relay(socketio, r, settings)
-    services.install(app, services.Services(
-        settings=settings, redis=r, runs=RunStore(r, settings.results_dir),
-        sweeps=SweepStore(r, settings.results_dir),
-        artifacts=store_for(settings.artifacts_url, settings.results_dir),
-        celery=make_celery_client(settings.redis_url), relay=relay))
+    services.install(
+        app,
+        services.Services(
+            settings=settings,
+            redis=r,
+            runs=RunStore(r, settings.results_dir),
+            sweeps=SweepStore(r, settings.results_dir),
+            artifacts=store_for(settings.artifacts_url, settings.results_dir),
+            celery=make_celery_client(settings.redis_url),
+            relay=relay,
+        ),
+    )
 
     # One guard and one error path for the whole app, before any blueprint's routes.
     errors.register(app)

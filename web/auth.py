@@ -15,6 +15,7 @@ holds no data and asks for the token on the first 401 (or takes it once from
 ``?token=``). REST callers send ``Authorization: Bearer <token>``; Socket.IO clients
 send ``{"token": "<token>"}`` as the connection's auth payload (web.sockets).
 """
+
 from __future__ import annotations
 
 import hmac
@@ -51,5 +52,8 @@ def guard() -> None:
     guarded path without the token, whatever the route (an unknown /api/ path too,
     so the answer does not tell which routes exist)."""
     if is_guarded(request.path) and not token_ok(bearer()):
-        raise ApiError(401, "this Trainboard needs an API token: send 'Authorization: Bearer <token>'",
-                       headers={"WWW-Authenticate": 'Bearer realm="trainboard"'})
+        raise ApiError(
+            401,
+            "this Trainboard needs an API token: send 'Authorization: Bearer <token>'",
+            headers={"WWW-Authenticate": 'Bearer realm="trainboard"'},
+        )

@@ -8,6 +8,7 @@ a client whose queue passes ``limit`` packets is disconnected and its queue
 emptied; a live client reconnects, subscribes again with its last seq, and is
 caught up from the log (bounded replay) and the series.
 """
+
 from __future__ import annotations
 
 import logging
@@ -63,8 +64,12 @@ class BufferGuard:
         for eio_sid, eio_socket in sockets:
             waiting = queued_packets(eio_socket)
             if waiting >= self.limit and not eio_socket.closed:
-                log.warning("dropping Socket.IO client %s: %d packets waiting (limit %d); "
-                            "it is not reading", eio_sid, waiting, self.limit)
+                log.warning(
+                    "dropping Socket.IO client %s: %d packets waiting (limit %d); it is not reading",
+                    eio_sid,
+                    waiting,
+                    self.limit,
+                )
                 drop(eio_socket)
                 dropped += 1
         self.dropped += dropped

@@ -4,6 +4,7 @@ as ``{"error", "fields"}`` with its status (and headers, e.g. ``Retry-After``).
 Redis being away becomes a 503 and Werkzeug's HTTP errors (404, 405, 413, ...)
 become the same JSON shape under /api/; the page's own routes keep Flask's HTML.
 """
+
 from __future__ import annotations
 
 import json
@@ -18,8 +19,9 @@ log = logging.getLogger(__name__)
 
 
 class ApiError(Exception):
-    def __init__(self, status: int, message: str, fields: dict[str, str] | None = None,
-                 headers: dict[str, str] | None = None):
+    def __init__(
+        self, status: int, message: str, fields: dict[str, str] | None = None, headers: dict[str, str] | None = None
+    ):
         super().__init__(message)
         self.status, self.message = status, message
         self.fields, self.headers = fields or {}, headers or {}

@@ -1,6 +1,7 @@
 """Fork and continue: a new run that starts from one epoch of another (worker.forks
 says what carries over). ``POST /api/runs/<id>/fork {"from_epoch": k, ...overrides}``;
 "continue" is a fork from the last epoch with more ``epochs``."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -22,18 +23,22 @@ forks_api = Blueprint("forks", __name__)
 def _from_epoch(body: dict[str, Any], parent: dict[str, Any]) -> int:
     done = int(parent.get("epoch") or 0)
     if done < 1:
-        raise ApiError(400, "this run has no finished epoch to fork from yet",
-                       {"from_epoch": "the run has not finished an epoch"})
+        raise ApiError(
+            400, "this run has no finished epoch to fork from yet", {"from_epoch": "the run has not finished an epoch"}
+        )
     k = body.get("from_epoch", done)
     if not isinstance(k, int) or isinstance(k, bool) or not 1 <= k <= done:
-        raise ApiError(400, f"from_epoch must be an epoch the run has finished (1 to {done})",
-                       {"from_epoch": f"an integer from 1 to {done}"})
+        raise ApiError(
+            400,
+            f"from_epoch must be an epoch the run has finished (1 to {done})",
+            {"from_epoch": f"an integer from 1 to {done}"},
+        )
     return k
 
 
 def fork_name(parent_name: str, epoch: int) -> str:
     suffix = f" ↳ fork@{epoch}"
-    return parent_name[:NAME_MAX - len(suffix)] + suffix
+    return parent_name[: NAME_MAX - len(suffix)] + suffix
 
 
 def child_spec(parent: dict[str, Any], overrides: dict[str, Any], epoch: int) -> dict[str, Any]:
@@ -44,9 +49,11 @@ def child_spec(parent: dict[str, Any], overrides: dict[str, Any], epoch: int) ->
     except SpecError as exc:
         raise ApiError(400, "invalid overrides for the fork", exc.fields) from None
     if spec["epochs"] <= epoch:
-        raise ApiError(400, f"epochs must be more than from_epoch ({epoch}): the fork trains "
-                            f"epochs {epoch + 1} to {spec['epochs']}",
-                       {"epochs": f"must be more than {epoch}"})
+        raise ApiError(
+            400,
+            f"epochs must be more than from_epoch ({epoch}): the fork trains epochs {epoch + 1} to {spec['epochs']}",
+            {"epochs": f"must be more than {epoch}"},
+        )
     return spec
 
 
@@ -69,9 +76,11 @@ def fork_run(run_id: str) -> tuple[Response, int]:
         raise ApiError(503, f"the artifact store is unavailable: {exc}") from None
     if epoch not in kept:
         have = f"epochs {kept[0]} to {kept[-1]}" if kept else "none"
-        raise ApiError(400, f"epoch {epoch}'s state is no longer kept (pruned by KEEP_CHECKPOINTS / "
-                            f"CHECKPOINT_BUDGET_MB; kept: {have})",
-                       {"from_epoch": f"no stored state for epoch {epoch}"})
+        raise ApiError(
+            400,
+            f"epoch {epoch}'s state is no longer kept (pruned by KEEP_CHECKPOINTS / CHECKPOINT_BUDGET_MB; kept: {have})",
+            {"from_epoch": f"no stored state for epoch {epoch}"},
+        )
     record = new_record(spec)
     record.update(parent_run_id=run_id, forked_from_epoch=epoch, epoch=epoch)
     submission.submit([record])

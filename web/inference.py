@@ -6,6 +6,7 @@ training run on a busy worker. So the worker also writes the final weights as
 ``mnist_cnn.npz`` and this module mirrors worker.model.Net in NumPy; a test
 checks that both give the same probabilities. One image takes about a millisecond.
 """
+
 from __future__ import annotations
 
 from functools import lru_cache
@@ -26,15 +27,14 @@ def _conv3x3(x: np.ndarray, w: np.ndarray, b: np.ndarray) -> np.ndarray:
 def _maxpool2(x: np.ndarray) -> np.ndarray:
     c, h, w = x.shape
     h2, w2 = h // 2, w // 2  # floor, like nn.MaxPool2d(2)
-    return x[:, :h2 * 2, :w2 * 2].reshape(c, h2, 2, w2, 2).max(axis=(2, 4))
+    return x[:, : h2 * 2, : w2 * 2].reshape(c, h2, 2, w2, 2).max(axis=(2, 4))
 
 
 def _relu(x: np.ndarray) -> np.ndarray:
     return np.maximum(x, 0)
 
 
-def forward(weights: dict[str, np.ndarray], pixels: np.ndarray
-            ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+def forward(weights: dict[str, np.ndarray], pixels: np.ndarray) -> tuple[np.ndarray, dict[str, np.ndarray]]:
     """Class probabilities for one uint8-range 28×28 image, and each conv layer's
     activations after its ReLU (before pooling), ``{"conv1": [16, 28, 28], ...}``."""
     x = ((pixels.reshape(1, 28, 28).astype(np.float32) / 255.0) - MEAN) / STD

@@ -5,6 +5,7 @@ Everything here is read from the artifact store (written by the run's worker:
 ``model.json``, ``layers.json``, ``mnist_cnn.npz``); the forward passes run in NumPy
 (web.inference), so the web tier needs no torch.
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -61,10 +62,21 @@ def layers(run_id: str) -> Response:
     shapes = data.get("shapes", {})
     name = request.args.get("layer")
     if not name:
-        return jsonify({"bins": data.get("bins", layer_stats.BINS), "epochs": [e["epoch"] for e in epochs],
-                        "layers": [{"name": n, "shape": shape, "weight_range": data["ranges"].get(n),
-                                    **flags.get(n, {"vanishing": [], "exploding": [], "latest": None})}
-                                   for n, shape in shapes.items()]})
+        return jsonify(
+            {
+                "bins": data.get("bins", layer_stats.BINS),
+                "epochs": [e["epoch"] for e in epochs],
+                "layers": [
+                    {
+                        "name": n,
+                        "shape": shape,
+                        "weight_range": data["ranges"].get(n),
+                        **flags.get(n, {"vanishing": [], "exploding": [], "latest": None}),
+                    }
+                    for n, shape in shapes.items()
+                ],
+            }
+        )
     kind = request.args.get("kind") or "weights"
     if kind not in layer_stats.KINDS:
         raise ApiError(400, "kind must be weights or gradients", {"kind": "weights or gradients"})
@@ -76,15 +88,21 @@ def layers(run_id: str) -> Response:
     else:
         edges, scale = layer_stats.grad_edges(), "signed-log10"
     rows = [e["layers"][name] for e in epochs]
-    return jsonify({
-        "layer": name, "kind": kind, "bins": len(edges) - 1, "scale": scale, "edges": edges,
-        "grad_log_min": layer_stats.GRAD_LOG_MIN,
-        "epochs": [e["epoch"] for e in epochs],
-        "counts": [row[kind]["counts"] for row in rows],
-        "stats": [{k: v for k, v in row[kind].items() if k != "counts"} for row in rows],
-        "update_ratio": [row.get("update_ratio") for row in rows] if kind == "weights" else None,
-        **flags.get(name, {"vanishing": [], "exploding": [], "latest": None}),
-    })
+    return jsonify(
+        {
+            "layer": name,
+            "kind": kind,
+            "bins": len(edges) - 1,
+            "scale": scale,
+            "edges": edges,
+            "grad_log_min": layer_stats.GRAD_LOG_MIN,
+            "epochs": [e["epoch"] for e in epochs],
+            "counts": [row[kind]["counts"] for row in rows],
+            "stats": [{k: v for k, v in row[kind].items() if k != "counts"} for row in rows],
+            "update_ratio": [row.get("update_ratio") for row in rows] if kind == "weights" else None,
+            **flags.get(name, {"vanishing": [], "exploding": [], "latest": None}),
+        }
+    )
 
 
 @model_api.get("/api/runs/<run_id>/filters")
@@ -93,20 +111,29 @@ def filters(run_id: str) -> Response:
     (row by row) after ``epochs[e]``."""
     _run(run_id)
     epochs = _layers_file(run_id).get("epochs", [])
-    return jsonify({"epochs": [e["epoch"] for e in epochs],
-                    "shape": epochs[-1]["filter_shape"] if epochs else None,
-                    "filters": [e["filters"] for e in epochs]})
+    return jsonify(
+        {
+            "epochs": [e["epoch"] for e in epochs],
+            "shape": epochs[-1]["filter_shape"] if epochs else None,
+            "filters": [e["filters"] for e in epochs],
+        }
+    )
 
 
 def _pixels_body() -> np.ndarray:
     """The body ``{"pixels": [784 numbers 0-255]}`` of /predict and /activations."""
     body = json_body()
     pixels = body.get("pixels") if isinstance(body, dict) else None
-    if (not isinstance(pixels, list) or len(pixels) != 784
-            or not all(isinstance(p, (int, float)) and not isinstance(p, bool)
-                       and 0 <= p <= 255 for p in pixels)):
-        raise ApiError(400, "pixels must be a list of 784 numbers from 0 to 255 (28×28, row by row)",
-                       {"pixels": "784 numbers from 0 to 255"})
+    if (
+        not isinstance(pixels, list)
+        or len(pixels) != 784
+        or not all(isinstance(p, (int, float)) and not isinstance(p, bool) and 0 <= p <= 255 for p in pixels)
+    ):
+        raise ApiError(
+            400,
+            "pixels must be a list of 784 numbers from 0 to 255 (28×28, row by row)",
+            {"pixels": "784 numbers from 0 to 255"},
+        )
     if set(body) != {"pixels"}:
         raise ApiError(400, "unknown fields", {k: "unknown field" for k in body if k != "pixels"})
     return np.asarray(pixels, dtype=np.float32)
@@ -155,6 +182,12 @@ def activations(run_id: str) -> Response:
     for name, a in maps.items():
         peak = a.reshape(a.shape[0], -1).max(axis=1)
         scaled = np.where(peak[:, None] > 0, a.reshape(a.shape[0], -1) / np.maximum(peak[:, None], 1e-30), 0)
-        out.append({"name": name, "shape": list(a.shape), "max": [round(float(p), 6) for p in peak],
-                    "maps": np.rint(scaled * 255).astype(np.uint8).tolist()})
+        out.append(
+            {
+                "name": name,
+                "shape": list(a.shape),
+                "max": [round(float(p), 6) for p in peak],
+                "maps": np.rint(scaled * 255).astype(np.uint8).tolist(),
+            }
+        )
     return jsonify({**_prediction(probs), "layers": out})

@@ -1,4 +1,5 @@
 """The page and its front-end libraries (served from npm's node_modules, never copied)."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -21,13 +22,20 @@ VENDOR_FILES = {
 
 @pages.get("/")
 def index() -> str:
-    return render_template("index.html", fields=spec.FIELDS, name_max=spec.NAME_MAX,
-                           sweepable=sweeps.SWEEPABLE, sweep_fields=sweeps.SWEEP_FIELDS,
-                           priorities=spec.BY_NAME["priority"].choices,
-                           epoch_metrics=metrics.page_table(),
-                           lifecycle={"statuses": list(lifecycle.ALL),
-                                      "waiting": sorted(s.value for s in lifecycle.WAITING),
-                                      "active": sorted(s.value for s in lifecycle.ACTIVE)})
+    return render_template(
+        "index.html",
+        fields=spec.FIELDS,
+        name_max=spec.NAME_MAX,
+        sweepable=sweeps.SWEEPABLE,
+        sweep_fields=sweeps.SWEEP_FIELDS,
+        priorities=spec.BY_NAME["priority"].choices,
+        epoch_metrics=metrics.page_table(),
+        lifecycle={
+            "statuses": list(lifecycle.ALL),
+            "waiting": sorted(s.value for s in lifecycle.WAITING),
+            "active": sorted(s.value for s in lifecycle.ACTIVE),
+        },
+    )
 
 
 @pages.get("/api/docs")

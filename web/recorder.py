@@ -25,6 +25,7 @@ It runs as its own process (``python -m web.recorder``, started by ``python -m w
 beside the server), so writing history never competes with the Socket.IO relay for
 the web server's event loop.
 """
+
 from __future__ import annotations
 
 import json
@@ -86,8 +87,7 @@ class RunHistory:
         self.last = eventfile.catch_up_index(self.log_path, self.index_path)
         self.series = SeriesWriter(series_dir(results_dir, run_id))
         if self.series.last_seq < self.last:  # the series lag the log (a crash in between)
-            self.series.catch_up(lambda after: eventfile.read_page(
-                self.log_path, self.index_path, after, 1000))
+            self.series.catch_up(lambda after: eventfile.read_page(self.log_path, self.index_path, after, 1000))
         self.series.flush()  # meta on disk at once: readers never rebuild it meanwhile
 
     def write(self, event: dict[str, Any], line: str) -> None:
@@ -113,8 +113,7 @@ class Recorder:
 
     # -- the lease -----------------------------------------------------------
     def hold_lease(self) -> bool:
-        held = bool(self._lease(keys=[keys.RECORDER_LEASE],
-                                args=[self.owner, int(LEASE_SECONDS * 1000)]))
+        held = bool(self._lease(keys=[keys.RECORDER_LEASE], args=[self.owner, int(LEASE_SECONDS * 1000)]))
         if held != self.active:
             log.info("recorder %s %s", self.owner, "is active" if held else "is on standby")
             if not held:
@@ -136,8 +135,13 @@ class Recorder:
         pipe.set(keys.RECORDER_SENTINEL, self.owner)
         pipe.execute()
         if restored or sweeps:
-            log.warning("Redis had lost its data: restored %d run record(s) and %d sweep(s) from %s "
-                        "in %.1f s", restored, sweeps, self.results_dir, time.perf_counter() - started)
+            log.warning(
+                "Redis had lost its data: restored %d run record(s) and %d sweep(s) from %s in %.1f s",
+                restored,
+                sweeps,
+                self.results_dir,
+                time.perf_counter() - started,
+            )
 
     # -- one round -------------------------------------------------------------
     def step(self, block_ms: int = BLOCK_MS) -> int:
@@ -161,7 +165,7 @@ class Recorder:
         streams: dict[Any, Any] = {keys.run_stream(i): f"{self.runs[i].last}-0" for i in ids}
         answer = cast(list[Any], self.r.xread(streams, count=READ_COUNT, block=block_ms) or [])
         for stream, entries in answer:
-            run_id = stream.decode()[len(f"{keys.PREFIX}:run:"):-len(":stream")]
+            run_id = stream.decode()[len(f"{keys.PREFIX}:run:") : -len(":stream")]
             self._apply(run_id, [fields[b"e"] for _id, fields in entries], written)
         self._finish_round(written)
         return sum(len(v) for v in written.values())
@@ -173,10 +177,10 @@ class Recorder:
             pipe.xrange(keys.run_backfill(run_id), count=READ_COUNT * 10)
         for run_id, entries in zip(ids, pipe.execute()):
             if entries:
-                self._apply(run_id, sorted((f[b"e"] for _i, f in entries),
-                                           key=lambda line: json.loads(line)["seq"]), written)
-                if self.runs.get(run_id) and all(json.loads(f[b"e"])["seq"] <= self.runs[run_id].last
-                                                 for _i, f in entries):
+                self._apply(
+                    run_id, sorted((f[b"e"] for _i, f in entries), key=lambda line: json.loads(line)["seq"]), written
+                )
+                if self.runs.get(run_id) and all(json.loads(f[b"e"])["seq"] <= self.runs[run_id].last for _i, f in entries):
                     self.r.delete(keys.run_backfill(run_id))
 
     def _apply(self, run_id: str, lines: list[bytes], written: dict[str, list[dict[str, Any]]]) -> None:
@@ -230,10 +234,15 @@ class Recorder:
             return
         self._stats_at = now
         ordered = sorted(self.lags)
-        stats = {"owner": self.owner, "events": self.recorded_total, "runs": len(self.runs),
-                 "lag_p50_ms": round(statistics.median(ordered) * 1000, 1),
-                 "lag_p99_ms": round(ordered[int(len(ordered) * 0.99) - 1] * 1000, 1),
-                 "lag_max_ms": round(ordered[-1] * 1000, 1), "at": time.time()}
+        stats = {
+            "owner": self.owner,
+            "events": self.recorded_total,
+            "runs": len(self.runs),
+            "lag_p50_ms": round(statistics.median(ordered) * 1000, 1),
+            "lag_p99_ms": round(ordered[int(len(ordered) * 0.99) - 1] * 1000, 1),
+            "lag_max_ms": round(ordered[-1] * 1000, 1),
+            "at": time.time(),
+        }
         self.r.set(keys.RECORDER_STATS, json.dumps(stats), ex=60)
 
     # -- the loop --------------------------------------------------------------
@@ -256,8 +265,12 @@ class Recorder:
             for history in self.runs.values():
                 history.series.flush()
             try:
-                self.r.eval("if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) end",
-                            1, keys.RECORDER_LEASE, self.owner)
+                self.r.eval(
+                    "if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) end",
+                    1,
+                    keys.RECORDER_LEASE,
+                    self.owner,
+                )
             except redis.RedisError:
                 pass
 

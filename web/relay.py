@@ -8,6 +8,7 @@ durable log. A subscriber joins the run's room before its bounded replay is read
 so it gets every event, at worst twice or out of order (clients order by seq and
 drop repeats); replays take no lock, so they never hold up the live tail.
 """
+
 from __future__ import annotations
 
 import json
@@ -148,8 +149,13 @@ class Relay:
             if cursor is not None and seq <= cursor:
                 return
             if cursor is not None and seq > cursor + 1:
-                missing = read_events(self.r, self.settings.results_dir, run_id, cursor,
-                                      limit=min(seq - cursor - 1, self.settings.replay_limit))
+                missing = read_events(
+                    self.r,
+                    self.settings.results_dir,
+                    run_id,
+                    cursor,
+                    limit=min(seq - cursor - 1, self.settings.replay_limit),
+                )
                 for old in missing:
                     if old["seq"] < seq:
                         self.socketio.emit("run_event", old, to=room_of(run_id))
@@ -159,7 +165,6 @@ class Relay:
     def _catch_up_all(self) -> None:
         """After a pub/sub reconnect, send what every followed run missed meanwhile."""
         for run_id, cursor in list(self.cursors.items()):
-            events = read_events(self.r, self.settings.results_dir, run_id, cursor,
-                                 limit=self.settings.replay_limit)
+            events = read_events(self.r, self.settings.results_dir, run_id, cursor, limit=self.settings.replay_limit)
             for event in events:
                 self.deliver(run_id, event)

@@ -1,5 +1,6 @@
 """The web tier's services, built once by create_app and reached through one typed
 accessor (instead of string keys in ``app.extensions`` looked up in each module)."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass

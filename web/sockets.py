@@ -1,4 +1,5 @@
 """Socket.IO handlers: subscribe to a run's events (history, then live), unsubscribe."""
+
 from __future__ import annotations
 
 import logging

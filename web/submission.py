@@ -5,6 +5,7 @@ cap and rate limit, web.admission), then each run is recorded, logged as queued 
 sent to Celery. A run that cannot be sent is recorded as failed — never left queued
 with no task — and the caller gets a 503.
 """
+
 from __future__ import annotations
 
 import logging
@@ -49,16 +50,23 @@ def submit(records: list[dict[str, Any]]) -> None:
     check_notice_targets(records, settings)
     for record in records:
         record["queued_at"] = record["created_at"]
-    admission = admit(r, request.remote_addr or "unknown", records, time.time(),
-                      settings.max_queued_runs, settings.submit_rate_per_minute)
+    admission = admit(
+        r, request.remote_addr or "unknown", records, time.time(), settings.max_queued_runs, settings.submit_rate_per_minute
+    )
     if not admission.admitted and admission.retry_after:
-        raise ApiError(429, f"too many submissions: at most {settings.submit_rate_per_minute} per "
-                            f"minute; try again in {admission.retry_after} s",
-                       headers={"Retry-After": str(admission.retry_after)})
+        raise ApiError(
+            429,
+            f"too many submissions: at most {settings.submit_rate_per_minute} per "
+            f"minute; try again in {admission.retry_after} s",
+            headers={"Retry-After": str(admission.retry_after)},
+        )
     if not admission.admitted:
-        raise ApiError(429, f"the queue is full ({admission.waiting} runs waiting, at most "
-                            f"{settings.max_queued_runs}); {len(records)} more do not fit; "
-                            f"try again when some have started")
+        raise ApiError(
+            429,
+            f"the queue is full ({admission.waiting} runs waiting, at most "
+            f"{settings.max_queued_runs}); {len(records)} more do not fit; "
+            f"try again when some have started",
+        )
     failed: Exception | None = None
     for record in records:
         writer = EventWriter.for_run(r, settings, record["id"], spool=False)
@@ -78,8 +86,9 @@ def submit(records: list[dict[str, Any]]) -> None:
             continue
         store.publish_update(record)
     if failed is not None:
-        raise ApiError(503, "the queue (Redis) is unavailable; runs that could not be "
-                            "enqueued were recorded as failed") from failed
+        raise ApiError(
+            503, "the queue (Redis) is unavailable; runs that could not be enqueued were recorded as failed"
+        ) from failed
 
 
 def cancel(record: dict[str, Any]) -> dict[str, Any]:

@@ -1,4 +1,5 @@
 """The sweeps API: one submission, many runs (see shared.sweeps for the body)."""
+
 from __future__ import annotations
 
 from flask import Blueprint, Response, jsonify
@@ -64,6 +65,5 @@ def get_sweep(sweep_id: str) -> Response:
 def cancel_sweep(sweep_id: str) -> tuple[Response, int]:
     """Cancel every waiting and running run of the sweep → ``202`` with the sweep."""
     sweep = _get(sweep_id)
-    runs = [submission.cancel(r) if not lifecycle.is_terminal(r["status"]) else r
-            for r in _sweeps().run_records(sweep)]
+    runs = [submission.cancel(r) if not lifecycle.is_terminal(r["status"]) else r for r in _sweeps().run_records(sweep)]
     return jsonify(public_sweep({**summarize(sweep, runs), "runs": runs, "cancel_requested": True})), 202

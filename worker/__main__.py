@@ -9,6 +9,7 @@ it supervises one pinned trainer per GPU (or N CPU trainers): see
 worker.supervisor. ``WORKER_NAME`` names it (default ``worker-<pid>``); extra
 arguments go to ``celery worker`` unchanged.
 """
+
 from __future__ import annotations
 
 import logging
@@ -19,8 +20,20 @@ import sys
 def run_trainer(name: str, argv: list[str]) -> None:
     from worker.celery_app import app
 
-    app.worker_main(["worker", "--pool", "threads", "--concurrency", "1",
-                     "--loglevel", os.environ.get("LOG_LEVEL", "INFO"), "-n", f"{name}@%h", *argv])
+    app.worker_main(
+        [
+            "worker",
+            "--pool",
+            "threads",
+            "--concurrency",
+            "1",
+            "--loglevel",
+            os.environ.get("LOG_LEVEL", "INFO"),
+            "-n",
+            f"{name}@%h",
+            *argv,
+        ]
+    )
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -38,8 +51,9 @@ def main(argv: list[str] | None = None) -> None:
     if len(slots) == 1 and not slots[0].env:
         run_trainer(name, argv)  # one device: no supervisor process in between
         return
-    logging.basicConfig(level=os.environ.get("LOG_LEVEL", "INFO"),
-                        format="[%(asctime)s: %(levelname)s/supervisor] %(message)s")
+    logging.basicConfig(
+        level=os.environ.get("LOG_LEVEL", "INFO"), format="[%(asctime)s: %(levelname)s/supervisor] %(message)s"
+    )
     raise SystemExit(Supervisor(slots, argv).run())
 
 

@@ -9,6 +9,7 @@ heartbeat thread keeps the worker visible while it trains. The task and the work
 life-cycle signals live in worker.tasks (imported by the worker through ``include``),
 so this module imports nothing of the worker's.
 """
+
 from __future__ import annotations
 
 import logging

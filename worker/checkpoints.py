@@ -4,6 +4,7 @@ A checkpoint holds everything an interrupted run needs to continue as if it had
 never stopped: model and optimizer (and scheduler) state, the last completed
 epoch, the RNG state, and the history of losses and metrics so far.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -17,9 +18,16 @@ from shared.layout import atomic_write
 from shared.redaction import public_spec
 
 
-def save_checkpoint(path: Path, *, model: nn.Module, optimizer: torch.optim.Optimizer,
-                    scheduler: Any, epoch: int, spec: dict[str, Any],
-                    history: dict[str, Any]) -> None:
+def save_checkpoint(
+    path: Path,
+    *,
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    scheduler: Any,
+    epoch: int,
+    spec: dict[str, Any],
+    history: dict[str, Any],
+) -> None:
     state = {
         "model": model.state_dict(),
         "optimizer": optimizer.state_dict(),
@@ -39,8 +47,7 @@ def load_checkpoint(path: Path, device: torch.device) -> dict[str, Any]:
     return torch.load(path, map_location=device, weights_only=True)
 
 
-def restore(state: dict[str, Any], model: nn.Module, optimizer: torch.optim.Optimizer,
-            scheduler: Any) -> None:
+def restore(state: dict[str, Any], model: nn.Module, optimizer: torch.optim.Optimizer, scheduler: Any) -> None:
     model.load_state_dict(state["model"])
     optimizer.load_state_dict(state["optimizer"])
     if scheduler is not None and state.get("scheduler") is not None:

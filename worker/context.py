@@ -1,5 +1,6 @@
 """What a worker process knows while it trains: settings, Redis, its name, device, leases,
 and the artifact store its runs' files go to."""
+
 from __future__ import annotations
 
 import threading
@@ -60,5 +61,3 @@ def training_path(device: torch.device, spec: dict[str, Any]) -> str:
         amp = {"bf16": "bf16 autocast", "fp16": "fp16 autocast + grad scaler"}.get(precision, "fp32")
         return f"cuda: data on device, {amp}, channels_last, fused {optimizer}, eager"
     return f"cpu: data in memory, fp32, foreach {optimizer}, eager"
-
-

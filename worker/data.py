@@ -5,6 +5,7 @@ index slices of a device permutation: no DataLoader, no per-sample PIL
 transforms, no host-to-device copy per batch. Normalisation happens per batch on
 the device. Warm workers reuse the tensors across runs.
 """
+
 from __future__ import annotations
 
 import os
@@ -37,8 +38,8 @@ def load_mnist(data_dir: str, device: torch.device, download: bool = True) -> Mn
             train = datasets.MNIST(data_dir, train=True, download=download)
             test = datasets.MNIST(data_dir, train=False, download=download)
             _cache[key] = MnistTensors(
-                train.data.to(device), train.targets.to(device),
-                test.data.to(device), test.targets.to(device))
+                train.data.to(device), train.targets.to(device), test.data.to(device), test.targets.to(device)
+            )
         return _cache[key]
 
 

@@ -7,6 +7,7 @@ stops there — it keeps its checkpoint and final weights and ends ``succeeded``
 message saying why, and ``stopped_early`` in its record. At least MIN_PEERS finished
 runs are needed before anything is stopped, so the first runs of a sweep always finish.
 """
+
 from __future__ import annotations
 
 import statistics
@@ -26,8 +27,7 @@ def accuracy_at(record: dict[str, Any], epoch: int) -> float | None:
     return float(value) if value is not None else None
 
 
-def median_rule(r: redis.Redis, results_dir: str, record: dict[str, Any], epoch: int,
-                accuracy: float) -> str | None:
+def median_rule(r: redis.Redis, results_dir: str, record: dict[str, Any], epoch: int, accuracy: float) -> str | None:
     """Why this run should stop now, or None to go on."""
     if not record.get("sweep_id"):
         return None
@@ -35,13 +35,14 @@ def median_rule(r: redis.Redis, results_dir: str, record: dict[str, Any], epoch:
     sweep = sweeps.get(record["sweep_id"])
     if sweep is None or sweep.get("early_stop_epoch") != epoch:
         return None
-    peers = [p for p in sweeps.run_records(sweep)
-             if p["id"] != record["id"] and p["status"] == Status.SUCCEEDED.value]
+    peers = [p for p in sweeps.run_records(sweep) if p["id"] != record["id"] and p["status"] == Status.SUCCEEDED.value]
     values = [v for p in peers if (v := accuracy_at(p, epoch)) is not None]
     if len(values) < MIN_PEERS:
         return None
     median = statistics.median(values)
     if accuracy >= median:
         return None
-    return (f"stopped early by the sweep: test accuracy {accuracy:.2%} after epoch {epoch} is below "
-            f"the median {median:.2%} of {len(values)} finished runs")
+    return (
+        f"stopped early by the sweep: test accuracy {accuracy:.2%} after epoch {epoch} is below "
+        f"the median {median:.2%} of {len(values)} finished runs"
+    )

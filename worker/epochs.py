@@ -5,6 +5,7 @@ off because the worker is stopping, or lost to another worker — and the run's
 lifecycle (worker.runner) turns it into a status change. Pure training functions
 live in worker.training; this module is where they meet the event log and the volume.
 """
+
 from __future__ import annotations
 
 import logging
@@ -102,8 +103,7 @@ class Prepared:
         return (self.resumed_from or 0) + 1
 
 
-def prepare(ctx: WorkerContext, run_id: str, spec: dict[str, Any],
-            fork: forks.ForkPoint | None = None) -> Prepared:
+def prepare(ctx: WorkerContext, run_id: str, spec: dict[str, Any], fork: forks.ForkPoint | None = None) -> Prepared:
     """Data, model, optimizer, scheduler; restored from the artifact store's checkpoint
     (the latest, whichever box wrote it) if the run was interrupted, or from its
     parent's epoch state if it is a fork that has not trained yet."""
@@ -117,8 +117,19 @@ def prepare(ctx: WorkerContext, run_id: str, spec: dict[str, Any],
         model = model.to(memory_format=torch.channels_last)
     optimizer = training.build_optimizer(model, spec["optimizer"], spec["lr"], device)
     scheduler = training.build_scheduler(optimizer, spec["schedule"], spec["lr"], spec["epochs"], steps)
-    run = Prepared(run_id, spec, layout.run_dir(ctx.settings.results_dir, run_id), data, images, labels,
-                   steps, model, optimizer, scheduler, training.grad_scaler(device))
+    run = Prepared(
+        run_id,
+        spec,
+        layout.run_dir(ctx.settings.results_dir, run_id),
+        data,
+        images,
+        labels,
+        steps,
+        model,
+        optimizer,
+        scheduler,
+        training.grad_scaler(device),
+    )
     ranges = None
     if ctx.artifacts.fetch(run_id, layout.CHECKPOINT, run.checkpoint_path):
         state = checkpoints.load_checkpoint(run.checkpoint_path, device)
@@ -156,8 +167,12 @@ def train_run(ctx: WorkerContext, run: Prepared, record: dict[str, Any], writer:
         _replay_missing_epochs(ctx, run.run_id, writer, run.history, record)
     stop = StopCheck(ctx, run.run_id, record.get("started_at") or time.time())  # across resumes
     load.reset_peak(ctx.device)
-    reporter = ProgressReporter(RecordProgress(ctx, run.run_id, writer.append), run.steps, stop,
-                                current_lr=lambda: run.optimizer.param_groups[0]["lr"])
+    reporter = ProgressReporter(
+        RecordProgress(ctx, run.run_id, writer.append),
+        run.steps,
+        stop,
+        current_lr=lambda: run.optimizer.param_groups[0]["lr"],
+    )
     for epoch in range(run.start_epoch, run.spec["epochs"] + 1):
         outcome = run_epoch(ctx, run, record, writer, reporter, stop, epoch)
         if outcome is not None:
@@ -166,29 +181,49 @@ def train_run(ctx: WorkerContext, run: Prepared, record: dict[str, Any], writer:
     return _finished(ctx, run, f"finished {run.spec['epochs']} epochs, best test accuracy {best:.2%}")
 
 
-def run_epoch(ctx: WorkerContext, run: Prepared, record: dict[str, Any], writer: EventWriter,
-              reporter: ProgressReporter, stop: StopCheck, epoch: int) -> Outcome | None:
+def run_epoch(
+    ctx: WorkerContext,
+    run: Prepared,
+    record: dict[str, Any],
+    writer: EventWriter,
+    reporter: ProgressReporter,
+    stop: StopCheck,
+    epoch: int,
+) -> Outcome | None:
     """Train, evaluate, checkpoint and announce one epoch; an outcome when the run ends
     here (stopped, early-stopped, target reached), None to go on."""
     started = time.perf_counter()
     reporter.start_epoch(epoch)
-    if not training.train_epoch(run.model, run.images, run.labels, run.optimizer, run.scheduler,
-                                run.spec["batch_size"], run.spec["seed"], epoch, reporter, run.scaler,
-                                run.watch):
+    if not training.train_epoch(
+        run.model,
+        run.images,
+        run.labels,
+        run.optimizer,
+        run.scheduler,
+        run.spec["batch_size"],
+        run.spec["seed"],
+        epoch,
+        reporter,
+        run.scaler,
+        run.watch,
+    ):
         return _stopped(ctx, run, epoch, stop.reason or Stop.CANCELLED)
     metrics = training.evaluate(run.model, run.data.test_x, run.data.test_y, keep_wrong=MISTAKE_COUNT)
-    epoch_record = {"epoch": epoch, "train_loss": reporter.mean_loss(),
-                    "test_loss": metrics["test_loss"], "test_accuracy": metrics["test_accuracy"],
-                    "seconds": round(time.perf_counter() - started, 3),
-                    "confusion": metrics["confusion"], "lr": run.optimizer.param_groups[0]["lr"]}
+    epoch_record = {
+        "epoch": epoch,
+        "train_loss": reporter.mean_loss(),
+        "test_loss": metrics["test_loss"],
+        "test_accuracy": metrics["test_accuracy"],
+        "seconds": round(time.perf_counter() - started, 3),
+        "confusion": metrics["confusion"],
+        "lr": run.optimizer.param_groups[0]["lr"],
+    }
     run.history["epochs"].append(epoch_record)
     run.history["batch_losses"].append(reporter.epoch_losses)
     if run.watch is not None:
         run.history["layers"]["epochs"].append(run.watch.collect(epoch))
-    samples = training.sample_predictions(run.model, run.data.test_x, run.data.test_y, SAMPLE_COUNT,
-                                          run.spec["seed"], epoch)
-    mistakes = training.describe_images(run.model, run.data.test_x, run.data.test_y,
-                                        metrics["wrong_indices"])
+    samples = training.sample_predictions(run.model, run.data.test_x, run.data.test_y, SAMPLE_COUNT, run.spec["seed"], epoch)
+    mistakes = training.describe_images(run.model, run.data.test_x, run.data.test_y, metrics["wrong_indices"])
     sprite = layout.samples_sprite(epoch)
     checkpoints.save_sprite(run.folder / sprite, [i["image"] for i in samples + mistakes])
     # Checkpoint before announcing the epoch: a crash in between re-announces it on
@@ -197,8 +232,14 @@ def run_epoch(ctx: WorkerContext, run: Prepared, record: dict[str, Any], writer:
     _write_logs(run.folder, run.spec, run.history, samples)
     for name in (sprite, layout.TRAINING_LOG, layout.TEST_SAMPLES, layout.LAYER_STATS, layout.CHECKPOINT):
         _store(ctx, run.run_id, run.folder, name)
-    forks.keep_epoch_state(ctx.artifacts, run.run_id, run.checkpoint_path, epoch,
-                           ctx.settings.keep_checkpoints, ctx.settings.checkpoint_budget_mb)
+    forks.keep_epoch_state(
+        ctx.artifacts,
+        run.run_id,
+        run.checkpoint_path,
+        epoch,
+        ctx.settings.keep_checkpoints,
+        ctx.settings.checkpoint_budget_mb,
+    )
     _announce_epoch(ctx, run.run_id, writer, epoch_record, (sprite, samples, mistakes))
     early = median_rule(ctx.r, ctx.settings.results_dir, record, epoch, metrics["test_accuracy"])
     if early is not None:
@@ -214,13 +255,15 @@ def _stopped(ctx: WorkerContext, run: Prepared, epoch: int, reason: Stop) -> Out
     if reason is Stop.LOST:
         return Lost()
     if reason is Stop.SHUTDOWN:
-        return HandOff(f"worker {ctx.name} is shutting down; resuming from the "
-                       f"epoch {epoch - 1} checkpoint on another worker")
+        return HandOff(
+            f"worker {ctx.name} is shutting down; resuming from the epoch {epoch - 1} checkpoint on another worker"
+        )
     _save_checkpoint(run, epoch - 1)
     _store(ctx, run.run_id, run.folder, layout.CHECKPOINT)
     if reason is Stop.TIMEOUT:
-        return Finished(Status.FAILED, f"stopped after the maximum run duration of "
-                                       f"{ctx.settings.max_run_seconds:g} s (MAX_RUN_SECONDS)")
+        return Finished(
+            Status.FAILED, f"stopped after the maximum run duration of {ctx.settings.max_run_seconds:g} s (MAX_RUN_SECONDS)"
+        )
     return Finished(Status.CANCELLED, f"cancelled during epoch {epoch}")
 
 
@@ -234,8 +277,15 @@ def _finished(ctx: WorkerContext, run: Prepared, message: str, stopped_early: bo
 
 
 def _save_checkpoint(run: Prepared, epoch: int) -> None:
-    checkpoints.save_checkpoint(run.checkpoint_path, model=run.model, optimizer=run.optimizer,
-                                scheduler=run.scheduler, epoch=epoch, spec=run.spec, history=run.history)
+    checkpoints.save_checkpoint(
+        run.checkpoint_path,
+        model=run.model,
+        optimizer=run.optimizer,
+        scheduler=run.scheduler,
+        epoch=epoch,
+        spec=run.spec,
+        history=run.history,
+    )
 
 
 def _record_peak_memory(ctx: WorkerContext, run_id: str) -> None:
@@ -312,38 +362,49 @@ def _store(ctx: WorkerContext, run_id: str, folder, name: str) -> None:
 
 def _without_images(items: list[dict[str, Any]], first_slot: int) -> list[dict[str, Any]]:
     """Items as events carry them: the image is tile ``slot`` of the epoch's sprite."""
-    return [{**{k: v for k, v in item.items() if k != "image"}, "slot": first_slot + i}
-            for i, item in enumerate(items)]
+    return [{**{k: v for k, v in item.items() if k != "image"}, "slot": first_slot + i} for i, item in enumerate(items)]
 
 
-def _announce_epoch(ctx: WorkerContext, run_id: str, writer: EventWriter,
-                    epoch_record: dict[str, Any],
-                    samples: tuple[str, list[dict[str, Any]], list[dict[str, Any]]] | None) -> None:
+def _announce_epoch(
+    ctx: WorkerContext,
+    run_id: str,
+    writer: EventWriter,
+    epoch_record: dict[str, Any],
+    samples: tuple[str, list[dict[str, Any]], list[dict[str, Any]]] | None,
+) -> None:
     writer.append("epoch", **epoch_record)
     if samples is not None:
         sprite, items, mistakes = samples
-        writer.append("samples", epoch=epoch_record["epoch"], sprite=sprite, tile=28,
-                      items=_without_images(items, 0),
-                      mistakes=_without_images(mistakes, len(items)))
+        writer.append(
+            "samples",
+            epoch=epoch_record["epoch"],
+            sprite=sprite,
+            tile=28,
+            items=_without_images(items, 0),
+            mistakes=_without_images(mistakes, len(items)),
+        )
     writer.append("checkpoint", epoch=epoch_record["epoch"], artifact=layout.CHECKPOINT)
 
     def update_record() -> None:
         record = ctx.store.get(run_id) or {}
-        best = max(epoch_record["test_accuracy"],
-                   record.get("metrics", {}).get("best_test_accuracy", 0))
+        best = max(epoch_record["test_accuracy"], record.get("metrics", {}).get("best_test_accuracy", 0))
         # Accuracy per epoch, for a sweep's median rule on any box (worker.early_stop).
-        by_epoch = {**record.get("accuracy_by_epoch", {}),
-                    str(epoch_record["epoch"]): epoch_record["test_accuracy"]}
+        by_epoch = {**record.get("accuracy_by_epoch", {}), str(epoch_record["epoch"]): epoch_record["test_accuracy"]}
         updated = ctx.store.update(
-            run_id, epoch=epoch_record["epoch"], accuracy_by_epoch=by_epoch,
-            metrics={**record_metrics(epoch_record), "best_test_accuracy": best})
+            run_id,
+            epoch=epoch_record["epoch"],
+            accuracy_by_epoch=by_epoch,
+            metrics={**record_metrics(epoch_record), "best_test_accuracy": best},
+        )
         if updated is not None:
             ctx.store.publish_update(updated)
+
     retry_redis(update_record, f"run {run_id}: recording epoch {epoch_record['epoch']}")
 
 
-def _replay_missing_epochs(ctx: WorkerContext, run_id: str, writer: EventWriter,
-                           history: dict[str, Any], record: dict[str, Any]) -> None:
+def _replay_missing_epochs(
+    ctx: WorkerContext, run_id: str, writer: EventWriter, history: dict[str, Any], record: dict[str, Any]
+) -> None:
     """Announce epochs the checkpoint has but the log does not (a crash in between).
 
     The run record's ``epoch`` is set right after an epoch's events are sent, so it
@@ -362,5 +423,4 @@ def _write_logs(folder, spec, history, samples) -> None:
     log_part = {k: v for k, v in history.items() if k != "layers"}
     layout.write_json(folder / layout.TRAINING_LOG, finite({"spec": public_spec(spec), **log_part}))
     layout.write_json(folder / layout.LAYER_STATS, finite(history.get("layers", {})))
-    layout.write_json(folder / layout.TEST_SAMPLES, {"epoch": history["epochs"][-1]["epoch"],
-                                                     "items": samples})
+    layout.write_json(folder / layout.TEST_SAMPLES, {"epoch": history["epochs"][-1]["epoch"], "items": samples})

@@ -14,6 +14,7 @@ worker starts from that state instead of from scratch, with the fork's spec appl
 
 Same spec, no overrides: the child's next epoch is bit-for-bit the parent's (tested).
 """
+
 from __future__ import annotations
 
 import logging
@@ -51,8 +52,9 @@ class ForkError(RuntimeError):
     """The state a fork starts from is not in the store (pruned or never written)."""
 
 
-def restore_fork(state: dict[str, Any], spec: dict[str, Any], model: torch.nn.Module,
-                 optimizer: torch.optim.Optimizer, steps: int) -> Any:
+def restore_fork(
+    state: dict[str, Any], spec: dict[str, Any], model: torch.nn.Module, optimizer: torch.optim.Optimizer, steps: int
+) -> Any:
     """Start ``model`` and ``optimizer`` (fresh, built for the child's ``spec``) from a
     parent's epoch ``state`` (the rules in the module docstring); returns the child's
     scheduler (None without a schedule)."""
@@ -85,27 +87,28 @@ def restore_fork(state: dict[str, Any], spec: dict[str, Any], model: torch.nn.Mo
     return scheduler
 
 
-def load_fork_state(store: ArtifactStore, fork: ForkPoint, dest: Path,
-                    device: torch.device) -> dict[str, Any]:
+def load_fork_state(store: ArtifactStore, fork: ForkPoint, dest: Path, device: torch.device) -> dict[str, Any]:
     name = layout.epoch_state(fork.epoch)
     if not store.fetch(fork.parent_run_id, name, dest):
-        raise ForkError(f"epoch {fork.epoch}'s state of run {fork.parent_run_id} is no longer "
-                        f"in the artifact store (pruned: KEEP_CHECKPOINTS / CHECKPOINT_BUDGET_MB)")
+        raise ForkError(
+            f"epoch {fork.epoch}'s state of run {fork.parent_run_id} is no longer "
+            f"in the artifact store (pruned: KEEP_CHECKPOINTS / CHECKPOINT_BUDGET_MB)"
+        )
     try:
         return checkpoints.load_checkpoint(dest, device)
     finally:
         dest.unlink(missing_ok=True)
 
 
-def keep_epoch_state(store: ArtifactStore, run_id: str, checkpoint: Path, epoch: int,
-                     keep: int, budget_mb: float) -> None:
+def keep_epoch_state(store: ArtifactStore, run_id: str, checkpoint: Path, epoch: int, keep: int, budget_mb: float) -> None:
     """Put the just-written checkpoint in the store as epoch ``epoch``'s state, then prune
     the oldest states beyond ``keep`` or ``budget_mb`` (the newest always stays)."""
     if keep <= 0 or budget_mb <= 0:
         return
     store.put_file(run_id, layout.epoch_state(epoch), checkpoint)
-    states = sorted(((e, a) for a in store.list(run_id)
-                     if (e := layout.epoch_of_state(a["name"])) is not None), reverse=True)
+    states = sorted(
+        ((e, a) for a in store.list(run_id) if (e := layout.epoch_of_state(a["name"])) is not None), reverse=True
+    )
     total = 0
     for i, (_epoch, artifact) in enumerate(states):
         total += artifact["size"]
@@ -114,4 +117,3 @@ def keep_epoch_state(store: ArtifactStore, run_id: str, checkpoint: Path, epoch:
                 store.delete(run_id, artifact["name"])
             except ArtifactError as exc:  # kept one more epoch; pruned next time
                 log.warning("run %s: could not prune %s: %s", run_id, artifact["name"], exc)
-

@@ -6,6 +6,7 @@ around the very last optimizer step (the update/weight norm ratio); :meth:`colle
 then bins it all once per epoch (shared.layer_stats says how). The cost is measured by
 ``python -m benchmarks.layer_stats`` (side by side with the watch off).
 """
+
 from __future__ import annotations
 
 import math
@@ -23,9 +24,14 @@ def _round(x: float) -> float | None:
 
 def _stats(t: torch.Tensor) -> dict[str, Any]:
     t = t.detach().float()
-    return {"mean": _round(t.mean().item()), "std": _round(t.std().item()),
-            "min": _round(t.min().item()), "max": _round(t.max().item()),
-            "rms": _round(t.pow(2).mean().sqrt().item()), "norm": _round(t.norm().item())}
+    return {
+        "mean": _round(t.mean().item()),
+        "std": _round(t.std().item()),
+        "min": _round(t.min().item()),
+        "max": _round(t.max().item()),
+        "rms": _round(t.pow(2).mean().sqrt().item()),
+        "norm": _round(t.norm().item()),
+    }
 
 
 def weight_histogram(w: torch.Tensor, r: float) -> list[int]:
@@ -45,20 +51,21 @@ def gradient_histogram(g: torch.Tensor) -> list[int]:
 
 def watched_layers(model: nn.Module) -> dict[str, nn.Parameter]:
     """Each layer's weight (modules with a weight matrix or kernel), in model order."""
-    return {name: module.weight for name, module in model.named_modules()
-            if isinstance(getattr(module, "weight", None), nn.Parameter) and module.weight.dim() >= 2}
+    return {
+        name: module.weight
+        for name, module in model.named_modules()
+        if isinstance(getattr(module, "weight", None), nn.Parameter) and module.weight.dim() >= 2
+    }
 
 
 class LayerWatch:
     """Per-epoch weight/gradient histograms and statistics of ``model``'s layers."""
 
-    def __init__(self, model: nn.Module, ranges: dict[str, float] | None = None,
-                 last_batches: int = ls.LAST_BATCHES):
+    def __init__(self, model: nn.Module, ranges: dict[str, float] | None = None, last_batches: int = ls.LAST_BATCHES):
         self.layers = watched_layers(model)
         self.last_batches = last_batches
         #: The weight range per layer: fixed at the run's start (kept across resumes).
-        self.ranges = ranges or {name: ls.nice_range(w.detach().abs().max().item())
-                                 for name, w in self.layers.items()}
+        self.ranges = ranges or {name: ls.nice_range(w.detach().abs().max().item()) for name, w in self.layers.items()}
         self._grads: dict[str, torch.Tensor] = {}
         self._batches = 0
         self._before: dict[str, torch.Tensor] = {}
@@ -101,12 +108,19 @@ class LayerWatch:
         first = next(iter(self.layers.values()))
         filters = first.detach().float().cpu().reshape(first.shape[0], -1)
         self._grads, self._batches, self._update = {}, 0, {}
-        return {"epoch": epoch, "layers": layers,
-                "filters": [[round(v, 4) for v in row] for row in filters.tolist()],
-                "filter_shape": list(first.shape)}
+        return {
+            "epoch": epoch,
+            "layers": layers,
+            "filters": [[round(v, 4) for v in row] for row in filters.tolist()],
+            "filter_shape": list(first.shape),
+        }
 
     def header(self) -> dict[str, Any]:
         """What every epoch shares: bins, weight ranges, gradient edges, layer shapes."""
-        return {"bins": ls.BINS, "ranges": self.ranges, "grad_log": [ls.GRAD_LOG_MIN, ls.GRAD_LOG_MAX],
-                "last_batches": self.last_batches,
-                "shapes": {name: list(w.shape) for name, w in self.layers.items()}}
+        return {
+            "bins": ls.BINS,
+            "ranges": self.ranges,
+            "grad_log": [ls.GRAD_LOG_MIN, ls.GRAD_LOG_MAX],
+            "last_batches": self.last_batches,
+            "shapes": {name: list(w.shape) for name, w in self.layers.items()},
+        }

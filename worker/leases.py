@@ -7,6 +7,7 @@ resumes its runs elsewhere. A worker that finds its lease gone (it was stalled o
 cut off longer than the lease) stops writing at once, so a run never has two
 writers.
 """
+
 from __future__ import annotations
 
 import logging
@@ -75,9 +76,10 @@ class LeaseKeeper:
     def renew(self) -> None:
         """Extend every held lease; drop the ones that expired or were taken."""
         for run_id in self.held():
-            if not self._renew(keys=[keys.run_lease(run_id), keys.run_record(run_id),
-                                     keys.ACTIVE_RUNS],
-                               args=[self.owner, self.ttl_ms, run_id]):
+            if not self._renew(
+                keys=[keys.run_lease(run_id), keys.run_record(run_id), keys.ACTIVE_RUNS],
+                args=[self.owner, self.ttl_ms, run_id],
+            ):
                 log.error("lease on run %s lost; this worker stops writing to it", run_id)
                 with self._lock:
                     self._held.discard(run_id)

@@ -3,6 +3,7 @@
 GPU utilisation and memory come from NVML (``nvidia-ml-py``) when it is installed;
 without it, from torch's own counters (memory this process holds; utilisation unknown).
 """
+
 from __future__ import annotations
 
 import os
@@ -22,8 +23,10 @@ class LoadSampler:
     def sample(self) -> dict[str, Any]:
         now, cpu = time.monotonic(), _cpu_seconds()
         wall = max(now - self._last[0], 1e-6)
-        load: dict[str, Any] = {"cpu_percent": round(100 * (cpu - self._last[1]) / wall, 1),
-                                "memory_mb": round(_rss_bytes() / 2**20, 1)}
+        load: dict[str, Any] = {
+            "cpu_percent": round(100 * (cpu - self._last[1]) / wall, 1),
+            "memory_mb": round(_rss_bytes() / 2**20, 1),
+        }
         self._last = (now, cpu)
         if self.device.type == "cuda":
             load.update(self._gpu())
@@ -35,12 +38,17 @@ class LoadSampler:
 
             util = pynvml.nvmlDeviceGetUtilizationRates(self._nvml)
             mem = pynvml.nvmlDeviceGetMemoryInfo(self._nvml)
-            return {"gpu_util_percent": util.gpu, "gpu_memory_mb": round(mem.used / 2**20, 1),
-                    "gpu_memory_total_mb": round(mem.total / 2**20, 1)}
+            return {
+                "gpu_util_percent": util.gpu,
+                "gpu_memory_mb": round(mem.used / 2**20, 1),
+                "gpu_memory_total_mb": round(mem.total / 2**20, 1),
+            }
         props = torch.cuda.get_device_properties(self.device)
-        return {"gpu_util_percent": None,
-                "gpu_memory_mb": round(torch.cuda.memory_reserved(self.device) / 2**20, 1),
-                "gpu_memory_total_mb": round(props.total_memory / 2**20, 1)}
+        return {
+            "gpu_util_percent": None,
+            "gpu_memory_mb": round(torch.cuda.memory_reserved(self.device) / 2**20, 1),
+            "gpu_memory_total_mb": round(props.total_memory / 2**20, 1),
+        }
 
 
 def _cpu_seconds() -> float:

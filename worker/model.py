@@ -1,4 +1,5 @@
 """The 4-layer MNIST CNN: conv 16→32→64→128 with ReLU and max-pooling, two FC layers."""
+
 from __future__ import annotations
 
 import torch

@@ -7,6 +7,7 @@ change to worker.model.Net changes the summary with no table to keep in step.
 Written once per run as ``model.json`` (shared.layout.MODEL_SUMMARY); served by
 ``GET /api/runs/<id>/model``.
 """
+
 from __future__ import annotations
 
 import math
@@ -50,12 +51,25 @@ def summarize(model: nn.Module, input_shape: tuple[int, ...] = (1, 1, 28, 28)) -
         if node.op == "call_module":
             module = modules[node.target]
             params = sum(p.numel() for p in module.parameters(recurse=False))
-            layers.append({"name": node.target, "type": type(module).__name__,
-                           "output_shape": list(shape[1:]), "params": params,
-                           "macs": _macs(module, shape)})
+            layers.append(
+                {
+                    "name": node.target,
+                    "type": type(module).__name__,
+                    "output_shape": list(shape[1:]),
+                    "params": params,
+                    "macs": _macs(module, shape),
+                }
+            )
         else:
-            layers.append({"name": node.name, "type": _describe_function(node.target), "output_shape": list(shape[1:]),
-                           "params": 0, "macs": 0})
+            layers.append(
+                {
+                    "name": node.name,
+                    "type": _describe_function(node.target),
+                    "output_shape": list(shape[1:]),
+                    "params": 0,
+                    "macs": 0,
+                }
+            )
     return {
         "input_shape": list(input_shape[1:]),
         "layers": layers,

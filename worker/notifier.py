@@ -15,6 +15,7 @@ so a crash can repeat a notice but not lose one. The body is Slack-compatible (a
      "event": "run_finished", "run": {"id", "name", "status", "best_test_accuracy", "error",
      "sweep_id", "url"}}
 """
+
 from __future__ import annotations
 
 import http.client
@@ -74,20 +75,20 @@ def safe_opener(policy: TargetPolicy) -> urllib.request.OpenerDirector:
     class _Redirects(urllib.request.HTTPRedirectHandler):
         max_redirections = MAX_REDIRECTS
 
-        def redirect_request(self, req: urllib.request.Request, fp: Any, code: int, msg: str,
-                             headers: Any, newurl: str) -> urllib.request.Request | None:
+        def redirect_request(
+            self, req: urllib.request.Request, fp: Any, code: int, msg: str, headers: Any, newurl: str
+        ) -> urllib.request.Request | None:
             split_target(newurl)  # http(s) only; the address is vetted when it connects
             if code in (307, 308):  # urllib refuses these for a POST; they keep method and body
-                return urllib.request.Request(newurl, data=req.data, headers=dict(req.header_items()),
-                                              method=req.get_method(), unverifiable=True)
+                return urllib.request.Request(
+                    newurl, data=req.data, headers=dict(req.header_items()), method=req.get_method(), unverifiable=True
+                )
             return super().redirect_request(req, fp, code, msg, headers, newurl)
 
-    return urllib.request.build_opener(urllib.request.ProxyHandler({}), _HttpHandler,
-                                       _HttpsHandler, _Redirects)
+    return urllib.request.build_opener(urllib.request.ProxyHandler({}), _HttpHandler, _HttpsHandler, _Redirects)
 
 
-def post_json(url: str, body: dict[str, Any], policy: TargetPolicy,
-              tries: int = ATTEMPTS) -> bool:
+def post_json(url: str, body: dict[str, Any], policy: TargetPolicy, tries: int = ATTEMPTS) -> bool:
     """POST ``body``; retried with backoff on errors and 5xx; True when it was accepted.
     A target the address rule refuses is never retried. Logs show the URL masked."""
     data = json.dumps(body).encode()
@@ -95,9 +96,12 @@ def post_json(url: str, body: dict[str, Any], policy: TargetPolicy,
     opener = safe_opener(policy)
     for attempt in retry.attempts(tries):
         try:
-            request = urllib.request.Request(url, data=data, method="POST",
-                                             headers={"Content-Type": "application/json",
-                                                      "User-Agent": "trainboard-notifier"})
+            request = urllib.request.Request(
+                url,
+                data=data,
+                method="POST",
+                headers={"Content-Type": "application/json", "User-Agent": "trainboard-notifier"},
+            )
             with opener.open(request, timeout=TIMEOUT) as response:
                 if response.status < 300:
                     return True
@@ -130,10 +134,19 @@ def run_notice(run: dict[str, Any], public_url: str) -> dict[str, Any]:
     text = f"Trainboard: run “{run['name']}” {run['status']}"
     text += f" — best test accuracy {best:.2%}" if best is not None else ""
     text += f" — {run['error']}" if run.get("error") and run["status"] == Status.FAILED else ""
-    return {"text": f"{text} — {link}", "event": "run_finished",
-            "run": {"id": run["id"], "name": run["name"], "status": run["status"],
-                    "best_test_accuracy": best, "error": run.get("error"),
-                    "sweep_id": run.get("sweep_id"), "url": link}}
+    return {
+        "text": f"{text} — {link}",
+        "event": "run_finished",
+        "run": {
+            "id": run["id"],
+            "name": run["name"],
+            "status": run["status"],
+            "best_test_accuracy": best,
+            "error": run.get("error"),
+            "sweep_id": run.get("sweep_id"),
+            "url": link,
+        },
+    }
 
 
 def sweep_notice(summary: dict[str, Any], public_url: str) -> dict[str, Any]:
@@ -142,10 +155,18 @@ def sweep_notice(summary: dict[str, Any], public_url: str) -> dict[str, Any]:
     best = summary.get("best_test_accuracy")
     text = f"Trainboard: sweep “{summary['name']}” finished ({counts})"
     text += f" — best test accuracy {best:.2%}" if best is not None else ""
-    return {"text": f"{text} — {link}", "event": "sweep_finished",
-            "sweep": {"id": summary["id"], "name": summary["name"], "counts": summary["counts"],
-                      "best_run_id": summary.get("best_run_id"), "best_test_accuracy": best,
-                      "url": link}}
+    return {
+        "text": f"{text} — {link}",
+        "event": "sweep_finished",
+        "sweep": {
+            "id": summary["id"],
+            "name": summary["name"],
+            "counts": summary["counts"],
+            "best_run_id": summary.get("best_run_id"),
+            "best_test_accuracy": best,
+            "url": link,
+        },
+    }
 
 
 class Notifier(threading.Thread):
@@ -165,8 +186,7 @@ class Notifier(threading.Thread):
                 if time.monotonic() - last_sweep >= ORPHAN_CHECK_SECONDS:
                     self.requeue_orphaned()  # not every 2 s: it scans the sending lists
                     last_sweep = time.monotonic()
-                item = cast(bytes | None, self.r.blmove(keys.NOTIFICATIONS, self.sending, 2,
-                                                        "LEFT", "RIGHT"))
+                item = cast(bytes | None, self.r.blmove(keys.NOTIFICATIONS, self.sending, 2, "LEFT", "RIGHT"))
                 backoff.reset()
                 if item is not None:
                     try:
@@ -183,8 +203,11 @@ class Notifier(threading.Thread):
     def requeue_orphaned(self) -> None:
         """Put back the notices of workers that died while sending them (this worker's
         own leftovers too, from before a restart under the same name)."""
-        alive = {n.decode() for n in cast(set[bytes], self.r.smembers(keys.WORKERS))
-                 if self.r.exists(keys.worker_heartbeat(n.decode()))}
+        alive = {
+            n.decode()
+            for n in cast(set[bytes], self.r.smembers(keys.WORKERS))
+            if self.r.exists(keys.worker_heartbeat(n.decode()))
+        }
         for raw in self.r.scan_iter(match=keys.NOTIFICATIONS_SENDING_PATTERN, count=100):
             key = raw.decode()
             if key != self.sending and keys.worker_from_sending(key) in alive:
@@ -206,8 +229,7 @@ class Notifier(threading.Thread):
         if sweep is None:
             return
         summary = summarize(sweep, self.sweeps.run_records(sweep))
-        if summary["finished"] and self.r.set(keys.sweep_notified(sweep["id"]), "1", nx=True,
-                                              ex=30 * 24 * 3600):
+        if summary["finished"] and self.r.set(keys.sweep_notified(sweep["id"]), "1", nx=True, ex=30 * 24 * 3600):
             for url, policy in self._targets(sweep.get("notify_url")):
                 post_json(url, sweep_notice(summary, public), policy)
 

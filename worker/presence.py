@@ -4,6 +4,7 @@ It runs beside the Celery pool so that a worker stays visible and keeps its
 leases while a long epoch runs. Redis outages are logged and retried with capped
 exponential backoff.
 """
+
 from __future__ import annotations
 
 import json
@@ -50,15 +51,20 @@ class Presence(threading.Thread):
     def beat(self) -> None:
         ctx = self.ctx
         ctx.leases.renew()
-        info = {"name": ctx.name, "device": describe_device(ctx.device),
-                "host": socket.gethostname(), "pid": os.getpid(),
-                "current_run": self.current_run, "started_at": self.started_at,
-                "last_seen": time.time(), "load": self.load.sample(),
-                # The box's GPU index this trainer is pinned to (worker.supervisor), if any.
-                "gpu_index": _gpu_index()}
+        info = {
+            "name": ctx.name,
+            "device": describe_device(ctx.device),
+            "host": socket.gethostname(),
+            "pid": os.getpid(),
+            "current_run": self.current_run,
+            "started_at": self.started_at,
+            "last_seen": time.time(),
+            "load": self.load.sample(),
+            # The box's GPU index this trainer is pinned to (worker.supervisor), if any.
+            "gpu_index": _gpu_index(),
+        }
         pipe = ctx.r.pipeline()
-        pipe.set(keys.worker_heartbeat(ctx.name), json.dumps(info),
-                 px=int(HEARTBEAT_SECONDS * 3 * 1000))
+        pipe.set(keys.worker_heartbeat(ctx.name), json.dumps(info), px=int(HEARTBEAT_SECONDS * 3 * 1000))
         pipe.sadd(keys.WORKERS, ctx.name)
         pipe.execute()
         reap_lost_runs(ctx.r, ctx.settings, self.enqueue, ctx.name)
@@ -67,7 +73,8 @@ class Presence(threading.Thread):
         self._beats += 1
         # One worker at a time (the lock simply expires) looks for lost task messages.
         if self._beats % ORPHAN_CHECK_EVERY == 0 and ctx.r.set(
-                keys.ORPHAN_CHECK_LOCK, ctx.name, nx=True, px=int(HEARTBEAT_SECONDS * 4000)):
+            keys.ORPHAN_CHECK_LOCK, ctx.name, nx=True, px=int(HEARTBEAT_SECONDS * 4000)
+        ):
             requeue_stranded(ctx.r, ctx.settings, self.enqueue, self._missing_since)
 
     def run(self) -> None:

@@ -5,6 +5,7 @@ interval has passed are the collected losses stacked and copied to the host in
 one transfer (the only sync point), and sent as one event carrying all of them.
 The same moment is used to ask whether the run should stop (cancel, lost lease).
 """
+
 from __future__ import annotations
 
 import time
@@ -16,10 +17,14 @@ EventSink = Callable[..., object]
 
 
 class ProgressReporter:
-    def __init__(self, emit: EventSink, steps_per_epoch: int,
-                 should_stop: Callable[[], bool] = lambda: False,
-                 interval: float = 0.1,
-                 current_lr: Callable[[], float] | None = None):
+    def __init__(
+        self,
+        emit: EventSink,
+        steps_per_epoch: int,
+        should_stop: Callable[[], bool] = lambda: False,
+        interval: float = 0.1,
+        current_lr: Callable[[], float] | None = None,
+    ):
         self.emit = emit
         self.steps_per_epoch = steps_per_epoch
         self.should_stop = should_stop
@@ -62,9 +67,15 @@ class ProgressReporter:
         self.epoch_losses.extend(losses)
         self._pending, self._images, self._last = [], 0, now
         extra = {"lr": self.current_lr()} if self.current_lr else {}
-        self.emit("progress", epoch=self.epoch, step=self._step,
-                  steps_per_epoch=self.steps_per_epoch,
-                  losses=[round(v, 6) for v in losses], images_per_sec=round(rate, 1), **extra)
+        self.emit(
+            "progress",
+            epoch=self.epoch,
+            step=self._step,
+            steps_per_epoch=self.steps_per_epoch,
+            losses=[round(v, 6) for v in losses],
+            images_per_sec=round(rate, 1),
+            **extra,
+        )
 
     def mean_loss(self) -> float:
         return sum(self.epoch_losses) / len(self.epoch_losses) if self.epoch_losses else float("nan")

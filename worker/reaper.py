@@ -6,6 +6,7 @@ key has expired. It is moved to ``resuming`` (the transaction makes the reaper
 its only writer for that moment), announced, and re-enqueued; the next worker to
 claim it continues from the last checkpoint. After ``max_restarts`` it fails.
 """
+
 from __future__ import annotations
 
 import logging
@@ -50,8 +51,7 @@ def reap_lost_runs(r: redis.Redis, settings: Settings, enqueue: Enqueue, me: str
     return acted
 
 
-def _handle_lost(r: redis.Redis, store: RunStore, settings: Settings, enqueue: Enqueue,
-                 record: dict) -> None:
+def _handle_lost(r: redis.Redis, store: RunStore, settings: Settings, enqueue: Enqueue, record: dict) -> None:
     run_id, restarts = record["id"], record.get("restarts", 0)
     lost_worker = record.get("worker")
     writer = EventWriter.for_run(r, settings, run_id)
@@ -74,13 +74,15 @@ MISSING_MESSAGE_SECONDS = 30.0
 
 def _idle(workers: list[dict], queue: str) -> bool:
     """Is some live worker that consumes ``queue`` idle right now?"""
-    return any(w.get("current_run") is None
-               and (queue != keys.QUEUE_GPU or str(w.get("device", "")).startswith("cuda"))
-               for w in workers)
+    return any(
+        w.get("current_run") is None and (queue != keys.QUEUE_GPU or str(w.get("device", "")).startswith("cuda"))
+        for w in workers
+    )
 
 
-def requeue_stranded(r: redis.Redis, settings: Settings, enqueue: Enqueue,
-                     suspects: dict[str, float], now: float | None = None) -> list[str]:
+def requeue_stranded(
+    r: redis.Redis, settings: Settings, enqueue: Enqueue, suspects: dict[str, float], now: float | None = None
+) -> list[str]:
     """Send the task of waiting runs whose message was lost (e.g. Redis lost its data
     while the run records came back from ``run.json``) again.
 
@@ -94,8 +96,9 @@ def requeue_stranded(r: redis.Redis, settings: Settings, enqueue: Enqueue,
     now = time.time() if now is None else now
     store = RunStore(r, settings.results_dir)
     workers = live_workers(r)
-    waiting = [rec for rec in map(store.get, store.queue_positions())
-               if rec is not None and rec["status"] in lifecycle.WAITING]
+    waiting = [
+        rec for rec in map(store.get, store.queue_positions()) if rec is not None and rec["status"] in lifecycle.WAITING
+    ]
     requeued = []
     for record in waiting:
         run_id, queue = record["id"], keys.queue_for(record["spec"])
@@ -104,8 +107,9 @@ def requeue_stranded(r: redis.Redis, settings: Settings, enqueue: Enqueue,
             continue
         first_seen = suspects.setdefault(run_id, now)
         if now - first_seen >= MISSING_MESSAGE_SECONDS:
-            log.warning("run %s is %s beside an idle worker: its task message is gone; "
-                        "sending it again", run_id, record["status"])
+            log.warning(
+                "run %s is %s beside an idle worker: its task message is gone; sending it again", run_id, record["status"]
+            )
             enqueue(run_id, record["spec"])
             suspects.pop(run_id, None)
             requeued.append(run_id)

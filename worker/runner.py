@@ -4,6 +4,7 @@ The body of the Celery task, split from the task so it runs in tests without
 Celery, and from the epoch loop so the lifecycle reads in one screen. Every status
 change here is a shared.lifecycle operation.
 """
+
 from __future__ import annotations
 
 import logging
@@ -26,8 +27,7 @@ log = logging.getLogger(__name__)
 RECORDED_WAIT_SECONDS = 10.0
 
 
-def claim(ctx: WorkerContext, run_id: str, writer: EventWriter,
-          prepared: Prepared | None) -> dict[str, Any] | None:
+def claim(ctx: WorkerContext, run_id: str, writer: EventWriter, prepared: Prepared | None) -> dict[str, Any] | None:
     """Take the run (its lease held) if it is still queued or resuming; its ``running``
     event says where it starts (fresh, or from which epoch's checkpoint)."""
     current = ctx.store.get(run_id)
@@ -40,8 +40,16 @@ def claim(ctx: WorkerContext, run_id: str, writer: EventWriter,
         message = f"resumed from epoch {resumed} checkpoint on {ctx.name}"
     else:
         message = f"started on {ctx.name} ({describe_device(ctx.device)})"
-    record = lifecycle.claim(ctx.store, run_id, writer, message, resumed_from_epoch=resumed,
-                             worker=ctx.name, device=describe_device(ctx.device), train_path=path)
+    record = lifecycle.claim(
+        ctx.store,
+        run_id,
+        writer,
+        message,
+        resumed_from_epoch=resumed,
+        worker=ctx.name,
+        device=describe_device(ctx.device),
+        train_path=path,
+    )
     if record is not None and record.get("started_at") is None:
         record = ctx.store.update(run_id, started_at=time.time())
     return record
@@ -93,8 +101,9 @@ def execute_run(ctx: WorkerContext, run_id: str) -> str | None:
 def _finish(ctx: WorkerContext, run_id: str, writer: EventWriter, outcome: Finished) -> str:
     status = outcome.status
     try:
-        retry_redis(lambda: lifecycle.finish(ctx.store, run_id, status, writer, outcome.message),
-                    f"run {run_id}: recording {status}")
+        retry_redis(
+            lambda: lifecycle.finish(ctx.store, run_id, status, writer, outcome.message), f"run {run_id}: recording {status}"
+        )
         writer.close(recorded_within=RECORDED_WAIT_SECONDS)
     finally:
         # Even if Redis stayed away too long to record the end: stop renewing the lease,
@@ -111,8 +120,7 @@ def open_event_writer(ctx: WorkerContext, run_id: str) -> EventWriter:
     return EventWriter.for_run(ctx.r, ctx.settings, run_id)
 
 
-def _hand_off(ctx: WorkerContext, run_id: str, record: dict[str, Any], writer: EventWriter,
-              message: str) -> str:
+def _hand_off(ctx: WorkerContext, run_id: str, record: dict[str, Any], writer: EventWriter, message: str) -> str:
     """This worker is stopping: give the run back to the queue; it resumes from its
     last epoch checkpoint on the next worker (not counted as a restart)."""
     lifecycle.hand_off(ctx.store, run_id, writer, message)
@@ -122,5 +130,3 @@ def _hand_off(ctx: WorkerContext, run_id: str, record: dict[str, Any], writer: E
         ctx.enqueue(run_id, record["spec"])
     log.warning("run %s: %s", run_id, message)
     return Status.RESUMING.value
-
-

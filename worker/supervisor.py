@@ -15,6 +15,7 @@ warm shutdown: a training run is handed off at once), then the supervisor exits.
 The supervisor never imports torch or touches CUDA: it counts GPUs through NVML
 when ``WORKER_GPUS=all`` and starts trainers as fresh processes (no fork into CUDA).
 """
+
 from __future__ import annotations
 
 import logging
@@ -37,6 +38,7 @@ HEALTHY_SECONDS = 60.0
 @dataclass(frozen=True)
 class Slot:
     """One trainer: its name and the environment that pins it."""
+
     name: str
     env: dict[str, str] = field(default_factory=dict)
 
@@ -75,8 +77,7 @@ def plan(env: dict[str, str], gpus: int | None = None) -> list[Slot]:
     if not 1 <= trainers <= 256:
         raise PlanError(f"WORKER_TRAINERS must be between 1 and 256, got {trainers}")
     device_setting = env.get("TRAINBOARD_DEVICE") or "auto"
-    if raw == "" and ("WORKER_TRAINERS" in env or device_setting.startswith("cuda:")
-                      or device_setting == "cpu"):
+    if raw == "" and ("WORKER_TRAINERS" in env or device_setting.startswith("cuda:") or device_setting == "cpu"):
         indices = []  # asked for CPU trainers, or for one named device: no GPU fan-out
     elif raw in ("", "all"):
         indices = list(range(count_gpus() if gpus is None else gpus))
@@ -91,13 +92,17 @@ def plan(env: dict[str, str], gpus: int | None = None) -> list[Slot]:
             raise PlanError(f"WORKER_GPUS must list distinct GPU indices, got {raw!r}")
     if indices:
         device = "cpu" if device_setting == "cpu" else "cuda"
-        return [Slot(f"{base}-gpu{i}", {"CUDA_VISIBLE_DEVICES": str(i), "TRAINBOARD_GPU_INDEX": str(i),
-                                        "TRAINBOARD_DEVICE": device}) for i in indices]
+        return [
+            Slot(
+                f"{base}-gpu{i}",
+                {"CUDA_VISIBLE_DEVICES": str(i), "TRAINBOARD_GPU_INDEX": str(i), "TRAINBOARD_DEVICE": device},
+            )
+            for i in indices
+        ]
     if trainers == 1:
         return [Slot(base)]
     threads = str(max(1, (os.cpu_count() or 1) // trainers))
-    return [Slot(f"{base}-{i}", {"TRAINBOARD_DEVICE": "cpu", "OMP_NUM_THREADS": threads})
-            for i in range(1, trainers + 1)]
+    return [Slot(f"{base}-{i}", {"TRAINBOARD_DEVICE": "cpu", "OMP_NUM_THREADS": threads}) for i in range(1, trainers + 1)]
 
 
 @dataclass
@@ -118,13 +123,15 @@ class Supervisor:
         self.stopping = False
 
     def start(self, trainer: _Trainer) -> None:
-        env = {**self.env, **trainer.slot.env, "WORKER_NAME": trainer.slot.name,
-               "TRAINBOARD_SUPERVISED": "1"}
+        env = {**self.env, **trainer.slot.env, "WORKER_NAME": trainer.slot.name, "TRAINBOARD_SUPERVISED": "1"}
         trainer.proc = subprocess.Popen([sys.executable, "-m", "worker", *self.argv], env=env)
         trainer.started = time.monotonic()
-        log.info("trainer %s started (pid %d%s)", trainer.slot.name, trainer.proc.pid,
-                 f", GPU {trainer.slot.env['CUDA_VISIBLE_DEVICES']}"
-                 if "CUDA_VISIBLE_DEVICES" in trainer.slot.env else "")
+        log.info(
+            "trainer %s started (pid %d%s)",
+            trainer.slot.name,
+            trainer.proc.pid,
+            f", GPU {trainer.slot.env['CUDA_VISIBLE_DEVICES']}" if "CUDA_VISIBLE_DEVICES" in trainer.slot.env else "",
+        )
 
     def _stop(self, signum: int, _frame: FrameType | None) -> None:
         self.stopping = True
@@ -152,8 +159,13 @@ class Supervisor:
                 delay = trainer.backoff.next()
                 trainer.proc, trainer.restart_at = None, now + delay
                 trainer.restarts += 1
-                log.warning("trainer %s exited with %s; restarting it in %.1f s (restart %d)",
-                            trainer.slot.name, code, delay, trainer.restarts)
+                log.warning(
+                    "trainer %s exited with %s; restarting it in %.1f s (restart %d)",
+                    trainer.slot.name,
+                    code,
+                    delay,
+                    trainer.restarts,
+                )
             time.sleep(0.2)
         for trainer in self.trainers:
             if trainer.proc is not None:

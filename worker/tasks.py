@@ -1,4 +1,5 @@
 """Thin Celery tasks: unpack the message, call plain functions."""
+
 from __future__ import annotations
 
 import logging
@@ -34,10 +35,14 @@ def start_worker(name: str) -> WorkerContext:
     with _lock:
         if _ctx is None:
             r = redis_client(settings.redis_url)
-            _ctx = WorkerContext(settings=settings, r=r, name=name,
-                                 device=pick_device(settings.device),
-                                 leases=LeaseKeeper(r, name, settings.lease_seconds),
-                                 enqueue=enqueue_run)
+            _ctx = WorkerContext(
+                settings=settings,
+                r=r,
+                name=name,
+                device=pick_device(settings.device),
+                leases=LeaseKeeper(r, name, settings.lease_seconds),
+                enqueue=enqueue_run,
+            )
             _presence = Presence(_ctx, enqueue_run)
             _presence.start()
             # Its own client: a blocking pop must not hold the connection training uses.

@@ -1,4 +1,5 @@
 """Plain training and evaluation functions, testable without Celery, Redis or a GPU."""
+
 from __future__ import annotations
 
 import contextlib
@@ -34,13 +35,13 @@ def build_optimizer(model: nn.Module, name: str, lr: float, device: torch.device
     raise ValueError(f"unknown optimizer {name!r}")
 
 
-def build_scheduler(optimizer: torch.optim.Optimizer, name: str, lr: float, epochs: int,
-                    steps_per_epoch: int) -> torch.optim.lr_scheduler.LRScheduler | None:
+def build_scheduler(
+    optimizer: torch.optim.Optimizer, name: str, lr: float, epochs: int, steps_per_epoch: int
+) -> torch.optim.lr_scheduler.LRScheduler | None:
     if name == "none":
         return None
     if name == "onecycle":
-        return torch.optim.lr_scheduler.OneCycleLR(
-            optimizer, max_lr=lr, epochs=epochs, steps_per_epoch=steps_per_epoch)
+        return torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=lr, epochs=epochs, steps_per_epoch=steps_per_epoch)
     raise ValueError(f"unknown schedule {name!r}")
 
 
@@ -87,10 +88,19 @@ def steps_per_epoch(n: int, batch_size: int) -> int:
     return math.ceil(n / batch_size)
 
 
-def train_epoch(model: nn.Module, images: torch.Tensor, labels: torch.Tensor,
-                optimizer: torch.optim.Optimizer, scheduler: Any, batch_size: int,
-                seed: int, epoch: int, sink: BatchSink,
-                scaler: torch.amp.GradScaler | None = None, watch: LayerWatch | None = None) -> bool:
+def train_epoch(
+    model: nn.Module,
+    images: torch.Tensor,
+    labels: torch.Tensor,
+    optimizer: torch.optim.Optimizer,
+    scheduler: Any,
+    batch_size: int,
+    seed: int,
+    epoch: int,
+    sink: BatchSink,
+    scaler: torch.amp.GradScaler | None = None,
+    watch: LayerWatch | None = None,
+) -> bool:
     """One pass over (images, labels); returns False if the sink asked to stop early.
     With ``scaler`` (fp16), the loss is scaled for backward and the step unscaled;
     ``watch`` sees the gradients of the last batches and the last step's update."""
@@ -99,7 +109,7 @@ def train_epoch(model: nn.Module, images: torch.Tensor, labels: torch.Tensor,
     order = epoch_permutation(len(labels), seed, epoch, device)
     steps = steps_per_epoch(len(labels), batch_size)
     for step, start in enumerate(range(0, len(labels), batch_size), 1):
-        idx = order[start:start + batch_size]
+        idx = order[start : start + batch_size]
         x, y = normalize(images[idx]), labels[idx]
         if device.type == "cuda":
             x = x.contiguous(memory_format=torch.channels_last)
@@ -125,8 +135,9 @@ def train_epoch(model: nn.Module, images: torch.Tensor, labels: torch.Tensor,
 
 
 @torch.no_grad()
-def evaluate(model: nn.Module, images: torch.Tensor, labels: torch.Tensor,
-             batch_size: int = 2000, keep_wrong: int = 0) -> dict[str, Any]:
+def evaluate(
+    model: nn.Module, images: torch.Tensor, labels: torch.Tensor, batch_size: int = 2000, keep_wrong: int = 0
+) -> dict[str, Any]:
     """Mean test loss, accuracy, the 10×10 confusion matrix (rows = true label) and the
     indices of the first ``keep_wrong`` misclassified images."""
     model.eval()
@@ -135,7 +146,7 @@ def evaluate(model: nn.Module, images: torch.Tensor, labels: torch.Tensor,
     confusion = torch.zeros(10, 10, dtype=torch.int64, device=device)
     wrong: list[torch.Tensor] = []
     for start in range(0, len(labels), batch_size):
-        x, y = normalize(images[start:start + batch_size]), labels[start:start + batch_size]
+        x, y = normalize(images[start : start + batch_size]), labels[start : start + batch_size]
         with autocast_for(device):
             logits = model(x)
         total_loss += F.cross_entropy(logits.float(), y, reduction="sum")
@@ -163,16 +174,18 @@ def predict(model: nn.Module, images: torch.Tensor) -> tuple[list[int], list[lis
     return probs.argmax(1).cpu().tolist(), probs.cpu().tolist()
 
 
-def sample_predictions(model: nn.Module, images: torch.Tensor, labels: torch.Tensor,
-                       count: int, seed: int, epoch: int) -> list[dict[str, Any]]:
+def sample_predictions(
+    model: nn.Module, images: torch.Tensor, labels: torch.Tensor, count: int, seed: int, epoch: int
+) -> list[dict[str, Any]]:
     """Predictions on ``count`` random test images (a fresh draw each epoch)."""
     g = torch.Generator().manual_seed(seed * 7919 + epoch)
     return describe_images(model, images, labels, torch.randperm(len(labels), generator=g)[:count].tolist())
 
 
 @torch.no_grad()
-def describe_images(model: nn.Module, images: torch.Tensor, labels: torch.Tensor,
-                    indices: list[int]) -> list[dict[str, Any]]:
+def describe_images(
+    model: nn.Module, images: torch.Tensor, labels: torch.Tensor, indices: list[int]
+) -> list[dict[str, Any]]:
     """Index, true label, prediction, confidence and pixels of the given test images."""
     if not indices:
         return []
@@ -180,10 +193,11 @@ def describe_images(model: nn.Module, images: torch.Tensor, labels: torch.Tensor
     batch = images[idx]
     preds, probs = predict(model, batch)
     pixels = batch.reshape(len(indices), -1).cpu().tolist()
-    return [{"index": i, "label": int(labels[i]), "pred": p, "confidence": round(prob[p], 4),
-             "image": px} for i, p, prob, px in zip(indices, preds, probs, pixels)]
+    return [
+        {"index": i, "label": int(labels[i]), "pred": p, "confidence": round(prob[p], 4), "image": px}
+        for i, p, prob, px in zip(indices, preds, probs, pixels)
+    ]
 
 
 def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
-

@@ -1,4 +1,5 @@
 """The `trainboard` CLI against a real stack, as a user runs it (a subprocess)."""
+
 from __future__ import annotations
 
 import subprocess
@@ -27,15 +28,27 @@ def test_submit_watch_list_show_logs_and_cancel(make_stack):
     bad = cli(stack, "submit", "--epochs", "0", token="tok", check=False)
     assert bad.returncode == 2 and "epochs" in bad.stderr
 
-    run = cli(stack, "submit", "--name", "from cli", "--epochs", "2", "--batch-size", "32",
-              "--train-samples", "1000", "--watch", token="tok")
+    run = cli(
+        stack,
+        "submit",
+        "--name",
+        "from cli",
+        "--epochs",
+        "2",
+        "--batch-size",
+        "32",
+        "--train-samples",
+        "1000",
+        "--watch",
+        token="tok",
+    )
     run_id = run.stdout.strip().splitlines()[0]
     assert len(run_id) == 32
     assert "epoch 2/2" in run.stderr and "[succeeded]" in run.stderr
 
     listed = cli(stack, "list", token="tok").stdout
     assert run_id in listed and "from cli" in listed and "succeeded" in listed
-    assert "\"status\": \"succeeded\"" in cli(stack, "show", run_id, token="tok").stdout
+    assert '"status": "succeeded"' in cli(stack, "show", run_id, token="tok").stdout
     assert cli(stack, "show", run_id, check=False).returncode == 2, "reads need the token too"
     csv_lines = cli(stack, "logs", run_id, "--csv", token="tok").stdout.strip().splitlines()
     assert csv_lines[0] == "epoch,train_loss,test_loss,test_accuracy,seconds,lr"

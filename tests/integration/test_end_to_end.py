@@ -1,4 +1,5 @@
 """The whole path with real processes: REST → Celery → worker → Redis → web → Socket.IO."""
+
 from __future__ import annotations
 
 import json
@@ -10,8 +11,7 @@ from tests.socket_client import RunWatcher
 
 pytestmark = pytest.mark.integration
 
-EXPECTED_FILES = {"run.json", "events.jsonl", "checkpoint.pt", "mnist_cnn.pth",
-                  "training_log.json", "test_samples.json"}
+EXPECTED_FILES = {"run.json", "events.jsonl", "checkpoint.pt", "mnist_cnn.pth", "training_log.json", "test_samples.json"}
 
 
 def assert_gap_free(events: list[dict]) -> None:
@@ -42,8 +42,7 @@ def test_run_streams_every_event_in_order_to_live_and_late_subscribers(make_stac
     assert {"index", "label", "pred", "confidence", "slot"} <= item.keys()
     assert "image" not in item, "images live in the sprite, not in events"
     assert samples[0]["sprite"] == "samples-epoch-001.png"
-    sprite = requests.get(f"{stack.url}/api/runs/{run['id']}/artifacts/{samples[0]['sprite']}",
-                          timeout=10)
+    sprite = requests.get(f"{stack.url}/api/runs/{run['id']}/artifacts/{samples[0]['sprite']}", timeout=10)
     assert sprite.status_code == 200 and sprite.content[:8] == b"\x89PNG\r\n\x1a\n"
     slots = [i["slot"] for i in samples[0]["items"] + samples[0]["mistakes"]]
     assert slots == list(range(len(slots)))
@@ -57,11 +56,11 @@ def test_run_streams_every_event_in_order_to_live_and_late_subscribers(make_stac
     assert loss["total"] == 3 * 94 and len(loss["x"]) == 50 and loss["last_seq"] == events[-1]["seq"]
     raw = requests.get(f"{url}/series/batch_loss", params={"start": 95, "end": 100}, timeout=10).json()
     first_epoch2 = [e for e in events if e["type"] == "progress" and e["epoch"] == 2]
-    assert raw["x"] == [95, 96, 97, 98, 99, 100] and raw["mean"][0] == pytest.approx(
-        first_epoch2[0]["losses"][0], rel=1e-5)
+    assert raw["x"] == [95, 96, 97, 98, 99, 100] and raw["mean"][0] == pytest.approx(first_epoch2[0]["losses"][0], rel=1e-5)
     acc = requests.get(f"{url}/series/test_accuracy", timeout=10).json()
     assert acc["x"] == [1, 2, 3] and acc["mean"][2] == pytest.approx(
-        [e for e in events if e["type"] == "epoch"][2]["test_accuracy"], rel=1e-5)
+        [e for e in events if e["type"] == "epoch"][2]["test_accuracy"], rel=1e-5
+    )
     page = requests.get(f"{url}/events", params={"after": 2, "limit": 3}, timeout=10).json()
     assert [e["seq"] for e in page["events"]] == [3, 4, 5] and page["last_seq"] == events[-1]["seq"]
     detail = requests.get(f"{url}/epochs", timeout=10).json()

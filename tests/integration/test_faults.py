@@ -1,4 +1,5 @@
 """Runs keep their promises through cancels, dead workers, web restarts and Redis restarts."""
+
 from __future__ import annotations
 
 import time
@@ -29,9 +30,14 @@ def test_cancel_queued_run_never_starts(make_stack):
     response = requests.post(f"{stack.url}/api/runs/{run['id']}/cancel", json={})
     assert response.status_code == 202
     stack.add_worker("late")  # consumes the message and must not run it
-    processes.wait_for(lambda: "Task trainboard.train_run" in stack.workers[0].log_path.read_text()
-                       and "succeeded in" in stack.workers[0].log_path.read_text(), 30,
-                       "the late worker to finish the task")
+    processes.wait_for(
+        lambda: (
+            "Task trainboard.train_run" in stack.workers[0].log_path.read_text()
+            and "succeeded in" in stack.workers[0].log_path.read_text()
+        ),
+        30,
+        "the late worker to finish the task",
+    )
     assert stack.run(run["id"])["status"] == "cancelled"
     assert statuses(stack.events(run["id"])) == ["queued", "cancelled"]
 
@@ -125,8 +131,7 @@ def test_redis_restart_mid_run_loses_nothing(make_stack):
     stack = make_stack(workers=1)
     run = stack.submit(epochs=4, batch_size=32, train_samples=3000)
     stack.wait_status(run["id"], "running")
-    processes.wait_for(lambda: any(e["type"] == "progress" for e in stack.events(run["id"])),
-                       30, "first progress")
+    processes.wait_for(lambda: any(e["type"] == "progress" for e in stack.events(run["id"])), 30, "first progress")
     redis_port = int(stack.redis_url.rsplit(":", 1)[1].split("/")[0])
     stack.redis_proc.stop()
     time.sleep(3)  # an outage of 3 s
@@ -135,7 +140,9 @@ def test_redis_restart_mid_run_loses_nothing(make_stack):
     assert record["status"] == "succeeded", record.get("error")
     events = processes.wait_for(
         lambda: (ev := stack.events(run["id"])) and ev[-1].get("status") == "succeeded" and ev,
-        30, "terminal event in the log")
+        30,
+        "terminal event in the log",
+    )
     assert_gap_free(events)
     assert [e["epoch"] for e in events if e["type"] == "epoch"] == [1, 2, 3, 4]
     assert requests.get(stack.url + "/healthz").status_code == 200

@@ -1,5 +1,6 @@
 """A fresh clone where `make web` and `make worker` start at the same moment — with a
 half-made venv left behind by an interrupted earlier attempt — comes up by itself."""
+
 from __future__ import annotations
 
 import os
@@ -26,12 +27,21 @@ def test_concurrent_make_web_and_make_worker_on_a_fresh_clone(tmp_path, dataset)
     redis_proc, redis_url = start_redis(tmp_path / "redis", persist=False)
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("VIRTUAL_ENV", "PYTEST"))}
-    env.update(REDIS_URL=redis_url, RESULTS_DIR=str(tmp_path / "results"), DATA_DIR=str(dataset),
-               WEB_PORT=str(port), TRAINBOARD_DEVICE="cpu", WORKER_NAME="fresh")
+    env.update(
+        REDIS_URL=redis_url,
+        RESULTS_DIR=str(tmp_path / "results"),
+        DATA_DIR=str(dataset),
+        WEB_PORT=str(port),
+        TRAINBOARD_DEVICE="cpu",
+        WORKER_NAME="fresh",
+    )
     logs = {name: open(tmp_path / f"make-{name}.log", "wb") for name in ("web", "worker")}
-    procs = {name: subprocess.Popen(["make", name], cwd=clone, env=env, stdout=logs[name],
-                                    stderr=subprocess.STDOUT, start_new_session=True)
-             for name in ("web", "worker")}
+    procs = {
+        name: subprocess.Popen(
+            ["make", name], cwd=clone, env=env, stdout=logs[name], stderr=subprocess.STDOUT, start_new_session=True
+        )
+        for name in ("web", "worker")
+    }
     try:
         r = redis.Redis.from_url(redis_url)
 
@@ -46,10 +56,12 @@ def test_concurrent_make_web_and_make_worker_on_a_fresh_clone(tmp_path, dataset)
                 return up()
             except (requests.RequestException, redis.RedisError):
                 return False
+
         wait_for(up_or_failed, 900, "make web and make worker to serve")
         for name, proc in procs.items():
-            assert proc.poll() is None, f"make {name} exited {proc.returncode}:\n" + (
-                tmp_path / f"make-{name}.log").read_text()[-3000:]
+            assert proc.poll() is None, (
+                f"make {name} exited {proc.returncode}:\n" + (tmp_path / f"make-{name}.log").read_text()[-3000:]
+            )
         text = "".join((tmp_path / f"make-{n}.log").read_text() for n in procs)
         assert "incomplete; making it again" in text, "the half-made venv was repaired"
         assert "Traceback" not in text

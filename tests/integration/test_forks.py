@@ -2,6 +2,7 @@
 trains a run; the web tier serves its summary, layer histograms, filters and
 activations from the S3 store; forks start from its stored epoch states (on another
 box), bad forks create nothing, and the CLI forks too."""
+
 from __future__ import annotations
 
 import subprocess
@@ -58,15 +59,23 @@ def test_inspect_a_run_and_fork_it(store_stack, tmp_path):
     assert filters["shape"] == [16, 1, 3, 3] and len(filters["filters"]) == 3
     acts = api(stack, "POST", f"/api/runs/{pid}/activations", json={"pixels": [0] * 392 + [255] * 392}).json()
     assert [(a["name"], a["shape"]) for a in acts["layers"]] == [
-        ("conv1", [16, 28, 28]), ("conv2", [32, 14, 14]), ("conv3", [64, 7, 7]), ("conv4", [128, 3, 3])]
+        ("conv1", [16, 28, 28]),
+        ("conv2", [32, 14, 14]),
+        ("conv3", [64, 7, 7]),
+        ("conv4", [128, 3, 3]),
+    ]
     assert len(acts["layers"][0]["maps"][0]) == 784 and abs(sum(acts["probabilities"]) - 1) < 1e-4
 
     runs_before = len(api(stack, "GET", "/api/runs").json()["runs"])
-    for body, field in (({"from_epoch": 0}, "from_epoch"), ({"from_epoch": 4}, "from_epoch"),
-                        ({"from_epoch": 1}, "from_epoch"),  # pruned: KEEP_CHECKPOINTS=2
-                        ({"from_epoch": 3}, "epochs"),  # nothing left to train
-                        ({"from_epoch": 2, "lr": -1}, "lr"), ({"from_epoch": 2, "colour": 1}, "colour"),
-                        ({"from_epoch": True}, "from_epoch")):
+    for body, field in (
+        ({"from_epoch": 0}, "from_epoch"),
+        ({"from_epoch": 4}, "from_epoch"),
+        ({"from_epoch": 1}, "from_epoch"),  # pruned: KEEP_CHECKPOINTS=2
+        ({"from_epoch": 3}, "epochs"),  # nothing left to train
+        ({"from_epoch": 2, "lr": -1}, "lr"),
+        ({"from_epoch": 2, "colour": 1}, "colour"),
+        ({"from_epoch": True}, "from_epoch"),
+    ):
         answer = api(stack, "POST", f"/api/runs/{pid}/fork", json=body)
         assert answer.status_code == 400 and field in answer.json()["fields"], (body, answer.text)
     assert "pruned" in api(stack, "POST", f"/api/runs/{pid}/fork", json={"from_epoch": 1}).json()["error"]
@@ -89,8 +98,7 @@ def test_inspect_a_run_and_fork_it(store_stack, tmp_path):
     assert "forked from epoch 2" in running["message"] and running["resumed_from_epoch"] == 2
 
     # Continue: from the last epoch (the default) with more epochs and a lower lr, by the CLI.
-    cmd = [sys.executable, "-m", "trainboard_cli", "--url", stack.url, "fork", pid,
-           "--epochs", "5", "--lr", "0.0003"]
+    cmd = [sys.executable, "-m", "trainboard_cli", "--url", stack.url, "fork", pid, "--epochs", "5", "--lr", "0.0003"]
     result = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
     cont = result.stdout.strip()

@@ -1,4 +1,5 @@
 """Long runs against the real web tier: series, pages, bounded replay, a client that never reads."""
+
 from __future__ import annotations
 
 import json

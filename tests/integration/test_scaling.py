@@ -1,4 +1,5 @@
 """Horizontal scaling with processes, the same topology as `docker compose --scale worker=2`."""
+
 from __future__ import annotations
 
 import time
@@ -12,8 +13,10 @@ def test_two_workers_share_four_runs_and_queue_positions_go_down(make_stack):
     stack = make_stack(workers=2)
     # One long run keeps one worker busy, so the finishes are staggered and the last
     # run's queue position visibly steps down (2, then 1) before it starts.
-    runs = [stack.submit(name=f"run {i}", epochs=epochs, batch_size=32, train_samples=1500)
-            for i, epochs in enumerate((1, 4, 1, 1))]
+    runs = [
+        stack.submit(name=f"run {i}", epochs=epochs, batch_size=32, train_samples=1500)
+        for i, epochs in enumerate((1, 4, 1, 1))
+    ]
     last = runs[-1]["id"]
     positions = []
     deadline = time.monotonic() + 180

@@ -1,5 +1,6 @@
 """Safe by default, against a real web tier: JSON-only POSTs, no cross-site requests,
 a generated token when reachable from other machines, atomic limits."""
+
 from __future__ import annotations
 
 import concurrent.futures
@@ -19,27 +20,32 @@ def runs(stack) -> list[dict]:
 
 def test_simple_and_cross_site_requests_change_nothing(make_stack):
     stack = make_stack(workers=0)
-    plain = requests.post(stack.url + "/api/runs", data='{"epochs": 1}',
-                          headers={"Content-Type": "text/plain"}, timeout=10)
+    plain = requests.post(stack.url + "/api/runs", data='{"epochs": 1}', headers={"Content-Type": "text/plain"}, timeout=10)
     assert plain.status_code == 415 and "application/json" in plain.json()["error"]
     form = requests.post(stack.url + "/api/runs", data={"epochs": "1"}, timeout=10)
     assert form.status_code == 415
-    evil = requests.post(stack.url + "/api/runs", json={"epochs": 1},
-                         headers={"Origin": "http://evil.example"}, timeout=10)
+    evil = requests.post(stack.url + "/api/runs", json={"epochs": 1}, headers={"Origin": "http://evil.example"}, timeout=10)
     assert evil.status_code == 403
-    other_port = requests.post(stack.url + "/api/runs", json={"epochs": 1},
-                               headers={"Origin": "http://127.0.0.1:1"}, timeout=10)
+    other_port = requests.post(
+        stack.url + "/api/runs", json={"epochs": 1}, headers={"Origin": "http://127.0.0.1:1"}, timeout=10
+    )
     assert other_port.status_code == 403, "another port on this machine is another site"
-    fetch_meta = requests.post(stack.url + "/api/runs", json={"epochs": 1},
-                               headers={"Sec-Fetch-Site": "cross-site"}, timeout=10)
+    fetch_meta = requests.post(
+        stack.url + "/api/runs", json={"epochs": 1}, headers={"Sec-Fetch-Site": "cross-site"}, timeout=10
+    )
     assert fetch_meta.status_code == 403
     assert runs(stack) == [], "nothing was created"
-    same = requests.post(stack.url + "/api/runs", json={"epochs": 1},
-                         headers={"Origin": stack.url, "Sec-Fetch-Site": "same-origin"}, timeout=10)
+    same = requests.post(
+        stack.url + "/api/runs",
+        json={"epochs": 1},
+        headers={"Origin": stack.url, "Sec-Fetch-Site": "same-origin"},
+        timeout=10,
+    )
     assert same.status_code == 201
     run_id = same.json()["id"]
-    cancel = requests.post(f"{stack.url}/api/runs/{run_id}/cancel",
-                           headers={"Origin": "http://evil.example"}, json={}, timeout=10)
+    cancel = requests.post(
+        f"{stack.url}/api/runs/{run_id}/cancel", headers={"Origin": "http://evil.example"}, json={}, timeout=10
+    )
     assert cancel.status_code == 403 and stack.run(run_id)["status"] == "queued"
 
 
@@ -52,16 +58,16 @@ def test_listening_beyond_loopback_makes_keeps_and_logs_a_token(make_stack):
     log = stack.webs[0].log_path.read_text()
     assert re.search(r"http://localhost:\d+/\?token=" + re.escape(token), log)
     assert requests.post(stack.url + "/api/runs", json={"epochs": 1}, timeout=10).status_code == 401
-    ok = requests.post(stack.url + "/api/runs", json={"epochs": 1},
-                       headers={"Authorization": f"Bearer {token}"}, timeout=10)
+    ok = requests.post(stack.url + "/api/runs", json={"epochs": 1}, headers={"Authorization": f"Bearer {token}"}, timeout=10)
     assert ok.status_code == 201
     # A restart (or a second replica on the same volume) keeps the same token.
     stack.webs[0].stop()
     stack.start_web(host="0.0.0.0")
     assert token_file.read_text().strip() == token
     assert "?token=" + token in stack.webs[-1].log_path.read_text()
-    artifacts = requests.get(f"{stack.url}/api/runs/{ok.json()['id']}/artifacts",
-                             headers={"Authorization": f"Bearer {token}"}, timeout=10).json()
+    artifacts = requests.get(
+        f"{stack.url}/api/runs/{ok.json()['id']}/artifacts", headers={"Authorization": f"Bearer {token}"}, timeout=10
+    ).json()
     assert ".trainboard-token" not in str(artifacts)
 
 
@@ -78,6 +84,7 @@ def test_parallel_submissions_cannot_pass_the_queue_cap_or_the_rate_limit(make_s
 
     def submit(_):
         return requests.post(stack.url + "/api/runs", json={"epochs": 1}, timeout=30).status_code
+
     with concurrent.futures.ThreadPoolExecutor(16) as pool:
         codes = list(pool.map(submit, range(40)))
     assert codes.count(201) == 5 and codes.count(429) == 35
@@ -85,7 +92,8 @@ def test_parallel_submissions_cannot_pass_the_queue_cap_or_the_rate_limit(make_s
 
     limited = make_stack(workers=0, MAX_QUEUED_RUNS="1000", SUBMIT_RATE_PER_MINUTE="7")
     with concurrent.futures.ThreadPoolExecutor(16) as pool:
-        codes = list(pool.map(lambda _: requests.post(limited.url + "/api/runs", json={},
-                                                      timeout=30).status_code, range(30)))
+        codes = list(
+            pool.map(lambda _: requests.post(limited.url + "/api/runs", json={}, timeout=30).status_code, range(30))
+        )
     assert codes.count(201) == 7 and codes.count(429) == 23
     wait_for(lambda: len(runs(limited)) == 7, 5, "seven runs")

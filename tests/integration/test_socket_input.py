@@ -1,4 +1,5 @@
 """Socket.IO messages are validated like REST bodies; auth is enforced at connect."""
+
 from __future__ import annotations
 
 import pytest
@@ -15,10 +16,20 @@ def test_bad_subscribe_messages_get_errors_and_the_server_stays_healthy(make_sta
     sio = socketio.Client()
     sio.on("error", errors.append)
     sio.connect(stack.url, transports=["websocket"])
-    bad = [None, [], "x", 5, {"run_id": "../../etc"}, {"run_id": "0" * 32},
-           {"run_id": run["id"], "after": -1}, {"run_id": run["id"], "after": "3"},
-           {"run_id": run["id"], "after": True}, {"run_id": run["id"], "after": 10**30},
-           {"run_id": ["a"]}, {"run_id": "x" * 100_000}]
+    bad = [
+        None,
+        [],
+        "x",
+        5,
+        {"run_id": "../../etc"},
+        {"run_id": "0" * 32},
+        {"run_id": run["id"], "after": -1},
+        {"run_id": run["id"], "after": "3"},
+        {"run_id": run["id"], "after": True},
+        {"run_id": run["id"], "after": 10**30},
+        {"run_id": ["a"]},
+        {"run_id": "x" * 100_000},
+    ]
     for payload in bad:
         ack = sio.call("subscribe", payload, timeout=10)
         assert ack["ok"] is False and ack["error"], payload

@@ -6,6 +6,7 @@ share with the web tier are REDIS_URL and ARTIFACTS_URL. Each fault (a worker
 SIGKILLed, Redis restarted empty, the web tier killed) must leave a gap-free history
 with every epoch once, recorded on the web side.
 """
+
 from __future__ import annotations
 
 import json
@@ -41,6 +42,7 @@ def boxes(make_stack, s3, tmp_path):
 
     def add(name: str) -> processes.Proc:
         return stack.add_worker(name, RESULTS_DIR=str(tmp_path / f"box-{name}"))
+
     stack.add_box = add
     return stack
 
@@ -58,6 +60,7 @@ def wait_recorded(stack, run_id: str, timeout: float = 60) -> list[dict]:
             return None
         events = history(stack, run_id)
         return events if events and events[-1].get("status") in ("succeeded", "failed") else None
+
     return processes.wait_for(done, timeout, f"history of {run_id} recorded to its end")
 
 
@@ -80,7 +83,8 @@ def test_a_run_on_another_box_keeps_its_files_in_the_store_and_its_history_on_th
     assert any(n.startswith("samples-") for n in names)
     weights = requests.get(f"{stack.url}/api/runs/{run['id']}/artifacts/mnist_cnn.pth", timeout=30)
     assert weights.status_code == 200 and len(weights.content) == next(
-        a["size"] for a in listed if a["name"] == "mnist_cnn.pth")
+        a["size"] for a in listed if a["name"] == "mnist_cnn.pth"
+    )
     assert not (stack.results / run["id"] / "mnist_cnn.pth").exists(), "files live in the store"
     box = tmp_path / "box-far"
     assert not (box / run["id"] / "events.jsonl").exists(), "the worker wrote no history"

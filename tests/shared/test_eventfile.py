@@ -1,4 +1,5 @@
 """The on-volume log's seq index: pages read only their lines, and it repairs itself."""
+
 import json
 
 from shared import eventfile

@@ -1,4 +1,5 @@
 """The event log against a real Redis: order, spool, outage, the recorder's history."""
+
 import json
 
 import redis

@@ -17,6 +17,7 @@ def test_failed_write_keeps_the_old_file(tmp_path):
     def explode(f):
         f.write("partial")
         raise RuntimeError("disk gone")
+
     try:
         layout.atomic_write(target, explode)
     except RuntimeError:

@@ -1,15 +1,35 @@
 """The notice-target rule: every spelling of an internal address is refused after
 resolving, and a name is judged by everything it resolves to."""
+
 import pytest
 
 from shared.notify_targets import TargetPolicy, check_target, mask_url, refusal_for_address
 
 
-@pytest.mark.parametrize("address", [
-    "127.0.0.1", "127.255.0.9", "::1", "::ffff:127.0.0.1", "::ffff:10.1.2.3", "169.254.169.254",
-    "fe80::1%eth0", "10.0.0.5", "172.31.255.255", "192.168.0.1", "100.64.0.1", "0.0.0.0", "::",
-    "224.0.0.251", "ff02::1", "fc00::1", "240.0.0.1", "192.0.2.1", "2001:db8::1",
-])
+@pytest.mark.parametrize(
+    "address",
+    [
+        "127.0.0.1",
+        "127.255.0.9",
+        "::1",
+        "::ffff:127.0.0.1",
+        "::ffff:10.1.2.3",
+        "169.254.169.254",
+        "fe80::1%eth0",
+        "10.0.0.5",
+        "172.31.255.255",
+        "192.168.0.1",
+        "100.64.0.1",
+        "0.0.0.0",
+        "::",
+        "224.0.0.251",
+        "ff02::1",
+        "fc00::1",
+        "240.0.0.1",
+        "192.0.2.1",
+        "2001:db8::1",
+    ],
+)
 def test_internal_and_special_addresses_are_refused(address):
     assert refusal_for_address(address)
 
@@ -29,8 +49,17 @@ def test_a_name_is_refused_if_any_of_its_addresses_is_internal():
     assert check_target("https://hooks.example/x", TargetPolicy(), fixed("8.8.8.8")) is None
 
 
-@pytest.mark.parametrize("url", ["http://2130706433/", "http://0x7f000001/", "http://0177.0.0.1/",
-                                 "http://127.1/", "http://localhost/", "http://LOCALHOST:8080/x"])
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://2130706433/",
+        "http://0x7f000001/",
+        "http://0177.0.0.1/",
+        "http://127.1/",
+        "http://localhost/",
+        "http://LOCALHOST:8080/x",
+    ],
+)
 def test_spellings_of_loopback_are_resolved_then_refused(url):
     """The real system resolver: the check is on what it returns, never on the text."""
     assert "loopback" in check_target(url, TargetPolicy())

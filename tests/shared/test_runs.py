@@ -1,4 +1,5 @@
 """Run records: the state machine and the volume mirror, against a real Redis."""
+
 import json
 
 from shared import lifecycle
@@ -16,13 +17,13 @@ def test_only_one_of_two_racing_transitions_wins_and_only_it_logs_its_status(r, 
     record = new_record(validate_spec({}))
     lifecycle.submit(store, record, log(r, tmp_path, record["id"]))
     assert lifecycle.claim(store, record["id"], log(r, tmp_path, record["id"]), "started on w1", worker="w1")
-    assert lifecycle.cancel_waiting(store, record["id"], log(r, tmp_path, record["id"])) is None, \
-        "the claim won"
+    assert lifecycle.cancel_waiting(store, record["id"], log(r, tmp_path, record["id"])) is None, "the claim won"
     assert store.get(record["id"])["status"] == "running"
     events = read_events(r, str(tmp_path), record["id"])
     assert [(e["seq"], e["status"], e["message"]) for e in events] == [
-        (1, "queued", "waiting for a worker"), (2, "running", "started on w1")], \
-        "each status change logged its event, the losing one none"
+        (1, "queued", "waiting for a worker"),
+        (2, "running", "started on w1"),
+    ], "each status change logged its event, the losing one none"
 
 
 def test_a_resumed_claim_says_from_which_epoch(r, tmp_path):
@@ -66,6 +67,7 @@ def test_queue_positions_follow_the_waiting_index_through_status_changes(r, tmp_
     assert store.get(runs[2]["id"])["status"] == "queued"
     assert store.queue_position(runs[2]["id"]) == 1
 
+
 def test_every_run_is_reachable_by_paging_newest_first_with_filters(r, tmp_path):
     store = RunStore(r, str(tmp_path))
     made = []
@@ -85,6 +87,7 @@ def test_every_run_is_reachable_by_paging_newest_first_with_filters(r, tmp_path)
             pages += 1
             if cursor is None:
                 return seen, pages
+
     everything, pages = walk()
     assert len(everything) == 1234 and len({x["id"] for x in everything}) == 1234
     assert [x["created_at"] for x in everything] == sorted((x["created_at"] for x in made), reverse=True)

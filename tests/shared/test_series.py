@@ -1,4 +1,5 @@
 """Series on the volume: points from events, downsampling on read, resumes, old logs."""
+
 import json
 import math
 
@@ -26,8 +27,15 @@ class Events:
     def epoch_progress(self, epoch, losses_for, chunk=10):
         for step in range(chunk, STEPS + 1, chunk):
             losses = [losses_for((epoch - 1) * STEPS + s) for s in range(step - chunk + 1, step + 1)]
-            yield self("progress", epoch=epoch, step=step, steps_per_epoch=STEPS, losses=losses,
-                       lr=0.01 * epoch, images_per_sec=1000.0)
+            yield self(
+                "progress",
+                epoch=epoch,
+                step=step,
+                steps_per_epoch=STEPS,
+                losses=losses,
+                lr=0.01 * epoch,
+                images_per_sec=1000.0,
+            )
 
 
 def write(folder, events):
@@ -120,8 +128,7 @@ def test_series_are_built_from_an_old_event_log(tmp_path, r):
 
 def test_a_diverged_loss_reads_as_null(tmp_path):
     ev = Events()
-    write(tmp_path / "s", [ev("progress", epoch=1, step=2, steps_per_epoch=2,
-                              losses=[1.0, math.nan])])
+    write(tmp_path / "s", [ev("progress", epoch=1, step=2, steps_per_epoch=2, losses=[1.0, math.nan])])
     out = series.read_series(tmp_path / "s", "batch_loss")
     assert out["mean"] == [1.0, None]
     json.dumps(out, allow_nan=False)

@@ -1,5 +1,6 @@
 """Property-based tests of the spec validator (hypothesis): it never crashes, never
 accepts what it should not, and what it accepts is complete and in bounds."""
+
 import math
 
 from hypothesis import given, settings
@@ -10,7 +11,8 @@ from shared.spec import DEFAULTS, SpecError, validate_spec
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=200),
     lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=10), inner, max_size=4),
-    max_leaves=10)
+    max_leaves=10,
+)
 spec_like = st.dictionaries(st.sampled_from(list(DEFAULTS) + ["bogus", "lr ", ""]), json_values, max_size=8)
 
 

@@ -1,4 +1,5 @@
 """The page in real headless Chromium (Debian's) driven by Playwright, against a real stack."""
+
 from __future__ import annotations
 
 import os
@@ -172,6 +173,7 @@ def test_page_asks_for_the_token_once_and_then_works(make_stack, page):
     def answer(dialog):
         prompts.append(dialog.message)
         dialog.accept("ui-token")
+
     page.on("dialog", answer)
     page.goto(stack.url)
     page.wait_for_selector("#connection:text('live')")
@@ -196,8 +198,9 @@ def test_the_page_shows_a_resumed_run_without_double_counting(make_stack, page):
     page.wait_for_selector("#run-title:text('survivor')")
     from tests.processes import wait_for
 
-    wait_for(lambda: any(e["type"] == "progress" and e["epoch"] == 2 for e in stack.events(run["id"])),
-             60, "epoch 2 under way")
+    wait_for(
+        lambda: any(e["type"] == "progress" and e["epoch"] == 2 for e in stack.events(run["id"])), 60, "epoch 2 under way"
+    )
     stack.workers[0].kill()
     stack.add_worker("rescuer")  # live workers are the ones that notice a lost run
     page.wait_for_selector("#run-message:text('resumed from epoch 1 checkpoint')", timeout=30_000)
@@ -230,11 +233,14 @@ def test_a_long_run_opens_from_its_series(make_stack, page):
     assert page.get_attribute("#samples-slider", "max") == str(epochs)
     page.screenshot(path=str(SHOTS / "long-run.png"), full_page=True)
     # uPlot draws ticks on a canvas: ask the axis how it labels fractional epochs.
-    labels = page.evaluate("(() => { const u = window.trainboard.accChart.plot;"
-                           " return u.axes[0].values(u, [1, 1.5, 2], 0, 0, 0); })()")
+    labels = page.evaluate(
+        "(() => { const u = window.trainboard.accChart.plot; return u.axes[0].values(u, [1, 1.5, 2], 0, 0, 0); })()"
+    )
     assert labels == ["1", "", "2"], "epoch axes label whole epochs only"
-    lr = page.evaluate("(() => { const u = window.trainboard.rateChart.plot;"
-                       " return u.axes[2].values(u, [0.0001, 0.00025, 0.01], 0, 0, 0); })()")
+    lr = page.evaluate(
+        "(() => { const u = window.trainboard.rateChart.plot;"
+        " return u.axes[2].values(u, [0.0001, 0.00025, 0.01], 0, 0, 0); })()"
+    )
     assert lr == ["1e-4", "2.5e-4", "0.01"]
     # Zoom into 100 batches: the raw losses of exactly that range.
     page.evaluate("window.trainboard.lossChart.onZoom(1001, 1100)")
@@ -290,8 +296,11 @@ def test_a_sweep_from_the_form_fills_its_view_live(make_stack, page):
     assert page.locator("#sweep-scatter .scatter").count() == 2, "one plot per swept field"
     page.wait_for_function("document.querySelector('#sweep-loss').innerText.includes('ui sweep')")
     accuracy = {r["id"]: r["metrics"]["best_test_accuracy"] for r in state["runs"]}
-    rows = lambda: [accuracy[i] for i in page.locator("#sweep-table tbody tr").evaluate_all(  # noqa: E731
-        "rows => rows.map(r => r.dataset.runId)")]
+
+    def rows():
+        ids = page.locator("#sweep-table tbody tr").evaluate_all("rows => rows.map(r => r.dataset.runId)")
+        return [accuracy[i] for i in ids]
+
     assert rows() == sorted(rows(), reverse=True), "best first"
     page.click("#sweep-table th[data-key=best]")  # the same header again: ascending
     assert rows() == sorted(rows())

@@ -1,4 +1,5 @@
 """The REST API in-process (Flask test client) against a real Redis: validation and errors."""
+
 import json
 import os
 import re
@@ -57,17 +58,24 @@ def test_gpu_runs_go_to_the_gpu_queue(client, r):
     assert queued_messages(r, keys.QUEUE_GPU) == 1 and queued_messages(r, keys.QUEUE_ANY) == 0
 
 
-@pytest.mark.parametrize("body", [
-    {"epochs": 0}, {"epochs": "2"}, {"lr": True}, {"batch_size": 1e9}, {"bogus": 1},
-    {"optimizer": "adagrad"}, {"name": "x" * 500},
-])
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"epochs": 0},
+        {"epochs": "2"},
+        {"lr": True},
+        {"batch_size": 1e9},
+        {"bogus": 1},
+        {"optimizer": "adagrad"},
+        {"name": "x" * 500},
+    ],
+)
 def test_bad_specs_are_400_with_fields_and_create_nothing(client, r, body):
     assert_error(post(client, body), 400, next(iter(body)))
     assert r.zcard(keys.RUNS_INDEX) == 0 and queued_messages(r, keys.QUEUE_ANY) == 0
 
 
-@pytest.mark.parametrize("raw", ["{not json", "[1, 2]", '"text"', "", '{"lr": NaN}',
-                                 '{"lr": Infinity}', "null"])
+@pytest.mark.parametrize("raw", ["{not json", "[1, 2]", '"text"', "", '{"lr": NaN}', '{"lr": Infinity}', "null"])
 def test_malformed_bodies_are_400(client, r, raw):
     assert_error(post(client, raw, raw=True), 400)
     assert r.zcard(keys.RUNS_INDEX) == 0
@@ -78,8 +86,7 @@ def test_oversized_body_is_413(client):
 
 
 def test_unknown_run_ids_are_404_everywhere(client):
-    for path in ("/api/runs/{}", "/api/runs/{}/events", "/api/runs/{}/artifacts",
-                 "/api/runs/{}/artifacts/run.json"):
+    for path in ("/api/runs/{}", "/api/runs/{}/events", "/api/runs/{}/artifacts", "/api/runs/{}/artifacts/run.json"):
         for run_id in ("0" * 32, "../../etc", "nope"):
             assert_error(client.get(path.format(run_id)), 404)
     assert_error(client.post("/api/runs/" + "0" * 32 + "/cancel", json={}), 404)
@@ -151,8 +158,15 @@ def token_client(r, redis_server, tmp_path, monkeypatch):
     monkeypatch.setenv("ASYNC_MODE", "threading")
     from web.app import create_app
 
-    app = create_app(Settings(redis_url=redis_server, results_dir=str(tmp_path), api_token="s3cret",
-                              submit_rate_per_minute=3, max_queued_runs=2))
+    app = create_app(
+        Settings(
+            redis_url=redis_server,
+            results_dir=str(tmp_path),
+            api_token="s3cret",
+            submit_rate_per_minute=3,
+            max_queued_runs=2,
+        )
+    )
     return app.test_client()
 
 
@@ -164,8 +178,11 @@ def test_token_is_required_to_submit_cancel_read_events_and_download(token_clien
     good = {"Authorization": "Bearer s3cret"}
     assert_error(c.post("/api/runs", json={}, headers=bad), 401)
     run = c.post("/api/runs", json={}, headers=good).get_json()
-    for path in (f"/api/runs/{run['id']}/events", f"/api/runs/{run['id']}/artifacts",
-                 f"/api/runs/{run['id']}/artifacts/run.json"):
+    for path in (
+        f"/api/runs/{run['id']}/events",
+        f"/api/runs/{run['id']}/artifacts",
+        f"/api/runs/{run['id']}/artifacts/run.json",
+    ):
         assert_error(c.get(path), 401)
         assert c.get(path, headers=good).status_code == 200
     assert_error(c.post(f"/api/runs/{run['id']}/cancel", json={}), 401)
@@ -197,8 +214,14 @@ def test_predict_validates_pixels_and_needs_a_finished_model(client, tmp_path):
     url = f"/api/runs/{run['id']}/predict"
     assert_error(client.post(url, json={"pixels": [0] * 784}), 409)
     save_weights_npz(tmp_path / run["id"] / "mnist_cnn.npz", Net())
-    for bad in ({"pixels": [0] * 783}, {"pixels": [300] * 784}, {"pixels": [True] * 784},
-                {"pixels": "abc"}, [1, 2], {"pixels": [0] * 784, "x": 1}):
+    for bad in (
+        {"pixels": [0] * 783},
+        {"pixels": [300] * 784},
+        {"pixels": [True] * 784},
+        {"pixels": "abc"},
+        [1, 2],
+        {"pixels": [0] * 784, "x": 1},
+    ):
         assert_error(client.post(url, json=bad), 400)
     ok = client.post(url, json={"pixels": [0] * 784})
     assert ok.status_code == 200

@@ -1,6 +1,7 @@
 """Fuzz the REST API from its own OpenAPI document (schemathesis), in-process against
 a real Redis: no input may produce a server error or a response the document does not
 describe. The number of generated cases is written to test-artifacts/fuzz-cases.txt."""
+
 from __future__ import annotations
 
 import os
@@ -23,12 +24,18 @@ def fuzz_app(request, r, redis_server, tmp_path, monkeypatch):
     monkeypatch.setenv("ASYNC_MODE", "threading")
     from web.app import create_app
 
-    app = create_app(Settings(redis_url=redis_server, results_dir=str(tmp_path),
-                              api_token=request.param,
-                              # Any schema-valid notify_url must be accepted: the address
-                              # rule (tests/web/test_guard.py) is what the schema cannot say.
-                              notify_allow_private=True,
-                              submit_rate_per_minute=100_000, max_queued_runs=100_000))
+    app = create_app(
+        Settings(
+            redis_url=redis_server,
+            results_dir=str(tmp_path),
+            api_token=request.param,
+            # Any schema-valid notify_url must be accepted: the address
+            # rule (tests/web/test_guard.py) is what the schema cannot say.
+            notify_allow_private=True,
+            submit_rate_per_minute=100_000,
+            max_queued_runs=100_000,
+        )
+    )
     return app
 
 
@@ -39,9 +46,11 @@ def test_no_input_breaks_the_api(fuzz_app):
     operations = [result.ok() for result in schema.get_all_operations()]
     assert len(operations) >= 10
     for operation in operations:
+
         @given(operation.as_strategy())
-        @hypothesis_settings(max_examples=60, deadline=None, derandomize=bool(os.environ.get("CI")),
-                             suppress_health_check=list(HealthCheck))
+        @hypothesis_settings(
+            max_examples=60, deadline=None, derandomize=bool(os.environ.get("CI")), suppress_health_check=list(HealthCheck)
+        )
         def check(case):
             counter["cases"] += 1
             response = case.call()
@@ -50,6 +59,7 @@ def test_no_input_breaks_the_api(fuzz_app):
             # at most 200 runs in all, a run's name built within 100 characters.
             excluded = [positive_data_acceptance] if operation.label == "POST /api/sweeps" else []
             case.validate_response(response, excluded_checks=excluded)
+
         check()
     CASES.parent.mkdir(exist_ok=True)
     CASES.write_text(f"{counter['cases']}\n")  # both configurations so far

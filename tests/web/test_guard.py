@@ -1,5 +1,6 @@
 """With a token in force, every route of the app's URL map needs it but the public ones,
 and no response or run_update carries a stored notify_url (in-process, real Redis)."""
+
 from __future__ import annotations
 
 import json
@@ -16,8 +17,7 @@ GOOD = {"Authorization": f"Bearer {TOKEN}"}
 SECRET = "T0123/B0456/SECRETxyz789"
 HOOK = f"https://8.8.8.8/services/{SECRET}"
 #: What stays open: the health probe, the API's own description, the page and its assets.
-PUBLIC = {"/healthz", "/api/openapi.json", "/api/docs", "/", "/static/<path:filename>",
-          "/vendor/<name>"}
+PUBLIC = {"/healthz", "/api/openapi.json", "/api/docs", "/", "/static/<path:filename>", "/vendor/<name>"}
 
 
 @pytest.fixture
@@ -35,8 +35,7 @@ def fill(rule: str, run_id: str, sweep_id: str) -> str:
 
 
 def routes(app) -> list[tuple[str, str]]:
-    return sorted((rule.rule, method) for rule in app.url_map.iter_rules()
-                  for method in rule.methods - {"HEAD", "OPTIONS"})
+    return sorted((rule.rule, method) for rule in app.url_map.iter_rules() for method in rule.methods - {"HEAD", "OPTIONS"})
 
 
 def test_every_route_but_the_public_ones_needs_the_token(app):
@@ -88,8 +87,9 @@ def test_a_bodyless_cancel_is_accepted_but_not_from_another_site(app):
     run = client.post("/api/runs", json={}, headers=GOOD).get_json()
     evil = client.post(f"/api/runs/{run['id']}/cancel", headers={**GOOD, "Origin": "http://evil.example"})
     assert evil.status_code == 403
-    form = client.post(f"/api/runs/{run['id']}/cancel", headers=GOOD, data="x=1",
-                       content_type="application/x-www-form-urlencoded")
+    form = client.post(
+        f"/api/runs/{run['id']}/cancel", headers=GOOD, data="x=1", content_type="application/x-www-form-urlencoded"
+    )
     assert form.status_code == 415
     ok = client.post(f"/api/runs/{run['id']}/cancel", headers=GOOD)  # what curl -X POST sends
     assert ok.status_code == 202 and ok.get_json()["status"] == "cancelled"
@@ -100,8 +100,7 @@ def test_no_response_or_run_update_contains_a_stored_notify_url(app, r, tmp_path
     updates = r.pubsub()
     updates.subscribe(keys.RUN_UPDATES_CHANNEL)
     run = client.post("/api/runs", json={"epochs": 1, "notify_url": HOOK}, headers=GOOD)
-    sweep = client.post("/api/sweeps", json={"grid": {"lr": [0.1, 0.2]}, "notify_url": HOOK},
-                        headers=GOOD)
+    sweep = client.post("/api/sweeps", json={"grid": {"lr": [0.1, 0.2]}, "notify_url": HOOK}, headers=GOOD)
     assert run.status_code == 201 and sweep.status_code == 201, sweep.get_data(as_text=True)
     run, sweep = run.get_json(), sweep.get_json()
     assert run["spec"]["notify_url"] == "https://8.8.8.8/…", "masked, but the receiver is named"
@@ -125,18 +124,38 @@ def test_no_response_or_run_update_contains_a_stored_notify_url(app, r, tmp_path
     assert all(SECRET not in m and "8.8.8.8" in m for m in published)
 
 
-@pytest.mark.parametrize("target", [
-    "http://127.0.0.1:6379/", "http://[::1]/", "http://localhost/hook", "http://2130706433/",
-    "http://0x7f000001/", "http://0177.0.0.1/", "http://127.1/", "http://[::ffff:127.0.0.1]/",
-    "http://169.254.169.254/latest/meta-data/", "http://10.0.0.5/", "http://192.168.1.1/",
-    "http://172.16.0.1/", "http://100.64.0.1/", "http://0.0.0.0/", "http://[::]/",
-    "http://[fe80::1]/", "http://[fc00::1]/", "http://224.0.0.1/", "http://255.255.255.255/",
-    "ftp://8.8.8.8/", "http://no-such-host.invalid/",
-])
+@pytest.mark.parametrize(
+    "target",
+    [
+        "http://127.0.0.1:6379/",
+        "http://[::1]/",
+        "http://localhost/hook",
+        "http://2130706433/",
+        "http://0x7f000001/",
+        "http://0177.0.0.1/",
+        "http://127.1/",
+        "http://[::ffff:127.0.0.1]/",
+        "http://169.254.169.254/latest/meta-data/",
+        "http://10.0.0.5/",
+        "http://192.168.1.1/",
+        "http://172.16.0.1/",
+        "http://100.64.0.1/",
+        "http://0.0.0.0/",
+        "http://[::]/",
+        "http://[fe80::1]/",
+        "http://[fc00::1]/",
+        "http://224.0.0.1/",
+        "http://255.255.255.255/",
+        "ftp://8.8.8.8/",
+        "http://no-such-host.invalid/",
+    ],
+)
 def test_internal_notice_targets_are_a_400_naming_the_field(app, r, target):
     client = app.test_client()
-    for path, body in (("/api/runs", {"notify_url": target}),
-                       ("/api/sweeps", {"grid": {"lr": [0.1]}, "notify_url": target})):
+    for path, body in (
+        ("/api/runs", {"notify_url": target}),
+        ("/api/sweeps", {"grid": {"lr": [0.1]}, "notify_url": target}),
+    ):
         answer = client.post(path, json=body, headers=GOOD)
         assert answer.status_code == 400, (target, answer.get_data(as_text=True))
         assert "notify_url" in answer.get_json()["fields"]
@@ -147,10 +166,12 @@ def test_allow_private_and_allowed_hosts_lift_the_rule(r, redis_server, tmp_path
     monkeypatch.setenv("ASYNC_MODE", "threading")
     from web.app import create_app
 
-    open_ = create_app(Settings(redis_url=redis_server, results_dir=str(tmp_path / "a"),
-                                notify_allow_private=True)).test_client()
+    open_ = create_app(
+        Settings(redis_url=redis_server, results_dir=str(tmp_path / "a"), notify_allow_private=True)
+    ).test_client()
     assert open_.post("/api/runs", json={"notify_url": "http://10.0.0.5/hook"}).status_code == 201
-    listed = create_app(Settings(redis_url=redis_server, results_dir=str(tmp_path / "b"),
-                                 notify_allowed_hosts=frozenset({"localhost"}))).test_client()
+    listed = create_app(
+        Settings(redis_url=redis_server, results_dir=str(tmp_path / "b"), notify_allowed_hosts=frozenset({"localhost"}))
+    ).test_client()
     assert listed.post("/api/runs", json={"notify_url": "http://localhost:9/hook"}).status_code == 201
     assert listed.post("/api/runs", json={"notify_url": "http://127.0.0.1:9/"}).status_code == 400

@@ -1,4 +1,5 @@
 """The web tier's NumPy forward pass gives what the PyTorch model gives."""
+
 import numpy as np
 import torch
 
@@ -34,7 +35,8 @@ def test_numpy_activations_match_torch_on_the_same_weights(tmp_path):
     seen = {}
     for name in ("conv1", "conv2", "conv3", "conv4"):  # torch's view: the conv output after ReLU
         getattr(model, name).register_forward_hook(
-            lambda _m, _i, out, name=name: seen.__setitem__(name, torch.relu(out)[0].numpy()))
+            lambda _m, _i, out, name=name: seen.__setitem__(name, torch.relu(out)[0].numpy())
+        )
     pixels = np.random.default_rng(1).integers(0, 256, 784).astype(np.float32)
     x = ((torch.tensor(pixels).view(1, 1, 28, 28) / 255.0) - 0.1307) / 0.3081
     with torch.no_grad():

@@ -1,5 +1,6 @@
 """Seeing inside the model without servers: the summary, the histograms, the layer
 watch in a real training epoch, the gradient flags, and how a fork starts."""
+
 import math
 
 import pytest
@@ -58,6 +59,7 @@ def test_gradient_histogram_bins_by_signed_log_magnitude():
 
     def bin_of(t):
         return min(int((t + span) / (2 * span) * ls.BINS), ls.BINS - 1)
+
     expected = [0] * ls.BINS
     for t in (7.0, -7.0, 0.0, 0.0, span, 0.0):  # 1e-3 → log 7 decades above 1e-10; nan → 0
         expected[bin_of(t)] += 1
@@ -78,7 +80,8 @@ def test_the_watch_records_every_layer_each_epoch_on_fixed_bins(mnist):
         entries.append(watch.collect(epoch))
         # last_batches=1: the recorded gradient is exactly the last batch's, still in .grad
         assert entries[-1]["layers"]["fc2"]["gradients"]["mean"] == pytest.approx(
-            model.fc2.weight.grad.mean().item(), rel=1e-4, abs=1e-12)
+            model.fc2.weight.grad.mean().item(), rel=1e-4, abs=1e-12
+        )
     assert watch.ranges == ranges, "the bins do not move between epochs"
     assert list(entries[0]["layers"]) == ["conv1", "conv2", "conv3", "conv4", "fc1", "fc2"]
     for entry in entries:
@@ -105,14 +108,15 @@ def test_the_watch_costs_nothing_it_does_not_say():
         watch = LayerWatch(model) if with_watch else None
         training.train_epoch(model, x, y, opt, None, 32, 3, 1, sink, watch=watch)
         return sink.losses
+
     assert losses(True) == losses(False)
 
 
 def test_gradient_flags():
     def epoch(n, **rms):
         return {"epoch": n, "layers": {k: {"gradients": {"rms": v}} for k, v in rms.items()}}
-    flags = ls.flags([epoch(1, a=1e-3, b=2e-3, c=5e-4), epoch(2, a=1e-3, b=3.0, c=1e-9),
-                      epoch(3, a=1e-3, b=None, c=1e-8)])
+
+    flags = ls.flags([epoch(1, a=1e-3, b=2e-3, c=5e-4), epoch(2, a=1e-3, b=3.0, c=1e-9), epoch(3, a=1e-3, b=None, c=1e-8)])
     assert flags["b"]["exploding"] == [2, 3] and flags["b"]["latest"] == "exploding"
     assert flags["c"]["vanishing"] == [2, 3]
     assert flags["a"] == {"vanishing": [], "exploding": [], "latest": None}
@@ -131,17 +135,32 @@ def _state_after_epoch(mnist, tmp_path, spec, epochs_before):
         opt = training.build_optimizer(model, s["optimizer"], s["lr"], torch.device("cpu"))
         sched = training.build_scheduler(opt, s["schedule"], s["lr"], s["epochs"], steps)
         return model, opt, sched
+
     model, opt, sched = fresh(spec)
     for epoch in range(1, epochs_before + 1):
         training.train_epoch(model, images, labels, opt, sched, spec["batch_size"], spec["seed"], epoch, Collect())
     path = tmp_path / "state.pt"
-    checkpoints.save_checkpoint(path, model=model, optimizer=opt, scheduler=sched, epoch=epochs_before,
-                                spec=spec, history={"epochs": [], "batch_losses": []})
+    checkpoints.save_checkpoint(
+        path,
+        model=model,
+        optimizer=opt,
+        scheduler=sched,
+        epoch=epochs_before,
+        spec=spec,
+        history={"epochs": [], "batch_losses": []},
+    )
     return (model, opt, sched), checkpoints.load_checkpoint(path, torch.device("cpu")), fresh, images, labels, steps
 
 
-SPEC = {"seed": 4, "optimizer": "adam", "lr": 2e-3, "schedule": "onecycle", "epochs": 3,
-        "batch_size": 64, "train_samples": 384}
+SPEC = {
+    "seed": 4,
+    "optimizer": "adam",
+    "lr": 2e-3,
+    "schedule": "onecycle",
+    "epochs": 3,
+    "batch_size": 64,
+    "train_samples": 384,
+}
 
 
 def test_a_fork_with_no_overrides_continues_bit_exactly(mnist, tmp_path):

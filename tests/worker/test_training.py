@@ -1,4 +1,5 @@
 """Training logic without servers: shapes, learning, determinism, resume equivalence."""
+
 import pytest
 import torch
 
@@ -58,6 +59,7 @@ def test_same_seed_gives_the_same_losses_twice(mnist):
         sink = Collect()
         training.train_epoch(model, images, labels, opt, None, 64, 1, 1, sink)
         return sink.losses
+
     assert run() == run()
 
 
@@ -88,8 +90,9 @@ def test_resume_from_checkpoint_matches_an_uninterrupted_run(mnist, tmp_path):
     m2, o2, s2 = fresh()
     training.train_epoch(m2, images, labels, o2, s2, 64, 0, 1, Collect())
     path = tmp_path / "checkpoint.pt"
-    checkpoints.save_checkpoint(path, model=m2, optimizer=o2, scheduler=s2, epoch=1,
-                                spec={"seed": 0}, history={"epochs": []})
+    checkpoints.save_checkpoint(
+        path, model=m2, optimizer=o2, scheduler=s2, epoch=1, spec={"seed": 0}, history={"epochs": []}
+    )
     m3, o3, s3 = fresh()  # a new process: fresh objects, state only from the file
     state = checkpoints.load_checkpoint(path, torch.device("cpu"))
     checkpoints.restore(state, m3, o3, s3)
@@ -111,17 +114,24 @@ def test_progress_batches_every_loss_into_few_events():
 
 
 def test_progress_asks_to_stop_when_told():
-    reporter = ProgressReporter(lambda t, **f: None, steps_per_epoch=10, interval=0,
-                                should_stop=lambda: True)
+    reporter = ProgressReporter(lambda t, **f: None, steps_per_epoch=10, interval=0, should_stop=lambda: True)
     reporter.start_epoch(1)
     assert reporter.batch(torch.tensor(1.0), 1, 64) is False
 
 
-@pytest.mark.parametrize("capability, precision", [
-    (None, "fp32"), ((9, 0), "bf16"), ((8, 0), "bf16"), ((8, 6), "bf16"),  # CPU; H100; A100; RTX 30xx
-    ((7, 5), "fp16"), ((7, 0), "fp16"),  # T4 / RTX 20xx; V100: no native bf16
-    ((6, 1), "fp32"), ((5, 2), "fp32"),  # GTX 10xx and older: slow or no fp16
-])
+@pytest.mark.parametrize(
+    "capability, precision",
+    [
+        (None, "fp32"),
+        ((9, 0), "bf16"),
+        ((8, 0), "bf16"),
+        ((8, 6), "bf16"),  # CPU; H100; A100; RTX 30xx
+        ((7, 5), "fp16"),
+        ((7, 0), "fp16"),  # T4 / RTX 20xx; V100: no native bf16
+        ((6, 1), "fp32"),
+        ((5, 2), "fp32"),  # GTX 10xx and older: slow or no fp16
+    ],
+)
 def test_precision_follows_the_compute_capability(capability, precision):
     assert training.precision_for_capability(capability) == precision
 
