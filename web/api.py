@@ -127,9 +127,7 @@ def _optional_int_arg(name: str, low: int, high: int) -> int | None:
 
 def _pause() -> None:
     """Let the server's other green threads run during a long read (async-mode agnostic)."""
-    from web.app import socketio
-
-    socketio.sleep(0)
+    services().socketio.sleep(0)
 
 
 @api.get("/api/runs/<run_id>/events")

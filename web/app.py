@@ -68,6 +68,7 @@ def create_app(settings: Settings | None = None) -> Flask:
             artifacts=store_for(settings.artifacts_url, settings.results_dir),
             celery=make_celery_client(settings.redis_url),
             relay=relay,
+            socketio=socketio,
         ),
     )
 

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 import redis
 from celery import Celery
 from flask import Flask, current_app
+from flask_socketio import SocketIO
 
 from shared.artifacts import ArtifactStore
 from shared.runs import RunStore
@@ -32,6 +33,8 @@ class Services:
     celery: Celery
     #: Redis → Socket.IO (started by start_services, not by create_app).
     relay: Relay
+    #: The Socket.IO server; its ``sleep`` yields to other green threads in any async mode.
+    socketio: SocketIO
 
 
 def install(app: Flask, services: Services) -> None:
