@@ -8,7 +8,7 @@ VENV_STAMP := $(VENV)/.installed
 NODE_STAMP := web/node_modules/.installed
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: setup run web worker lint test test-fast bench bench-smoke compose-test redis-server chromium clean
+.PHONY: setup run web worker lint test test-fast bench bench-smoke bench-gpu compose-test redis-server chromium clean
 
 APT_INSTALL := flock /tmp/trainboard-apt.lock sh -c '$(SUDO) apt-get update -qq && $(SUDO) DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$$0"'
 
@@ -67,6 +67,11 @@ bench: $(VENV_STAMP)
 ## make bench-smoke: the same benchmark in one short repeat (CI runs it so it cannot rot).
 bench-smoke: $(VENV_STAMP) redis-server
 	$(PY) -m benchmarks.compare_cpu --smoke
+
+## make bench-gpu: per-epoch seed-style vs bare loop vs worker path, bf16 vs fp32, compile
+## on/off and time to 99 % on the GPU, named (under 5 minutes); --tiny on the CPU without one.
+bench-gpu: $(VENV_STAMP)
+	$(PY) -m benchmarks.gpu
 
 clean:
 	rm -rf $(VENV) .venv.lock web/node_modules web/.npm.lock .pytest_cache test-artifacts
