@@ -65,7 +65,7 @@ def loop_epoch(
     images, labels = data.train_x[:samples], data.train_y[:samples]
     compile_s = 0.0
     if compiled:
-        model = torch.compile(model)
+        model = torch.compile(model)  # type: ignore[assignment]
         started = time.perf_counter()
         x = normalize(images[:batch])
         F.cross_entropy(model(x), labels[:batch]).backward()  # the compile, outside the timing
