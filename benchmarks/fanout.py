@@ -22,13 +22,13 @@ import random
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 from typing import Any
 
 import redis
 import requests
 
+from benchmarks.synthetic_run import light_samples, publish_live
 from shared.eventlog import EventWriter
 from tests.processes import ROOT, free_port, start_redis, wait_for
 
@@ -45,57 +45,21 @@ def start_web(tree: Path, env: dict[str, str], log: Path) -> tuple[subprocess.Po
 
 
 def samples_fields(epoch: int, heavy: bool) -> dict:
+    """A light samples event (images in the sprite), or, ``heavy``, what the previous
+    version put in every samples event: 40 images of 784 pixels inline."""
+    if not heavy:
+        return light_samples(epoch)
     items: list[dict[str, Any]] = [{"index": i, "label": i % 10, "pred": i % 10, "confidence": 0.98} for i in range(40)]
-    if heavy:  # what the previous version put in every samples event
-        for item in items:
-            item["image"] = [random.randrange(256) for _ in range(784)]
-        return {"epoch": epoch, "sprite": None, "tile": None, "items": items[:16], "mistakes": items[16:]}
-    for slot, item in enumerate(items):
-        item["slot"] = slot
-    return {
-        "epoch": epoch,
-        "sprite": f"samples-epoch-{epoch:03d}.png",
-        "tile": 28,
-        "items": items[:16],
-        "mistakes": items[16:],
-    }
+    for item in items:
+        item["image"] = [random.randrange(256) for _ in range(784)]
+    return {"epoch": epoch, "sprite": None, "tile": None, "items": items[:16], "mistakes": items[16:]}
 
 
 def publish(r: redis.Redis, results: str, run_ids: list[str], seconds: float, heavy: bool) -> int:
     # Workers spool locally; the web tier's recorder (started by python -m web) writes
     # the history, so this measures the relay with the recorder running beside it.
     writers = [EventWriter(r, results, rid) for rid in run_ids]
-    steps, sent, start = 938, 0, time.monotonic()
-    tick = 0
-    while time.monotonic() - start < seconds:
-        tick += 1
-        for w in writers:
-            step = (tick * 10) % steps or steps
-            epoch = tick * 10 // steps + 1
-            w.append(
-                "progress",
-                epoch=epoch,
-                step=step,
-                steps_per_epoch=steps,
-                losses=[round(random.random(), 6) for _ in range(10)],
-                images_per_sec=12345.6,
-                lr=0.001,
-            )
-            sent += 1
-            if tick % 50 == 0:
-                w.append(
-                    "epoch",
-                    epoch=epoch,
-                    train_loss=0.1,
-                    test_loss=0.1,
-                    test_accuracy=0.98,
-                    seconds=5.0,
-                    lr=0.001,
-                    confusion=[[0] * 10 for _ in range(10)],
-                )
-                w.append("samples", **samples_fields(epoch, heavy))
-                sent += 2
-        time.sleep(max(0.0, start + tick * 0.1 - time.monotonic()))
+    sent = publish_live(writers, seconds, 10.0, 50, lambda epoch: samples_fields(epoch, heavy))
     for w in writers:
         w.append("status", status="succeeded", message="benchmark done")
     return sent

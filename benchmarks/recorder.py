@@ -17,7 +17,6 @@ import argparse
 import json
 import multiprocessing
 import os
-import random
 import subprocess
 import sys
 import tempfile
@@ -28,6 +27,7 @@ from typing import Any, cast
 
 import redis
 
+from benchmarks.synthetic_run import publish_live
 from shared import keys
 from shared.eventlog import EventWriter
 from tests.processes import ROOT, start_redis, wait_for
@@ -38,40 +38,7 @@ def publish(url: str, scratch: str, run_ids: list[str], seconds: float, rate: fl
     writers = [EventWriter(r, scratch, rid) for rid in run_ids]
     for w in writers:
         w.append("status", status="running", message="benchmark")
-    steps, start, tick = 938, time.monotonic(), 0
-    while time.monotonic() - start < seconds:
-        tick += 1
-        for w in writers:
-            step = (tick * 10) % steps or steps
-            epoch = tick * 10 // steps + 1
-            w.append(
-                "progress",
-                epoch=epoch,
-                step=step,
-                steps_per_epoch=steps,
-                losses=[round(random.random(), 6) for _ in range(10)],
-                images_per_sec=12345.6,
-            )
-            if tick % int(rate * 5) == 0:
-                w.append(
-                    "epoch",
-                    epoch=epoch,
-                    train_loss=0.1,
-                    test_loss=0.1,
-                    test_accuracy=0.98,
-                    seconds=5.0,
-                    confusion=[[0] * 10 for _ in range(10)],
-                )
-                items = [{"index": i, "label": i % 10, "pred": i % 10, "confidence": 0.9, "slot": i} for i in range(40)]
-                w.append(
-                    "samples",
-                    epoch=epoch,
-                    sprite=f"samples-epoch-{epoch:03d}.png",
-                    tile=28,
-                    items=items[:16],
-                    mistakes=items[16:],
-                )
-        time.sleep(max(0.0, start + tick / rate - time.monotonic()))
+    publish_live(writers, seconds, rate, int(rate * 5))
     for w in writers:
         w.append("status", status="succeeded", message="benchmark done")
         w.close()

@@ -11,8 +11,11 @@ from __future__ import annotations
 
 import json
 import math
+import random
 import time
 import uuid
+from collections.abc import Callable
+from typing import Any
 
 from shared import eventfile, layout
 from shared.series import SeriesWriter, series_dir
@@ -118,3 +121,53 @@ def make_run(results_dir: str, events: int, indexed: bool = True, run_id: str | 
     if series is not None:
         series.flush()
     return run_id
+
+
+def light_samples(epoch: int) -> dict[str, Any]:
+    """A ``samples`` event as a worker sends it: 16 predictions and 24 mistakes, images in the sprite."""
+    items = [{"index": i, "label": i % 10, "pred": i % 10, "confidence": 0.9, "slot": i} for i in range(40)]
+    return {
+        "epoch": epoch,
+        "sprite": f"samples-epoch-{epoch:03d}.png",
+        "tile": 28,
+        "items": items[:16],
+        "mistakes": items[16:],
+    }
+
+
+def publish_live(
+    writers: list[Any],
+    seconds: float,
+    rate: float,
+    epoch_every: int,
+    samples: Callable[[int], dict[str, Any]] = light_samples,
+) -> int:
+    """Append to each writer what a training run sends, for ``seconds``: ``rate`` progress
+    events per second (ten batch losses each), and every ``epoch_every`` of them an
+    ``epoch`` and a ``samples`` event. Returns the events sent."""
+    steps, sent, start, tick = STEPS_PER_EPOCH, 0, time.monotonic(), 0
+    while time.monotonic() - start < seconds:
+        tick += 1
+        for w in writers:
+            step = (tick * LOSSES_PER_EVENT) % steps or steps
+            epoch = tick * LOSSES_PER_EVENT // steps + 1
+            losses = [round(random.random(), 6) for _ in range(LOSSES_PER_EVENT)]
+            w.append(
+                "progress", epoch=epoch, step=step, steps_per_epoch=steps, losses=losses, images_per_sec=12345.6, lr=0.001
+            )
+            sent += 1
+            if tick % epoch_every == 0:
+                w.append(
+                    "epoch",
+                    epoch=epoch,
+                    train_loss=0.1,
+                    test_loss=0.1,
+                    test_accuracy=0.98,
+                    seconds=5.0,
+                    lr=0.001,
+                    confusion=[[0] * 10 for _ in range(10)],
+                )
+                w.append("samples", **samples(epoch))
+                sent += 2
+        time.sleep(max(0.0, start + tick / rate - time.monotonic()))
+    return sent

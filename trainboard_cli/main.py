@@ -30,10 +30,7 @@ def parser() -> argparse.ArgumentParser:
     )
     sub = p.add_subparsers(dest="command", required=True)
     s = sub.add_parser("submit", help="submit a run and print its id")
-    for field in spec.FIELDS:  # the flags come from the spec's one definition
-        s.add_argument(
-            field.flag, dest=field.name, type=_FLAG_TYPES[field.kind], choices=field.choices or None, help=_flag_help(field)
-        )
+    _add_flags(s, spec.FIELDS)  # the flags come from the spec's one definition
     s.add_argument("--watch", action="store_true", help="then follow it until it ends")
     fk = sub.add_parser(
         "fork",
@@ -43,10 +40,7 @@ def parser() -> argparse.ArgumentParser:
     )
     fk.add_argument("run_id")
     fk.add_argument("--from-epoch", dest="from_epoch", type=int, help="the epoch to start from")
-    for field in spec.FIELDS:
-        fk.add_argument(
-            field.flag, dest=field.name, type=_FLAG_TYPES[field.kind], choices=field.choices or None, help=_flag_help(field)
-        )
+    _add_flags(fk, spec.FIELDS)
     fk.add_argument("--watch", action="store_true", help="then follow it until it ends")
     sw = sub.add_parser(
         "sweep",
@@ -57,10 +51,7 @@ def parser() -> argparse.ArgumentParser:
     for field in spec.FIELDS:
         if field.name in sweeps.SWEEPABLE:
             sw.add_argument(field.flag, dest=field.name, metavar="V[,V…]", help=_flag_help(field))
-    for field in sweeps.SWEEP_FIELDS:  # the sweep's own fields, from their one definition
-        sw.add_argument(
-            field.flag, dest=field.name, type=_FLAG_TYPES[field.kind], choices=field.choices or None, help=_flag_help(field)
-        )
+    _add_flags(sw, sweeps.SWEEP_FIELDS)  # the sweep's own fields, from their one definition
     sw.add_argument("--watch", action="store_true", help="follow it until every run has ended")
     ls = sub.add_parser("list", help="list runs, newest first")
     ls.add_argument("--status", choices=lifecycle.ALL, help="only runs with this status")
@@ -77,6 +68,14 @@ def parser() -> argparse.ArgumentParser:
     logs.add_argument("run_id")
     logs.add_argument("--csv", action="store_true", help="CSV instead of a table")
     return p
+
+
+def _add_flags(p: argparse.ArgumentParser, fields: tuple[spec.Field, ...]) -> None:
+    """One flag per field (``--batch-size``), typed, choices and help from the field."""
+    for field in fields:
+        p.add_argument(
+            field.flag, dest=field.name, type=_FLAG_TYPES[field.kind], choices=field.choices or None, help=_flag_help(field)
+        )
 
 
 def _flag_help(field: spec.Field) -> str:

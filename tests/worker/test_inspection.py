@@ -7,25 +7,12 @@ import pytest
 import torch
 
 from shared import layer_stats as ls
+from tests.worker.conftest import Collect
 from worker import checkpoints, forks, training
-from worker.data import load_mnist, training_subset
+from worker.data import training_subset
 from worker.layer_watch import LayerWatch, gradient_histogram, weight_histogram
 from worker.model import Net
 from worker.model_summary import summarize
-
-
-class Collect:
-    def __init__(self):
-        self.losses = []
-
-    def batch(self, loss, step, images):
-        self.losses.append(float(loss))
-        return True
-
-
-@pytest.fixture(scope="module")
-def mnist(dataset):
-    return load_mnist(str(dataset), torch.device("cpu"), download=False)
 
 
 def test_the_summary_is_read_from_the_module():

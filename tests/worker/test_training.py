@@ -3,24 +3,11 @@
 import pytest
 import torch
 
+from tests.worker.conftest import Collect
 from worker import checkpoints, training
 from worker.data import load_mnist, normalize, training_subset
 from worker.model import Net
 from worker.progress import ProgressReporter
-
-
-class Collect:
-    def __init__(self):
-        self.losses = []
-
-    def batch(self, loss, step, images):
-        self.losses.append(float(loss))
-        return True
-
-
-@pytest.fixture(scope="module")
-def mnist(dataset):
-    return load_mnist(str(dataset), torch.device("cpu"), download=False)
 
 
 def test_model_maps_a_batch_of_digits_to_ten_logits():
