@@ -27,6 +27,7 @@ def save_checkpoint(
     epoch: int,
     spec: dict[str, Any],
     history: dict[str, Any],
+    scaler: torch.amp.GradScaler | None = None,
 ) -> None:
     state = {
         "model": model.state_dict(),
@@ -36,6 +37,8 @@ def save_checkpoint(
         "spec": public_spec(spec),  # a downloadable file: secrets masked
         "history": history,
         "rng_cpu": torch.get_rng_state(),
+        # fp16 training: the loss scale it has settled on, so a resume does not re-learn it.
+        "scaler": scaler.state_dict() if scaler is not None else None,
     }
     if torch.cuda.is_initialized():
         state["rng_cuda"] = torch.cuda.get_rng_state_all()
@@ -47,11 +50,27 @@ def load_checkpoint(path: Path, device: torch.device) -> dict[str, Any]:
     return torch.load(path, map_location=device, weights_only=True)
 
 
-def restore(state: dict[str, Any], model: nn.Module, optimizer: torch.optim.Optimizer, scheduler: Any) -> None:
+def restore(
+    state: dict[str, Any],
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    scheduler: Any,
+    scaler: torch.amp.GradScaler | None = None,
+) -> None:
     model.load_state_dict(state["model"])
     optimizer.load_state_dict(state["optimizer"])
     if scheduler is not None and state.get("scheduler") is not None:
         scheduler.load_state_dict(state["scheduler"])
+    restore_scaler(state, scaler)
+    restore_rng(state)
+
+
+def restore_scaler(state: dict[str, Any], scaler: torch.amp.GradScaler | None) -> None:
+    if scaler is not None and state.get("scaler"):
+        scaler.load_state_dict(state["scaler"])
+
+
+def restore_rng(state: dict[str, Any]) -> None:
     torch.set_rng_state(state["rng_cpu"].cpu())
     if "rng_cuda" in state and torch.cuda.is_available():
         torch.cuda.set_rng_state_all([s.cpu() for s in state["rng_cuda"]])

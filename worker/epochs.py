@@ -133,13 +133,14 @@ def prepare(ctx: WorkerContext, run_id: str, spec: dict[str, Any], fork: forks.F
     ranges = None
     if ctx.artifacts.fetch(run_id, layout.CHECKPOINT, run.checkpoint_path):
         state = checkpoints.load_checkpoint(run.checkpoint_path, device)
-        checkpoints.restore(state, model, optimizer, scheduler)
+        checkpoints.restore(state, model, optimizer, scheduler, run.scaler)
         run.history, run.resumed_from = state["history"], state["epoch"]
         ranges = run.history.get("layers", {}).get("ranges")
     elif fork is not None:
         # Not into checkpoint.pt: in a shared folder that would be this run's own checkpoint.
         state = forks.load_fork_state(ctx.artifacts, fork, run.folder / ".parent-state.pt", device)
         run.scheduler = forks.restore_fork(state, spec, model, optimizer, steps)
+        checkpoints.restore_scaler(state, run.scaler)
         run.resumed_from = fork.epoch
         ranges = state["history"].get("layers", {}).get("ranges")  # the parent's bins
     run.watch = LayerWatch(model, ranges)
@@ -285,6 +286,7 @@ def _save_checkpoint(run: Prepared, epoch: int) -> None:
         epoch=epoch,
         spec=run.spec,
         history=run.history,
+        scaler=run.scaler,
     )
 
 

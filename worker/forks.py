@@ -81,9 +81,7 @@ def restore_fork(
                 warnings.simplefilter("ignore", UserWarning)
                 for _ in range(state["epoch"] * steps):
                     scheduler.step()
-    torch.set_rng_state(state["rng_cpu"].cpu())
-    if "rng_cuda" in state and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all([s.cpu() for s in state["rng_cuda"]])
+    checkpoints.restore_rng(state)
     return scheduler
 
 

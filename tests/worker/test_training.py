@@ -135,3 +135,20 @@ def test_the_grad_scaler_path_trains(mnist):
     training.train_epoch(model, images, labels, opt, None, 50, 0, 1, sink, scaler)
     assert len(sink.losses) == 20 and sink.losses[-1] < sink.losses[0]
     assert scaler.get_scale() > 0 and training.grad_scaler(torch.device("cpu")) is None
+
+
+def test_the_grad_scaler_state_survives_a_checkpoint(tmp_path):
+    """fp16 runs resume with the loss scale they had settled on, not the initial one."""
+    model = Net()
+    opt = training.build_optimizer(model, "adam", 1e-3, torch.device("cpu"))
+    scaler = torch.amp.GradScaler("cpu", init_scale=2.0**10, growth_interval=1)
+    x, y = torch.randint(0, 255, (64, 28, 28), dtype=torch.uint8), torch.randint(0, 10, (64,))
+    training.train_epoch(model, x, y, opt, None, 16, 0, 1, Collect(), scaler)
+    assert scaler.get_scale() == 2.0**14, "grown once per step"
+    path = tmp_path / "checkpoint.pt"
+    checkpoints.save_checkpoint(
+        path, model=model, optimizer=opt, scheduler=None, epoch=1, spec={}, history={}, scaler=scaler
+    )
+    fresh = torch.amp.GradScaler("cpu", init_scale=2.0**10, growth_interval=1)
+    checkpoints.restore(checkpoints.load_checkpoint(path, torch.device("cpu")), Net(), opt, None, fresh)
+    assert fresh.get_scale() == 2.0**14
