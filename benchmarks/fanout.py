@@ -72,8 +72,11 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=30)
     parser.add_argument("--variant", choices=("current", "before"), default="current")
     parser.add_argument("--before-tree", type=Path, help="checkout of the previous version")
+    parser.add_argument(
+        "--web-tree", type=Path, help="run the web tier from this checkout (today's events): an older relay side by side"
+    )
     args = parser.parse_args()
-    tree = args.before_tree if args.variant == "before" else ROOT
+    tree = args.before_tree if args.variant == "before" else (args.web_tree or ROOT)
     tmp = Path(tempfile.mkdtemp(prefix="fanout-"))
     redis_proc, redis_url = start_redis(tmp / "redis", persist=False)
     env = {
@@ -104,6 +107,9 @@ def main() -> None:
         result = json.loads(out)
         result.update(
             variant=args.variant,
+            web_tree=str(tree),
+            recorder=os.environ.get("RECORDER", "on"),
+            recorder_nice=os.environ.get("RECORDER_NICE", "default"),
             runs=args.runs,
             clients_per_run=args.clients,
             events_published=sent,

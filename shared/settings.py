@@ -78,6 +78,9 @@ class Settings:
     #: ... within CHECKPOINT_BUDGET_MB per run, the oldest pruned first (an Adam run's state
     #: is about 4.8 MB, so 512 MB keeps every epoch of a 100-epoch run). 0 keeps none.
     checkpoint_budget_mb: float = 512.0
+    #: The recorder's CPU niceness (0-19): it is throughput work with a second of slack, the
+    #: relay beside it is latency work, so on a busy web box the relay goes first.
+    recorder_nice: int = 10
 
     def notify_policy(self) -> TargetPolicy:
         """Where notices a *user* named may go (shared.notify_targets). The operator's
@@ -202,5 +205,6 @@ def load_settings() -> Settings:
         notify_allow_private=_bool("NOTIFY_ALLOW_PRIVATE", d.notify_allow_private),
         notify_allowed_hosts=_hosts("NOTIFY_ALLOWED_HOSTS", d.notify_allowed_hosts),
         keep_checkpoints=_int("KEEP_CHECKPOINTS", d.keep_checkpoints, 0, 100_000),
+        recorder_nice=_int("RECORDER_NICE", d.recorder_nice, 0, 19),
         checkpoint_budget_mb=_float("CHECKPOINT_BUDGET_MB", d.checkpoint_budget_mb, 0.0, 10_000_000.0),
     )

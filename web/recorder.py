@@ -281,6 +281,8 @@ class Recorder:
 def main() -> None:
     settings = settings_or_exit()
     Path(settings.results_dir).mkdir(parents=True, exist_ok=True)
+    if settings.recorder_nice:
+        os.nice(settings.recorder_nice)
     recorder = Recorder(redis_client(settings.redis_url), settings)
     signal.signal(signal.SIGTERM, recorder.stop)
     signal.signal(signal.SIGINT, recorder.stop)
