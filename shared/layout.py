@@ -75,15 +75,20 @@ def run_dir(results_dir: str | os.PathLike[str], run_id: str) -> Path:
     return Path(results_dir) / run_id
 
 
-def atomic_write(path: Path, write: Callable[[Any], None], binary: bool = False) -> None:
-    """Call ``write(fileobj)`` on a temporary file beside ``path``, fsync, then rename."""
+def atomic_write(path: Path, write: Callable[[Any], None], binary: bool = False, durable: bool = True) -> None:
+    """Call ``write(fileobj)`` on a temporary file beside ``path``, fsync, then rename.
+
+    ``durable=False`` skips the fsync (readers still never see half a file): for files
+    rebuilt from another after a crash, where an fsync per write would cost more than
+    the rebuild is worth."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb" if binary else "w") as f:
             write(f)
             f.flush()
-            os.fsync(f.fileno())
+            if durable:
+                os.fsync(f.fileno())
         os.replace(tmp, path)
     except BaseException:
         try:
@@ -93,8 +98,8 @@ def atomic_write(path: Path, write: Callable[[Any], None], binary: bool = False)
         raise
 
 
-def write_json(path: Path, data: Any) -> None:
-    atomic_write(path, lambda f: json.dump(data, f, separators=(",", ":")))
+def write_json(path: Path, data: Any, durable: bool = True) -> None:
+    atomic_write(path, lambda f: json.dump(data, f, separators=(",", ":")), durable=durable)
 
 
 def read_json(path: Path) -> Any | None:

@@ -120,10 +120,13 @@ def ensure_folder(folder: Path) -> None:
 class SeriesWriter:
     """Turns a run's events into points; one writer per run at a time (the event writer's)."""
 
-    def __init__(self, folder: Path, flush_interval: float = 1.0):
+    def __init__(self, folder: Path, flush_interval: float = 1.0, flush_on_detail: bool = True):
         ensure_folder(folder)
         self.folder = folder
         self.flush_interval = flush_interval
+        #: Flush at every epoch, samples and status event (readers see an epoch at once);
+        #: a caller that batches events (the recorder: one round) flushes after the batch.
+        self.flush_on_detail = flush_on_detail
         meta = layout.read_json(folder / META) or {}
         counts = meta.get("counts", {})
         self.last_seq: int = meta.get("last_seq", 0)
@@ -157,7 +160,7 @@ class SeriesWriter:
         elif kind == EventType.STATUS and event.get("resumed_from_epoch") is not None:
             self._rewind_to(int(event["resumed_from_epoch"]))
         self.last_seq = event["seq"]
-        live = math.isfinite(self.flush_interval)  # a rebuild flushes once, at the end
+        live = self.flush_on_detail and math.isfinite(self.flush_interval)  # a rebuild flushes once, at the end
         if (
             live and kind in (EventType.EPOCH, EventType.SAMPLES, EventType.STATUS)
         ) or time.monotonic() - self._flushed_at >= self.flush_interval:
@@ -196,7 +199,9 @@ class SeriesWriter:
     # -- durability ----------------------------------------------------------
     def flush(self) -> None:
         """Data first, then the per-epoch detail, then meta: meta never names points
-        that are not on disk yet."""
+        that are not on disk yet. Renamed into place but not fsynced: after a crash the
+        series catch up from the event log (which they only ever mirror), so an fsync
+        per epoch of every run would buy nothing but the recorder's lag."""
         for curve in self.curves.values():
             curve.flush()
         if self._detail_dirty:
@@ -206,6 +211,7 @@ class SeriesWriter:
                     "epochs": [self.epochs[e] for e in sorted(self.epochs)],
                     "samples": [self.samples[e] for e in sorted(self.samples)],
                 },
+                durable=False,
             )
             self._detail_dirty = False
         layout.write_json(
@@ -215,6 +221,7 @@ class SeriesWriter:
                 "steps_per_epoch": self.steps_per_epoch,
                 "counts": {n: c.count for n, c in self.curves.items()},
             },
+            durable=False,
         )
         self._flushed_at = time.monotonic()
 

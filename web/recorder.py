@@ -85,7 +85,7 @@ class RunHistory:
         self.log_path, self.index_path = eventfile.paths(results_dir, run_id)
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         self.last = eventfile.catch_up_index(self.log_path, self.index_path)
-        self.series = SeriesWriter(series_dir(results_dir, run_id))
+        self.series = SeriesWriter(series_dir(results_dir, run_id), flush_on_detail=False)
         if self.series.last_seq < self.last:  # the series lag the log (a crash in between)
             self.series.catch_up(lambda after: eventfile.read_page(self.log_path, self.index_path, after, 1000))
         self.series.flush()  # meta on disk at once: readers never rebuild it meanwhile
@@ -94,6 +94,41 @@ class RunHistory:
         eventfile.append(self.log_path, self.index_path, event["seq"], line)
         self.series.observe(event)
         self.last = event["seq"]
+
+
+class RecordMirror:
+    """Writes ``run.json`` copies beside the history, off the recording loop: a record
+    mirror fsyncs, and every run ending an epoch in the same second would otherwise hold
+    up every other run's next events (the recorder's p99 lag). Marks coalesce: a run
+    marked twice before the thread gets to it is written once, with its latest record."""
+
+    def __init__(self, write: Any, stop: threading.Event):
+        self.write, self.stop = write, stop
+        self.dirty: set[str] = set()
+        self.lock = threading.Lock()
+        self.wake = threading.Event()
+        self.thread = threading.Thread(target=self.run, name="record-mirror", daemon=True)
+        self.thread.start()
+
+    def mark(self, run_id: str) -> None:
+        with self.lock:
+            self.dirty.add(run_id)
+        self.wake.set()
+
+    def flush(self) -> None:
+        with self.lock:
+            pending, self.dirty = self.dirty, set()
+        for run_id in pending:
+            try:
+                self.write(run_id)
+            except (redis.RedisError, OSError) as exc:  # the next mark writes it again
+                log.warning("recorder: could not mirror run %s: %s", run_id, exc)
+
+    def run(self) -> None:
+        while not self.stop.is_set():
+            self.wake.wait(0.5)
+            self.wake.clear()
+            self.flush()
 
 
 class Recorder:
@@ -110,6 +145,7 @@ class Recorder:
         self.recorded_total = 0
         self._stats_at = 0.0
         self._stop = threading.Event()
+        self.mirror = RecordMirror(self._mirror_record, self._stop)
 
     # -- the lease -----------------------------------------------------------
     def hold_lease(self) -> bool:
@@ -210,10 +246,13 @@ class Recorder:
             history = self.runs[run_id]
             pipe.set(keys.run_recorded(run_id), history.last)
             kinds = {e["type"] for e in events}
-            if EventType.STATUS in kinds or EventType.EPOCH in kinds:
-                self._mirror_record(run_id)
+            if kinds & {EventType.EPOCH, EventType.SAMPLES, EventType.STATUS}:
+                history.series.flush()  # once per round, however many such events it held
             if any(e["type"] == EventType.STATUS and e.get("status") in TERMINAL for e in events):
                 ended.append(run_id)
+                self._mirror_record(run_id)  # the final record: written before the run is let go
+            elif EventType.STATUS in kinds or EventType.EPOCH in kinds:
+                self.mirror.mark(run_id)
         for run_id in ended:
             self.runs.pop(run_id).series.flush()
             pipe.srem(keys.RECORDING, run_id)
@@ -261,6 +300,7 @@ class Recorder:
                 log.warning("recorder: %s; retrying in %.1f s", exc, delay)
                 self.active = False
                 self._stop.wait(delay)
+        self.mirror.flush()
         if self.active:
             for history in self.runs.values():
                 history.series.flush()
