@@ -16,14 +16,18 @@ WAITING_RUNS = f"{PREFIX}:waiting"
 RUN_UPDATES_CHANNEL = f"{PREFIX}:run-updates"
 #: Pub/sub pattern matching every run's event channel.
 RUN_EVENTS_PATTERN = f"{PREFIX}:run:*:events"
-#: Set of run ids that hold a lease (running somewhere); scanned for lost runs.
-ACTIVE_RUNS = f"{PREFIX}:active-runs"
 #: Set of worker names; each one's heartbeat (worker_heartbeat) expires when it stops.
 WORKERS = f"{PREFIX}:workers"
-#: Lock so that exactly one worker at a time looks for lost runs (worker.reaper).
-REAPER_LOCK = f"{PREFIX}:reaper-lock"
-#: Expiring lock: at most one worker every few seconds looks for lost task messages.
-ORPHAN_CHECK_LOCK = f"{PREFIX}:orphan-check-lock"
+# -- the reconciler (shared.reconciler), run by any live process ---------------------
+#: Held by the one process whose reconciler pass runs now (released at its end).
+RECONCILER_LOCK = f"{PREFIX}:reconciler:lock"
+#: When the current Redis data began (epoch seconds, set if missing): no run is judged
+#: lost before live workers had a lease period to take their leases back.
+RECONCILER_EPOCH = f"{PREFIX}:reconciler:epoch"
+#: Hash run id -> when it was first seen waiting beside an idle worker (lost messages).
+RECONCILER_SUSPECTS = f"{PREFIX}:reconciler:stranded"
+#: Set once the web side rebuilt every index from the records (absent: Redis lost its data).
+RECORDS_RESTORED = f"{PREFIX}:reconciler:records-restored"
 
 #: Celery queues: every worker consumes ANY; workers with a GPU also consume GPU, so a
 #: run that asks for a GPU is never taken by a CPU worker.

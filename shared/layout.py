@@ -37,12 +37,12 @@ def epoch_state(epoch: int) -> str:
     return f"state-epoch-{epoch:03d}.pt"
 
 
-_EPOCH_STATE = re.compile(r"^state-epoch-(\d{3,})\.pt$")
+_EPOCH_STATE = re.compile(r"state-epoch-(\d{3,})\.pt")
 
 
 def epoch_of_state(name: str) -> int | None:
     """The epoch an epoch-state file name holds, or None for any other name."""
-    match = _EPOCH_STATE.match(name)
+    match = _EPOCH_STATE.fullmatch(name)
     return int(match.group(1)) if match else None
 
 
@@ -61,12 +61,12 @@ def samples_sprite(epoch: int) -> str:
     return f"samples-epoch-{epoch:03d}.png"
 
 
-_RUN_ID = re.compile(r"^[0-9a-f]{32}$")
+_RUN_ID = re.compile(r"[0-9a-f]{32}")
 
 
 def is_run_id(value: object) -> bool:
     """Run ids are uuid4 hex; anything else never reaches a path or a key."""
-    return isinstance(value, str) and bool(_RUN_ID.match(value))
+    return isinstance(value, str) and bool(_RUN_ID.fullmatch(value))
 
 
 def run_dir(results_dir: str | os.PathLike[str], run_id: str) -> Path:

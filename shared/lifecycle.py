@@ -46,23 +46,25 @@ ALL = tuple(s.value for s in Status)
 
 
 class Op(Enum):
-    """The named operations; each may only move a run from and to these statuses."""
+    """The named operations; each may only move a run from and to these statuses. The
+    name leads each value, so two operations with the same moves stay two members
+    (equal Enum values would silently make the second an alias of the first)."""
 
-    CLAIM = (WAITING, frozenset({Status.RUNNING}))
-    CANCEL_WAITING = (WAITING, frozenset({Status.CANCELLED}))
-    FINISH = (frozenset({Status.RUNNING}), TERMINAL)
-    HAND_OFF = (frozenset({Status.RUNNING}), frozenset({Status.RESUMING}))
-    LOSE = (frozenset({Status.RUNNING}), frozenset({Status.RESUMING}))
-    GIVE_UP = (frozenset({Status.RUNNING}), frozenset({Status.FAILED}))
-    REJECT = (frozenset({Status.QUEUED}), frozenset({Status.FAILED}))
+    CLAIM = ("claim", WAITING, frozenset({Status.RUNNING}))
+    CANCEL_WAITING = ("cancel_waiting", WAITING, frozenset({Status.CANCELLED}))
+    FINISH = ("finish", frozenset({Status.RUNNING}), TERMINAL)
+    HAND_OFF = ("hand_off", frozenset({Status.RUNNING}), frozenset({Status.RESUMING}))
+    LOSE = ("lose", frozenset({Status.RUNNING}), frozenset({Status.RESUMING}))
+    GIVE_UP = ("give_up", frozenset({Status.RUNNING}), frozenset({Status.FAILED}))
+    REJECT = ("reject", frozenset({Status.QUEUED}), frozenset({Status.FAILED}))
 
     @property
     def allowed_from(self) -> frozenset[Status]:
-        return self.value[0]
+        return self.value[1]
 
     @property
     def leads_to(self) -> frozenset[Status]:
-        return self.value[1]
+        return self.value[2]
 
 
 class TransitionStore(Protocol):

@@ -81,6 +81,17 @@ class Settings:
     #: The recorder's CPU niceness (0-19): it is throughput work with a second of slack, the
     #: relay beside it is latency work, so on a busy web box the relay goes first.
     recorder_nice: int = 10
+    #: Whether ``python -m web`` starts (and supervises) a recorder beside the server;
+    #: off when a recorder runs elsewhere (RECORDER=off).
+    recorder: bool = True
+    #: /healthz says "degraded" when an event sent to Redis has waited longer than this
+    #: (seconds) to be recorded: history is not being written.
+    recorder_max_lag: float = 30.0
+    #: Bytes a Socket.IO client may have waiting before it is dropped (with
+    #: CLIENT_QUEUE_LIMIT packets): a client that stops reading cannot grow the server.
+    client_queue_bytes: int = 16 * 1024 * 1024
+    #: Runs one Socket.IO client may follow at once (a repeated subscribe replaces).
+    max_subscriptions: int = 64
 
     def notify_policy(self) -> TargetPolicy:
         """Where notices a *user* named may go (shared.notify_targets). The operator's
@@ -206,5 +217,9 @@ def load_settings() -> Settings:
         notify_allowed_hosts=_hosts("NOTIFY_ALLOWED_HOSTS", d.notify_allowed_hosts),
         keep_checkpoints=_int("KEEP_CHECKPOINTS", d.keep_checkpoints, 0, 100_000),
         recorder_nice=_int("RECORDER_NICE", d.recorder_nice, 0, 19),
+        recorder=_bool("RECORDER", d.recorder),
+        recorder_max_lag=_float("RECORDER_MAX_LAG", d.recorder_max_lag, 1.0, 24 * 3600.0),
+        client_queue_bytes=_int("CLIENT_QUEUE_BYTES", d.client_queue_bytes, 64 * 1024, 2**40),
+        max_subscriptions=_int("MAX_SUBSCRIPTIONS", d.max_subscriptions, 1, 100_000),
         checkpoint_budget_mb=_float("CHECKPOINT_BUDGET_MB", d.checkpoint_budget_mb, 0.0, 10_000_000.0),
     )

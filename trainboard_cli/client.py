@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from typing import Any
+from urllib.parse import quote
 
 import requests
 import socketio
@@ -12,6 +13,12 @@ import socketio
 from shared import lifecycle
 
 TERMINAL = {s.value for s in lifecycle.TERMINAL}
+
+
+def _segment(value: str) -> str:
+    """One URL path segment: an id a user typed never changes which endpoint is called
+    (``../workers`` stays one segment, answered 404)."""
+    return quote(str(value), safe="").replace(".", "%2E")  # "." and ".." too: never a dot segment
 
 
 class ApiError(Exception):
@@ -44,7 +51,7 @@ class Client:
         return self._call("POST", "/api/runs", json=spec)
 
     def fork(self, run_id: str, body: dict[str, Any]) -> dict[str, Any]:
-        return self._call("POST", f"/api/runs/{run_id}/fork", json=body)
+        return self._call("POST", f"/api/runs/{_segment(run_id)}/fork", json=body)
 
     def runs_page(
         self, status: str | None = None, search: str | None = None, limit: int = 100, cursor: str | None = None
@@ -67,25 +74,25 @@ class Client:
         return runs
 
     def run(self, run_id: str) -> dict[str, Any]:
-        return self._call("GET", f"/api/runs/{run_id}")
+        return self._call("GET", f"/api/runs/{_segment(run_id)}")
 
     def cancel(self, run_id: str) -> dict[str, Any]:
-        return self._call("POST", f"/api/runs/{run_id}/cancel", json={})
+        return self._call("POST", f"/api/runs/{_segment(run_id)}/cancel", json={})
 
     def events(self, run_id: str, after: int = 0, limit: int = 1000) -> list[dict[str, Any]]:
         """One page: at most ``limit`` (≤ 10,000) events with seq > ``after``."""
-        return self._call("GET", f"/api/runs/{run_id}/events", params={"after": after, "limit": limit})["events"]
+        return self._call("GET", f"/api/runs/{_segment(run_id)}/events", params={"after": after, "limit": limit})["events"]
 
     def create_sweep(self, body: dict[str, Any]) -> dict[str, Any]:
         return self._call("POST", "/api/sweeps", json=body)
 
     def sweep(self, sweep_id: str) -> dict[str, Any]:
         """The sweep with its runs, counts by status and best run."""
-        return self._call("GET", f"/api/sweeps/{sweep_id}")
+        return self._call("GET", f"/api/sweeps/{_segment(sweep_id)}")
 
     def epochs(self, run_id: str) -> list[dict[str, Any]]:
         """The run's ``epoch`` events (metrics per epoch), without reading its log."""
-        return self._call("GET", f"/api/runs/{run_id}/epochs")["epochs"]
+        return self._call("GET", f"/api/runs/{_segment(run_id)}/epochs")["epochs"]
 
     def follow(
         self, run_id: str, on_event: Callable[[dict[str, Any]], None], on_reconnect: Callable[[], None] = lambda: None

@@ -17,30 +17,27 @@ elif ASYNC_MODE == "gevent":
 
     monkey.patch_all()
 
+import dataclasses  # noqa: E402
 import logging  # noqa: E402
-import subprocess  # noqa: E402
-import sys  # noqa: E402
 
 from shared.settings import settings_or_exit  # noqa: E402
 
 
-def start_recorder() -> subprocess.Popen[bytes] | None:
-    """The recorder (web.recorder) as a child process beside the server, unless
-    RECORDER=off (a recorder runs elsewhere). Several web processes each start one;
-    their lease lets exactly one record. It exits when this process does."""
-    if os.environ.get("RECORDER", "on").strip().lower() in ("off", "false", "0", "no"):
-        return None
-    env = {**os.environ, "TRAINBOARD_RECORDER_PARENT": str(os.getpid())}
-    return subprocess.Popen([sys.executable, "-m", "web.recorder"], env=env)
-
-
 def main() -> None:
     settings = settings_or_exit()
+    from web import services
     from web.access import with_token
     from web.app import create_app, socketio, start_services
+    from web.recorder_supervisor import RecorderSupervisor
 
     app = create_app(with_token(settings))
-    recorder = start_recorder()
+    # The recorder (web.recorder) runs as a supervised child unless RECORDER=off (one
+    # runs elsewhere). Several web processes each start one; their lease lets exactly
+    # one record. It exits when this process does.
+    recorder = RecorderSupervisor(socketio, services.of(app).redis) if settings.recorder else None
+    if recorder is not None:
+        services.install(app, dataclasses.replace(services.of(app), recorder=recorder))
+        recorder.start()
     start_services(app)
     logging.getLogger("web").info("serving on http://%s:%d (%s)", settings.web_host, settings.web_port, ASYNC_MODE)
     try:
@@ -53,7 +50,7 @@ def main() -> None:
         )
     finally:
         if recorder is not None:
-            recorder.terminate()
+            recorder.stop()
 
 
 if __name__ == "__main__":

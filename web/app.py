@@ -20,6 +20,7 @@ from shared.connections import CELERY_CONFIG, redis_client
 from shared.runs import RunStore
 from shared.settings import Settings, load_settings
 from shared.sweep_store import SweepStore
+from web import errors, services, sockets
 from web.backpressure import BufferGuard
 
 log = logging.getLogger(__name__)
@@ -45,9 +46,8 @@ def create_app(settings: Settings | None = None) -> Flask:
     # "//etc/passwd" in an artifact name must reach the validator, not be redirected.
     app.url_map.merge_slashes = False
     app.config["JSON_SORT_KEYS"] = False
+    app.wsgi_app = errors.ChunkedBodies(app.wsgi_app)  # type: ignore[method-assign]
     r = redis_client(settings.redis_url)
-
-    from web import errors, services, sockets
     from web.access import refuse_unsafe
     from web.api import api
     from web.auth import guard
@@ -93,7 +93,9 @@ def create_app(settings: Settings | None = None) -> Flask:
 
 def start_services(app: Flask) -> None:
     """What a serving web process runs beside its requests: re-index runs the volume
-    has and Redis lacks, the Redis → Socket.IO relay, and the client-buffer guard."""
+    has and Redis lacks, the Redis → Socket.IO relay, the client-buffer guard and the
+    reconciler."""
+    from web.reconciling import ReconcilerTask, reconciler_for
     from web.services import of
 
     wired = of(app)
@@ -105,4 +107,5 @@ def start_services(app: Flask) -> None:
     except redis.RedisError as exc:
         log.warning("could not re-index runs at start: %s", exc)
     wired.relay.start()
-    BufferGuard(socketio, settings.client_queue_limit).start()
+    BufferGuard(socketio, settings).start()
+    ReconcilerTask(socketio, reconciler_for(wired)).start()

@@ -4,9 +4,12 @@ Socket.IO keeps no bound of its own: every packet for a client waits in that
 client's Engine.IO queue until its transport takes it. A browser tab that froze,
 or a script that connected and never reads, would make the web process grow
 with every event of the runs it follows. Like Redis' ``client-output-buffer-limit``,
-a client whose queue passes ``limit`` packets is disconnected and its queue
-emptied; a live client reconnects, subscribes again with its last seq, and is
-caught up from the log (bounded replay) and the series.
+a client whose queue passes ``CLIENT_QUEUE_LIMIT`` packets or ``CLIENT_QUEUE_BYTES``
+bytes is disconnected, its queue emptied and its replays stopped; a live client
+reconnects, subscribes again with its last seq, and is caught up from the log
+(bounded replay) and the series. Replays check the same bound every chunk, so a
+client that asks for more than it reads is cut off at the bound, not at the next
+look of the guard.
 """
 
 from __future__ import annotations
@@ -16,14 +19,34 @@ from typing import Any
 
 from flask_socketio import SocketIO
 
+from shared.settings import Settings
+
 log = logging.getLogger(__name__)
 
 #: Seconds between two looks at every client's queue.
 CHECK_INTERVAL = 0.5
 
 
+#: Below this many packets waiting, the bytes are not counted (a reading client).
+BYTES_FROM_PACKETS = 64
+
+
 def queued_packets(eio_socket: Any) -> int:
     return eio_socket.queue.qsize()
+
+
+def queued_bytes(eio_socket: Any) -> int:
+    """Bytes of the packets waiting (their encoded text: one emit to a room shares one)."""
+    waiting = list(getattr(eio_socket.queue, "queue", ()))
+    return sum(len(p.data) if isinstance(p.data, str | bytes) else 0 for p in waiting if p is not None)
+
+
+def over(eio_socket: Any, settings: Settings) -> bool:
+    """Is this Engine.IO socket past either bound?"""
+    packets = queued_packets(eio_socket)
+    if packets >= settings.client_queue_limit:
+        return True
+    return packets >= BYTES_FROM_PACKETS and queued_bytes(eio_socket) >= settings.client_queue_bytes
 
 
 def drop(eio_socket: Any) -> None:
@@ -39,18 +62,18 @@ def drop(eio_socket: Any) -> None:
     eio_socket.queue.put(None)  # let the writer task end once its transport lets it
 
 
-def over_limit(socketio: SocketIO, sid: str, limit: int) -> bool:
-    """True when Socket.IO client ``sid`` already has ``limit`` packets waiting."""
+def over_limit(socketio: SocketIO, sid: str, settings: Settings) -> bool:
+    """True when Socket.IO client ``sid`` is gone, closed, or past a bound."""
     server = socketio.server
     eio_sid = server.manager.eio_sid_from_sid(sid, "/")
     eio_socket = server.eio.sockets.get(eio_sid) if eio_sid else None
-    return eio_socket is not None and queued_packets(eio_socket) >= limit
+    return eio_socket is None or eio_socket.closed or over(eio_socket, settings)
 
 
 class BufferGuard:
-    def __init__(self, socketio: SocketIO, limit: int):
+    def __init__(self, socketio: SocketIO, settings: Settings):
         self.socketio = socketio
-        self.limit = limit
+        self.settings = settings
         self.dropped = 0
         self.running = True
 
@@ -58,17 +81,17 @@ class BufferGuard:
         self.socketio.start_background_task(self._loop)
 
     def check(self) -> int:
-        """Drop every client over the limit; returns how many were dropped."""
+        """Drop every client over a bound; returns how many were dropped."""
         sockets = list(self.socketio.server.eio.sockets.items())
         dropped = 0
         for eio_sid, eio_socket in sockets:
-            waiting = queued_packets(eio_socket)
-            if waiting >= self.limit and not eio_socket.closed:
+            if not eio_socket.closed and over(eio_socket, self.settings):
                 log.warning(
-                    "dropping Socket.IO client %s: %d packets waiting (limit %d); it is not reading",
+                    "dropping Socket.IO client %s: %d packets waiting (limits %d packets, %d bytes); it is not reading",
                     eio_sid,
-                    waiting,
-                    self.limit,
+                    queued_packets(eio_socket),
+                    self.settings.client_queue_limit,
+                    self.settings.client_queue_bytes,
                 )
                 drop(eio_socket)
                 dropped += 1

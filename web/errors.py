@@ -52,14 +52,56 @@ def register(app: Flask) -> None:
         return exc
 
 
+#: Deepest nesting of arrays and objects a body may have (a run spec is two deep).
+MAX_JSON_DEPTH = 32
+
+
 def json_body() -> Any:
-    """The request's JSON body; a 400 for an empty body, invalid JSON or NaN/Infinity."""
+    """The request's JSON body; a 400 for an empty body, invalid JSON, NaN/Infinity or
+    nesting deeper than ``MAX_JSON_DEPTH`` (so no handler below ever recurses deeply)."""
     if not request.data:
         raise ApiError(400, "the request body must be a JSON object")
     try:
-        return json.loads(request.data, parse_constant=_reject_constant)
+        body = json.loads(request.data, parse_constant=_reject_constant)
+    except RecursionError:
+        raise ApiError(400, f"the request body is nested deeper than {MAX_JSON_DEPTH} levels") from None
     except (ValueError, UnicodeDecodeError) as exc:
         raise ApiError(400, f"the request body is not valid JSON: {exc}") from None
+    if depth(body) > MAX_JSON_DEPTH:
+        raise ApiError(400, f"the request body is nested deeper than {MAX_JSON_DEPTH} levels")
+    return body
+
+
+def depth(value: Any) -> int:
+    """Nesting depth of a parsed JSON value, without recursion (a scalar is 0)."""
+    deepest, stack = 0, [(value, 0)]
+    while stack:
+        item, level = stack.pop()
+        children = item.values() if isinstance(item, dict) else item if isinstance(item, list) else None
+        if children is None:
+            deepest = max(deepest, level)
+            continue
+        deepest = max(deepest, level + 1)
+        if level + 1 <= MAX_JSON_DEPTH:
+            stack.extend((child, level + 1) for child in children)
+    return deepest
+
+
+class ChunkedBodies:
+    """WSGI middleware: a ``Transfer-Encoding: chunked`` body is read to its end.
+
+    Werkzeug reads a body without ``Content-Length`` only when the server says the input
+    ends by itself (``wsgi.input_terminated``, PEP 3333's extension); gevent's server sets
+    it, eventlet's decodes chunks but does not say so, and the body would read as empty.
+    ``MAX_CONTENT_LENGTH`` still bounds what is read (413)."""
+
+    def __init__(self, app: Any):
+        self.app = app
+
+    def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
+        if "chunked" in environ.get("HTTP_TRANSFER_ENCODING", "").lower():
+            environ["wsgi.input_terminated"] = True
+        return self.app(environ, start_response)
 
 
 def _reject_constant(name: str) -> Any:

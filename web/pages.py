@@ -20,6 +20,12 @@ VENDOR_FILES = {
 }
 
 
+def _field_table(fields) -> list[dict]:
+    """What the page's strict forms check each input against (shared.spec's own bounds)."""
+    keys = ("name", "kind", "low", "high", "exclusive_low", "nullable", "choices", "placeholder")
+    return [{k: getattr(f, k) for k in keys} for f in fields]
+
+
 @pages.get("/")
 def index() -> str:
     return render_template(
@@ -30,6 +36,12 @@ def index() -> str:
         sweep_fields=sweeps.SWEEP_FIELDS,
         priorities=spec.BY_NAME["priority"].choices,
         epoch_metrics=metrics.page_table(),
+        form_rules={
+            "fields": _field_table(spec.FIELDS),
+            "sweep_fields": _field_table(sweeps.SWEEP_FIELDS),
+            "max_sweep_runs": sweeps.MAX_SWEEP_RUNS,
+            "max_values": sweeps.MAX_VALUES,
+        },
         lifecycle={
             "statuses": list(lifecycle.ALL),
             "waiting": sorted(s.value for s in lifecycle.WAITING),

@@ -9,7 +9,8 @@ whenever a status or an epoch is recorded, and at the end).
 
 * **Exactly one** recorder is active however many web processes run: it holds the
   ``RECORDER_LEASE`` key (SET NX with a TTL, renewed every loop, taken over by a
-  standby within ``LEASE_SECONDS`` when the holder dies).
+  standby within ``RECORDER_LEASE_SECONDS`` when the holder dies, at once when its
+  supervising web process saw it die: web.recorder_supervisor).
 * **Idempotent by seq**: an event is written only when its seq is the next one
   (``last + 1``), so a repeat (a resend, an overlapping read, two recorders for a
   moment) is skipped. ``run_recorded(run)`` publishes the last seq held.
@@ -17,13 +18,14 @@ whenever a status or an epoch is recorded, and at the end).
   recorder was down longer than the stream's cap) the run waits; the worker that
   spooled the events sends them again on the run's backfill stream (shared.spool),
   which the recorder reads first.
-* **Redis losing its data** is noticed by the missing ``RECORDER_SENTINEL``: run
-  records and sweeps are restored from the web side's ``run.json`` and ``sweeps/``
-  (and each run's recorded seq from its history file), then recording goes on.
+* **Redis losing its data** is noticed by the missing ``RECORDER_SENTINEL``: the
+  recorder names the runs it follows again, with the seq its history holds, then
+  recording goes on (the records and indexes come back from ``run.json`` and
+  ``sweeps/`` through the reconciler, shared.reconciler).
 
-It runs as its own process (``python -m web.recorder``, started by ``python -m web``
-beside the server), so writing history never competes with the Socket.IO relay for
-the web server's event loop.
+It runs as its own process (``python -m web.recorder``, started and supervised by
+``python -m web`` beside the server: web.recorder_supervisor), so writing history
+never competes with the Socket.IO relay for the web server's event loop.
 """
 
 from __future__ import annotations
@@ -48,15 +50,15 @@ from shared.connections import redis_client
 from shared.events import EventType
 from shared.lifecycle import TERMINAL
 from shared.retry import Backoff
-from shared.runs import RunStore
 from shared.series import SeriesWriter, series_dir
 from shared.settings import Settings, settings_or_exit
-from shared.sweep_store import SweepStore
 
 log = logging.getLogger("web.recorder")
 
-#: How long the lease lives without renewal (a standby takes over after this).
-LEASE_SECONDS = 10.0
+#: How long the recorder lease lives without renewal (a standby takes over after this;
+#: at once when the web process that supervised the holder saw it die). Not a run's
+#: lease (the LEASE_SECONDS setting).
+RECORDER_LEASE_SECONDS = 10.0
 #: Longest a read blocks waiting for new events.
 BLOCK_MS = 200
 #: Stream entries read per run per round.
@@ -137,8 +139,6 @@ class Recorder:
         self.results_dir = settings.results_dir
         self.owner = owner or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self.runs: dict[str, RunHistory] = {}
-        self.store = RunStore(r, settings.results_dir)
-        self.sweeps = SweepStore(r, settings.results_dir)
         self._lease = r.register_script(_LEASE)
         self.active = False
         self.lags: deque[float] = deque(maxlen=LAG_WINDOW)
@@ -149,7 +149,7 @@ class Recorder:
 
     # -- the lease -----------------------------------------------------------
     def hold_lease(self) -> bool:
-        held = bool(self._lease(keys=[keys.RECORDER_LEASE], args=[self.owner, int(LEASE_SECONDS * 1000)]))
+        held = bool(self._lease(keys=[keys.RECORDER_LEASE], args=[self.owner, int(RECORDER_LEASE_SECONDS * 1000)]))
         if held != self.active:
             log.info("recorder %s %s", self.owner, "is active" if held else "is on standby")
             if not held:
@@ -159,25 +159,17 @@ class Recorder:
 
     # -- Redis lost its data -------------------------------------------------
     def check_sentinel(self) -> None:
+        """Redis lost its data: name every run we follow again, with what we hold."""
         if self.r.exists(keys.RECORDER_SENTINEL):
             return
-        started = time.perf_counter()
-        restored = self.store.restore_all()
-        sweeps = self.sweeps.restore_all()
         pipe = self.r.pipeline(transaction=False)
         for run_id, history in self.runs.items():
             pipe.set(keys.run_recorded(run_id), history.last)
             pipe.sadd(keys.RECORDING, run_id)
         pipe.set(keys.RECORDER_SENTINEL, self.owner)
         pipe.execute()
-        if restored or sweeps:
-            log.warning(
-                "Redis had lost its data: restored %d run record(s) and %d sweep(s) from %s in %.1f s",
-                restored,
-                sweeps,
-                self.results_dir,
-                time.perf_counter() - started,
-            )
+        if self.runs:
+            log.warning("Redis had lost its data: following %d run(s) again", len(self.runs))
 
     # -- one round -------------------------------------------------------------
     def step(self, block_ms: int = BLOCK_MS) -> int:
@@ -323,7 +315,7 @@ def main() -> None:
     Path(settings.results_dir).mkdir(parents=True, exist_ok=True)
     if settings.recorder_nice:
         os.nice(settings.recorder_nice)
-    recorder = Recorder(redis_client(settings.redis_url), settings)
+    recorder = Recorder(redis_client(settings.redis_url), settings, os.environ.get("TRAINBOARD_RECORDER_OWNER"))
     signal.signal(signal.SIGTERM, recorder.stop)
     signal.signal(signal.SIGINT, recorder.stop)
     log.info("recorder %s writing history into %s", recorder.owner, settings.results_dir)

@@ -60,7 +60,9 @@ class Relay:
             self.socketio.start_background_task(self._workers_loop)
 
     # -- subscribers -----------------------------------------------------------
-    def replay(self, run_id: str, after: int, sid: str, join: Callable[[], None]) -> dict[str, int]:
+    def replay(
+        self, run_id: str, after: int, sid: str, join: Callable[[], None], keep: Callable[[], bool] = lambda: True
+    ) -> dict[str, int]:
         """Join the run's room, then send ``sid`` the events after ``after`` — at most
         ``replay_limit`` of them, the newest; returns ``replayed``, ``first_seq``, ``last_seq``.
 
@@ -68,7 +70,8 @@ class Relay:
         is read or delivered live (perhaps twice or out of order; clients order by
         seq). No lock is held while sending: a long replay never delays the live
         events of the run's other watchers, and the sends yield to other green
-        threads every ``REPLAY_CHUNK`` events.
+        threads every ``REPLAY_CHUNK`` events. It stops early when ``keep()`` turns
+        False (a newer subscribe, a disconnect) or the client stops reading.
         """
         join()
         results_dir, limit = self.settings.results_dir, self.settings.replay_limit
@@ -79,8 +82,8 @@ class Relay:
         for sent, event in enumerate(events, 1):
             self.socketio.emit("run_event", event, to=sid)
             if sent % REPLAY_CHUNK == 0:
-                if over_limit(self.socketio, sid, self.settings.client_queue_limit):
-                    break  # not reading: the buffer guard drops it
+                if not keep() or over_limit(self.socketio, sid, self.settings):
+                    break  # superseded, gone, or not reading (the buffer guard drops it)
                 self.socketio.sleep(0)
         return {"replayed": sent, "first_seq": first if sent else top + 1, "last_seq": top}
 

@@ -17,6 +17,7 @@ from shared.settings import Settings
 from shared.sweep_store import SweepStore
 
 if TYPE_CHECKING:
+    from web.recorder_supervisor import RecorderSupervisor
     from web.relay import Relay
 
 KEY = "trainboard"
@@ -35,6 +36,8 @@ class Services:
     relay: Relay
     #: The Socket.IO server; its ``sleep`` yields to other green threads in any async mode.
     socketio: SocketIO
+    #: The recorder child this process supervises (``python -m web``), if any.
+    recorder: RecorderSupervisor | None = None
 
 
 def install(app: Flask, services: Services) -> None:

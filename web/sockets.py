@@ -1,4 +1,5 @@
-"""Socket.IO handlers: subscribe to a run's events (history, then live), unsubscribe."""
+"""Socket.IO handlers: connect (as closed as REST), subscribe to a run's events
+(history, then live) within the per-client bounds of web.subscriptions, unsubscribe."""
 
 from __future__ import annotations
 
@@ -13,6 +14,10 @@ from shared import layout
 from web.auth import token_ok
 from web.relay import Relay, room_of
 from web.services import services
+from web.subscriptions import Refused, Subscriptions
+
+#: Longest auth token considered (a real one is 32 characters); longer is refused unread.
+MAX_TOKEN_CHARS = 1024
 
 log = logging.getLogger(__name__)
 
@@ -29,13 +34,32 @@ def _run_id_from(data: Any) -> str | None:
     return run_id if layout.is_run_id(run_id) else None
 
 
-def register(socketio: SocketIO, relay: Relay) -> None:
-    @socketio.on("connect")
-    def on_connect(auth: Any = None) -> None:
-        """Refuse the connection when API_TOKEN is set and auth.token does not match."""
+def authorized(auth: Any) -> bool:
+    """Whether a connect's auth payload carries the token (always, with none in force).
+    Never raises: any type, any unicode (lone surrogates), any size is just refused."""
+    try:
         token = auth.get("token") if isinstance(auth, dict) else None
-        if not token_ok(token):
+        if isinstance(token, str) and len(token) > MAX_TOKEN_CHARS:
+            return False
+        return bool(token_ok(token))
+    except Exception:  # noqa: BLE001 — refusing is the answer to anything unexpected
+        return False
+
+
+def register(socketio: SocketIO, relay: Relay) -> None:
+    subscriptions = Subscriptions(relay.settings.max_subscriptions)
+
+    @socketio.on("connect")
+    def on_connect(auth: Any = None) -> bool:
+        """Refuse the connection (``connect_error``) unless auth.token matches API_TOKEN."""
+        if not authorized(auth):
             raise ConnectionRefusedError("unauthorized: connect with auth {token: <API token>}")
+        return True
+
+    @socketio.on("disconnect")
+    def on_disconnect(*_args: Any) -> None:
+        """Stop the client's replays; forget its subscriptions."""
+        subscriptions.forget(request.sid)  # type: ignore[attr-defined]
 
     @socketio.on("subscribe")
     def on_subscribe(data: Any = None, *_extra: Any) -> dict[str, Any]:
@@ -49,11 +73,16 @@ def register(socketio: SocketIO, relay: Relay) -> None:
             after = 0
         if not isinstance(after, int) or isinstance(after, bool) or not 0 <= after < 2**53:
             return _bad("after must be a non-negative integer (the last seq you have)")
+        sid = request.sid  # type: ignore[attr-defined]  # set by Flask-SocketIO
         try:
             if services().runs.get(run_id) is None:
                 return _bad(f"no run with id {run_id!r}")
-            sid = request.sid  # type: ignore[attr-defined]  # set by Flask-SocketIO
-            replay = relay.replay(run_id, after, sid, lambda: join_room(room_of(run_id)))
+            with subscriptions.subscribe(sid, run_id) as ticket, subscriptions.replay_turn(ticket) as go:
+                if not go:
+                    return _bad("superseded by a newer subscribe for this run")
+                replay = relay.replay(run_id, after, sid, lambda: join_room(room_of(run_id)), ticket.current)
+        except Refused as exc:
+            return _bad(str(exc))
         except redis.RedisError as exc:
             log.warning("subscribe %s: Redis unavailable: %s", run_id, exc)
             return _bad("the event store is unavailable; subscribe again shortly")
@@ -67,13 +96,19 @@ def register(socketio: SocketIO, relay: Relay) -> None:
         run_id = _run_id_from(data)
         if run_id is None:
             return _bad("unsubscribe needs {run_id}")
+        subscriptions.unsubscribe(request.sid, run_id)  # type: ignore[attr-defined]
         leave_room(room_of(run_id))
         return {"ok": True, "run_id": run_id}
 
     @socketio.on_error_default
-    def on_error(exc: Exception) -> dict[str, Any]:
-        """Any unexpected failure in a handler: log it, tell the client, keep serving."""
+    def on_error(exc: Exception) -> Any:
+        """Any unexpected failure in a handler: log it, tell the client, keep serving —
+        except in ``connect``, where any failure refuses the connection."""
         if isinstance(exc, ConnectionRefusedError):
             raise exc  # a refused connect must reach Socket.IO, not be answered
+        event = getattr(request, "event", None) or {}
+        if event.get("message") == "connect":
+            log.warning("Socket.IO connect failed (%s); refused", type(exc).__name__)
+            return False
         log.exception("Socket.IO handler failed: %s", exc)
         return _bad("the server could not handle that message")

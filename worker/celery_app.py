@@ -1,7 +1,7 @@
 """The Celery app of the worker process.
 
 JSON-only messages; late acknowledgement so a task whose worker dies is not
-silently forgotten by the broker (the run's lease and the reaper resume it
+silently forgotten by the broker (the run's lease and the reconciler resume it
 sooner; a redelivered duplicate finds the run claimed and exits). One run at a
 time per worker: start workers with ``--pool threads --concurrency 1`` (what
 ``make worker`` does) so no child process forks after CUDA is initialised and the

@@ -2,10 +2,10 @@
 
 A lease is a Redis key holding the worker's name with a short expiry, renewed by
 the worker's heartbeat thread (not the training loop, so a slow batch or a long
-evaluation never loses it). When a worker dies, its leases expire and the reaper
-resumes its runs elsewhere. A worker that finds its lease gone (it was stalled or
-cut off longer than the lease) stops writing at once, so a run never has two
-writers.
+evaluation never loses it). When a worker dies, its leases expire and the
+reconciler (shared.reconciler, run by any live process) resumes its runs elsewhere.
+A worker that finds its lease gone (it was stalled or cut off longer than the
+lease) stops writing at once, so a run never has two writers.
 """
 
 from __future__ import annotations
@@ -34,12 +34,10 @@ if raw then
   if record['status'] ~= 'running' or record['worker'] ~= ARGV[1] then return 0 end
 end
 redis.call('set', KEYS[1], ARGV[1], 'PX', ARGV[2])
-redis.call('sadd', KEYS[3], ARGV[3])
 return 1
 """
 _RELEASE = """
 if redis.call('get', KEYS[1]) == ARGV[1] then
-  redis.call('srem', KEYS[2], ARGV[2])
   return redis.call('del', KEYS[1])
 end
 return 0
@@ -59,7 +57,6 @@ class LeaseKeeper:
     def acquire(self, run_id: str) -> bool:
         if not self.r.set(keys.run_lease(run_id), self.owner, nx=True, px=self.ttl_ms):
             return False
-        self.r.sadd(keys.ACTIVE_RUNS, run_id)
         with self._lock:
             self._held.add(run_id)
         return True
@@ -77,8 +74,8 @@ class LeaseKeeper:
         """Extend every held lease; drop the ones that expired or were taken."""
         for run_id in self.held():
             if not self._renew(
-                keys=[keys.run_lease(run_id), keys.run_record(run_id), keys.ACTIVE_RUNS],
-                args=[self.owner, self.ttl_ms, run_id],
+                keys=[keys.run_lease(run_id), keys.run_record(run_id)],
+                args=[self.owner, self.ttl_ms],
             ):
                 log.error("lease on run %s lost; this worker stops writing to it", run_id)
                 with self._lock:
@@ -87,4 +84,4 @@ class LeaseKeeper:
     def release(self, run_id: str) -> None:
         with self._lock:
             self._held.discard(run_id)
-        self._release(keys=[keys.run_lease(run_id), keys.ACTIVE_RUNS], args=[self.owner, run_id])
+        self._release(keys=[keys.run_lease(run_id)], args=[self.owner])

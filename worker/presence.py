@@ -1,4 +1,5 @@
-"""The worker's heartbeat thread: presence for /api/workers, lease renewal, reaping.
+"""The worker's heartbeat thread: presence for /api/workers, lease renewal, the
+reconciler's pass (shared.reconciler), and resending what the recorder lacks.
 
 It runs beside the Celery pool so that a worker stays visible and keeps its
 leases while a long epoch runs. Redis outages are logged and retried with capped
@@ -17,17 +18,15 @@ import time
 import redis
 
 from shared import keys
+from shared.reconciler import Enqueue, Reconciler
 from shared.retry import Backoff
 from shared.spool import Drainer
 from worker.context import WorkerContext, describe_device
 from worker.load import LoadSampler
-from worker.reaper import Enqueue, reap_lost_runs, requeue_stranded
 
 log = logging.getLogger(__name__)
 
 HEARTBEAT_SECONDS = 2.0
-#: How often (in heartbeats) to look for waiting runs whose task message was lost.
-ORPHAN_CHECK_EVERY = 5
 
 
 def _gpu_index() -> int | None:
@@ -43,14 +42,23 @@ class Presence(threading.Thread):
         self.current_run: str | None = None
         self.started_at = time.time()
         self._stop_event = threading.Event()
-        self._beats = 0
-        self._missing_since: dict[str, float] = {}
+        # A worker's scratch holds no records: it reconciles what Redis has, and the
+        # web side rebuilds the indexes after a data loss.
+        self.reconciler = Reconciler(ctx.r, ctx.settings, enqueue, ctx.name)
         self.load = LoadSampler(ctx.device)
         self.spools = Drainer(ctx.r, ctx.settings.results_dir)
 
     def beat(self) -> None:
+        """One heartbeat: keep the leases, say we are alive, then the shared chores."""
+        self.ctx.leases.renew()
+        self.announce()
+        self.reconciler.run_once()
+        # Events the recorder lacks go again from this box's spool; caught-up spools go.
+        self.spools.drain({self.current_run} if self.current_run else set())
+
+    def announce(self) -> None:
+        """Presence for /api/workers (expires after three missed beats)."""
         ctx = self.ctx
-        ctx.leases.renew()
         info = {
             "name": ctx.name,
             "device": describe_device(ctx.device),
@@ -67,15 +75,6 @@ class Presence(threading.Thread):
         pipe.set(keys.worker_heartbeat(ctx.name), json.dumps(info), px=int(HEARTBEAT_SECONDS * 3 * 1000))
         pipe.sadd(keys.WORKERS, ctx.name)
         pipe.execute()
-        reap_lost_runs(ctx.r, ctx.settings, self.enqueue, ctx.name)
-        # Events the recorder lacks go again from this box's spool; caught-up spools go.
-        self.spools.drain({self.current_run} if self.current_run else set())
-        self._beats += 1
-        # One worker at a time (the lock simply expires) looks for lost task messages.
-        if self._beats % ORPHAN_CHECK_EVERY == 0 and ctx.r.set(
-            keys.ORPHAN_CHECK_LOCK, ctx.name, nx=True, px=int(HEARTBEAT_SECONDS * 4000)
-        ):
-            requeue_stranded(ctx.r, ctx.settings, self.enqueue, self._missing_since)
 
     def run(self) -> None:
         backoff = Backoff()

@@ -107,7 +107,7 @@ def _finish(ctx: WorkerContext, run_id: str, writer: EventWriter, outcome: Finis
         writer.close(recorded_within=RECORDED_WAIT_SECONDS)
     finally:
         # Even if Redis stayed away too long to record the end: stop renewing the lease,
-        # so the reaper resumes the run from its checkpoint rather than it hanging.
+        # so the reconciler resumes the run from its checkpoint rather than it hanging.
         try:
             ctx.leases.release(run_id)
         except TRANSIENT:

@@ -40,5 +40,5 @@ def test_artifact_names_cannot_escape_the_run_folder(tmp_path):
 
 def test_run_ids_are_validated_before_any_path_is_built():
     assert layout.is_run_id("0" * 32)
-    for bad in ("../x", "0" * 31, "G" * 32, None, 5):
+    for bad in ("../x", "0" * 31, "G" * 32, None, 5, "0" * 32 + "\n", "\n" + "0" * 32):
         assert not layout.is_run_id(bad)

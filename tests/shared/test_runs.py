@@ -104,3 +104,9 @@ def test_a_malformed_cursor_is_refused(r, tmp_path):
     for bad in ("x", "1.0~nothex", "nan~" + "a" * 32, "inf~" + "a" * 32, "1e5~" + "a" * 32):
         with pytest.raises(ValueError):
             RunStore(r, str(tmp_path)).page(cursor=bad)
+
+
+def test_every_lifecycle_operation_is_its_own_member():
+    """Two operations with the same moves (hand_off, lose) must not alias each other."""
+    assert lifecycle.Op.LOSE is not lifecycle.Op.HAND_OFF and lifecycle.Op.LOSE.name == "LOSE"
+    assert len(list(lifecycle.Op)) == len(lifecycle.Op.__members__)

@@ -7,8 +7,9 @@ import { CompareView } from "./compare.js";
 import { $ } from "./dom.js";
 import { RunFollower } from "./follower.js";
 import { RunList } from "./runlist.js";
-import { RunView, readForm } from "./runview.js";
-import { SweepView, readSweepForm, runCount, renderSweepList } from "./sweeps.js";
+import { clearField, focusFirstError, readRunForm, readSweepForm, serverErrors, showErrors } from "./forms.js";
+import { RunView } from "./runview.js";
+import { SweepView, renderSweepList } from "./sweeps.js";
 import { renderWorkers } from "./views.js";
 
 let socketToken = "";
@@ -82,25 +83,20 @@ function selectSweep(id) {
   drawSweepList();
 }
 
-// -- the run form ------------------------------------------------------------------------
-function showFormError(target, err) {
-  const details = Object.entries(err.fields || {}).map(([k, v]) => `${k}: ${v}`).join("; ");
-  target.textContent = details ? `${err.message} — ${details}` : err.message;
-  target.hidden = false;
-}
-
+// -- the run form: checked before sending, errors next to their fields ------------------
+$("run-form").addEventListener("input", (e) => clearField(e.target));
 $("run-form").addEventListener("submit", async (e) => {
   e.preventDefault();
   const form = e.target;
-  form.querySelectorAll(".invalid").forEach((n) => n.classList.remove("invalid"));
-  $("form-error").hidden = true;
+  const { spec, errors } = readRunForm(form);
+  if (!showErrors(form, $("form-error"), errors)) { focusFirstError(form); return; }
   try {
-    const run = await api.submitRun(readForm(form));
+    const run = await api.submitRun(spec);
     list.put(run); // shown even when the filter would hide it: it is selected
     selectRun(run.id);
   } catch (err) {
-    showFormError($("form-error"), err);
-    Object.keys(err.fields || {}).forEach((k) => form.elements[k]?.classList.add("invalid"));
+    const { errors: fields, problem } = serverErrors(form, err);
+    showErrors(form, $("form-error"), fields, problem);
   }
 });
 
@@ -127,28 +123,36 @@ function scheduleSweepList() {
   if (!sweepListTimer) sweepListTimer = setTimeout(() => { sweepListTimer = null; refreshSweeps(); }, 2000);
 }
 
-function showSweepCount() {
-  const { grid } = readSweepForm($("sweep-form"));
-  const n = Object.keys(grid).length ? runCount(grid) : 0;
-  $("sweep-count").textContent = n ? `→ ${n} run${n === 1 ? "" : "s"}` : "give some field several values, e.g. lr 0.001,0.003";
+// The preview counts only what would be sent: a bad value or too many runs is an error
+// here, before submitting, with the field highlighted.
+function previewSweep() {
+  const form = $("sweep-form");
+  const sweep = readSweepForm(form);
+  const bad = sweep.errors.size || (sweep.problem && sweep.count);
+  showErrors(form, $("sweep-error"), sweep.errors, sweep.count ? sweep.problem : null, sweep.swept);
+  $("sweep-count").textContent = bad ? "" : sweep.problem || `→ ${sweep.count} run${sweep.count === 1 ? "" : "s"}`;
+  return bad ? null : sweep;
 }
-$("sweep-form").addEventListener("input", showSweepCount);
+$("sweep-form").addEventListener("input", previewSweep);
 $("sweep-form").addEventListener("submit", async (e) => {
   e.preventDefault();
-  $("sweep-error").hidden = true;
+  const sweep = previewSweep();
+  if (sweep?.problem) showErrors(e.target, $("sweep-error"), new Map(), sweep.problem);
+  if (!sweep || sweep.problem) { focusFirstError(e.target); return; }
   try {
-    const sweep = await api.createSweep(readSweepForm(e.target));
-    sweep.runs.forEach((r) => list.put(r));
+    const created = await api.createSweep(sweep.body);
+    created.runs.forEach((r) => list.put(r));
     list.draw();
     await refreshSweeps();
-    selectSweep(sweep.id);
+    selectSweep(created.id);
   } catch (err) {
-    showFormError($("sweep-error"), err);
+    const { errors, problem } = serverErrors(e.target, err);
+    showErrors(e.target, $("sweep-error"), errors, problem);
   }
 });
 $("cancel-sweep").addEventListener("click", () => sweepView.id && api.cancelSweep(sweepView.id)
   .then(() => sweepView.refresh()).catch((err) => alert(err.message)));
-showSweepCount();
+previewSweep();
 refreshSweeps();
 
 list.refresh().then(() => {

@@ -3,6 +3,7 @@
 // Live run_update pushes keep it current, queue positions included.
 import * as api from "./api.js";
 import { $, WAITING } from "./dom.js";
+import { observe } from "./throughput.js";
 import { renderRunList, tickElapsed } from "./views.js";
 
 export class RunList {
@@ -55,6 +56,10 @@ export class RunList {
     const known = this.runs.get(run.id);
     if (!known && !this.matches(run)) return false;
     this.notePosition(run, known?.status);
+    // Pushed records carry the run's progress about once a second: they feed its
+    // throughput window (throughput.js) unless its events already do.
+    const p = run.progress;
+    if (p?.steps_per_epoch) observe(run.id, Date.now() / 1000, (p.epoch - 1) * p.steps_per_epoch + p.step, p.images_per_sec);
     this.put(run);
     this.draw();
     return true;

@@ -2,10 +2,13 @@
 // live; its charts, samples, confusion matrix, files, exports, draw-a-digit, what is
 // inside its model (inspect.js), and forking it.
 import * as api from "./api.js";
-import { $, el, pct, progressOf, ACTIVE, EPOCH_METRICS, POINTS } from "./dom.js";
+import { $, el, ACTIVE, EPOCH_METRICS, POINTS } from "./dom.js";
 import { DigitPad, renderProbabilities } from "./draw.js";
+import { ForkDialog, fillForm } from "./fork.js";
 import { FiltersView, LayersView, canvasPixels, renderActivations, renderModelSummary } from "./inspect.js";
 import { LossChart, AccuracyChart, RateChart } from "./plots.js";
+import { headline, nextState, openState, specLine } from "./runstate.js";
+import { observe } from "./throughput.js";
 import { renderSamples, renderConfusion } from "./views.js";
 
 // The series a run view opens from; `detail` is the per-epoch detail (GET /epochs).
@@ -17,7 +20,9 @@ export class RunView {
     this.list = list;
     this.onOpenRun = onOpenRun; // select another run (a fork's parent or child)
     this.id = null;
-    this.current = null; // live state of the open run
+    this.current = null; // the open run's per-epoch detail and live tail
+    this.state = null; // what its header says (runstate.js)
+    this.names = new Map(); // run id -> name, for runs not in the list
     this.opening = 0;
     this.refetching = false;
     this.sprites = new Map(); // "<run>/<sprite>" -> Promise<HTMLImageElement>
@@ -28,6 +33,11 @@ export class RunView {
     this.filters = new FiltersView($("filters"), $("filters-slider"), $("filters-epoch"));
     this.pad = new DigitPad($("digit-pad"), () => {});
     this.forkEpochs = [];
+    this.fork = new ForkDialog({ onForked: (parent, child) => {
+      this.list.put(child);
+      this.list.put({ id: parent.id, children: [...(parent.children || []), child.id] });
+      this.onOpenRun(child.id);
+    } });
     this.bind();
   }
 
@@ -51,10 +61,10 @@ export class RunView {
         this.showActivations(canvasPixels(figure.querySelector("canvas")), `test image #${figure.dataset.index}`);
       });
     }
-    $("fork-run").addEventListener("click", () => this.openForkDialog());
-    $("cancel-fork").addEventListener("click", () => $("fork-dialog").close());
-    $("fork-form").addEventListener("submit", (e) => { e.preventDefault(); this.submitFork(); });
-    $("fork-epoch").addEventListener("change", () => this.suggestForkEpochs());
+    $("fork-run").addEventListener("click", () => {
+      const run = this.run();
+      this.fork.open(run, this.forkEpochs.length ? this.forkEpochs : [run.epoch]);
+    });
   }
 
   run() { return this.list.get(this.id); }
@@ -67,7 +77,8 @@ export class RunView {
     this.refreshArtifacts();
     this.layers.open(id);
     this.filters.open(id);
-    api.modelSummary(id).then((s) => renderModelSummary($("model-summary"), s)).catch(() => renderModelSummary($("model-summary"), null));
+    this.modelShown = false;
+    renderModelSummary($("model-summary"), null);
     return this.load(id);
   }
 
@@ -78,8 +89,9 @@ export class RunView {
   async load(id) {
     const ticket = ++this.opening;
     this.follower.stop();
-    this.current = { epoch: 0, step: 0, steps: 0, rate: null, status: this.run()?.status, message: "",
-      epochs: new Map(), samples: new Map(), recent: [] };
+    // Per-epoch detail and the live tail of this run only; the header's state is made anew.
+    this.current = { epochs: new Map(), samples: new Map(), recent: [] };
+    this.state = openState(id);
     this.lossChart.reset();
     this.accChart.reset();
     this.rateChart.reset();
@@ -87,6 +99,7 @@ export class RunView {
     $("samples-slider").max = "1";
     $("samples-slider").disabled = true;
     $("samples-epoch").textContent = "";
+    $("run-message").textContent = "";
     this.drawHeader();
     let curves, detail;
     try {
@@ -109,6 +122,10 @@ export class RunView {
     if (detail.epochs.length) this.showEpoch(detail.epochs[detail.epochs.length - 1]);
     detail.samples.forEach((e) => this.current.samples.set(e.epoch, e));
     if (detail.samples.length) this.addSamples(detail.samples[detail.samples.length - 1]);
+    const loss = curves.batch_loss;
+    this.state = openState(id, { batches: loss.x.length ? loss.x[loss.x.length - 1] : 0, steps: loss.steps_per_epoch || 0,
+      lastEpoch: detail.epochs[detail.epochs.length - 1] ?? null });
+    if (loss.total) this.showModel();
     this.drawHeader();
     this.drawAncestor(id, ticket, curves.batch_loss.steps_per_epoch);
     this.follower.follow(id, Math.min(...Object.values(curves).map((s) => s.last_seq), detail.last_seq));
@@ -144,44 +161,53 @@ export class RunView {
     this.refetching = false;
   }
 
+  // The header, from the record and the state alone (runstate.js).
   drawHeader() {
     const run = this.run();
-    const cur = this.current;
-    if (!run || !cur) return;
-    const status = cur.status || run.status;
+    if (!run || !this.state || this.state.runId !== run.id) return;
+    const h = headline(this.state, run);
     $("run-title").textContent = run.name;
-    $("run-status").textContent = status;
-    $("run-status").className = `badge badge-${status}`;
-    $("cancel-run").hidden = !ACTIVE.has(status);
-    $("draw-card").hidden = status !== "succeeded";
-    $("fork-run").hidden = !(run.epoch >= 1 || cur.epochs.size);
-    const s = run.spec;
-    $("run-spec").textContent = `${s.optimizer} · lr ${s.lr} · schedule ${s.schedule} · batch ${s.batch_size} · ${s.epochs} epochs · seed ${s.seed} · ${s.train_samples ?? 60000} samples`;
+    $("run-title").title = run.name;
+    $("run-status").textContent = h.status;
+    $("run-status").className = `badge badge-${h.status}`;
+    $("cancel-run").hidden = !ACTIVE.has(h.status);
+    $("draw-card").hidden = h.status !== "succeeded";
+    $("fork-run").hidden = !(run.epoch >= 1 || this.current.epochs.size);
+    $("run-spec").textContent = specLine(run.spec);
     this.drawLineage(run);
     $("stat-worker").textContent = run.worker ? `${run.worker} (${run.device})` +
       (run.peak_gpu_memory_mb != null ? ` · peak ${Math.round(run.peak_gpu_memory_mb)} MiB GPU` : "") : "–";
-    const live = cur.steps ? { epoch: cur.epoch, step: cur.step, steps: cur.steps, rate: cur.rate } : null;
-    const { fraction, eta } = progressOf({ ...run, status }, live);
-    $("progress-bar").style.width = `${(fraction * 100).toFixed(1)}%`;
-    let text = `${(fraction * 100).toFixed(1)}%`;
-    if (cur.steps) text += ` · epoch ${cur.epoch}/${s.epochs}, batch ${cur.step}/${cur.steps}`;
-    if (eta != null) text += ` · ETA ${eta < 90 ? `${Math.round(eta)} s` : `${Math.round(eta / 60)} min`}`;
-    $("progress-text").textContent = text;
-    $("run-message").textContent = cur.message;
+    $("progress-bar").style.width = `${(h.fraction * 100).toFixed(1)}%`;
+    $("progress-text").textContent = h.progress;
+    $("stat-epoch").textContent = h.epoch;
+    $("stat-acc").textContent = h.accuracy;
+    $("stat-test-loss").textContent = h.testLoss;
+    $("stat-rate").textContent = h.rate;
+    $("stat-rate").title = h.rateNote;
+    // The worker names a fork's parent by id: say its name.
+    $("run-message").textContent = run.parent_run_id ? h.message.replaceAll(run.parent_run_id, `“${this.nameOf(run.parent_run_id)}”`) : h.message;
+  }
+
+  // A run named by its name: from the list, or fetched once (a parent on another page).
+  nameOf(id) {
+    const known = this.list.get(id)?.name ?? this.names.get(id);
+    if (known != null) return known;
+    this.names.set(id, id.slice(0, 8));
+    api.getRun(id).then((r) => { this.names.set(id, r.name); this.drawHeader(); }).catch(() => {});
+    return this.names.get(id);
   }
 
   drawLineage(run) {
     const parts = [];
     const link = (id, text) => el("a", { href: `#run=${id}`, "data-run-id": id, onclick: (e) => { e.preventDefault(); this.onOpenRun(id); } }, text);
     if (run.parent_run_id) {
-      parts.push(`forked at epoch ${run.forked_from_epoch} from `,
-        link(run.parent_run_id, this.list.get(run.parent_run_id)?.name ?? run.parent_run_id.slice(0, 8)),
+      parts.push(`forked at epoch ${run.forked_from_epoch} from `, link(run.parent_run_id, this.nameOf(run.parent_run_id)),
         " (its curve, dimmed, up to the fork)");
     }
     if (run.children?.length) {
       if (parts.length) parts.push(" · ");
       parts.push(`forks: `);
-      run.children.forEach((id, i) => { if (i) parts.push(", "); parts.push(link(id, this.list.get(id)?.name ?? id.slice(0, 8))); });
+      run.children.forEach((id, i) => { if (i) parts.push(", "); parts.push(link(id, this.nameOf(id))); });
     }
     $("run-lineage").replaceChildren(...parts);
     $("run-lineage").hidden = !parts.length;
@@ -197,9 +223,6 @@ export class RunView {
     this.current.epochs.set(event.epoch, event);
     this.lossChart.addEpoch(event.epoch, event.train_loss, event.test_loss);
     this.accChart.add(event.epoch, event.test_accuracy);
-    $("stat-epoch").textContent = String(event.epoch);
-    $("stat-acc").textContent = pct(event.test_accuracy);
-    $("stat-test-loss").textContent = event.test_loss == null ? "–" : event.test_loss.toFixed(4);
     renderConfusion($("confusion"), event.confusion);
   }
 
@@ -214,7 +237,9 @@ export class RunView {
 
   // One event of the followed run (RunFollower hands them over in seq order).
   apply(event) {
+    if (event.run_id !== this.id) return;
     const cur = this.current;
+    this.state = nextState(this.state, event);
     switch (event.type) {
       case "status":
         if (event.resumed_from_epoch != null) {
@@ -223,18 +248,16 @@ export class RunView {
           this.accChart.truncate(epoch);
           if (this.lossChart.stepsPerEpoch) this.rateChart.truncate(epoch * this.lossChart.stepsPerEpoch);
         }
-        cur.status = event.status;
-        cur.message = event.message || "";
         if (this.run()) { this.list.put({ id: event.run_id, status: event.status }); this.list.draw(); }
         if (!ACTIVE.has(event.status)) { this.refreshArtifacts(); this.refreshInside(); }
         break;
       case "progress":
-        Object.assign(cur, { epoch: event.epoch, step: event.step, steps: event.steps_per_epoch, rate: event.images_per_sec });
+        observe(event.run_id, event.ts, this.state.batches, event.images_per_sec, { fromEvents: true });
         cur.recent.push(event);
         if (cur.recent.length > 300) cur.recent.splice(0, 100);
         this.addProgress(event);
         if (this.lossChart.needsRefetch) this.refetchLoss();
-        $("stat-rate").textContent = Math.round(event.images_per_sec).toLocaleString();
+        if (!this.modelShown) this.showModel();
         break;
       case "epoch":
         this.showEpoch(event);
@@ -250,6 +273,14 @@ export class RunView {
     this.drawHeader();
   }
 
+  // The model summary exists once a worker has started training the run.
+  showModel() {
+    const id = this.id;
+    this.modelShown = true;
+    api.modelSummary(id).then((s) => id === this.id && renderModelSummary($("model-summary"), s))
+      .catch(() => { if (id === this.id) this.modelShown = false; });
+  }
+
   // Layers and filters follow the epochs (at most one refresh in flight per second).
   refreshInside() {
     if (this.insideTimer) return;
@@ -258,9 +289,7 @@ export class RunView {
       if (!this.id) return;
       this.layers.refresh();
       this.filters.open(this.id);
-      if ($("model-summary").querySelector("table") == null) {
-        api.modelSummary(this.id).then((s) => renderModelSummary($("model-summary"), s)).catch(() => {});
-      }
+      if ($("model-summary").querySelector("table") == null) this.showModel();
     }, 1000);
   }
 
@@ -353,62 +382,5 @@ export class RunView {
       });
       return el("li", {}, a, ` (${(f.size / 1024).toFixed(1)} KiB)`);
     }));
-  }
-
-  openForkDialog() {
-    const run = this.run();
-    const epochs = this.forkEpochs.length ? this.forkEpochs : [run.epoch];
-    $("fork-epoch").replaceChildren(...epochs.map((e) => el("option", { value: String(e) }, `epoch ${e}`)));
-    $("fork-epoch").value = String(epochs[epochs.length - 1]);
-    fillForm($("fork-form"), run.spec);
-    $("fork-form").elements.name.value = "";
-    $("fork-form").elements.name.placeholder = "default: the parent's name ↳ fork@epoch";
-    this.suggestForkEpochs();
-    $("fork-error").hidden = true;
-    $("fork-dialog").showModal();
-  }
-
-  // From the last epoch the parent's epoch count leaves nothing to train: suggest more.
-  suggestForkEpochs() {
-    const run = this.run();
-    const from = Number($("fork-epoch").value);
-    const input = $("fork-form").elements.epochs;
-    if (Number(input.value) <= from) input.value = String(Math.min(100, Math.max(run.spec.epochs, from) + 5));
-  }
-
-  async submitFork() {
-    const run = this.run();
-    const form = $("fork-form");
-    const body = { from_epoch: Number($("fork-epoch").value) };
-    for (const [key, value] of Object.entries(readForm(form))) {
-      if (key !== "from_epoch" && value !== run.spec[key]) body[key] = value; // only what changes
-    }
-    try {
-      const child = await api.forkRun(run.id, body);
-      $("fork-dialog").close();
-      this.list.put(child);
-      this.list.put({ id: run.id, children: [...(run.children || []), child.id] });
-      this.onOpenRun(child.id);
-    } catch (err) {
-      const details = Object.entries(err.fields || {}).map(([k, v]) => `${k}: ${v}`).join("; ");
-      $("fork-error").textContent = details ? `${err.message} — ${details}` : err.message;
-      $("fork-error").hidden = false;
-    }
-  }
-}
-
-export function readForm(form) {
-  const spec = {};
-  for (const input of form.elements) {
-    if (!input.name || input.value.trim() === "") continue;
-    spec[input.name] = input.type === "number" ? Number(input.value) : input.value.trim();
-  }
-  return spec;
-}
-
-function fillForm(form, spec) {
-  for (const [key, value] of Object.entries(spec)) {
-    const input = form.elements[key];
-    if (input) input.value = value ?? "";
   }
 }

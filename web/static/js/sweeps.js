@@ -1,32 +1,12 @@
-// Sweeps on the page: the form (comma-separated values per field, run count shown before
-// submitting), the list, and a sweep's view — every run overlaid, parallel coordinates
-// (brush an axis to keep a range of runs), final accuracy against each swept field, a
-// sortable table with the best run marked — kept live as runs finish.
+// Sweeps on the page (forms.js reads and checks the form): the list, and a sweep's view —
+// every run overlaid, parallel coordinates (brush an axis to keep a range of runs), final
+// accuracy against each swept field, a sortable table with the best run marked — kept live
+// as runs finish.
 import uPlot from "/vendor/uPlot.esm.js";
 import * as api from "./api.js";
 import { el, pct, ACTIVE, POINTS, REFRESH_MS } from "./dom.js";
 import { ParallelCoordinates } from "./parallel.js";
 import { CompareChart, comparedRun } from "./plots.js";
-
-// {base, grid} from the form: a field with several values is swept, one value is fixed.
-export function readSweepForm(form) {
-  const base = {}, grid = {};
-  const body = {};
-  for (const input of form.elements) {
-    if (!input.name || input.value.trim() === "") continue;
-    const numeric = input.dataset.kind === "int" || input.dataset.kind === "number";
-    // The sweep's own fields (shared.sweeps.SWEEP_FIELDS, marked by the page): one value each.
-    if (input.dataset.sweepLevel) { body[input.name] = numeric ? Number(input.value) : input.value.trim(); continue; }
-    const values = input.value.split(",").map((v) => v.trim()).filter(Boolean)
-      .map((v) => (numeric && v !== "" && !Number.isNaN(Number(v)) ? Number(v) : v));
-    if (values.length > 1) grid[input.name] = values; else if (values.length) base[input.name] = values[0];
-  }
-  return { ...body, base, grid };
-}
-
-export function runCount(grid) {
-  return Object.values(grid).reduce((n, values) => n * values.length, 1);
-}
 
 export class SweepView {
   constructor($, { onOpenRun }) {

@@ -1,13 +1,17 @@
 // DOM rendering of the run list, sample predictions, the confusion matrix and workers.
-import { el, pct, formatDuration, progressOf, ACTIVE, WAITING } from "./dom.js";
+import { el, pct, formatDuration, ACTIVE, WAITING } from "./dom.js";
+import { etaSeconds, position } from "./throughput.js";
 
 export function renderRunList(listEl, runs, { selectedId, onSelect, onCancel, compared, onCompare }) {
   listEl.replaceChildren();
   for (const run of runs) {
-    const { fraction: done, eta, live } = progressOf(run);
-    const meta = [`epoch ${live ? live.epoch : run.epoch}/${run.spec.epochs}`];
+    const live = ACTIVE.has(run.status) && run.progress ? run.progress : null;
+    const at = position(run, { live, succeeded: run.status === "succeeded" });
+    const done = at.fraction;
+    const meta = [`epoch ${live ? at.epoch : run.epoch}/${run.spec.epochs}`];
     if (live) {
       meta.unshift(`${(done * 100).toFixed(0)}%`);
+      const eta = run.status === "running" ? etaSeconds(run, at.batches, at.total) : null;
       if (eta != null) meta.push(`ETA ${formatDuration(eta)}`);
     }
     if (run.parent_run_id) meta.push(`fork@${run.forked_from_epoch}`);

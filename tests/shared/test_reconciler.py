@@ -1,0 +1,153 @@
+"""The reconciler keeps the invariants from the records (real Redis; docs/architecture.md)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from shared import keys, lifecycle
+from shared.eventlog import EventWriter, read_events
+from shared.reconciler import MISSING_MESSAGE_SECONDS, Reconciler
+from shared.runs import RunStore, new_record
+from shared.settings import Settings
+from shared.spec import validate_spec
+from shared.sweep_store import SweepStore
+
+LEASE = 15.0
+
+
+@pytest.fixture
+def world(r, tmp_path):
+    """A web-side reconciler (it holds the records) and what it enqueued."""
+    settings = Settings(results_dir=str(tmp_path), lease_seconds=LEASE, max_restarts=2)
+    store = RunStore(r, str(tmp_path))
+    enqueued: list[tuple[str, str]] = []
+
+    def reconciler(me: str = "web-1", web_side: bool = True) -> Reconciler:
+        restore = (lambda: (store.restore_all(), SweepStore(r, str(tmp_path)).restore_all())) if web_side else None
+        return Reconciler(
+            r, settings, lambda run_id, spec: enqueued.append((run_id, keys.queue_for(spec))), me, restore, False
+        )
+
+    return store, reconciler, enqueued
+
+
+def running_run(r, store, tmp_path, worker="box0", leased=True) -> dict:
+    record = new_record(validate_spec({}))
+    writer = EventWriter(r, str(tmp_path), record["id"], spool=False)
+    lifecycle.submit(store, record, writer)
+    if leased:
+        r.set(keys.run_lease(record["id"]), worker, px=int(LEASE * 1000))
+    assert lifecycle.claim(store, record["id"], writer, f"started on {worker}", worker=worker)
+    return record
+
+
+def idle_worker(r, name, device="cpu", current_run=None):
+    r.sadd(keys.WORKERS, name)
+    r.set(keys.worker_heartbeat(name), json.dumps({"name": name, "device": device, "current_run": current_run}))
+
+
+def test_a_running_run_whose_lease_expired_is_handed_on_even_with_no_worker_alive(r, tmp_path, world):
+    store, reconciler, enqueued = world
+    run = running_run(r, store, tmp_path)
+    web = reconciler()
+    assert web.run_once(now=1000.0).handed_on == [], "its lease is live"
+    r.delete(keys.run_lease(run["id"]))  # the worker died: its lease ran out
+    done = web.run_once(now=1000.0 + LEASE)
+    assert done.handed_on == [run["id"]] and enqueued == [(run["id"], keys.QUEUE_ANY)]
+    record = store.get(run["id"])
+    assert record["status"] == "resuming" and record["restarts"] == 1 and record["worker"] is None
+    assert read_events(r, str(tmp_path), run["id"])[-1]["message"].startswith("worker box0 lost; resuming")
+    assert store.queue_position(run["id"]) == 1, "it waits in the queue again"
+
+
+def test_after_redis_loses_its_data_the_indexes_come_back_from_the_records_and_the_run_is_handed_on(
+    r, tmp_path, world
+):
+    """Issue #22.1: the worker died, then Redis restarted empty inside the lease window."""
+    store, reconciler, enqueued = world
+    run = running_run(r, store, tmp_path)
+    web = reconciler()
+    web.run_once(now=1000.0)
+    r.flushdb()  # the head box rebooted: Redis empty, the worker gone with it
+    first = web.run_once(now=2000.0)
+    assert first.restored == (1, 0), "the run record came back from run.json"
+    assert store.get(run["id"])["status"] == "running"
+    assert r.zrange(keys.runs_with_status("running"), 0, -1) == [run["id"].encode()]
+    assert first.handed_on == [], "live workers get a lease period to take their leases back"
+    assert web.run_once(now=2000.0 + LEASE - 1).handed_on == []
+    assert web.run_once(now=2000.0 + LEASE).handed_on == [run["id"]]
+    assert store.get(run["id"])["status"] == "resuming" and enqueued
+
+
+def test_a_live_worker_that_takes_its_lease_back_after_the_loss_keeps_its_run(r, tmp_path, world):
+    store, reconciler, _ = world
+    run = running_run(r, store, tmp_path)
+    web = reconciler()
+    web.run_once(now=1000.0)
+    r.flushdb()
+    web.run_once(now=2000.0)
+    r.set(keys.run_lease(run["id"]), "box0", px=int(LEASE * 1000))  # its next heartbeat
+    assert web.run_once(now=2000.0 + 2 * LEASE).handed_on == []
+    assert store.get(run["id"])["status"] == "running"
+
+
+def test_a_worker_side_reconciler_never_restores_but_still_hands_on(r, tmp_path, world):
+    store, reconciler, _ = world
+    run = running_run(r, store, tmp_path, leased=False)
+    worker = reconciler("box1", web_side=False)
+    assert worker.run_once(now=1000.0).restored == (0, 0)
+    assert not r.exists(keys.RECORDS_RESTORED), "only the side holding the records may say they are restored"
+    assert worker.run_once(now=1000.0 + LEASE).handed_on == [run["id"]]
+
+
+def test_a_run_lost_too_often_fails_with_the_reason(r, tmp_path, world):
+    store, reconciler, enqueued = world
+    run = running_run(r, store, tmp_path, leased=False)
+    store.update(run["id"], restarts=2)
+    done = reconciler().run_once(now=5000.0)
+    done = reconciler().run_once(now=5000.0 + LEASE)
+    assert done.failed == [run["id"]] and enqueued == []
+    assert store.get(run["id"])["error"] == "worker box0 lost; gave up after 2 restart(s)"
+
+
+def test_one_pass_at_a_time(r, tmp_path, world):
+    _, reconciler, _ = world
+    r.set(keys.RECONCILER_LOCK, "someone-else", px=5000)
+    assert not reconciler().run_once(now=1.0).acted
+    r.delete(keys.RECONCILER_LOCK)
+    assert reconciler().run_once(now=1.0).acted
+    assert not r.exists(keys.RECONCILER_LOCK), "released at the end of the pass"
+
+
+def test_indexes_that_disagree_with_the_records_are_fixed(r, tmp_path, world):
+    store, reconciler, _ = world
+    run = running_run(r, store, tmp_path)
+    writer = EventWriter(r, str(tmp_path), run["id"], spool=False)
+    lifecycle.finish(store, run["id"], lifecycle.Status.SUCCEEDED, writer, "done")
+    # A piecemeal restore left stale entries behind.
+    r.zadd(keys.runs_with_status("running"), {run["id"]: run["created_at"]})
+    r.zadd(keys.WAITING_RUNS, {run["id"]: 1.0})
+    r.zadd(keys.runs_with_status("queued"), {"f" * 32: 1.0})  # no such record anywhere
+    done = reconciler().run_once(now=1000.0)
+    assert sorted(done.reindexed) == sorted([run["id"], "f" * 32])
+    assert r.zrange(keys.runs_with_status("running"), 0, -1) == []
+    assert r.zrange(keys.runs_with_status("queued"), 0, -1) == []
+    assert r.zrange(keys.WAITING_RUNS, 0, -1) == []
+    assert r.zrange(keys.runs_with_status("succeeded"), 0, -1) == [run["id"].encode()]
+
+
+def test_waiting_runs_beside_an_idle_worker_are_sent_again_on_their_own_queue(r, tmp_path, world):
+    store, reconciler, enqueued = world
+    cpu_run, gpu_run = new_record(validate_spec({})), new_record(validate_spec({"accelerator": "gpu"}))
+    for record in (cpu_run, gpu_run):
+        store.create(record)
+    idle_worker(r, "busy", current_run="f" * 32)
+    # Any process may hold the pass: the first-seen times live in Redis, not in one of them.
+    assert reconciler("a").run_once(now=1000.0).requeued == []
+    assert reconciler("b").run_once(now=1000.0 + MISSING_MESSAGE_SECONDS).requeued == [], "every worker busy: normal"
+    idle_worker(r, "idle-cpu")
+    assert reconciler("a").run_once(now=2000.0).requeued == [], "one look is not enough"
+    assert reconciler("b").run_once(now=2000.0 + MISSING_MESSAGE_SECONDS).requeued == [cpu_run["id"]]
+    assert enqueued == [(cpu_run["id"], keys.QUEUE_ANY)], "a CPU worker cannot take the GPU run"

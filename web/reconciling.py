@@ -1,0 +1,64 @@
+"""The web tier runs the reconciler (shared.reconciler) too: runs are handed on even
+when no worker is alive, and after Redis loses its data the web side — the only one
+holding the records (``run.json``, ``sweeps/``) — rebuilds every index from them.
+
+A background task every ``INTERVAL_SECONDS``; async-mode agnostic (Flask-SocketIO's
+``start_background_task`` and ``sleep`` only). Redis outages back off with a cap.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+
+import redis
+from flask_socketio import SocketIO
+
+from shared.connections import send_run
+from shared.reconciler import Reconciler
+from shared.retry import Backoff
+from web.services import Services
+
+log = logging.getLogger(__name__)
+
+#: Seconds between two passes (a worker's heartbeat runs one every 2 s as well).
+INTERVAL_SECONDS = 2.0
+
+
+def reconciler_for(wired: Services) -> Reconciler:
+    """The web side's reconciler: it enqueues through the producer-only Celery app and
+    restores from the web side's records; its own status events are held in memory
+    until Redis takes them (the web side keeps no spool)."""
+    return Reconciler(
+        wired.redis,
+        wired.settings,
+        lambda run_id, spec: send_run(wired.celery, run_id, spec),
+        me=f"web:{socket.gethostname()}:{os.getpid()}",
+        restore=lambda: (wired.runs.restore_all(), wired.sweeps.restore_all()),
+        spool_events=False,
+    )
+
+
+class ReconcilerTask:
+    def __init__(self, socketio: SocketIO, reconciler: Reconciler):
+        self.socketio, self.reconciler = socketio, reconciler
+        self.running = True
+
+    def start(self) -> None:
+        self.socketio.start_background_task(self._loop)
+
+    def _loop(self) -> None:
+        backoff = Backoff()
+        while self.running:
+            try:
+                self.reconciler.run_once()
+                backoff.reset()
+                self.socketio.sleep(INTERVAL_SECONDS)
+            except redis.RedisError as exc:
+                delay = backoff.next()
+                log.warning("reconciler: Redis unavailable (%s); retrying in %.1f s", exc, delay)
+                self.socketio.sleep(delay)
+            except Exception:
+                log.exception("reconciler pass failed")
+                self.socketio.sleep(INTERVAL_SECONDS)
