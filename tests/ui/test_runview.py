@@ -1,0 +1,89 @@
+"""The run view shows one run's numbers, derived from its record and its own events
+(issue #23, items 1, 3 and 6): a fork never shows its parent's stats, a finished run's
+Images/s is the whole run's, a cancelled run says so and where it stopped."""
+
+from __future__ import annotations
+
+import pytest
+import requests
+
+from tests.processes import wait_for
+from tests.ui.conftest import assert_quiet, shoot
+
+pytestmark = [pytest.mark.ui, pytest.mark.integration]
+
+STATS = ("#stat-epoch", "#stat-acc", "#stat-test-loss", "#stat-rate")
+
+
+def stats(page) -> dict[str, str]:
+    return {s: page.inner_text(s) for s in STATS}
+
+
+def test_a_fork_never_shows_its_parents_numbers(make_stack, page):
+    stack = make_stack(workers=1)
+    parent = stack.submit(name="parent", epochs=3, batch_size=32, train_samples=640)
+    stack.wait_status(parent["id"], "succeeded", timeout=180)
+    stack.workers[0].stop()  # the fork waits in the queue: it has no numbers of its own yet
+    page.goto(f"{stack.url}/#run={parent['id']}")
+    page.wait_for_selector("#stat-epoch:text('3')")
+    page.wait_for_function("document.querySelector('#stat-rate').textContent !== '–'")
+    theirs = stats(page)
+    assert theirs["#stat-acc"].endswith("%")
+    page.get_by_role("button", name="Fork / continue…").click()
+    dialog = page.locator("#fork-dialog")
+    dialog.get_by_label("From epoch").select_option("1")
+    dialog.get_by_role("button", name="Start fork").click()
+    page.wait_for_selector("#run-lineage:text('forked at epoch 1 from parent')")
+    page.wait_for_selector("#run-status:text('queued')")
+    page.wait_for_timeout(500)  # anything left over would show by now
+    assert stats(page) == {"#stat-epoch": "1", "#stat-acc": "–", "#stat-test-loss": "–", "#stat-rate": "–"}
+    # Back to the parent through the lineage link: its own numbers, none of the fork's.
+    page.locator("#run-lineage a").click()
+    page.wait_for_selector("#run-title:text('parent')")
+    page.wait_for_function(f"document.querySelector('#stat-acc').textContent === {theirs['#stat-acc']!r}")
+    assert stats(page) == theirs
+    assert_quiet(page)
+
+
+def test_a_finished_run_shows_its_whole_run_images_per_second(make_stack, page):
+    stack = make_stack(workers=1)
+    run = stack.submit(name="timed", epochs=2, batch_size=64, train_samples=1000)
+    page.goto(f"{stack.url}/#run={run['id']}")
+    page.wait_for_selector("#run-status:text('succeeded')", timeout=180_000)
+    record = stack.run(run["id"])
+    expected = 2 * 1000 / (record["finished_at"] - record["started_at"])
+    for _ in range(2):  # live, then after a reload: the same figure
+        page.wait_for_function("document.querySelector('#stat-rate').textContent !== '–'")
+        shown = float(page.inner_text("#stat-rate").replace(",", ""))
+        assert abs(shown - expected) <= max(1.0, 0.01 * expected), (shown, expected)
+        assert page.get_attribute("#stat-rate", "title") == "average over the whole run"
+        page.reload()
+        page.wait_for_selector("#run-status:text('succeeded')")
+    assert_quiet(page)
+
+
+def test_a_cancelled_run_says_so_and_where_it_stopped(make_stack, page):
+    stack = make_stack(workers=1)
+    run = stack.submit(name="stopped", epochs=3, batch_size=4, train_samples=3000)
+    page.goto(f"{stack.url}/#run={run['id']}")
+    page.wait_for_function("Number(document.querySelector('#loss-chart').dataset.points) > 30", timeout=120_000)
+    response = requests.post(f"{stack.url}/api/runs/{run['id']}/cancel", json={}, timeout=10)
+    assert response.status_code == 202
+    page.wait_for_selector("#run-status:text('cancelled')", timeout=30_000)
+    wait_for(lambda: stack.run(run["id"])["finished_at"], 30, "the cancel to be recorded")
+    for _ in range(2):  # as it happens, then after a reload
+        page.wait_for_selector("#run-message:text('Cancelled in epoch 1 of 3, at batch')")
+        # It stopped where its loss curve ends.
+        page.wait_for_function(
+            "document.querySelector('#run-message').textContent.includes("
+            "`at batch ${document.querySelector('#loss-chart').dataset.points} of 750.`)"
+        )
+        batches = int(page.get_attribute("#loss-chart", "data-points"))
+        progress = page.inner_text("#progress-text")
+        assert progress.startswith(f"{batches / 2250 * 100:.1f}%") and progress != "0.0%"
+        assert page.inner_text("#stat-rate") != "–"
+        shoot(page, "cancelled-desktop.png", full_page=False)
+        page.reload()
+        page.wait_for_selector("#run-status:text('cancelled')")
+        page.wait_for_function("Number(document.querySelector('#loss-chart').dataset.points) > 0")
+    assert_quiet(page)

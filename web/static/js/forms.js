@@ -1,0 +1,147 @@
+// Strict forms: the new-run form, the fork dialog and the sweep form. Every input is
+// checked against its field's bounds (shared.spec and shared.sweeps, rendered into the
+// page) before anything is sent, so an empty required field is an error, never a silent
+// default. A message names the field by its visible label, sits next to it and
+// highlights it. The server's errors name API fields ("batch_size", "base.epochs",
+// "grid.lr[1]"): they are mapped back onto the same inputs and said the same way.
+import { el, FORM_RULES } from "./dom.js";
+
+const RULES = new Map(FORM_RULES.fields.map((f) => [f.name, f]));
+const SWEEP_RULES = new Map(FORM_RULES.sweep_fields.map((f) => [f.name, f]));
+const NUMERIC = new Set(["int", "number"]);
+
+// What a numeric field accepts, in the form's words.
+function accepts(f) {
+  const range = f.kind === "int" ? `a whole number from ${f.low} to ${f.high}`
+    : f.exclusive_low ? `a number greater than ${f.low} and at most ${f.high}` : `a number from ${f.low} to ${f.high}`;
+  return f.nullable ? `${range}, or empty (${f.placeholder})` : range;
+}
+
+// One typed-in value: {value} (undefined: empty and allowed to be) or {error}.
+export function parseValue(f, text, { emptyOk = false } = {}) {
+  const raw = text.trim();
+  if (raw === "") return f.nullable || emptyOk ? { value: undefined } : { error: "is required" };
+  if (f.kind === "choice") return f.choices.includes(raw) ? { value: raw } : { error: `must be one of ${f.choices.join(", ")}` };
+  if (!NUMERIC.has(f.kind)) return { value: raw }; // names and URLs: the server's checks say the rest
+  const n = Number(raw);
+  const fits = Number.isFinite(n) && (f.kind === "number" || Number.isInteger(n)) &&
+    (f.exclusive_low ? n > f.low : n >= f.low) && n <= f.high;
+  return fits ? { value: n } : { error: `must be ${accepts(f)}` };
+}
+
+// A run spec from a run form: {spec, errors} (errors: input name -> what is wrong).
+// Inputs that are not spec fields (the fork's "From epoch") are left to their form.
+export function readRunForm(form) {
+  const spec = {};
+  const errors = new Map();
+  for (const input of form.elements) {
+    const f = RULES.get(input.name);
+    if (!f) continue;
+    const { value, error } = parseValue(f, input.value);
+    if (error) errors.set(input.name, error);
+    else if (value !== undefined) spec[input.name] = value;
+  }
+  return { spec, errors };
+}
+
+// A sweep from the sweep form: several comma-separated values sweep a field, one value
+// applies to every run, empty keeps the default. {body, errors, count, problem}: count
+// is the number of runs it makes, problem what is wrong with the sweep as a whole.
+export function readSweepForm(form) {
+  const body = {}, base = {}, grid = {};
+  const errors = new Map();
+  for (const input of form.elements) {
+    const own = input.dataset.sweepLevel ? SWEEP_RULES.get(input.name) : null;
+    const f = own || RULES.get(input.name);
+    if (!f || !input.name) continue;
+    if (own) {
+      const { value, error } = parseValue(own, input.value, { emptyOk: true });
+      if (error) errors.set(input.name, error); else if (value !== undefined) body[input.name] = value;
+      continue;
+    }
+    const values = [];
+    for (const piece of input.value.split(",").map((v) => v.trim()).filter(Boolean)) {
+      const { value, error } = parseValue(f, piece);
+      if (error) { errors.set(input.name, `value “${piece}” ${error}`); break; }
+      values.push(value);
+    }
+    if (values.length > FORM_RULES.max_values) errors.set(input.name, `has ${values.length} values; at most ${FORM_RULES.max_values}`);
+    if (values.length > 1) grid[input.name] = values; else if (values.length) base[input.name] = values[0];
+  }
+  const swept = Object.values(grid);
+  const count = swept.length ? swept.reduce((n, values) => n * values.length, 1) : 0;
+  const problem = !swept.length ? "give some field several values, e.g. Learning rate 0.001,0.003"
+    : count > FORM_RULES.max_sweep_runs ? `${count} runs: a sweep may make at most ${FORM_RULES.max_sweep_runs}` : null;
+  return { body: { ...body, base, grid }, errors, count, problem, swept: Object.keys(grid) };
+}
+
+// The visible label of an input: its <label>'s own text.
+export function labelOf(input) {
+  const label = input.closest("label");
+  return label?.firstChild?.textContent.trim() || input.name;
+}
+
+export function clearField(input) {
+  if (!input?.classList?.contains("invalid")) return;
+  input.classList.remove("invalid");
+  input.removeAttribute("aria-invalid");
+  input.removeAttribute("aria-describedby");
+  const note = input.nextElementSibling;
+  if (note?.classList.contains("field-error")) note.remove();
+}
+
+export function clearErrors(form, summary) {
+  form.querySelectorAll(".invalid").forEach(clearField);
+  summary.hidden = true;
+  summary.textContent = "";
+}
+
+function mark(form, input, message) {
+  input.classList.add("invalid");
+  input.setAttribute("aria-invalid", "true");
+  if (!message) return;
+  const note = el("span", { class: "field-error", id: `${form.id}-${input.name}-error` }, message);
+  input.after(note);
+  input.setAttribute("aria-describedby", note.id);
+}
+
+// Marks each bad input and says what is wrong next to it; the summary line (the form's
+// alert) names the fields, or says what is wrong with the form as a whole. `highlight`:
+// inputs to mark without a message of their own (a sweep's swept fields when it makes
+// too many runs). True when there was nothing to show.
+export function showErrors(form, summary, errors, problem = null, highlight = []) {
+  clearErrors(form, summary);
+  const names = [];
+  for (const [name, text] of errors) {
+    const input = form.elements[name];
+    const label = input ? labelOf(input) : name;
+    if (input) mark(form, input, `${label} ${text}`);
+    names.push(label);
+  }
+  if (problem) highlight.forEach((name) => form.elements[name] && mark(form, form.elements[name], ""));
+  const lines = names.length ? [`Check ${names.length > 1 ? "these fields" : "this field"}: ${names.join(", ")}.`] : [];
+  if (problem) lines.push(problem);
+  if (!lines.length) return true;
+  summary.textContent = lines.join(" ");
+  summary.hidden = false;
+  return false;
+}
+
+// After a refused submit: the first bad field takes the focus (never while typing elsewhere).
+export function focusFirstError(form) { form.querySelector(".invalid")?.focus(); }
+
+// The server's error, onto the form: {errors, problem} as showErrors takes them.
+export function serverErrors(form, err) {
+  const errors = new Map();
+  const rest = [];
+  for (const [key, text] of Object.entries(err.fields || {})) {
+    const m = /^(?:base\.|grid\.|random\.)?([a-z_]+)(?:\[(\d+)\])?$/.exec(key);
+    const input = m && form.elements[m[1]];
+    if (!input || input.name !== m[1]) { rest.push(key === "grid" ? `The sweep ${text}` : text); continue; }
+    const f = input.dataset.sweepLevel ? SWEEP_RULES.get(m[1]) : RULES.get(m[1]);
+    const words = f && NUMERIC.has(f.kind) ? `must be ${accepts(f)}` : text.replace(/^must be null or /, "must be empty or ");
+    errors.set(m[1], m[2] != null ? `value ${Number(m[2]) + 1} ${words}` : words);
+  }
+  const problem = rest.length ? rest.join(" · ") : errors.size ? null : err.message;
+  return { errors, problem };
+}

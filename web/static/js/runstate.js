@@ -1,0 +1,74 @@
+// What the run view's header says, derived from one state: the run record plus what the
+// run's own events and series said. The state is made anew when a run is opened, and
+// each event makes the next one, so opening another run (a fork, its parent) or a
+// status arriving twice cannot leave another run's epoch, accuracy or images/s behind.
+import { ACTIVE, formatDuration, pct, plural } from "./dom.js";
+import { WINDOW_S, etaSeconds, imagesPerSecond, position } from "./throughput.js";
+
+// `batches`: global batches the opened series hold; `steps`: batches per epoch;
+// `lastEpoch`: the run's latest epoch event ({epoch, test_accuracy, test_loss}).
+export function openState(runId, { batches = 0, steps = 0, lastEpoch = null } = {}) {
+  return { runId, batches, steps, lastEpoch, message: "" };
+}
+
+// The state after one of the run's events.
+export function nextState(state, event) {
+  if (event.run_id !== state.runId) return state;
+  switch (event.type) {
+    case "status": {
+      const next = { ...state, message: event.message || "" };
+      const back = event.resumed_from_epoch;
+      if (back != null && state.steps) next.batches = Math.min(state.batches, back * state.steps);
+      if (back != null && state.lastEpoch?.epoch > back) next.lastEpoch = null;
+      return next;
+    }
+    case "progress":
+      return { ...state, batches: (event.epoch - 1) * event.steps_per_epoch + event.step, steps: event.steps_per_epoch };
+    case "epoch":
+      return { ...state, lastEpoch: event };
+    default:
+      return state;
+  }
+}
+
+// Everything the header shows, as text.
+export function headline(state, run) {
+  const status = run.status;
+  const active = ACTIVE.has(status);
+  const at = position(run, { batches: state.steps ? state.batches : null, steps: state.steps, succeeded: status === "succeeded" });
+  const rate = imagesPerSecond(run, { active, batches: at.batches, steps: at.steps });
+  const eta = status === "running" ? etaSeconds(run, at.batches, at.total) : null;
+  let progress = `${(at.fraction * 100).toFixed(1)}%`;
+  if (at.steps && at.batches) progress += ` · epoch ${at.epoch}/${run.spec.epochs}, batch ${at.step}/${at.steps}`;
+  if (eta != null) progress += ` · ETA ${formatDuration(eta)}`;
+  const last = state.lastEpoch;
+  return {
+    status,
+    fraction: at.fraction,
+    progress,
+    epoch: last ? String(last.epoch) : run.epoch ? String(run.epoch) : "–",
+    accuracy: last ? pct(last.test_accuracy) : "–",
+    testLoss: last?.test_loss != null ? last.test_loss.toFixed(4) : "–",
+    rate: rate == null ? "–" : Math.round(rate).toLocaleString(),
+    rateNote: active ? `over the last ${WINDOW_S} s` : "average over the whole run",
+    message: message(state, run, at),
+  };
+}
+
+function message(state, run, at) {
+  if (run.status === "cancelled") {
+    const total = run.spec.epochs;
+    const when = !at.batches || !at.steps ? "before it trained a batch"
+      : at.step === at.steps ? `after epoch ${at.epoch} of ${total}`
+        : `in epoch ${at.epoch} of ${total}, at batch ${at.step} of ${at.steps}`;
+    return `Cancelled ${when}.`;
+  }
+  if (run.status === "failed") return `Failed: ${run.error || state.message || "see the worker's log"}`;
+  return state.message;
+}
+
+// The spec line: what the run was asked to do.
+export function specLine(spec) {
+  return `${spec.optimizer} · lr ${spec.lr} · schedule ${spec.schedule} · batch ${spec.batch_size} · ` +
+    `${plural(spec.epochs, "epoch")} · seed ${spec.seed} · ${(spec.train_samples ?? 60000).toLocaleString()} samples`;
+}
