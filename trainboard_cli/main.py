@@ -162,7 +162,7 @@ def cmd_list(client: Client, args: argparse.Namespace) -> int:
 
 def cmd_watch(client: Client, run_id: str) -> int:
     run = client.run(run_id)
-    line = ProgressLine(run["spec"]["epochs"], sys.stderr)
+    line = ProgressLine(run["spec"]["epochs"], sys.stderr, run["spec"]["batch_size"])
     client.follow(run_id, line.update, on_reconnect=line.reconnected)
     final = client.run(run_id)
     line.finish(final)

@@ -4,6 +4,8 @@ Images/s is the whole run's, a cancelled run says so and where it stopped."""
 
 from __future__ import annotations
 
+import re
+
 import pytest
 import requests
 
@@ -86,4 +88,28 @@ def test_a_cancelled_run_says_so_and_where_it_stopped(make_stack, page):
         page.reload()
         page.wait_for_selector("#run-status:text('cancelled')")
         page.wait_for_function("Number(document.querySelector('#loss-chart').dataset.points) > 0")
+    assert_quiet(page)
+
+
+def seconds(text: str) -> int:
+    """'ETA 45s' / 'ETA 1m 26s' / 'ETA 2h 05m', as the page writes every duration."""
+    m = re.search(r"ETA (?:(\d+)h )?(?:(\d+)m )?(?:(\d+)s)?(?=\s|$|·)", text)
+    assert m and any(m.groups()), f"no ETA in {text!r}"
+    h, mins, s = (int(g or 0) for g in m.groups())
+    return h * 3600 + mins * 60 + s
+
+
+def test_the_list_and_the_header_give_one_eta(make_stack, page):
+    stack = make_stack(workers=1)
+    run = stack.submit(name="eta", epochs=3, batch_size=8, train_samples=3000)
+    page.goto(f"{stack.url}/#run={run['id']}")
+    item = page.locator(f".run[data-run-id='{run['id']}']")
+    page.wait_for_selector("#progress-text:text('ETA')", timeout=60_000)
+    page.wait_for_function(
+        f"document.querySelector(\".run[data-run-id='{run['id']}']\").innerText.includes('ETA')", timeout=30_000
+    )
+    page.wait_for_timeout(3000)  # a few seconds of window
+    header, listed = seconds(page.inner_text("#progress-text")), seconds(item.inner_text())
+    assert abs(header - listed) <= max(3, 0.1 * header), (header, listed)
+    requests.post(f"{stack.url}/api/runs/{run['id']}/cancel", json={}, timeout=10)
     assert_quiet(page)
