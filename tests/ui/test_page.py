@@ -93,7 +93,8 @@ def test_cancel_from_the_run_list(make_stack, page):
     page.goto(stack.url)
     item = page.locator(f".run[data-run-id='{run['id']}']")
     item.wait_for()
-    item.locator("button:text('Cancel')").click()
+    item.get_by_role("button", name="Cancel to cancel").click()
+    page.get_by_role("dialog").get_by_role("button", name="Cancel run").click()
     page.wait_for_selector(f".run[data-run-id='{run['id']}'][data-status=cancelled]")
     assert stack.run(run["id"])["status"] == "cancelled"
 
@@ -147,6 +148,7 @@ def test_page_asks_for_the_token_once_and_then_works(make_stack, page):
     page.reload()
     page.wait_for_selector("#connection:text('live')")
     page.click("#cancel-run")
+    page.get_by_role("dialog").get_by_role("button", name="Cancel run").click()
     page.wait_for_selector("#run-status:text('cancelled')")
     assert len(prompts) == 1, "the token is remembered"
 
@@ -322,7 +324,7 @@ def test_inside_a_finished_run_and_a_fork_from_the_page(make_stack, page):
     child_id = page.evaluate("location.hash.slice(5)")
     child = stack.run(child_id)
     assert child["parent_run_id"] == run["id"] and child["spec"]["lr"] == 0.0005
-    assert child["spec"]["epochs"] == 8, "continuing from the last epoch, the dialog suggested 5 more"
+    assert child["spec"]["epochs"] == 3, "the parent's plan: from epoch 2 it trains epoch 3"
     page.wait_for_selector("#run-status:text('succeeded')", timeout=120_000)
     steps = 20  # 640 images in batches of 32
     page.wait_for_function("window.trainboard.lossChart.ancestor && window.trainboard.accChart.ancestor.size === 2")

@@ -4,7 +4,7 @@
 import { io } from "/vendor/socket.io.esm.min.js";
 import * as api from "./api.js";
 import { CompareView } from "./compare.js";
-import { $ } from "./dom.js";
+import { $, confirmAction, ACTIVE } from "./dom.js";
 import { RunFollower } from "./follower.js";
 import { RunList } from "./runlist.js";
 import { clearField, focusFirstError, readRunForm, readSweepForm, serverErrors, showErrors } from "./forms.js";
@@ -23,7 +23,7 @@ socket.on("connect_error", (err) => {
 const compare = new CompareView($("compare-card"), $("compare-loss"), $("compare-acc"), $("compare-axis"));
 const list = new RunList({ compare, onSelect: (id) => selectRun(id) });
 const follower = new RunFollower(socket, (event) => runView.apply(event), () => runView.id && runView.load(runView.id));
-const runView = new RunView({ follower, list, onOpenRun: (id) => openRunById(id) });
+const runView = new RunView({ follower, list, onOpenRun: (id) => selectRun(id) });
 const sweepView = new SweepView($, { onOpenRun: (run) => { list.put(run); selectRun(run.id); } });
 // For debugging from the console, and for the browser tests.
 window.trainboard = { lossChart: runView.lossChart, accChart: runView.accChart, rateChart: runView.rateChart, sweepView, compare };
@@ -45,42 +45,70 @@ function setConnection(ok) {
   if (ok) list.refresh().then(() => runView.drawHeader());
 }
 
-// -- routing: #run=<id> or #sweep=<id> ---------------------------------------------------
+// -- routing: the address says what is shown (#run=<id>, #sweep=<id>), so back and
+// forward, bookmarks and an address edited by hand all work. Picking a run or a sweep
+// sets the address (a history entry); route() shows whatever the address says.
+const ROUTE = /^#(run|sweep)=([0-9a-f]{32})$/;
+
+function navigate(kind, id) {
+  const hash = `#${kind}=${id}`;
+  if (location.hash === hash) route(); else location.hash = hash;
+}
+const selectRun = (id) => navigate("run", id);
+const selectSweep = (id) => navigate("sweep", id);
+
+function route() {
+  const match = ROUTE.exec(location.hash);
+  if (!match) { showNothing(); return; }
+  if (match[1] === "sweep") showSweep(match[2]); else showRunById(match[2]);
+}
+window.addEventListener("hashchange", route);
+
 function show(which) {
   $("empty-detail").hidden = which !== "empty";
   $("run-detail").hidden = which !== "run";
   $("sweep-detail").hidden = which !== "sweep";
 }
 
-function selectRun(id) {
-  if (id === runView.id && $("sweep-detail").hidden) return;
-  history.replaceState(null, "", `#run=${id}`);
+function showNothing() {
+  runView.close();
+  sweepView.close();
+  list.selectedId = null;
+  show("empty");
+  list.draw();
+  drawSweepList();
+}
+
+function showRun(id) {
+  if (id === runView.id && $("sweep-detail").hidden && !$("run-detail").hidden) return;
   show("run");
   sweepView.close();
   drawSweepList();
   list.selectedId = id;
   list.draw();
   runView.open(id);
+  // On a phone the run opens below the sidebar: bring it into view.
+  if (matchMedia("(max-width: 800px)").matches) $("detail").scrollIntoView({ block: "start" });
 }
 
 // A run that may not be on the loaded page (a fork's parent, an old link): fetch it first.
-async function openRunById(id) {
+async function showRunById(id) {
   if (!list.get(id)) {
     const run = await api.getRun(id).catch(() => null);
-    if (!run) return;
+    if (!run || location.hash !== `#run=${id}`) return;
     list.put(run);
   }
-  selectRun(id);
+  showRun(id);
 }
 
-function selectSweep(id) {
+function showSweep(id) {
   runView.close();
   list.selectedId = null;
-  history.replaceState(null, "", `#sweep=${id}`);
   show("sweep");
   list.draw();
   sweepView.open(id).then(drawSweepList);
   drawSweepList();
+  if (matchMedia("(max-width: 800px)").matches) $("detail").scrollIntoView({ block: "start" });
 }
 
 // -- the run form: checked before sending, errors next to their fields ------------------
@@ -150,14 +178,15 @@ $("sweep-form").addEventListener("submit", async (e) => {
     showErrors(e.target, $("sweep-error"), errors, problem);
   }
 });
-$("cancel-sweep").addEventListener("click", () => sweepView.id && api.cancelSweep(sweepView.id)
-  .then(() => sweepView.refresh()).catch((err) => alert(err.message)));
+$("cancel-sweep").addEventListener("click", async () => {
+  const sweep = sweepView.sweep;
+  if (!sweep?.id) return;
+  const left = Object.entries(sweep.counts || {}).reduce((n, [status, k]) => n + (ACTIVE.has(status) ? k : 0), 0);
+  const sure = await confirmAction(`Cancel the sweep “${sweep.name}”? Its ${left} queued and running runs stop; finished runs are kept.`,
+    "Cancel sweep", "Keep it running");
+  if (sure) api.cancelSweep(sweep.id).then(() => sweepView.refresh()).catch((err) => alert(err.message));
+});
 previewSweep();
 refreshSweeps();
 
-list.refresh().then(() => {
-  const sweepMatch = location.hash.match(/sweep=([0-9a-f]{32})/);
-  if (sweepMatch) { selectSweep(sweepMatch[1]); return; }
-  const match = location.hash.match(/run=([0-9a-f]{32})/);
-  if (match) openRunById(match[1]);
-});
+list.refresh().then(route);

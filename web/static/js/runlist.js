@@ -2,7 +2,7 @@
 // server-side too), so thousands of runs cost one page; "Load more" follows the cursor.
 // Live run_update pushes keep it current, queue positions included.
 import * as api from "./api.js";
-import { $, WAITING } from "./dom.js";
+import { $, confirmAction, WAITING } from "./dom.js";
 import { observe } from "./throughput.js";
 import { renderRunList, tickElapsed } from "./views.js";
 
@@ -83,7 +83,7 @@ export class RunList {
     const sorted = [...this.runs.values()].filter((r) => this.matches(r) || r.id === this.selectedId)
       .sort((a, b) => b.created_at - a.created_at);
     renderRunList($("run-list"), sorted, {
-      selectedId: this.selectedId, onSelect: this.onSelect, onCancel: (id) => cancelRun(id),
+      selectedId: this.selectedId, onSelect: this.onSelect, onCancel: (id) => cancelRun(this.runs.get(id)),
       compared: this.compare, onCompare: (run) => { this.compare.toggle(run); this.draw(); },
     });
     $("load-more").hidden = !this.nextCursor;
@@ -91,6 +91,10 @@ export class RunList {
   }
 }
 
-export async function cancelRun(id) {
-  try { await api.cancelRun(id); } catch (err) { alert(err.message); }
+// Cancelling cannot be undone: the page asks first (run list and run header alike).
+export async function cancelRun(run) {
+  const what = run.status === "running" ? "It stops after its current batch; its finished epochs and checkpoints are kept."
+    : "It leaves the queue without training.";
+  if (!await confirmAction(`Cancel “${run.name}”? ${what}`, "Cancel run", "Keep it")) return;
+  try { await api.cancelRun(run.id); } catch (err) { alert(err.message); }
 }

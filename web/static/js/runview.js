@@ -7,6 +7,7 @@ import { DigitPad, renderProbabilities } from "./draw.js";
 import { ForkDialog, fillForm } from "./fork.js";
 import { FiltersView, LayersView, canvasPixels, renderActivations, renderModelSummary } from "./inspect.js";
 import { LossChart, AccuracyChart, RateChart } from "./plots.js";
+import { cancelRun } from "./runlist.js";
 import { headline, nextState, openState, specLine } from "./runstate.js";
 import { observe } from "./throughput.js";
 import { renderSamples, renderConfusion } from "./views.js";
@@ -42,7 +43,7 @@ export class RunView {
   }
 
   bind() {
-    $("cancel-run").addEventListener("click", () => this.id && api.cancelRun(this.id).catch((err) => alert(err.message)));
+    $("cancel-run").addEventListener("click", () => this.run() && cancelRun(this.run()));
     $("clone-run").addEventListener("click", () => this.cloneIntoForm());
     $("export-csv").addEventListener("click", () => this.exportMetrics("csv"));
     $("export-json").addEventListener("click", () => this.exportMetrics("json"));
