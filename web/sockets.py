@@ -8,7 +8,7 @@ from typing import Any
 
 import redis
 from flask import request
-from flask_socketio import SocketIO, emit, join_room, leave_room
+from flask_socketio import SocketIO, disconnect, emit, join_room, leave_room
 
 from shared import layout
 from web.auth import token_ok
@@ -75,14 +75,20 @@ def register(socketio: SocketIO, relay: Relay) -> None:
             return _bad("after must be a non-negative integer (the last seq you have)")
         sid = request.sid  # type: ignore[attr-defined]  # set by Flask-SocketIO
         try:
-            if services().runs.get(run_id) is None:
-                return _bad(f"no run with id {run_id!r}")
+            # The bounds first: a refused subscribe costs no Redis round trip.
             with subscriptions.subscribe(sid, run_id) as ticket, subscriptions.replay_turn(ticket) as go:
                 if not go:
-                    return _bad("superseded by a newer subscribe for this run")
+                    return {"ok": False, "error": "superseded by a newer subscribe for this run"}
+                if services().runs.get(run_id) is None:
+                    subscriptions.unsubscribe(sid, run_id)
+                    return _bad(f"no run with id {run_id!r}")
                 replay = relay.replay(run_id, after, sid, lambda: join_room(room_of(run_id)), ticket.current)
         except Refused as exc:
-            return _bad(str(exc))
+            if subscriptions.flooding(sid):
+                log.warning("Socket.IO client %s keeps subscribing past its bounds; disconnecting it", sid)
+                subscriptions.forget(sid)
+                disconnect()
+            return {"ok": False, "error": str(exc)}  # the ack says it; no extra "error" packet
         except redis.RedisError as exc:
             log.warning("subscribe %s: Redis unavailable: %s", run_id, exc)
             return _bad("the event store is unavailable; subscribe again shortly")

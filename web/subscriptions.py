@@ -14,6 +14,9 @@ thousand events, and the server's memory and latency follow. So (DESIGN.md,
   to wait for its acks, at once, without work.
 * **Replays in flight are capped in total** (``REPLAY_SLOTS``): replay memory is at
   most that many pages of ``replay_limit`` events, however many clients ask.
+* **A client that floods is dropped**: past ``MAX_REFUSALS`` refused subscribes it is
+  disconnected, and what it queued meanwhile is discarded unhandled (Socket.IO ignores
+  events of a client it no longer knows): a page never gets near the bound.
 * A client that disconnects (or is dropped for not reading: web.backpressure) has its
   replays stopped at their next chunk.
 
@@ -31,6 +34,8 @@ from dataclasses import dataclass, field
 MAX_PENDING = 8
 #: Replays in flight across every client of this process.
 REPLAY_SLOTS = 8
+#: Refused subscribes after which a client counts as flooding and is disconnected.
+MAX_REFUSALS = 64
 
 
 class Refused(Exception):
@@ -43,6 +48,7 @@ class Client:
     #: The newest subscribe per run: a replay whose number is older stops.
     generation: dict[str, int] = field(default_factory=dict)
     pending: int = 0
+    refusals: int = 0
     closed: bool = False
     replay_turn: threading.Lock = field(default_factory=threading.Lock)
 
@@ -97,6 +103,10 @@ class Subscriptions:
                 return
             with self.slots:
                 yield ticket.current()
+
+    def flooding(self, sid: str) -> bool:
+        client = self.clients.get(sid)
+        return client is not None and client.refusals > MAX_REFUSALS
 
     def unsubscribe(self, sid: str, run_id: str) -> None:
         client = self.clients.get(sid)
