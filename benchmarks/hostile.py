@@ -49,7 +49,8 @@ def raw_socket(url: str, auth: str) -> tuple[websocket.WebSocket, str]:
     ws = websocket.create_connection(url.replace("http", "ws") + "/socket.io/?EIO=4&transport=websocket", timeout=10)
     ws.recv()  # the Engine.IO open packet
     ws.send("40" + auth)
-    return ws, ws.recv()
+    answer = ws.recv()
+    return ws, answer if isinstance(answer, str) else answer.decode()
 
 
 def flood(url: str, run_id: str, subscribes: int) -> websocket.WebSocket:
