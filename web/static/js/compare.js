@@ -1,9 +1,11 @@
 // Overlay of several runs, each drawn from its own series (the same curves the run
 // view opens from). Active runs are fetched again when the server says they moved
 // (run_update), at most every REFRESH_MS, so any number of long runs stays cheap.
+import uPlot from "/vendor/uPlot.esm.js";
 import * as api from "./api.js";
 import { POINTS, REFRESH_MS } from "./dom.js";
-import { CompareChart, comparedRun } from "./plots.js";
+import { smooth } from "./downsample.js";
+import { accuracyRange, epochAxis, size } from "./plots.js";
 
 export class CompareView {
   constructor(card, lossEl, accEl, axisSelect) {
@@ -57,5 +59,72 @@ export class CompareView {
       const ready = [...this.runs.values()].filter((e) => e.loss && e.accuracy);
       this.chart.render(ready.map((e) => comparedRun(e.run, e.loss, e.accuracy)));
     }, 100);
+  }
+}
+
+const PALETTE = ["#1f5fbf", "#c0392b", "#27ae60", "#8e44ad", "#e08a1e", "#16a085", "#7f8c8d", "#d35400"];
+
+// The x axes a comparison offers: a run's batches differ with its batch size, so
+// epochs (fractional) are the default; "images" is epochs × images per epoch.
+export const X_AXES = {
+  epochs: { label: "epoch", of: (batch, run) => batch / run.steps },
+  images: { label: "images seen", of: (batch, run) => (batch / run.steps) * run.perEpoch },
+  batch: { label: "batch", of: (batch) => batch },
+};
+
+// A run as a comparison draws it: its name (names already say the spec or the swept
+// values), its curves, and what converts batches to epochs and images.
+export function comparedRun(run, loss, accuracy, dim = false) {
+  return { label: run.name, loss, accuracy, steps: loss.steps_per_epoch || 1,
+    perEpoch: run.spec.train_samples ?? 60000, dim };
+}
+
+// Several runs on the same axes, each from its own series (bucket means, smoothed).
+// runs: [{label, loss: series, accuracy: series, steps, perEpoch, dim}]
+export class CompareChart {
+  constructor(lossEl, accEl) {
+    this.lossEl = lossEl; this.accEl = accEl;
+    this.lossPlot = null; this.accPlot = null;
+    this.weight = 0.9;
+    this.axis = "epochs";
+  }
+
+  setAxis(axis) { this.axis = axis; this.key = null; }
+
+  render(runs) {
+    const axis = X_AXES[this.axis];
+    const withSteps = (r) => ({ ...r, steps: r.steps || r.loss.steps_per_epoch || 1 });
+    runs = runs.map(withSteps);
+    const lossData = runs.length
+      ? uPlot.join(runs.map((r) => [r.loss.x.map((b) => axis.of(b, r)), smooth(r.loss.mean, this.weight)]))
+      : [[]];
+    // Accuracy is per epoch already; on the images axis, at epoch × images per epoch.
+    const accX = (r, e) => (this.axis === "images" ? e * r.perEpoch : e);
+    const accData = runs.length
+      ? uPlot.join(runs.map((r) => [r.accuracy.x.map((e) => accX(r, e)), r.accuracy.mean.map((v) => (v == null ? null : v * 100))]))
+      : [[]];
+    const series = (unit) => [{ label: unit }, ...runs.map((r, i) => ({
+      label: r.label, stroke: r.dim ? "rgba(150,160,175,0.45)" : PALETTE[i % PALETTE.length], width: r.dim ? 1 : 2,
+      spanGaps: true, points: { show: unit !== "loss" && !r.dim },
+    }))];
+    const key = [this.axis, ...runs.map((r) => `${r.label}${r.dim ? "~" : ""}`)].join("|");
+    if (key !== this.key) {
+      this.key = key;
+      this.lossPlot?.destroy(); this.accPlot?.destroy();
+      const accAxis = this.axis === "images" ? { label: "images seen" } : epochAxis;
+      this.lossPlot = new uPlot({ ...size(this.lossEl), scales: { x: { time: false }, y: { distr: 3 } },
+        axes: [{ label: axis.label }, { label: "smoothed loss (log)" }], series: series("loss") }, lossData, this.lossEl);
+      this.lossEl.dataset.axis = this.axis;
+      this.accPlot = new uPlot({ ...size(this.accEl), scales: { x: { time: false }, y: { range: accuracyRange } },
+        axes: [accAxis, { label: "test accuracy %" }], series: series("accuracy") }, accData, this.accEl);
+    } else {
+      this.lossPlot.setData(lossData);
+      this.accPlot.setData(accData);
+    }
+  }
+
+  clear() {
+    this.lossPlot?.destroy(); this.accPlot?.destroy();
+    this.lossPlot = this.accPlot = null; this.key = null;
   }
 }

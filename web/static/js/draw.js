@@ -1,5 +1,9 @@
 // "Draw a digit": a canvas to draw on, turned into a 28×28 image the way MNIST was
 // made (ink cropped, scaled into a 20×20 box, centred in 28×28), sent for a prediction.
+import * as api from "./api.js";
+import { $ } from "./dom.js";
+import { canvasPixels, renderActivations } from "./inspect.js";
+
 export class DigitPad {
   constructor(canvas, onChange) {
     this.canvas = canvas;
@@ -73,4 +77,57 @@ export function renderProbabilities(container, probabilities) {
     row.innerHTML = `<span>${digit}</span><div class="bar"><div style="width:${(p * 100).toFixed(1)}%"></div></div><span>${(p * 100).toFixed(1)}%</span>`;
     return row;
   }));
+}
+
+// The "Draw a digit" card and the feature maps: a finished run's model predicts a drawn
+// digit, and shows what each conv layer sees of it or of a clicked test image.
+export class DigitPanel {
+  constructor(currentRun) {
+    this.currentRun = currentRun; // () => the open run's record
+    this.pad = new DigitPad($("digit-pad"), () => {});
+    $("predict-digit").addEventListener("click", () => this.predict());
+    $("digit-fmaps").addEventListener("click", () => {
+      const pixels = this.pad.pixels();
+      if (pixels) this.showActivations(pixels, "the drawn digit"); else $("digit-result").textContent = "draw a digit first";
+    });
+    $("clear-digit").addEventListener("click", () => { this.pad.clear(); $("digit-result").textContent = ""; $("digit-probs").replaceChildren(); });
+    for (const id of ["samples", "mistakes"]) {
+      $(id).addEventListener("click", (e) => {
+        const figure = e.target.closest("figure.sample");
+        if (!figure || this.currentRun()?.status !== "succeeded") return;
+        this.showActivations(canvasPixels(figure.querySelector("canvas")), `test image #${figure.dataset.index}`);
+      });
+    }
+  }
+
+  // Another run opened: nothing of the previous one's model stays.
+  open() {
+    $("digit-result").textContent = "";
+    $("digit-probs").replaceChildren();
+    $("fmaps-card").hidden = true;
+  }
+
+  async predict() {
+    const pixels = this.pad.pixels();
+    if (!pixels) { $("digit-result").textContent = "draw a digit first"; return; }
+    try {
+      const result = await api.predict(this.currentRun().id, pixels);
+      $("digit-result").textContent = `${result.pred}`;
+      renderProbabilities($("digit-probs"), result.probabilities);
+    } catch (err) {
+      $("digit-result").textContent = "";
+      $("digit-probs").textContent = err.message;
+    }
+  }
+
+  async showActivations(pixels, source) {
+    const id = this.currentRun().id;
+    $("fmaps-card").hidden = false;
+    try {
+      const result = await api.activations(id, pixels);
+      if (id === this.currentRun()?.id) renderActivations($("fmaps"), result, source);
+    } catch (err) {
+      $("fmaps").textContent = err.message;
+    }
+  }
 }

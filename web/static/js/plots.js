@@ -6,63 +6,43 @@
 // forward, as on the server); once enough live points pile up the chart fetches
 // the series again so memory stays bounded however long the page stays open.
 import uPlot from "/vendor/uPlot.esm.js";
+import { Curve, formatLr, joinTables } from "./curve.js";
 import { smooth } from "./downsample.js";
 import { POINTS } from "./dom.js";
 
 const LIVE_REFETCH = 3 * POINTS.run;
 
-function size(el) {
+export function size(el) {
   return { width: Math.max(el.clientWidth - 8, 280), height: 240 };
 }
 
+// A fork's parent's curve has a legend entry only when there is one to draw.
+function showParentInLegend(plot, index, shown) {
+  const row = plot.root.querySelectorAll(".u-legend .u-series")[index];
+  if (row) row.hidden = !shown;
+}
+
+// An empty chart says what is coming rather than showing a blank box.
+function placeholder(el, text) {
+  const note = document.createElement("p");
+  note.className = "chart-empty muted";
+  note.textContent = text;
+  el.append(note);
+  return note;
+}
+
+export const WAITING_FOR_BATCHES = "waiting for the first batch…";
+export const WAITING_FOR_EPOCHS = "waiting for the first epoch to finish…";
+
+// Accuracy in %: never above 100, and a single point still gets a readable span.
+export function accuracyRange(u, lo, hi) {
+  if (lo == null || hi == null) return [0, 100];
+  const pad = Math.max(1, (hi - lo) * 0.1);
+  return [Math.max(0, Math.floor(lo - pad)), Math.min(100, Math.ceil(hi + pad))];
+}
+
 // Epoch axes: integer ticks only.
-const epochAxis = { label: "epoch", incrs: [1, 2, 5, 10, 20, 50, 100], values: (u, ticks) => ticks.map((t) => (Number.isInteger(t) ? String(t) : "")) };
-// Learning rates span decades: 1e-3 reads better than 0.001000.
-export function formatLr(v) {
-  if (v == null) return "";
-  if (v === 0) return "0";
-  const exp = Math.floor(Math.log10(Math.abs(v)));
-  if (exp >= -2 && exp <= 2) return String(Number(v.toPrecision(2)));
-  return `${Number((v / 10 ** exp).toPrecision(2))}e${exp}`;
-}
-
-// One curve as min/max/mean buckets (or raw points, min = max = mean).
-export class Curve {
-  constructor() { this.clear(); }
-
-  clear() {
-    this.x = []; this.min = []; this.max = []; this.mean = [];
-    this.total = 0; this.live = 0; this.seq = 0;
-  }
-
-  load(series) {
-    this.x = series.x.slice(); this.min = series.min.slice();
-    this.max = series.max.slice(); this.mean = series.mean.slice();
-    this.total = series.total; this.live = 0;
-    this.seq = series.last_seq; // live events up to here are already in the series
-  }
-
-  get lastX() { return this.x.length ? this.x[this.x.length - 1] : 0; }
-
-  // Raw live point; a point at or before the last x replaces what came from there on.
-  add(x, y) {
-    if (x <= this.lastX) this.truncate(x - 1);
-    this.x.push(x); this.min.push(y); this.max.push(y); this.mean.push(y);
-    this.total += 1; this.live += 1;
-  }
-
-  truncate(maxX) {
-    let keep = this.x.length;
-    while (keep && this.x[keep - 1] > maxX) keep -= 1;
-    const dropped = this.x.length - keep;
-    if (!dropped) return;
-    for (const a of [this.x, this.min, this.max, this.mean]) a.length = keep;
-    // Raw points (live or zoomed-in) count one each; a bucket's count is unknown, so
-    // the next refetch corrects the total.
-    this.total = Math.max(0, this.total - dropped);
-  }
-}
-
+export const epochAxis = { label: "epoch", incrs: [1, 2, 5, 10, 20, 50, 100], values: (u, ticks) => ticks.map((t) => (Number.isInteger(t) ? String(t) : "")) };
 export class LossChart {
   constructor(el, { onZoom } = {}) {
     this.el = el;
@@ -89,18 +69,24 @@ export class LossChart {
       ],
       bands: [{ series: [2, 1], fill: "rgba(70,130,220,0.15)" }],
       hooks: {
+        // Drag to zoom: the x axis takes the dragged range at once, then the range's
+        // finer buckets (raw losses when few enough) replace the coarse ones.
         setSelect: [(u) => {
-          if (u.select.width > 4) {
-            const start = Math.max(1, Math.floor(u.posToVal(u.select.left, "x")));
-            const end = Math.ceil(u.posToVal(u.select.left + u.select.width, "x"));
-            this.zoomed = [start, end];
-            this.onZoom(start, end);
-          }
+          if (u.select.width <= 4) return;
+          const start = Math.max(1, Math.floor(u.posToVal(u.select.left, "x")));
+          const end = Math.ceil(u.posToVal(u.select.left + u.select.width, "x"));
+          u.setSelect({ left: 0, top: 0, width: 0, height: 0 }, false);
+          if (end - start < 2) return;
+          this.zoomed = [start, end];
+          this.render();
+          this.onZoom(start, end);
         }],
       },
       cursor: { drag: { x: true, y: false, setScale: false } },
     }, [[], [], [], [], [], [], []], el);
     this.ancestor = null; // [x, y]: a fork's parent curve up to the fork, in this run's batches
+    this.empty = placeholder(el, WAITING_FOR_BATCHES);
+    el.title = "drag across to zoom in, double-click to zoom out";
     el.addEventListener("dblclick", () => { this.zoomed = null; this.onZoom(null, null); });
     new ResizeObserver(() => this.plot.setSize(size(el))).observe(el);
   }
@@ -179,21 +165,14 @@ export class LossChart {
       epochs.map((e) => this.epochTrain.get(e)), epochs.map((e) => this.epochTest.get(e) ?? null)];
     const batch = [c.x, c.min, c.max, smooth(c.mean, this.weight)];
     this.plot.setData(joinTables([batch, marks, this.ancestor || [[], []]]));
+    if (this.zoomed) this.plot.setScale("x", { min: this.zoomed[0], max: this.zoomed[1] });
+    this.el.dataset.zoomed = this.zoomed ? this.zoomed.join("-") : "";
+    this.empty.hidden = c.x.length > 0 || Boolean(this.ancestor);
+    showParentInLegend(this.plot, 6, Boolean(this.ancestor));
   }
-}
 
-// uPlot.join over tables [x, ...ys] of which some may be empty: their columns are nulls.
-export function joinTables(tables) {
-  const full = tables.filter((t) => t[0].length);
-  if (!full.length) return [[], ...tables.flatMap((t) => t.slice(1).map(() => []))];
-  const joined = full.length === 1 ? full[0] : uPlot.join(full);
-  const n = joined[0].length;
-  const out = [joined[0]];
-  let column = 1;
-  for (const t of tables) {
-    for (let k = 1; k < t.length; k++) out.push(t[0].length ? joined[column++] : new Array(n).fill(null));
-  }
-  return out;
+  // What the empty chart says: coming batches, or (an ended run) that there are none.
+  setWaiting(text) { this.empty.textContent = text; }
 }
 
 export class AccuracyChart {
@@ -202,14 +181,17 @@ export class AccuracyChart {
     this.points = new Map();
     this.plot = new uPlot({
       ...size(el),
-      scales: { x: { time: false } },
+      scales: { x: { time: false }, y: { range: accuracyRange } },
       axes: [epochAxis, { label: "accuracy %" }],
       series: [{ label: "epoch" }, { label: "test accuracy %", stroke: "#27ae60", width: 2, points: { size: 7 } },
         { label: "parent run (to the fork)", stroke: "rgba(110,120,135,0.5)", width: 2, dash: [6, 4], points: { size: 5 } }],
     }, [[], [], []], el);
     this.ancestor = new Map();
+    this.empty = placeholder(el, WAITING_FOR_EPOCHS);
     new ResizeObserver(() => this.plot.setSize(size(el))).observe(el);
   }
+
+  setWaiting(text) { this.empty.textContent = text; }
 
   reset() { this.points.clear(); this.ancestor.clear(); this.draw(); }
 
@@ -231,6 +213,8 @@ export class AccuracyChart {
   draw() {
     const epochs = [...new Set([...this.ancestor.keys(), ...this.points.keys()])].sort((a, b) => a - b);
     this.plot.setData([epochs, epochs.map((e) => this.points.get(e) ?? null), epochs.map((e) => this.ancestor.get(e) ?? null)]);
+    this.empty.hidden = epochs.length > 0;
+    showParentInLegend(this.plot, 2, this.ancestor.size > 0);
   }
 }
 
@@ -250,8 +234,11 @@ export class RateChart {
         { label: "images/s", scale: "rate", stroke: "#8e44ad", width: 2, points: { show: false } },
         { label: "learning rate", scale: "lr", stroke: "#16a085", width: 2, points: { show: false }, value: (u, v) => formatLr(v) }],
     }, [[], [], []], el);
+    this.empty = placeholder(el, WAITING_FOR_BATCHES);
     new ResizeObserver(() => this.plot.setSize(size(el))).observe(el);
   }
+
+  setWaiting(text) { this.empty.textContent = text; }
 
   reset() { this.rate.clear(); this.lr.clear(); this.draw(); }
 
@@ -271,72 +258,6 @@ export class RateChart {
   draw() {
     const joined = uPlot.join([[this.rate.x, this.rate.mean], [this.lr.x, this.lr.mean]]);
     this.plot.setData(joined);
-  }
-}
-
-const PALETTE = ["#1f5fbf", "#c0392b", "#27ae60", "#8e44ad", "#e08a1e", "#16a085", "#7f8c8d", "#d35400"];
-
-// The x axes a comparison offers: a run's batches differ with its batch size, so
-// epochs (fractional) are the default; "images" is epochs × images per epoch.
-export const X_AXES = {
-  epochs: { label: "epoch", of: (batch, run) => batch / run.steps },
-  images: { label: "images seen", of: (batch, run) => (batch / run.steps) * run.perEpoch },
-  batch: { label: "batch", of: (batch) => batch },
-};
-
-// A run as a comparison draws it: its name (names already say the spec or the swept
-// values), its curves, and what converts batches to epochs and images.
-export function comparedRun(run, loss, accuracy, dim = false) {
-  return { label: run.name, loss, accuracy, steps: loss.steps_per_epoch || 1,
-    perEpoch: run.spec.train_samples ?? 60000, dim };
-}
-
-// Several runs on the same axes, each from its own series (bucket means, smoothed).
-// runs: [{label, loss: series, accuracy: series, steps, perEpoch, dim}]
-export class CompareChart {
-  constructor(lossEl, accEl) {
-    this.lossEl = lossEl; this.accEl = accEl;
-    this.lossPlot = null; this.accPlot = null;
-    this.weight = 0.9;
-    this.axis = "epochs";
-  }
-
-  setAxis(axis) { this.axis = axis; this.key = null; }
-
-  render(runs) {
-    const axis = X_AXES[this.axis];
-    const withSteps = (r) => ({ ...r, steps: r.steps || r.loss.steps_per_epoch || 1 });
-    runs = runs.map(withSteps);
-    const lossData = runs.length
-      ? uPlot.join(runs.map((r) => [r.loss.x.map((b) => axis.of(b, r)), smooth(r.loss.mean, this.weight)]))
-      : [[]];
-    // Accuracy is per epoch already; on the images axis, at epoch × images per epoch.
-    const accX = (r, e) => (this.axis === "images" ? e * r.perEpoch : e);
-    const accData = runs.length
-      ? uPlot.join(runs.map((r) => [r.accuracy.x.map((e) => accX(r, e)), r.accuracy.mean.map((v) => (v == null ? null : v * 100))]))
-      : [[]];
-    const series = (unit) => [{ label: unit }, ...runs.map((r, i) => ({
-      label: r.label, stroke: r.dim ? "rgba(150,160,175,0.45)" : PALETTE[i % PALETTE.length], width: r.dim ? 1 : 2,
-      spanGaps: true, points: { show: unit !== "loss" && !r.dim },
-    }))];
-    const key = [this.axis, ...runs.map((r) => `${r.label}${r.dim ? "~" : ""}`)].join("|");
-    if (key !== this.key) {
-      this.key = key;
-      this.lossPlot?.destroy(); this.accPlot?.destroy();
-      const accAxis = this.axis === "images" ? { label: "images seen" } : epochAxis;
-      this.lossPlot = new uPlot({ ...size(this.lossEl), scales: { x: { time: false }, y: { distr: 3 } },
-        axes: [{ label: axis.label }, { label: "smoothed loss (log)" }], series: series("loss") }, lossData, this.lossEl);
-      this.lossEl.dataset.axis = this.axis;
-      this.accPlot = new uPlot({ ...size(this.accEl), scales: { x: { time: false } },
-        axes: [accAxis, { label: "test accuracy %" }], series: series("accuracy") }, accData, this.accEl);
-    } else {
-      this.lossPlot.setData(lossData);
-      this.accPlot.setData(accData);
-    }
-  }
-
-  clear() {
-    this.lossPlot?.destroy(); this.accPlot?.destroy();
-    this.lossPlot = this.accPlot = null; this.key = null;
+    this.empty.hidden = this.rate.x.length > 0;
   }
 }

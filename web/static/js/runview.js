@@ -2,15 +2,17 @@
 // live; its charts, samples, confusion matrix, files, exports, draw-a-digit, what is
 // inside its model (inspect.js), and forking it.
 import * as api from "./api.js";
-import { $, el, ACTIVE, EPOCH_METRICS, POINTS } from "./dom.js";
-import { DigitPad, renderProbabilities } from "./draw.js";
+import { $, el, ACTIVE, POINTS } from "./dom.js";
+import { DigitPanel } from "./draw.js";
 import { ForkDialog, fillForm } from "./fork.js";
-import { FiltersView, LayersView, canvasPixels, renderActivations, renderModelSummary } from "./inspect.js";
-import { LossChart, AccuracyChart, RateChart } from "./plots.js";
+import { FiltersView, LayersView, renderModelSummary } from "./inspect.js";
+import { LossChart, AccuracyChart, RateChart, WAITING_FOR_BATCHES, WAITING_FOR_EPOCHS } from "./plots.js";
+import { exportMetrics } from "./runfiles.js";
 import { cancelRun } from "./runlist.js";
 import { headline, nextState, openState, specLine } from "./runstate.js";
 import { observe } from "./throughput.js";
-import { renderSamples, renderConfusion } from "./views.js";
+import { SamplesView } from "./samples.js";
+import { renderConfusion } from "./views.js";
 
 // The series a run view opens from; `detail` is the per-epoch detail (GET /epochs).
 const CURVES = ["batch_loss", "lr", "images_per_sec", "train_loss", "test_loss", "test_accuracy"];
@@ -26,13 +28,13 @@ export class RunView {
     this.names = new Map(); // run id -> name, for runs not in the list
     this.opening = 0;
     this.refetching = false;
-    this.sprites = new Map(); // "<run>/<sprite>" -> Promise<HTMLImageElement>
+    this.samples = new SamplesView();
     this.lossChart = new LossChart($("loss-chart"), { onZoom: (a, b) => this.zoomLoss(a, b) });
     this.accChart = new AccuracyChart($("acc-chart"));
     this.rateChart = new RateChart($("rate-chart"));
     this.layers = new LayersView($("layers"), $("layers-kind"));
     this.filters = new FiltersView($("filters"), $("filters-slider"), $("filters-epoch"));
-    this.pad = new DigitPad($("digit-pad"), () => {});
+    this.digit = new DigitPanel(() => this.run());
     this.forkEpochs = [];
     this.fork = new ForkDialog({ onForked: (parent, child) => {
       this.list.put(child);
@@ -45,23 +47,10 @@ export class RunView {
   bind() {
     $("cancel-run").addEventListener("click", () => this.run() && cancelRun(this.run()));
     $("clone-run").addEventListener("click", () => this.cloneIntoForm());
-    $("export-csv").addEventListener("click", () => this.exportMetrics("csv"));
-    $("export-json").addEventListener("click", () => this.exportMetrics("json"));
-    $("samples-slider").addEventListener("input", (e) => this.showSamples(Number(e.target.value)));
-    $("predict-digit").addEventListener("click", () => this.predictDigit());
-    $("digit-fmaps").addEventListener("click", () => {
-      const pixels = this.pad.pixels();
-      if (pixels) this.showActivations(pixels, "the drawn digit"); else $("digit-result").textContent = "draw a digit first";
-    });
-    $("clear-digit").addEventListener("click", () => { this.pad.clear(); $("digit-result").textContent = ""; $("digit-probs").replaceChildren(); });
+    const epochs = () => [...this.current.epochs.keys()].sort((a, b) => a - b).map((e) => this.current.epochs.get(e));
+    $("export-csv").addEventListener("click", () => this.run() && exportMetrics(this.run(), epochs(), "csv"));
+    $("export-json").addEventListener("click", () => this.run() && exportMetrics(this.run(), epochs(), "json"));
     $("smoothing").addEventListener("input", (e) => this.lossChart.setSmoothing(Number(e.target.value)));
-    for (const id of ["samples", "mistakes"]) {
-      $(id).addEventListener("click", (e) => {
-        const figure = e.target.closest("figure.sample");
-        if (!figure || this.run()?.status !== "succeeded") return;
-        this.showActivations(canvasPixels(figure.querySelector("canvas")), `test image #${figure.dataset.index}`);
-      });
-    }
     $("fork-run").addEventListener("click", () => {
       const run = this.run();
       this.fork.open(run, this.forkEpochs.length ? this.forkEpochs : [run.epoch]);
@@ -72,9 +61,7 @@ export class RunView {
 
   open(id) {
     this.id = id;
-    $("digit-result").textContent = "";
-    $("digit-probs").replaceChildren();
-    $("fmaps-card").hidden = true;
+    this.digit.open();
     this.refreshArtifacts();
     this.layers.open(id);
     this.filters.open(id);
@@ -91,15 +78,13 @@ export class RunView {
     const ticket = ++this.opening;
     this.follower.stop();
     // Per-epoch detail and the live tail of this run only; the header's state is made anew.
-    this.current = { epochs: new Map(), samples: new Map(), recent: [] };
+    this.current = { epochs: new Map(), recent: [] };
     this.state = openState(id);
     this.lossChart.reset();
     this.accChart.reset();
     this.rateChart.reset();
-    for (const name of ["samples", "mistakes", "confusion"]) $(name).replaceChildren();
-    $("samples-slider").max = "1";
-    $("samples-slider").disabled = true;
-    $("samples-epoch").textContent = "";
+    $("confusion").replaceChildren();
+    this.samples.open(id);
     $("run-message").textContent = "";
     this.drawHeader();
     let curves, detail;
@@ -121,8 +106,7 @@ export class RunView {
     // Per-epoch detail in bulk: the tables and sample images are drawn for the last epoch only.
     detail.epochs.forEach((e) => this.current.epochs.set(e.epoch, e));
     if (detail.epochs.length) this.showEpoch(detail.epochs[detail.epochs.length - 1]);
-    detail.samples.forEach((e) => this.current.samples.set(e.epoch, e));
-    if (detail.samples.length) this.addSamples(detail.samples[detail.samples.length - 1]);
+    this.samples.load(detail.samples);
     const loss = curves.batch_loss;
     this.state = openState(id, { batches: loss.x.length ? loss.x[loss.x.length - 1] : 0, steps: loss.steps_per_epoch || 0,
       lastEpoch: detail.epochs[detail.epochs.length - 1] ?? null });
@@ -185,6 +169,10 @@ export class RunView {
     $("stat-test-loss").textContent = h.testLoss;
     $("stat-rate").textContent = h.rate;
     $("stat-rate").title = h.rateNote;
+    const ended = !ACTIVE.has(h.status); // an ended run's empty chart has nothing coming
+    this.lossChart.setWaiting(ended ? "no batches were trained" : WAITING_FOR_BATCHES);
+    this.rateChart.setWaiting(ended ? "no batches were trained" : WAITING_FOR_BATCHES);
+    this.accChart.setWaiting(ended ? "no epoch finished" : WAITING_FOR_EPOCHS);
     // The worker names a fork's parent by id: say its name.
     $("run-message").textContent = run.parent_run_id ? h.message.replaceAll(run.parent_run_id, `“${this.nameOf(run.parent_run_id)}”`) : h.message;
   }
@@ -227,15 +215,6 @@ export class RunView {
     renderConfusion($("confusion"), event.confusion);
   }
 
-  addSamples(event) {
-    const slider = $("samples-slider");
-    const following = slider.disabled || Number(slider.value) === Number(slider.max);
-    this.current.samples.set(event.epoch, event);
-    slider.max = String(Math.max(...this.current.samples.keys()));
-    slider.disabled = this.current.samples.size < 2;
-    if (following) { slider.value = slider.max; this.showSamples(Number(slider.max)); }
-  }
-
   // One event of the followed run (RunFollower hands them over in seq order).
   apply(event) {
     if (event.run_id !== this.id) return;
@@ -264,7 +243,7 @@ export class RunView {
         this.showEpoch(event);
         break;
       case "samples":
-        this.addSamples(event);
+        this.samples.add(event);
         break;
       case "checkpoint":
         this.refreshArtifacts();
@@ -294,79 +273,11 @@ export class RunView {
     }, 1000);
   }
 
-  sprite(runId, name) {
-    const key = `${runId}/${name}`;
-    if (!this.sprites.has(key)) {
-      this.sprites.set(key, api.artifactUrl(runId, name).then((url) => {
-        const img = new Image();
-        img.src = url;
-        return img.decode().then(() => img);
-      }).catch((err) => { this.sprites.delete(key); throw err; }));
-    }
-    return this.sprites.get(key);
-  }
-
-  async showSamples(epoch) {
-    const event = this.current.samples.get(epoch);
-    if (!event) return;
-    const runId = this.id;
-    let img = null;
-    if (event.sprite) img = await this.sprite(runId, event.sprite).catch(() => null);
-    if (runId !== this.id) return;
-    renderSamples($("samples"), event.items, img);
-    renderSamples($("mistakes"), event.mistakes || [], img);
-    $("samples-epoch").textContent = `epoch ${epoch}`;
-  }
-
-  async exportMetrics(kind) {
-    const run = this.run();
-    if (!run || !this.current) return;
-    const columns = EPOCH_METRICS.map((m) => m.name);
-    const epochs = [...this.current.epochs.keys()].sort((a, b) => a - b).map((e) => this.current.epochs.get(e));
-    const download = (name, type, text) => api.saveBlob(name, new Blob([text], { type }));
-    if (kind === "csv") {
-      const rows = epochs.map((e) => columns.map((c) => e[c]).join(","));
-      download(`${run.id}-metrics.csv`, "text/csv", [columns.join(","), ...rows].join("\n") + "\n");
-      return;
-    }
-    const rows = epochs.map((e) => Object.fromEntries(columns.map((c) => [c, e[c]])));
-    // Every batch loss up to 10,000 of them; longer runs export 10,000 min/max/mean buckets
-    // (training_log.json in Files has them all).
-    const loss = await api.series(run.id, "batch_loss", { points: 10000 });
-    download(`${run.id}-metrics.json`, "application/json",
-      JSON.stringify({ run: { id: run.id, name: run.name, spec: run.spec }, epochs: rows,
-        batch_loss: { total: loss.total, x: loss.x, min: loss.min, max: loss.max, mean: loss.mean } }, null, 1));
-  }
-
   cloneIntoForm() {
     const run = this.run();
     fillForm($("run-form"), run.spec);
     $("run-form").elements.name.value = `${run.name} (copy)`;
     $("run-form").elements.name.focus();
-  }
-
-  async predictDigit() {
-    const pixels = this.pad.pixels();
-    if (!pixels) { $("digit-result").textContent = "draw a digit first"; return; }
-    try {
-      const result = await api.predict(this.id, pixels);
-      $("digit-result").textContent = `${result.pred}`;
-      renderProbabilities($("digit-probs"), result.probabilities);
-    } catch (err) {
-      $("digit-result").textContent = "";
-      $("digit-probs").textContent = err.message;
-    }
-  }
-
-  async showActivations(pixels, source) {
-    const id = this.id;
-    $("fmaps-card").hidden = false;
-    try {
-      const result = await api.activations(id, pixels);
-      if (id === this.id) renderActivations($("fmaps"), result, source);
-    } catch (err) {
-      $("fmaps").textContent = err.message;
-    }
   }
 
   async refreshArtifacts() {

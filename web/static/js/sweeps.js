@@ -6,7 +6,7 @@ import uPlot from "/vendor/uPlot.esm.js";
 import * as api from "./api.js";
 import { el, pct, ACTIVE, POINTS, REFRESH_MS } from "./dom.js";
 import { ParallelCoordinates } from "./parallel.js";
-import { CompareChart, comparedRun } from "./plots.js";
+import { CompareChart, comparedRun } from "./compare.js";
 
 export class SweepView {
   constructor($, { onOpenRun }) {

@@ -1,4 +1,4 @@
-// DOM rendering of the run list, sample predictions, the confusion matrix and workers.
+// DOM rendering of the run list, the confusion matrix and workers.
 import { el, pct, formatDuration, ACTIVE, WAITING } from "./dom.js";
 import { etaSeconds, position } from "./throughput.js";
 
@@ -51,40 +51,12 @@ export function renderRunList(listEl, runs, { selectedId, onSelect, onCancel, co
   }
 }
 
-function drawDigit(canvas, item, sprite) {
-  const ctx = canvas.getContext("2d");
-  if (item.slot != null) {
-    if (sprite) ctx.drawImage(sprite, item.slot * 28, 0, 28, 28, 0, 0, 28, 28);
-    return;
-  }
-  const image = item.image || [];
-  const data = ctx.createImageData(28, 28);
-  for (let i = 0; i < 784; i++) {
-    const v = image[i];
-    data.data.set([v, v, v, 255], i * 4);
-  }
-  ctx.putImageData(data, 0, 0);
-}
-
 // Elapsed times in the run list tick in place, without re-rendering the list.
 export function tickElapsed(root) {
   const now = Date.now() / 1000;
   for (const span of root.querySelectorAll(".elapsed")) {
     const end = span.dataset.end ? Number(span.dataset.end) : now;
     span.textContent = ` · ${formatDuration(end - Number(span.dataset.start))}`;
-  }
-}
-
-export function renderSamples(container, items, sprite = null) {
-  container.replaceChildren();
-  for (const item of items) {
-    const canvas = el("canvas", { width: "28", height: "28", "aria-hidden": "true" });
-    drawDigit(canvas, item, sprite);
-    const wrong = item.pred !== item.label;
-    container.append(el("figure", { class: `sample ${wrong ? "wrong" : ""}`, "data-pred": item.pred, "data-label": item.label,
-      "data-index": item.index ?? "", title: "click: this image's feature maps (finished runs)" },
-      canvas,
-      el("figcaption", {}, `pred ${item.pred} (${Math.round(item.confidence * 100)}%)`, el("br"), `true ${item.label}`)));
   }
 }
 
