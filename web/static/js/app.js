@@ -31,11 +31,11 @@ window.trainboard = { lossChart: runView.lossChart, accChart: runView.accChart, 
 socket.on("connect", () => setConnection(true));
 socket.on("disconnect", () => setConnection(false));
 socket.on("run_update", (run) => {
+  sweepView.changed(run);
+  compare.changed(run);
+  if (run.sweep_id) scheduleSweepList();
   if (!list.update(run)) return; // not in the list the user is looking at
   if (run.id === runView.id) runView.drawHeader();
-  compare.changed(run);
-  sweepView.changed(run);
-  if (run.sweep_id) scheduleSweepList();
 });
 socket.on("error", (e) => console.warn("server:", e.error));
 

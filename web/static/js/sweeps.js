@@ -37,10 +37,21 @@ export class SweepView {
 
   close() { this.sweep = null; clearTimeout(this.timer); this.timer = null; }
 
-  // A run changed: refresh if it is one of ours (at most every REFRESH_MS).
+  // A run changed. If it is one of ours, the pushed record is the newest word on it: the
+  // summary and the table take it at once, as the run list does; curves, plots and the
+  // best run follow with a refresh (at most every REFRESH_MS).
   changed(run) {
-    if (!this.sweep || run.sweep_id !== this.sweep.id || this.timer) return;
-    this.timer = setTimeout(() => { this.timer = null; this.refresh(); }, REFRESH_MS);
+    if (!this.sweep || run.sweep_id !== this.sweep.id) return;
+    const runs = this.sweep.runs || [];
+    const i = runs.findIndex((r) => r.id === run.id);
+    if (i >= 0) {
+      runs[i] = { ...runs[i], ...run };
+      this.sweep.counts = {};
+      for (const r of runs) this.sweep.counts[r.status] = (this.sweep.counts[r.status] || 0) + 1;
+      this.drawSummary();
+      this.drawTable();
+    }
+    if (!this.timer) this.timer = setTimeout(() => { this.timer = null; this.refresh(); }, REFRESH_MS);
   }
 
   async refresh() {
@@ -58,7 +69,7 @@ export class SweepView {
     if (id === this.id) this.draw();
   }
 
-  draw() {
+  drawSummary() {
     const { $ } = this;
     const s = this.sweep;
     $("sweep-title").textContent = `Sweep: ${s.name}`;
@@ -66,6 +77,11 @@ export class SweepView {
     $("sweep-summary").textContent = `${s.count} runs over ${s.swept.join(", ")} · ${counts}` +
       (s.best_test_accuracy != null ? ` · best ${pct(s.best_test_accuracy)}` : "") + (s.finished ? " · finished" : "");
     $("cancel-sweep").hidden = s.finished;
+  }
+
+  draw() {
+    const s = this.sweep;
+    this.drawSummary();
     this.parallel.render(s.runs, [
       ...s.swept.map((f) => ({ name: f, label: f, value: (r) => r.spec[f] })),
       { name: "best", label: "best acc %", value: (r) => (r.metrics?.best_test_accuracy != null ? r.metrics.best_test_accuracy * 100 : null) },
