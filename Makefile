@@ -8,7 +8,7 @@ VENV_STAMP := $(VENV)/.installed
 NODE_STAMP := web/node_modules/.installed
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: setup run web worker lint test test-fast bench bench-smoke bench-gpu compose-test redis-server chromium clean
+.PHONY: setup run web worker lint test test-fast bench bench-smoke bench-gpu soak compose-test redis-server chromium clean
 
 APT_INSTALL := flock /tmp/trainboard-apt.lock sh -c '$(SUDO) apt-get update -qq && $(SUDO) DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$$0"'
 
@@ -72,6 +72,11 @@ bench-smoke: $(VENV_STAMP) redis-server
 ## on/off and time to 99 % on the GPU, named (under 5 minutes); --tiny on the CPU without one.
 bench-gpu: $(VENV_STAMP)
 	$(PY) -m benchmarks.gpu
+
+## make soak: compound faults against real processes (workers killed, Redis emptied, the web
+## tier and the recorder killed, no worker alive); every run must end whole (~5 minutes).
+soak: $(VENV_STAMP) redis-server
+	$(PY) -m benchmarks.soak
 
 clean:
 	rm -rf $(VENV) .venv.lock web/node_modules web/.npm.lock .pytest_cache test-artifacts

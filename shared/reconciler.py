@@ -6,7 +6,8 @@ true, and acts (docs/architecture.md, "Invariants", lists each rule with its tes
 
 1. **Redis lost its data** (the epoch key is gone): the web side, which holds the
    durable records (``run.json``, ``sweeps/``), rebuilds every index from them
-   (``restore``); a worker only notes when the new data began.
+   (``restore``) and sends every waiting run's task message again (they went with the
+   data); a worker only notes when the new data began.
 2. **Every ``running`` run has a live lease**, or it is handed on (``resuming``, or
    ``failed`` after ``max_restarts``). Read from the running index, which the records
    rebuild — never from a set only leases fill. Right after a data loss, live workers
@@ -113,6 +114,13 @@ class Reconciler:
                     *done.restored,
                     time.perf_counter() - started,
                 )
+                # Their task messages went with the data: send them again now rather than
+                # after two looks beside an idle worker (a duplicate is harmless).
+                for run_id in self.store.queue_positions():
+                    record = self.store.get(run_id)
+                    if record is not None and record["status"] in WAITING:
+                        self.enqueue(run_id, record["spec"])
+                        done.requeued.append(run_id)
         self.r.set(keys.RECONCILER_EPOCH, repr(now), nx=True)
         raw = self.r.get(keys.RECONCILER_EPOCH)
         return float(cast(bytes, raw)) if raw is not None else now

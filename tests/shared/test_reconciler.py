@@ -62,23 +62,24 @@ def test_a_running_run_whose_lease_expired_is_handed_on_even_with_no_worker_aliv
     assert store.queue_position(run["id"]) == 1, "it waits in the queue again"
 
 
-def test_after_redis_loses_its_data_the_indexes_come_back_from_the_records_and_the_run_is_handed_on(
-    r, tmp_path, world
-):
+def test_after_redis_loses_its_data_the_indexes_come_back_from_the_records_and_the_run_is_handed_on(r, tmp_path, world):
     """Issue #22.1: the worker died, then Redis restarted empty inside the lease window."""
     store, reconciler, enqueued = world
     run = running_run(r, store, tmp_path)
     web = reconciler()
     web.run_once(now=1000.0)
-    r.flushdb()  # the head box rebooted: Redis empty, the worker gone with it
+    waiting = new_record(validate_spec({}))
+    store.create(waiting)
+    r.flushdb()  # the head box rebooted: Redis empty (the waiting run's message too), the worker gone
     first = web.run_once(now=2000.0)
-    assert first.restored == (1, 0), "the run record came back from run.json"
+    assert first.restored == (2, 0), "the run records came back from run.json"
+    assert first.requeued == [waiting["id"]] and enqueued == [(waiting["id"], keys.QUEUE_ANY)], "sent again at once"
     assert store.get(run["id"])["status"] == "running"
     assert r.zrange(keys.runs_with_status("running"), 0, -1) == [run["id"].encode()]
     assert first.handed_on == [], "live workers get a lease period to take their leases back"
     assert web.run_once(now=2000.0 + LEASE - 1).handed_on == []
     assert web.run_once(now=2000.0 + LEASE).handed_on == [run["id"]]
-    assert store.get(run["id"])["status"] == "resuming" and enqueued
+    assert store.get(run["id"])["status"] == "resuming" and enqueued[-1] == (run["id"], keys.QUEUE_ANY)
 
 
 def test_a_live_worker_that_takes_its_lease_back_after_the_loss_keeps_its_run(r, tmp_path, world):
