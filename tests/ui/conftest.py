@@ -14,8 +14,10 @@ import pytest
 
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
-#: Where the tests leave screenshots for people (docs/screenshots is the set the docs show).
-SHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+#: Where the tests leave screenshots: test-artifacts/, or with UPDATE_SCREENSHOTS=1 the set
+#: the docs show (docs/screenshots), so a plain test run leaves the tree clean.
+ROOT = Path(__file__).resolve().parents[2]
+SHOTS = ROOT / "docs" / "screenshots" if os.environ.get("UPDATE_SCREENSHOTS") else ROOT / "test-artifacts"
 DESKTOP = {"width": 1300, "height": 1000}
 PHONE = {"width": 390, "height": 844}
 
@@ -65,4 +67,4 @@ def assert_quiet(pg) -> None:
 
 def shoot(pg, name: str, full_page: bool = True) -> None:
     SHOTS.mkdir(parents=True, exist_ok=True)
-    pg.screenshot(path=str(SHOTS / name), full_page=full_page)
+    pg.screenshot(path=str(SHOTS / name), full_page=full_page, scale="css")

@@ -62,3 +62,22 @@ def test_dragging_across_the_loss_chart_zooms_into_that_range(make_stack, page):
     page.wait_for_function("document.querySelector('#loss-chart').dataset.zoomed === ''")
     page.wait_for_function(f"{X_RANGE}[1] >= 188")
     assert_quiet(page)
+
+
+def test_the_first_loss_line_is_drawn_within_a_second_of_start_run(make_stack, page):
+    stack = make_stack(workers=1)
+    warm = stack.submit(name="warm-up", epochs=1, batch_size=32, train_samples=300)
+    stack.wait_status(warm["id"], "succeeded", timeout=120)  # a warm worker, as the issue measures
+    page.goto(stack.url)
+    page.wait_for_selector("#connection:text('live')")
+    form = page.locator("#run-form")
+    for label, value in (("Epochs", "1"), ("Batch size", "32"), ("Train samples", "640")):
+        form.get_by_label(label).fill(value)
+    page.evaluate(
+        "document.querySelector('#run-form').addEventListener('submit', () => { window.t0 = performance.now(); }, true)"
+    )
+    form.get_by_role("button", name="Start run").click()
+    page.wait_for_function("window.trainboard.lossChart.plot.data[0].length > 0")
+    elapsed = page.evaluate("performance.now() - window.t0")
+    assert elapsed <= 1000, f"first loss line drawn {elapsed:.0f} ms after Start run"
+    assert_quiet(page)

@@ -40,6 +40,12 @@ def test_the_page_fits_a_phone_and_a_tapped_run_comes_into_view(make_stack, phon
     shoot(phone, "page-phone.png", full_page=False)
     assert phone.evaluate(OVER) == [] and phone.evaluate(WIDTH) <= 390, "no sideways scroll"
     assert phone.evaluate(CUT) == 0, "every badge whole"
+    form = phone.locator("#run-form")
+    form.get_by_label("Learning rate").fill("")
+    form.get_by_role("button", name="Start run").tap()
+    phone.wait_for_selector("#run-form .field-error:text('Learning rate is required')")
+    shoot(phone, "form-errors-phone.png", full_page=False)
+    assert phone.evaluate(OVER) == [] and phone.evaluate(WIDTH) <= 390
     item = phone.get_by_role("list", name="Runs").get_by_text("cancelled one", exact=True)
     item.scroll_into_view_if_needed()
     item.tap()

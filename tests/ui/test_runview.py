@@ -39,6 +39,7 @@ def test_a_fork_never_shows_its_parents_numbers(make_stack, page):
     page.wait_for_selector("#run-status:text('queued')")
     page.wait_for_timeout(500)  # anything left over would show by now
     assert stats(page) == {"#stat-epoch": "1", "#stat-acc": "–", "#stat-test-loss": "–", "#stat-rate": "–"}
+    shoot(page, "fork-desktop.png", full_page=False)
     # Back to the parent through the lineage link: its own numbers, none of the fork's.
     page.locator("#run-lineage a").click()
     page.wait_for_selector("#run-title:text('parent')")
