@@ -119,6 +119,8 @@ def test_compare_two_runs_on_one_chart(make_stack, page):
     page.select_option("#compare-axis", "batch")
     page.wait_for_function("document.querySelector('#compare-loss').dataset.axis === 'batch'")
     assert page.evaluate(last_x) == 64, "... on batches the bs-32 run goes twice as far"
+    last_acc_x = "(() => { const d = window.trainboard.compare.chart.accPlot.data; return d[0][d[0].length - 1]; })()"
+    assert page.evaluate(last_acc_x) == 64, "accuracy follows the axis too (#23 item 16)"
     page.select_option("#compare-axis", "images")
     page.wait_for_function("document.querySelector('#compare-loss').dataset.axis === 'images'")
     assert page.evaluate(last_x) == 2000
@@ -256,6 +258,8 @@ def test_a_sweep_from_the_form_fills_its_view_live(make_stack, page):
     assert best_row.get_attribute("data-run-id") == state["best_run_id"]
     assert "★" in best_row.inner_text()
     assert page.locator("#sweep-scatter .scatter").count() == 2, "one plot per swept field"
+    assert page.locator("#sweep-scatter .u-legend").count() == 0, "no empty 'Value: --' legend (#23 item 16)"
+    assert page.locator("#sweep-scatter .scatter").first.bounding_box()["width"] > 320, "as wide as the card allows"
     page.wait_for_function("document.querySelector('#sweep-loss').innerText.includes('ui sweep')")
     accuracy = {r["id"]: r["metrics"]["best_test_accuracy"] for r in state["runs"]}
 

@@ -99,7 +99,8 @@ export class CompareChart {
       ? uPlot.join(runs.map((r) => [r.loss.x.map((b) => axis.of(b, r)), smooth(r.loss.mean, this.weight)]))
       : [[]];
     // Accuracy is per epoch already; on the images axis, at epoch × images per epoch.
-    const accX = (r, e) => (this.axis === "images" ? e * r.perEpoch : e);
+    // Accuracy is per epoch: on the loss chart's x axis, at the end of its epoch.
+    const accX = (r, e) => axis.of(e * r.steps, r);
     const accData = runs.length
       ? uPlot.join(runs.map((r) => [r.accuracy.x.map((e) => accX(r, e)), r.accuracy.mean.map((v) => (v == null ? null : v * 100))]))
       : [[]];
@@ -111,7 +112,7 @@ export class CompareChart {
     if (key !== this.key) {
       this.key = key;
       this.lossPlot?.destroy(); this.accPlot?.destroy();
-      const accAxis = this.axis === "images" ? { label: "images seen" } : epochAxis;
+      const accAxis = this.axis === "epochs" ? epochAxis : { label: axis.label };
       this.lossPlot = new uPlot({ ...size(this.lossEl), scales: { x: { time: false }, y: { distr: 3 } },
         axes: [{ label: axis.label }, { label: "smoothed loss (log)" }], series: series("loss") }, lossData, this.lossEl);
       this.lossEl.dataset.axis = this.axis;

@@ -112,6 +112,8 @@ export class SweepView {
     this.scatters = [];
     container.replaceChildren();
     const scored = this.sweep.runs.filter((r) => r.metrics?.best_test_accuracy != null);
+    // One or two plots a row, as wide as the card allows.
+    const width = Math.max(240, Math.floor((container.clientWidth - 16) / Math.min(2, this.sweep.swept.length || 1)) - 12);
     for (const field of this.sweep.swept) {
       const values = [...new Set(this.sweep.runs.map((r) => r.spec[field]))];
       const numeric = values.every((v) => typeof v === "number");
@@ -124,8 +126,10 @@ export class SweepView {
       container.append(holder);
       const logX = numeric && field === "lr";
       this.scatters.push(new uPlot({
-        width: 320, height: 200, title: field,
-        scales: { x: { time: false, distr: logX ? 3 : 1 } },
+        width, height: 220, title: field, legend: { show: false },
+        // Room around the dots, so the best (drawn larger) is never clipped at the top.
+        scales: { x: { time: false, distr: logX ? 3 : 1, range: padded(logX) },
+          y: { range: (u, lo, hi) => (lo == null ? [0, 100] : [Math.max(0, lo - Math.max(1, (hi - lo) * 0.15)), Math.min(101, hi + Math.max(1, (hi - lo) * 0.15))]) } },
         axes: [{ label: field, values: numeric ? undefined : (u, ticks) => ticks.map((t) => sorted[t] ?? "") },
           { label: "best acc %" }],
         series: [{}, { label: "runs", stroke: "#1f5fbf", width: 0, points: { size: 8, fill: "#1f5fbf" } },
@@ -153,6 +157,16 @@ export class SweepView {
       ? `${run.metrics?.best_test_accuracy != null ? pct(run.metrics.best_test_accuracy) : "–"}${run.id === s.best_run_id ? " ★" : ""}`
       : key === "status" ? el("span", { class: `badge badge-${run.status}` }, run.status) : String(value(run, key))))))));
   }
+}
+
+// An x range with a margin on each side (in log space on a log axis).
+function padded(log) {
+  return (u, lo, hi) => {
+    if (lo == null || (log && !(lo > 0))) return log ? [1e-4, 1e-2] : [0, 1]; // nothing to draw yet
+    if (log) return [lo / 1.5, hi * 1.5];
+    const pad = Math.max((hi - lo) * 0.1, Math.abs(hi) * 0.05, 0.5);
+    return [lo - pad, hi + pad];
+  };
 }
 
 export function renderSweepList(listEl, sweeps, selectedId, onSelect) {
