@@ -33,6 +33,21 @@ def test_back_forward_and_edited_addresses_move_between_views(make_stack, page):
     assert page.url.rstrip("/") == stack.url
     page.go_forward()
     page.wait_for_selector("#run-title:text('first')")
+    # The run view's sections are addresses too.
+    page.get_by_role("tab", name="Inside the model").click()
+    page.wait_for_selector("#panel-inside:not([hidden])")
+    assert page.url.endswith(f"#run={a['id']}&tab=inside") and page.locator("#loss-chart").is_hidden()
+    assert page.get_by_role("tab", name="Inside the model").get_attribute("aria-selected") == "true"
+    page.go_back()
+    page.wait_for_selector("#panel-overview:not([hidden])")
+    page.goto(f"{stack.url}/#run={b['id']}&tab=files")
+    page.wait_for_selector("#run-title:text('second')")
+    assert page.locator("#panel-files").is_visible() and page.locator("#panel-overview").is_hidden()
+    page.reload()
+    page.wait_for_selector("#run-title:text('second')")
+    assert page.locator("#panel-files").is_visible(), "a reload keeps the section"
+    page.get_by_role("tab", name="Overview").click()
+    page.wait_for_selector("#panel-overview:not([hidden])")
     # An address edited by hand opens what it names.
     page.evaluate(f"location.hash = '#sweep={sweep['id']}'")
     page.wait_for_selector("#sweep-title:text('Sweep: two lrs')")
@@ -83,7 +98,7 @@ def test_the_fork_dialog_keeps_the_parents_plan(make_stack, page):
     parent = stack.submit(name="three epochs", epochs=3, batch_size=32, train_samples=640)
     stack.wait_status(parent["id"], "succeeded", timeout=180)
     page.goto(f"{stack.url}/#run={parent['id']}")
-    page.wait_for_selector("#artifacts a:text('state-epoch-003.pt')")
+    page.wait_for_selector("#artifacts a:text('state-epoch-003.pt')", state="attached")
     page.get_by_role("button", name="Fork / continue…").click()
     dialog = page.get_by_role("dialog")
     epochs = dialog.get_by_label("Epochs")

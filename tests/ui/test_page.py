@@ -301,6 +301,7 @@ def test_inside_a_finished_run_and_a_fork_from_the_page(make_stack, page):
     stack.wait_status(run["id"], "succeeded", timeout=180)
     page.goto(f"{stack.url}/#run={run['id']}")
     page.wait_for_selector("#run-status:text('succeeded')")
+    page.get_by_role("tab", name="Inside the model").click()
     page.wait_for_selector("#model-summary table")
     assert "394,890" in page.inner_text("#model-summary tfoot")
     assert page.locator("#model-summary tbody tr").count() == 15
@@ -312,6 +313,7 @@ def test_inside_a_finished_run_and_a_fork_from_the_page(make_stack, page):
     assert page.get_attribute("#filters-slider", "max") == "2"
     page.fill("#filters-slider", "0")
     page.wait_for_selector("#filters-epoch:text('epoch 1')")
+    page.get_by_role("tab", name="Overview").click()
     page.wait_for_selector("#samples figure.sample canvas")
     page.locator("#samples figure.sample").first.click()
     page.wait_for_selector("#fmaps-card:not([hidden]) .fmaps[data-layer=conv4]")

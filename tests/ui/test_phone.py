@@ -60,9 +60,13 @@ def test_the_page_fits_a_phone_and_a_tapped_run_comes_into_view(make_stack, phon
     # A finished run's whole view (charts, samples, confusion matrix, what is inside) fits too.
     phone.goto(f"{stack.url}/#run={done['id']}")
     phone.wait_for_selector("#confusion table")
-    phone.wait_for_selector("#model-summary table")
     phone.wait_for_timeout(500)
     shoot(phone, "run-phone-full.png")
+    assert phone.evaluate(OVER) == [] and phone.evaluate(WIDTH) <= 390
+    phone.get_by_role("tab", name="Inside the model").tap()
+    phone.wait_for_selector("#model-summary table")
+    phone.wait_for_function("document.querySelectorAll('#layers canvas.strip').length > 0")
+    shoot(phone, "inside-phone-full.png")
     assert phone.evaluate(OVER) == [] and phone.evaluate(WIDTH) <= 390
     phone.goto(f"{stack.url}/#sweep={sweep_id}")
     phone.wait_for_selector("#sweep-table tbody tr")

@@ -45,24 +45,38 @@ function setConnection(ok) {
   if (ok) list.refresh().then(() => runView.drawHeader());
 }
 
-// -- routing: the address says what is shown (#run=<id>, #sweep=<id>), so back and
-// forward, bookmarks and an address edited by hand all work. Picking a run or a sweep
-// sets the address (a history entry); route() shows whatever the address says.
-const ROUTE = /^#(run|sweep)=([0-9a-f]{32})$/;
+// -- routing: the address says what is shown (#run=<id>[&tab=inside|files], #sweep=<id>),
+// so back and forward, bookmarks and an address edited by hand all work. Picking a run,
+// a sweep or a run's tab sets the address (a history entry); route() shows what it says.
+const ROUTE = /^#(run|sweep)=([0-9a-f]{32})(?:&tab=(overview|inside|files))?$/;
+const TABS = ["overview", "inside", "files"];
+let tab = "overview"; // the run view's section: kept when another run is picked
 
-function navigate(kind, id) {
-  const hash = `#${kind}=${id}`;
+const runAddress = (id, section = tab) => `#run=${id}${section === "overview" ? "" : `&tab=${section}`}`;
+function navigate(hash) {
   if (location.hash === hash) route(); else location.hash = hash;
 }
-const selectRun = (id) => navigate("run", id);
-const selectSweep = (id) => navigate("sweep", id);
+const selectRun = (id) => navigate(runAddress(id));
+const selectSweep = (id) => navigate(`#sweep=${id}`);
 
 function route() {
   const match = ROUTE.exec(location.hash);
   if (!match) { showNothing(); return; }
-  if (match[1] === "sweep") showSweep(match[2]); else showRunById(match[2]);
+  if (match[1] === "sweep") { showSweep(match[2]); return; }
+  showTab(match[2], match[3] || "overview");
+  showRunById(match[2]);
 }
 window.addEventListener("hashchange", route);
+
+// The run view's sections are links (each its own address), one shown at a time.
+function showTab(id, section) {
+  tab = section;
+  for (const key of TABS) {
+    $(`tab-${key}`).href = runAddress(id, key);
+    $(`tab-${key}`).setAttribute("aria-selected", String(key === section));
+    $(`panel-${key}`).hidden = key !== section;
+  }
+}
 
 function show(which) {
   $("empty-detail").hidden = which !== "empty";
@@ -95,7 +109,7 @@ function showRun(id) {
 async function showRunById(id) {
   if (!list.get(id)) {
     const run = await api.getRun(id).catch(() => null);
-    if (!run || location.hash !== `#run=${id}`) return;
+    if (!run || ROUTE.exec(location.hash)?.[2] !== id) return; // another view was picked meanwhile
     list.put(run);
   }
   showRun(id);
