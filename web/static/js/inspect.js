@@ -46,6 +46,22 @@ export function drawStrip(canvas, counts) {
 
 const sci = (v) => (v == null ? "–" : Math.abs(v) >= 0.01 && Math.abs(v) < 1000 ? v.toPrecision(3) : v.toExponential(1));
 
+// What the pointer is over in a strip: the epoch, the bin's range of values and how many
+// weights (or gradients) fell in it. Gradient bins are in signed-log units
+// t = sign(g)·(log10|g| − grad_log_min) (shared.layer_stats).
+function hoverStrip(canvas, layer, kind, out) {
+  const value = kind === "weights" ? (e) => e : (t) => (t === 0 ? 0 : Math.sign(t) * 10 ** (Math.abs(t) + layer.grad_log_min));
+  canvas.addEventListener("pointermove", (e) => {
+    const r = canvas.getBoundingClientRect();
+    const x = Math.min(layer.counts.length - 1, Math.max(0, Math.floor(((e.clientX - r.left) / r.width) * layer.counts.length)));
+    const bins = layer.counts[x].length;
+    const b = bins - 1 - Math.min(bins - 1, Math.max(0, Math.floor(((e.clientY - r.top) / r.height) * bins)));
+    out.textContent = `epoch ${layer.epochs[x]} · ${sci(value(layer.edges[b]))} … ${sci(value(layer.edges[b + 1]))}: ` +
+      `${layer.counts[x][b].toLocaleString()} ${kind}`;
+  });
+  canvas.addEventListener("pointerleave", () => { out.textContent = ""; });
+}
+
 export class LayersView {
   constructor(container, kindSelect) {
     this.container = container;
@@ -77,10 +93,12 @@ export class LayersView {
       const axis = kind === "weights" ? `${sci(edges[0])} … ${sci(edges[edges.length - 1])}`
         : `±1e${layer.grad_log_min} … ±1e${layer.grad_log_min + edges[edges.length - 1]}`;
       const ratio = layer.update_ratio ? layer.update_ratio[layer.update_ratio.length - 1] : null;
+      const readout = el("div", { class: "small readout" }, "");
+      hoverStrip(canvas, layer, kind, readout);
       return el("div", { class: "layer", "data-layer": layer.layer, "data-flag": flag || "" },
         el("div", { class: "row" }, el("strong", {}, layer.layer),
           flag ? el("span", { class: `badge badge-flag-${flag}`, title: `gradients ${flag} in epochs ${layer[flag].join(", ")}` }, flag) : ""),
-        canvas,
+        canvas, readout,
         el("div", { class: "muted small" }, `epochs ${layer.epochs[0]}–${layer.epochs[layer.epochs.length - 1]} · ${axis}`),
         el("div", { class: "muted small" }, `last: mean ${sci(last.mean)} · std ${sci(last.std)} · rms ${sci(last.rms)}` +
           (ratio != null ? ` · update/weight ${sci(ratio)}` : "")));
@@ -95,8 +113,10 @@ function diverging(v) {
 }
 
 export class FiltersView {
-  constructor(container, slider, label) {
+  constructor(container, slider, label, { readout, scaleMin, scaleMax }) {
     this.container = container; this.slider = slider; this.label = label;
+    this.readout = readout; // the value under the pointer
+    this.scaleLabels = { min: scaleMin, max: scaleMax }; // the colour bar's ends
     this.data = null;
     slider.addEventListener("input", () => this.show(Number(slider.value)));
   }
@@ -121,8 +141,17 @@ export class FiltersView {
     if (!data) return;
     const [, , kh, kw] = data.shape;
     this.label.textContent = `epoch ${data.epochs[i]}`;
+    this.scaleLabels.min.textContent = `−${sci(this.scale)}`;
+    this.scaleLabels.max.textContent = `+${sci(this.scale)}`;
     this.container.replaceChildren(...data.filters[i].map((kernel, k) => {
       const canvas = el("canvas", { width: kw, height: kh, class: "filter", title: `filter ${k}` });
+      canvas.addEventListener("pointermove", (e) => {
+        const r = canvas.getBoundingClientRect();
+        const row = Math.min(kh - 1, Math.floor(((e.clientY - r.top) / r.height) * kh));
+        const col = Math.min(kw - 1, Math.floor(((e.clientX - r.left) / r.width) * kw));
+        this.readout.textContent = `filter ${k} · row ${row + 1}, column ${col + 1}: ${sci(kernel[row * kw + col])}`;
+      });
+      canvas.addEventListener("pointerleave", () => { this.readout.textContent = ""; });
       const ctx = canvas.getContext("2d");
       const image = ctx.createImageData(kw, kh);
       kernel.forEach((v, p) => image.data.set([...diverging(v / this.scale), 255], p * 4));

@@ -33,7 +33,8 @@ export class RunView {
     this.accChart = new AccuracyChart($("acc-chart"));
     this.rateChart = new RateChart($("rate-chart"));
     this.layers = new LayersView($("layers"), $("layers-kind"));
-    this.filters = new FiltersView($("filters"), $("filters-slider"), $("filters-epoch"));
+    this.filters = new FiltersView($("filters"), $("filters-slider"), $("filters-epoch"),
+      { readout: $("filters-readout"), scaleMin: $("filters-min"), scaleMax: $("filters-max") });
     this.digit = new DigitPanel(() => this.run());
     this.forkEpochs = [];
     this.fork = new ForkDialog({ onForked: (parent, child) => {

@@ -1,0 +1,38 @@
+"""Inside the model has a section of its own, colour scales and values on hover (issue
+#23, item 15)."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from tests.ui.conftest import assert_quiet, shoot
+
+pytestmark = [pytest.mark.ui, pytest.mark.integration]
+
+
+def test_inside_the_model_has_its_section_scales_and_values_on_hover(make_stack, page):
+    stack = make_stack(workers=1)
+    run = stack.submit(name="looked into", epochs=2, batch_size=32, train_samples=640)
+    stack.wait_status(run["id"], "succeeded", timeout=180)
+    page.goto(f"{stack.url}/#run={run['id']}")
+    page.wait_for_selector("#run-status:text('succeeded')")
+    page.get_by_role("tab", name="Inside the model").click()
+    page.wait_for_selector("#model-summary table")
+    assert page.locator("#panel-inside .scale").count() == 2, "a colour scale for the strips and one for the filters"
+    # A strip says what is under the pointer: the epoch, the bin's values, the count.
+    page.wait_for_function("document.querySelectorAll('#layers canvas.strip').length > 0")
+    strip = page.locator("#layers .layer").first
+    strip.locator("canvas.strip").hover(position={"x": 5, "y": 40})
+    text = strip.locator(".readout").inner_text()
+    assert re.fullmatch(r"epoch 1 · \S+ … \S+: [\d,]+ weights", text), text
+    strip.locator("canvas.strip").hover(position={"x": 200, "y": 40})
+    assert strip.locator(".readout").inner_text().startswith("epoch 2 ·")
+    # A filter's colour bar has its values at the ends; hovering a cell gives its value.
+    page.wait_for_function("document.querySelectorAll('#filters canvas.filter').length === 16")
+    assert re.fullmatch(r"−\S+", page.inner_text("#filters-min")) and page.inner_text("#filters-max").startswith("+")
+    page.locator("#filters canvas.filter").nth(3).hover(position={"x": 2, "y": 2})
+    assert re.fullmatch(r"filter 3 · row 1, column 1: -?\d\S*", page.inner_text("#filters-readout"))
+    shoot(page, "inside-desktop.png", full_page=False)
+    assert_quiet(page)
