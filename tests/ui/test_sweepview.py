@@ -34,4 +34,18 @@ def test_the_sweep_view_keeps_up_with_the_run_list(make_stack, page):
     for run_id, at in seen.items():
         assert abs(at["table"] - at["list"]) < 500, f"{run_id}: table {at['table'] - at['list']:.0f} ms behind the list"
     page.wait_for_selector("#sweep-summary:text('2 succeeded')")
+    # Parallel coordinates with two runs: no line traces the frame (item 16).
+    page.wait_for_function(
+        "[...document.querySelectorAll('#sweep-parallel polyline')]"
+        ".filter(p => p.getAttribute('points').includes(' ')).length === 2"
+    )
+    ends = page.evaluate(
+        "(() => { const l = document.querySelector('.pc-axis line');"
+        " return [l.getAttribute('y1'), l.getAttribute('y2')].map(Number); })()"
+    )
+    ys = page.evaluate(
+        "[...document.querySelectorAll('#sweep-parallel polyline')]"
+        ".flatMap(p => p.getAttribute('points').split(' ').map(xy => Number(xy.split(',')[1])))"
+    )
+    assert len(ys) >= 4 and not any(abs(y - end) < 3 for y in ys for end in ends), (ys, ends)
     assert_quiet(page)

@@ -5,7 +5,11 @@
 // Plain SVG: uPlot draws x/y series only, and a dependency (d3 and its brush, or
 // Plotly's parcoords at ~3.5 MB) would outweigh this one view of at most 200 lines.
 const SVG = "http://www.w3.org/2000/svg";
-const PAD = { top: 28, bottom: 26, side: 46 };
+const PAD = { top: 28, bottom: 26, side: 56 };
+// Values keep off the axis ends, so a line at a field's extreme never lies on the frame
+// (with two runs every line would otherwise trace the top or the bottom edge).
+const INSET = 0.06;
+const inset = (t) => (t == null ? null : INSET + (1 - 2 * INSET) * t);
 
 function svg(tag, attrs = {}) {
   const node = document.createElementNS(SVG, tag);
@@ -19,14 +23,14 @@ export function axisScale(values) {
   const numeric = present.length > 0 && present.every((v) => typeof v === "number");
   if (!numeric) {
     const levels = [...new Set(present.map(String))].sort();
-    const at = (v) => (levels.length < 2 ? 0.5 : levels.indexOf(String(v)) / (levels.length - 1));
+    const at = (v) => inset(levels.length < 2 ? 0.5 : levels.indexOf(String(v)) / (levels.length - 1));
     return { at: (v) => (v == null ? null : at(v)), ticks: levels.map((l) => [at(l), l]) };
   }
   let lo = Math.min(...present), hi = Math.max(...present);
   const log = lo > 0 && hi / lo >= 10;
   const f = log ? Math.log10 : (v) => v;
   if (lo === hi) { lo -= 1; hi += 1; }
-  const at = (v) => (v == null ? null : (f(v) - f(lo)) / (f(hi) - f(lo) || 1));
+  const at = (v) => (v == null ? null : inset((f(v) - f(lo)) / (f(hi) - f(lo) || 1)));
   const label = (v) => (Math.abs(v) < 0.01 && v !== 0 ? v.toExponential(0) : String(Number(v.toPrecision(3))));
   const ticks = [...new Set(present)].sort((a, b) => a - b);
   return { at, ticks: (ticks.length <= 6 ? ticks : [lo, hi]).map((v) => [at(v), label(v)]) };
