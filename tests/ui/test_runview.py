@@ -112,5 +112,6 @@ def test_the_list_and_the_header_give_one_eta(make_stack, page):
     page.wait_for_timeout(3000)  # a few seconds of window
     header, listed = seconds(page.inner_text("#progress-text")), seconds(item.inner_text())
     assert abs(header - listed) <= max(3, 0.1 * header), (header, listed)
+    shoot(page, "running-desktop.png", full_page=False)
     requests.post(f"{stack.url}/api/runs/{run['id']}/cancel", json={}, timeout=10)
     assert_quiet(page)
