@@ -122,3 +122,29 @@ def test_the_fork_dialog_keeps_the_parents_plan(make_stack, page):
     assert "Epochs must be more than 2" in page.inner_text("#fork-form .field-error")
     assert len(requests.get(stack.url + "/api/runs", timeout=10).json()["runs"]) == 1
     assert_quiet(page)
+
+
+def test_compared_runs_are_in_the_address(make_stack, page):
+    stack = make_stack(workers=0)
+    a, b = stack.submit(name="left"), stack.submit(name="right")
+    page.goto(stack.url)
+    page.get_by_label("Compare left").check()
+    page.wait_for_function(f"location.hash === '#compare={a['id']}'")
+    page.get_by_label("Compare right").check()
+    page.wait_for_function(f"location.hash === '#compare={a['id']},{b['id']}'")
+    page.get_by_role("list", name="Runs").get_by_text("right", exact=True).click()
+    page.wait_for_selector("#run-title:text('right')")
+    assert page.url.endswith(f"#run={b['id']}&compare={a['id']},{b['id']}"), "picking a run keeps the comparison"
+    page.reload()
+    page.wait_for_selector("#compare-card:not([hidden])")
+    assert page.get_by_label("Compare left").is_checked() and page.get_by_label("Compare right").is_checked()
+    page.wait_for_selector("#run-title:text('right')")
+    page.go_back()  # before the run was picked: still both compared, no run open
+    page.wait_for_selector("#empty-detail:not([hidden])")
+    page.go_back()  # only "left" compared
+    page.wait_for_function("!document.querySelector('[aria-label=\"Compare right\"]').checked")
+    assert page.get_by_label("Compare left").is_checked()
+    page.evaluate(f"location.hash = '#run={a['id']}'")  # an address without compare: none compared
+    page.wait_for_selector("#compare-card[hidden]", state="attached")
+    assert not page.get_by_label("Compare left").is_checked()
+    assert_quiet(page)

@@ -6,6 +6,7 @@ import * as api from "./api.js";
 import { CompareView } from "./compare.js";
 import { $, confirmAction, ACTIVE } from "./dom.js";
 import { RunFollower } from "./follower.js";
+import { TABS, formatAddress, go, parseAddress, toggled } from "./router.js";
 import { RunList } from "./runlist.js";
 import { clearField, focusFirstError, readRunForm, readSweepForm, serverErrors, showErrors } from "./forms.js";
 import { RunView } from "./runview.js";
@@ -21,7 +22,7 @@ socket.on("connect_error", (err) => {
 });
 
 const compare = new CompareView($("compare-card"), $("compare-loss"), $("compare-acc"), $("compare-axis"));
-const list = new RunList({ compare, onSelect: (id) => selectRun(id) });
+const list = new RunList({ compare, onSelect: (id) => selectRun(id), onCompare: (run) => toggleCompare(run) });
 const follower = new RunFollower(socket, (event) => runView.apply(event), () => runView.id && runView.load(runView.id));
 const runView = new RunView({ follower, list, onOpenRun: (id) => selectRun(id) });
 const sweepView = new SweepView($, { onOpenRun: (run) => { list.put(run); selectRun(run.id); } });
@@ -45,37 +46,36 @@ function setConnection(ok) {
   if (ok) list.refresh().then(() => runView.drawHeader());
 }
 
-// -- routing: the address says what is shown (#run=<id>[&tab=inside|files], #sweep=<id>),
-// so back and forward, bookmarks and an address edited by hand all work. Picking a run,
-// a sweep or a run's tab sets the address (a history entry); route() shows what it says.
-const ROUTE = /^#(run|sweep)=([0-9a-f]{32})(?:&tab=(overview|inside|files))?$/;
-const TABS = ["overview", "inside", "files"];
-let tab = "overview"; // the run view's section: kept when another run is picked
-
-const runAddress = (id, section = tab) => `#run=${id}${section === "overview" ? "" : `&tab=${section}`}`;
-function navigate(hash) {
-  if (location.hash === hash) route(); else location.hash = hash;
-}
-const selectRun = (id) => navigate(runAddress(id));
-const selectSweep = (id) => navigate(`#sweep=${id}`);
+// -- routing (router.js): what the address says is what is shown --------------------------
+const selectRun = (id) => go({ run: id, sweep: null }, route);
+const selectSweep = (id) => go({ run: null, sweep: id }, route);
+const toggleCompare = (run) => go({ compare: toggled(parseAddress().compare, run.id) }, route);
 
 function route() {
-  const match = ROUTE.exec(location.hash);
-  if (!match) { showNothing(); return; }
-  if (match[1] === "sweep") { showSweep(match[2]); return; }
-  showTab(match[2], match[3] || "overview");
-  showRunById(match[2]);
+  const at = parseAddress();
+  syncCompare(at.compare);
+  if (at.run) { showTab(at); showRunById(at.run); } else if (at.sweep) showSweep(at.sweep); else showNothing();
 }
 window.addEventListener("hashchange", route);
 
 // The run view's sections are links (each its own address), one shown at a time.
-function showTab(id, section) {
-  tab = section;
+function showTab(at) {
   for (const key of TABS) {
-    $(`tab-${key}`).href = runAddress(id, key);
-    $(`tab-${key}`).setAttribute("aria-selected", String(key === section));
-    $(`panel-${key}`).hidden = key !== section;
+    $(`tab-${key}`).href = formatAddress({ ...at, tab: key });
+    $(`tab-${key}`).setAttribute("aria-selected", String(key === at.tab));
+    $(`panel-${key}`).hidden = key !== at.tab;
   }
+}
+
+// The compared runs are the address's: records from the list, or fetched once.
+async function syncCompare(ids) {
+  for (const [id, entry] of [...compare.runs]) if (!ids.includes(id)) compare.toggle(entry.run);
+  for (const id of ids) {
+    if (compare.has(id)) continue;
+    const run = list.get(id) ?? await api.getRun(id).catch(() => null);
+    if (run && !compare.has(id) && parseAddress().compare.includes(id)) compare.toggle(run);
+  }
+  list.draw();
 }
 
 function show(which) {
@@ -109,7 +109,7 @@ function showRun(id) {
 async function showRunById(id) {
   if (!list.get(id)) {
     const run = await api.getRun(id).catch(() => null);
-    if (!run || ROUTE.exec(location.hash)?.[2] !== id) return; // another view was picked meanwhile
+    if (!run || parseAddress().run !== id) return; // another view was picked meanwhile
     list.put(run);
   }
   showRun(id);

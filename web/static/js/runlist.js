@@ -7,10 +7,11 @@ import { observe } from "./throughput.js";
 import { renderRunList, tickElapsed } from "./views.js";
 
 export class RunList {
-  constructor({ compare, onSelect }) {
+  constructor({ compare, onSelect, onCompare }) {
     this.runs = new Map(); // id -> record, the page of runs shown (and the selected run)
     this.compare = compare;
     this.onSelect = onSelect;
+    this.onCompare = onCompare; // a run's "compare" box was ticked or unticked
     this.selectedId = null;
     this.nextCursor = null;
     $("status-filter").addEventListener("change", () => this.refresh());
@@ -84,7 +85,7 @@ export class RunList {
       .sort((a, b) => b.created_at - a.created_at);
     renderRunList($("run-list"), sorted, {
       selectedId: this.selectedId, onSelect: this.onSelect, onCancel: (id) => cancelRun(this.runs.get(id)),
-      compared: this.compare, onCompare: (run) => { this.compare.toggle(run); this.draw(); },
+      compared: this.compare, onCompare: (run) => this.onCompare(run),
     });
     $("load-more").hidden = !this.nextCursor;
     tickElapsed($("run-list"));
