@@ -115,3 +115,30 @@ def test_the_list_and_the_header_give_one_eta(make_stack, page):
     shoot(page, "running-desktop.png", full_page=False)
     requests.post(f"{stack.url}/api/runs/{run['id']}/cancel", json={}, timeout=10)
     assert_quiet(page)
+
+
+# Moments when the list shows a run running on a worker whose chip says "idle" (or the
+# chip names a run the list shows ended).
+DISAGREE = """() => {
+  window.disagree = [];
+  setInterval(() => {
+    const chip = document.querySelector('.worker')?.textContent || '';
+    const run = document.querySelector('#run-list .run');
+    if (!run) return;
+    const name = run.querySelector('.run-name').textContent, status = run.dataset.status;
+    if (status === 'running' && !chip.includes(`running ${name}`)) window.disagree.push(`${status}: ${chip}`);
+    if (status === 'succeeded' && chip.includes(`running ${name}`)) window.disagree.push(`${status}: ${chip}`);
+  }, 25);
+}"""
+
+
+def test_the_worker_chip_agrees_with_the_run_list(make_stack, page):
+    stack = make_stack(workers=1)
+    page.goto(stack.url)
+    page.wait_for_selector(".worker:text('idle')")
+    page.evaluate(DISAGREE)
+    run = stack.submit(name="chip", epochs=1, batch_size=32, train_samples=640)
+    page.wait_for_selector(f".run[data-run-id='{run['id']}'][data-status=succeeded]", timeout=120_000)
+    page.wait_for_timeout(500)
+    assert page.evaluate("window.disagree") == []
+    assert_quiet(page)

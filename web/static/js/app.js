@@ -35,7 +35,9 @@ socket.on("run_update", (run) => {
   sweepView.changed(run);
   compare.changed(run);
   if (run.sweep_id) scheduleSweepList();
-  if (!list.update(run)) return; // not in the list the user is looking at
+  const listed = list.update(run);
+  drawWorkers();
+  if (!listed) return; // not in the list the user is looking at
   if (run.id === runView.id) runView.drawHeader();
 });
 socket.on("error", (e) => console.warn("server:", e.error));
@@ -145,13 +147,24 @@ $("run-form").addEventListener("submit", async (e) => {
 // -- workers: once over REST, then pushed by the server whenever they change -------------
 const runName = (id) => list.get(id)?.name ?? id.slice(0, 8);
 const workerLoad = new Map(); // each worker's recent CPU %, from the pushes, for its sparkline
+let workersNow = [];
 function showWorkers(workers) {
+  workersNow = workers;
   for (const w of workers) {
     const points = workerLoad.get(w.name) || [];
     if (w.load) points.push(w.load.cpu_percent);
     workerLoad.set(w.name, points.slice(-30));
   }
-  renderWorkers($("workers"), workers, runName, workerLoad);
+  drawWorkers();
+}
+// A worker's heartbeat names its run every few seconds; the run records say it at once,
+// so the chip agrees with the list: never "idle" beside a run it trains, never "running"
+// a run that has ended.
+function drawWorkers() {
+  const running = new Map([...list.runs.values()].filter((r) => r.status === "running" && r.worker).map((r) => [r.worker, r.id]));
+  const ended = (id) => list.get(id) && !ACTIVE.has(list.get(id).status);
+  const current = (w) => (w.current_run && !ended(w.current_run) ? w.current_run : running.get(w.name) || null);
+  renderWorkers($("workers"), workersNow.map((w) => ({ ...w, current_run: current(w) })), runName, workerLoad);
 }
 api.listWorkers().then(showWorkers).catch(() => {});
 socket.on("workers", (msg) => showWorkers(msg.workers));
