@@ -7,7 +7,7 @@ import { el } from "./dom.js";
 const fmt = (n) => n.toLocaleString("en-US");
 
 export function renderModelSummary(container, summary) {
-  if (!summary) { container.replaceChildren(el("p", { class: "muted" }, "written when a worker starts the run")); return; }
+  if (!summary) { container.replaceChildren(el("p", { class: "muted" }, "written when the run starts training")); return; }
   const rows = summary.layers.map((l) => el("tr", { class: l.params ? "" : "muted" },
     el("td", {}, l.name), el("td", {}, l.type), el("td", {}, l.output_shape.join("×")),
     el("td", { class: "num" }, l.params ? fmt(l.params) : "–"), el("td", { class: "num" }, l.macs ? fmt(l.macs) : "–")));
