@@ -7,6 +7,8 @@ from pathlib import Path
 import pytest
 import requests
 
+from tests.ui.conftest import assert_quiet
+
 pytestmark = [pytest.mark.ui, pytest.mark.integration]
 
 SHOTS = Path(__file__).resolve().parents[2] / "test-artifacts"
@@ -75,6 +77,7 @@ def test_submit_watch_reload_and_finish(make_stack, page):
     page.click("#clone-run")
     assert page.input_value("input[name=epochs]") == "4"
     assert page.input_value("input[name=name]") == "browser run (copy)"
+    assert_quiet(page)
 
 
 def test_api_docs_page_lists_every_operation(make_stack, page):
@@ -97,6 +100,7 @@ def test_cancel_from_the_run_list(make_stack, page):
     page.get_by_role("dialog").get_by_role("button", name="Cancel run").click()
     page.wait_for_selector(f".run[data-run-id='{run['id']}'][data-status=cancelled]")
     assert stack.run(run["id"])["status"] == "cancelled"
+    assert_quiet(page)
 
 
 def test_compare_two_runs_on_one_chart(make_stack, page):
@@ -127,6 +131,7 @@ def test_compare_two_runs_on_one_chart(make_stack, page):
     page.screenshot(path=str(SHOTS / "compare.png"), full_page=True)
     page.locator(f".run[data-run-id='{a['id']}'] input[type=checkbox]").uncheck()
     page.wait_for_function("!document.querySelector('#compare-loss').innerText.includes('adam run')")
+    assert_quiet(page)
 
 
 def test_page_asks_for_the_token_once_and_then_works(make_stack, page):
@@ -293,6 +298,7 @@ def test_a_sweep_from_the_form_fills_its_view_live(make_stack, page):
     page.screenshot(path=str(SHOTS / "sweep.png"), full_page=True)
     best_row.click()  # opens the run
     page.wait_for_selector("#run-detail:not([hidden])")
+    assert_quiet(page)
 
 
 def test_inside_a_finished_run_and_a_fork_from_the_page(make_stack, page):
@@ -340,3 +346,4 @@ def test_inside_a_finished_run_and_a_fork_from_the_page(make_stack, page):
     page.locator("#run-lineage a").click()  # back to the parent: it lists its fork
     page.wait_for_selector("#run-title:text('inspected')")
     page.wait_for_selector(f"#run-lineage a[data-run-id='{child_id}']")
+    assert_quiet(page)

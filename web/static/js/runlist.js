@@ -80,6 +80,12 @@ export class RunList {
     }
   }
 
+  // At most one redraw a second for live progress (a draw renders the whole page of runs).
+  drawSoon() {
+    if (this.drawTimer) return;
+    this.drawTimer = setTimeout(() => { this.drawTimer = null; this.draw(); }, 1000);
+  }
+
   draw() {
     const sorted = [...this.runs.values()].filter((r) => this.matches(r) || r.id === this.selectedId)
       .sort((a, b) => b.created_at - a.created_at);

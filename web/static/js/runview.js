@@ -234,6 +234,10 @@ export class RunView {
         break;
       case "progress":
         observe(event.run_id, event.ts, this.state.batches, event.images_per_sec, { fromEvents: true });
+        // The list's row of this run moves with the header (one ETA, one position).
+        this.list.put({ id: event.run_id, progress: { epoch: event.epoch, step: event.step,
+          steps_per_epoch: event.steps_per_epoch, images_per_sec: event.images_per_sec } });
+        this.list.drawSoon();
         cur.recent.push(event);
         if (cur.recent.length > 300) cur.recent.splice(0, 100);
         this.addProgress(event);
