@@ -199,6 +199,9 @@ def test_a_long_run_opens_from_its_series(make_stack, page):
     assert page.evaluate("window.trainboard.lossChart.batch.x.length") <= 1500, "buckets, not 190k points"
     epochs = total // 938
     page.wait_for_selector(f"#stat-epoch:text('{epochs}')")
+    epoch = -(-total // 938)  # where it stands is its last batch, not its last bucket's first
+    assert f"epoch {epoch}/" in page.inner_text("#progress-text")
+    assert f"batch {total - (epoch - 1) * 938}/938" in page.inner_text("#progress-text")
     assert page.get_attribute("#samples-slider", "max") == str(epochs)
     page.screenshot(path=str(SHOTS / "long-run.png"), full_page=True)
     # uPlot draws ticks on a canvas: ask the axis how it labels fractional epochs.

@@ -108,8 +108,11 @@ export class RunView {
     detail.epochs.forEach((e) => this.current.epochs.set(e.epoch, e));
     if (detail.epochs.length) this.showEpoch(detail.epochs[detail.epochs.length - 1]);
     this.samples.load(detail.samples);
+    // Where the run stands: its last batch. A bucket's x is its first batch, so count on
+    // from the first x (a run's batches are contiguous from its start, or from a fork's).
     const loss = curves.batch_loss;
-    this.state = openState(id, { batches: loss.x.length ? loss.x[loss.x.length - 1] : 0, steps: loss.steps_per_epoch || 0,
+    const last = loss.x.length ? Math.max(loss.x[loss.x.length - 1], loss.x[0] + loss.total - 1) : 0;
+    this.state = openState(id, { batches: last, steps: loss.steps_per_epoch || 0,
       lastEpoch: detail.epochs[detail.epochs.length - 1] ?? null });
     if (loss.total) this.showModel();
     this.drawHeader();
