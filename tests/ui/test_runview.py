@@ -85,6 +85,8 @@ def test_a_cancelled_run_says_so_and_where_it_stopped(make_stack, page):
         progress = page.inner_text("#progress-text")
         assert progress.startswith(f"{batches / 2250 * 100:.1f}%") and progress != "0.0%"
         assert page.inner_text("#stat-rate") != "–"
+        item = page.locator(f".run[data-run-id='{run['id']}']")
+        assert "stopped in epoch 1/3" in item.inner_text(), "the list says where it stopped too"
         shoot(page, "cancelled-desktop.png", full_page=False)
         page.reload()
         page.wait_for_selector("#run-status:text('cancelled')")

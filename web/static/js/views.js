@@ -6,9 +6,11 @@ export function renderRunList(listEl, runs, { selectedId, onSelect, onCancel, co
   listEl.replaceChildren();
   for (const run of runs) {
     const live = ACTIVE.has(run.status) && run.progress ? run.progress : null;
-    const at = position(run, { live, succeeded: run.status === "succeeded" });
+    // A run that stopped early (cancelled, failed) shows where it stopped.
+    const stopped = !live && run.status !== "succeeded" && run.progress ? run.progress : null;
+    const at = position(run, { live: live || stopped, succeeded: run.status === "succeeded" });
     const done = at.fraction;
-    const meta = [`epoch ${live ? at.epoch : run.epoch}/${run.spec.epochs}`];
+    const meta = [stopped ? `stopped in epoch ${at.epoch}/${run.spec.epochs}` : `epoch ${live ? at.epoch : run.epoch}/${run.spec.epochs}`];
     if (live) {
       meta.unshift(`${(done * 100).toFixed(0)}%`);
       const eta = run.status === "running" ? etaSeconds(run, at.batches, at.total) : null;
