@@ -12,7 +12,7 @@ the worker or torch).
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Protocol
 
 import redis
 from celery import Celery
@@ -24,6 +24,10 @@ from shared.spec import PRIORITY_ORDER
 
 #: Broker priority of each run priority: its queue order spread over Kombu's steps.
 BROKER_PRIORITY = {name: order * 3 for name, order in PRIORITY_ORDER.items()}
+#: A run handed on (its worker died or stopped) goes one step ahead of the runs of its
+#: priority that never started: it was running, and it continues before new work starts.
+RESUMED_AHEAD = 1
+PRIORITY_STEPS = sorted(set(BROKER_PRIORITY.values()) | {max(0, p - RESUMED_AHEAD) for p in BROKER_PRIORITY.values()})
 
 #: JSON only; late acknowledgement so a task whose worker dies is not silently
 #: forgotten (the lease and reaper resume the run sooner; a redelivered duplicate finds
@@ -41,7 +45,7 @@ CELERY_CONFIG: dict[str, Any] = {
     "broker_transport_options": {
         "visibility_timeout": 7 * 24 * 3600,
         "queue_order_strategy": "priority",
-        "priority_steps": sorted(BROKER_PRIORITY.values()),
+        "priority_steps": PRIORITY_STEPS,
     },
     "broker_connection_retry_on_startup": True,
     "broker_connection_max_retries": None,
@@ -49,13 +53,21 @@ CELERY_CONFIG: dict[str, Any] = {
 }
 
 
-def send_run(celery: Celery, run_id: str, spec: dict[str, Any]) -> None:
-    """Enqueue the task of ``run_id`` by name, on its queue, at its priority."""
+class Enqueue(Protocol):
+    """Sends a run's task message (send_run with the process's Celery app bound)."""
+
+    def __call__(self, run_id: str, spec: dict[str, Any], resumed: bool = False) -> None: ...
+
+
+def send_run(celery: Celery, run_id: str, spec: dict[str, Any], resumed: bool = False) -> None:
+    """Enqueue the task of ``run_id`` by name, on its queue, at its priority (``resumed``:
+    one step ahead of the runs of that priority that never started)."""
+    priority = BROKER_PRIORITY[spec.get("priority") or "normal"]
     celery.send_task(
         keys.TRAIN_TASK,
         args=[run_id],
         queue=keys.queue_for(spec),
-        priority=BROKER_PRIORITY[spec.get("priority") or "normal"],
+        priority=max(0, priority - RESUMED_AHEAD) if resumed else priority,
     )
 
 

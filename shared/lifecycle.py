@@ -143,14 +143,12 @@ def finish(store: TransitionStore, run_id: str, status: Status, log: StatusLog, 
 def hand_off(store: TransitionStore, run_id: str, log: StatusLog, message: str) -> dict[str, Any] | None:
     """The worker is shutting down: back to the queue, resumed from its checkpoint
     elsewhere (not counted as a restart)."""
-    return apply(store, Op.HAND_OFF, run_id, Status.RESUMING, log, message, worker=None, queued_at=time.time())
+    return apply(store, Op.HAND_OFF, run_id, Status.RESUMING, log, message, worker=None)
 
 
 def lose(store: TransitionStore, run_id: str, restarts: int, log: StatusLog, message: str) -> dict[str, Any] | None:
     """The run's worker died (its lease expired): resume it elsewhere."""
-    return apply(
-        store, Op.LOSE, run_id, Status.RESUMING, log, message, restarts=restarts, worker=None, queued_at=time.time()
-    )
+    return apply(store, Op.LOSE, run_id, Status.RESUMING, log, message, restarts=restarts, worker=None)
 
 
 def give_up(store: TransitionStore, run_id: str, reason: str, log: StatusLog) -> dict[str, Any] | None:

@@ -37,6 +37,7 @@ from typing import Any, cast
 import redis
 
 from shared import keys, lifecycle
+from shared.connections import Enqueue
 from shared.eventlog import EventWriter
 from shared.lifecycle import WAITING, Status
 from shared.runs import RunStore, waiting_score
@@ -45,7 +46,6 @@ from shared.workers import live_workers
 
 log = logging.getLogger(__name__)
 
-Enqueue = Callable[[str, dict[str, Any]], None]  # (run id, spec): shared.connections.send_run
 #: Rebuild every index from the durable records; returns (runs, sweeps) restored.
 Restore = Callable[[], tuple[int, int]]
 
@@ -119,7 +119,7 @@ class Reconciler:
                 for run_id in self.store.queue_positions():
                     record = self.store.get(run_id)
                     if record is not None and record["status"] in WAITING:
-                        self.enqueue(run_id, record["spec"])
+                        self.enqueue(run_id, record["spec"], resumed=record["status"] == Status.RESUMING)
                         done.requeued.append(run_id)
         self.r.set(keys.RECONCILER_EPOCH, repr(now), nx=True)
         raw = self.r.get(keys.RECONCILER_EPOCH)
@@ -160,7 +160,7 @@ class Reconciler:
             message = f"worker {lost_worker} lost; resuming from last checkpoint (restart {restarts + 1})"
             if lifecycle.lose(self.store, run_id, restarts + 1, writer, message):
                 done.handed_on.append(run_id)
-                self.enqueue(run_id, record["spec"])
+                self.enqueue(run_id, record["spec"], resumed=True)
                 log.warning("run %s: %s", run_id, message)
         writer.close(timeout=10)
 
@@ -190,7 +190,7 @@ class Reconciler:
                     run_id,
                     record["status"],
                 )
-                self.enqueue(run_id, record["spec"])
+                self.enqueue(run_id, record["spec"], resumed=record["status"] == Status.RESUMING)
                 pipe.hdel(keys.RECONCILER_SUSPECTS, run_id)
                 done.requeued.append(run_id)
         for run_id in set(suspects) - {rec["id"] for rec in waiting}:

@@ -262,9 +262,12 @@ class RunStore:
 
 
 def waiting_score(record: dict[str, Any]) -> float:
-    """Order in the waiting index: by priority, then FIFO (queued_at) within a priority."""
+    """Order in the waiting index: by priority; within a priority, runs being resumed
+    (they were running: their message goes one broker step ahead, shared.connections)
+    before runs that never started; then FIFO (queued_at)."""
     priority = PRIORITY_ORDER.get(record["spec"].get("priority") or "normal", 1)
-    return priority * PRIORITY_SPAN + float(record.get("queued_at") or record["created_at"])
+    ahead = PRIORITY_SPAN / 2 if record.get("status") == Status.RESUMING else 0.0
+    return priority * PRIORITY_SPAN - ahead + float(record.get("queued_at") or record["created_at"])
 
 
 def _index_status(pipe: redis.client.Pipeline, record: dict[str, Any], before: str) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import os
 import socket
+from functools import partial
 
 import redis
 from flask_socketio import SocketIO
@@ -33,7 +34,7 @@ def reconciler_for(wired: Services) -> Reconciler:
     return Reconciler(
         wired.redis,
         wired.settings,
-        lambda run_id, spec: send_run(wired.celery, run_id, spec),
+        partial(send_run, wired.celery),
         me=f"web:{socket.gethostname()}:{os.getpid()}",
         restore=lambda: (wired.runs.restore_all(), wired.sweeps.restore_all()),
         spool_events=False,

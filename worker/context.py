@@ -4,7 +4,6 @@ and the artifact store its runs' files go to."""
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -12,6 +11,7 @@ import redis
 import torch
 
 from shared.artifacts import ArtifactStore, store_for
+from shared.connections import Enqueue
 from shared.runs import RunStore
 from shared.settings import Settings
 from worker.leases import LeaseKeeper
@@ -26,7 +26,7 @@ class WorkerContext:
     device: torch.device
     leases: LeaseKeeper
     #: Puts a run back on its queue (used to hand runs on when this worker shuts down).
-    enqueue: Callable[[str, dict[str, Any]], None] | None = None
+    enqueue: Enqueue | None = None
     #: Set on a warm shutdown: running runs checkpoint-resume elsewhere instead of finishing here.
     shutting_down: threading.Event = field(default_factory=threading.Event)
     #: Where runs' files go (ARTIFACTS_URL); RESULTS_DIR is this worker's scratch.

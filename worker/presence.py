@@ -18,7 +18,8 @@ import time
 import redis
 
 from shared import keys
-from shared.reconciler import Enqueue, Reconciler
+from shared.connections import Enqueue
+from shared.reconciler import Reconciler
 from shared.retry import Backoff
 from shared.spool import Drainer
 from worker.context import WorkerContext, describe_device

@@ -127,6 +127,6 @@ def _hand_off(ctx: WorkerContext, run_id: str, record: dict[str, Any], writer: E
     writer.close(timeout=10)
     ctx.leases.release(run_id)
     if ctx.enqueue is not None:
-        ctx.enqueue(run_id, record["spec"])
+        ctx.enqueue(run_id, record["spec"], resumed=True)
     log.warning("run %s: %s", run_id, message)
     return Status.RESUMING.value

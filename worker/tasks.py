@@ -25,8 +25,8 @@ _notifier: Notifier | None = None
 _lock = threading.Lock()
 
 
-def enqueue_run(run_id: str, spec: dict[str, Any]) -> None:
-    send_run(app, run_id, spec)
+def enqueue_run(run_id: str, spec: dict[str, Any], resumed: bool = False) -> None:
+    send_run(app, run_id, spec, resumed)
 
 
 def start_worker(name: str) -> WorkerContext:

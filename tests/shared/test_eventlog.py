@@ -56,6 +56,7 @@ def test_a_new_writer_continues_the_sequence(r, tmp_path):
 
 
 def test_after_a_flush_a_new_box_continues_from_what_the_web_side_recorded(r, tmp_path):
+    from shared.reconciler import Reconciler
     from shared.runs import RunStore, new_record
     from shared.spec import validate_spec
 
@@ -66,7 +67,11 @@ def test_after_a_flush_a_new_box_continues_from_what_the_web_side_recorded(r, tm
         w.append("progress", **PROGRESS, step=i)
     record_all(r, tmp_path / "web")
     r.flushdb()
-    record_all(r, tmp_path / "web")  # notices the flush: restores what it recorded
+    # The web side's reconciler notices the flush: records and recorded seqs come back.
+    web = RunStore(r, str(tmp_path / "web"))
+    Reconciler(
+        r, Settings(results_dir=str(tmp_path / "web")), lambda *a, **k: None, "web", lambda: (web.restore_all(), 0)
+    ).run_once()
     other = EventWriter(r, str(tmp_path / "box2"), RUN)
     assert other.append("status", status="running", message="resumed")["seq"] == 8
 

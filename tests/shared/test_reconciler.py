@@ -26,9 +26,10 @@ def world(r, tmp_path):
 
     def reconciler(me: str = "web-1", web_side: bool = True) -> Reconciler:
         restore = (lambda: (store.restore_all(), SweepStore(r, str(tmp_path)).restore_all())) if web_side else None
-        return Reconciler(
-            r, settings, lambda run_id, spec: enqueued.append((run_id, keys.queue_for(spec))), me, restore, False
-        )
+        def enqueue(run_id, spec, resumed=False):
+            enqueued.append((run_id, keys.queue_for(spec)))
+
+        return Reconciler(r, settings, enqueue, me, restore, False)
 
     return store, reconciler, enqueued
 

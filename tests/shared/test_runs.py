@@ -58,9 +58,9 @@ def test_queue_positions_follow_the_waiting_index_through_status_changes(r, tmp_
     assert store.queue_positions() == {runs[0]["id"]: 1, runs[1]["id"]: 2, runs[2]["id"]: 3}
     lifecycle.claim(store, runs[0]["id"], log(r, tmp_path, runs[0]["id"]), "claimed")
     assert store.queue_position(runs[0]["id"]) is None and store.queue_position(runs[2]["id"]) == 2
-    # Handed back to the queue: it waits behind the runs queued before that moment.
+    # Handed back to the queue: it was running, so it waits ahead of the runs never started.
     lifecycle.hand_off(store, runs[0]["id"], log(r, tmp_path, runs[0]["id"]), "handed on")
-    assert store.queue_positions() == {runs[1]["id"]: 1, runs[2]["id"]: 2, runs[0]["id"]: 3}
+    assert store.queue_positions() == {runs[0]["id"]: 1, runs[1]["id"]: 2, runs[2]["id"]: 3}
     lifecycle.cancel_waiting(store, runs[1]["id"], log(r, tmp_path, runs[1]["id"]))
     assert store.waiting_count() == 2
     r.flushdb()  # Redis lost everything: run.json brings the waiting run back in its place
@@ -110,3 +110,20 @@ def test_every_lifecycle_operation_is_its_own_member():
     """Two operations with the same moves (hand_off, lose) must not alias each other."""
     assert lifecycle.Op.LOSE is not lifecycle.Op.HAND_OFF and lifecycle.Op.LOSE.name == "LOSE"
     assert len(list(lifecycle.Op)) == len(lifecycle.Op.__members__)
+
+
+def test_a_run_handed_on_waits_ahead_of_the_runs_that_never_started(r, tmp_path):
+    """It was running: it continues before new work of its priority starts (its message
+    goes one broker step ahead too: shared.connections.send_run)."""
+    store = RunStore(r, str(tmp_path))
+    first, second = (dict(new_record(validate_spec({})), created_at=t) for t in (1.0, 2.0))
+    for run in (first, second):
+        store.create(run)
+    lifecycle.claim(store, first["id"], log(r, tmp_path, first["id"]), "claimed", worker="w1")
+    later = dict(new_record(validate_spec({})), created_at=3.0)
+    store.create(later)
+    lifecycle.lose(store, first["id"], 1, log(r, tmp_path, first["id"]), "lost")
+    assert store.queue_positions() == {first["id"]: 1, second["id"]: 2, later["id"]: 3}
+    urgent = dict(new_record(validate_spec({"priority": "high"})), created_at=4.0)
+    store.create(urgent)
+    assert store.queue_position(urgent["id"]) == 1, "a higher priority still goes first"
