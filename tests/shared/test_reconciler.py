@@ -26,6 +26,7 @@ def world(r, tmp_path):
 
     def reconciler(me: str = "web-1", web_side: bool = True) -> Reconciler:
         restore = (lambda: (store.restore_all(), SweepStore(r, str(tmp_path)).restore_all())) if web_side else None
+
         def enqueue(run_id, spec, resumed=False):
             enqueued.append((run_id, keys.queue_for(spec)))
 
