@@ -117,14 +117,14 @@ class Soak:
             proc.stop()
 
 
-def recovery(fault: dict[str, Any], histories: dict[str, list[dict[str, Any]]]) -> dict[str, float | None]:
+def recovery(fault: dict[str, Any], histories: dict[str, list[dict[str, Any]]], until: float) -> dict[str, float | None]:
     """Worst, over the runs the fault touched: the time from the fault to a lost run's
-    hand-on (``resuming``), and from the fault's heal to the run's next progress or
+    hand-on (``resuming``, before the next fault), and from the fault's heal to the run's next progress or
     epoch event (a run handed on may wait behind queued runs for a free worker)."""
     handed, progress = None, None
     for run_id in fault["runs"]:
         events = histories[run_id]
-        resumed = [e["ts"] for e in events if e.get("status") == "resuming" and e["ts"] > fault["at"]]
+        resumed = [e["ts"] for e in events if e.get("status") == "resuming" and fault["at"] < e["ts"] < until]
         if resumed:
             handed = max(handed or 0.0, resumed[0] - fault["at"])
         later = [e["ts"] for e in events if e["type"] in PROGRESS and e["ts"] > fault["healed_at"]]
@@ -221,7 +221,10 @@ def main() -> None:
             "histories_whole_and_gap_free": sum(whole.values()),
             "restarts": sum(r.get("restarts", 0) for r in records),
             "lease_seconds": args.lease,
-            "recovery_seconds": {f["fault"]: recovery(f, histories) for f in soak.faults},
+            "recovery_seconds": {
+                f["fault"]: recovery(f, histories, nxt["at"] if nxt else float("inf"))
+                for f, nxt in zip(soak.faults, [*soak.faults[1:], None])
+            },
             "longest_running_silence_after_last_heal_s": max(longest_silence(h, last_heal) for h in histories.values()),
             "bound_s": args.lease + 30,
             "last_run_ended_after_last_heal_s": round(max(r["finished_at"] for r in records) - last_heal, 1),
