@@ -146,6 +146,11 @@ class Recorder:
         self._stats_at = 0.0
         self._stop = threading.Event()
         self.mirror = RecordMirror(self._mirror_record, self._stop)
+        #: The last epoch each run's history holds: a mirrored record never names less
+        #: (the worker updates the record just after sending the epoch's events, so the
+        #: record read at that moment may lag; after a data loss the worker's resume
+        #: reads ``epoch`` to know which epochs were announced, and would repeat one).
+        self.epochs: dict[str, int] = {}
 
     # -- the lease -----------------------------------------------------------
     def hold_lease(self) -> bool:
@@ -238,6 +243,9 @@ class Recorder:
             history = self.runs[run_id]
             pipe.set(keys.run_recorded(run_id), history.last)
             kinds = {e["type"] for e in events}
+            for event in events:
+                if event["type"] == EventType.EPOCH and isinstance(event.get("epoch"), int):
+                    self.epochs[run_id] = max(self.epochs.get(run_id, 0), event["epoch"])
             if kinds & {EventType.EPOCH, EventType.SAMPLES, EventType.STATUS}:
                 history.series.flush()  # once per round, however many such events it held
             if any(e["type"] == EventType.STATUS and e.get("status") in TERMINAL for e in events):
@@ -247,6 +255,7 @@ class Recorder:
                 self.mirror.mark(run_id)
         for run_id in ended:
             self.runs.pop(run_id).series.flush()
+            self.epochs.pop(run_id, None)
             pipe.srem(keys.RECORDING, run_id)
             pipe.expire(keys.run_recorded(run_id), keys.RECORDED_TTL_SECONDS)
             pipe.delete(keys.run_backfill(run_id))
@@ -257,7 +266,9 @@ class Recorder:
         """``run.json`` on the web side: the record's durable copy (used after a flush)."""
         raw = cast(bytes | None, self.r.get(keys.run_record(run_id)))
         if raw is not None:
-            layout.write_json(layout.run_dir(self.results_dir, run_id) / layout.RUN_JSON, json.loads(raw))
+            record = json.loads(raw)
+            record["epoch"] = max(int(record.get("epoch") or 0), self.epochs.get(run_id, 0))
+            layout.write_json(layout.run_dir(self.results_dir, run_id) / layout.RUN_JSON, record)
 
     def _publish_stats(self, force: bool = False) -> None:
         now = time.monotonic()

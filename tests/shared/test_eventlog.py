@@ -155,3 +155,21 @@ def test_a_diverged_runs_nan_losses_are_logged_as_null(r, tmp_path):
     folder = series_dir(str(tmp_path / "web"), RUN)
     assert read_series(folder, "batch_loss")["mean"] == [0.5, None, None]
     assert read_series(folder, "test_loss")["mean"] == [2.3]
+
+
+def test_run_json_never_names_fewer_epochs_than_the_history_holds(r, tmp_path):
+    """The worker updates the record just after an epoch's events; a mirror taken in
+    between must not keep the old epoch: after a flush, resume reads it to know which
+    epochs were announced, and would announce one twice."""
+    from shared.runs import RunStore, new_record
+    from shared.spec import validate_spec
+
+    record = {**new_record(validate_spec({})), "id": RUN}
+    RunStore(r, str(tmp_path / "box")).create(record)  # in Redis: epoch 0 still
+    w = EventWriter(r, str(tmp_path / "box"), RUN)
+    w.append("epoch", epoch=1, train_loss=0.3, test_loss=0.2, test_accuracy=0.9, seconds=1.0)
+    recorder = record_all(r, tmp_path / "web")
+    recorder.mirror.flush()
+    recorder._mirror_record(RUN)
+    mirrored = json.loads((tmp_path / "web" / RUN / "run.json").read_text())
+    assert mirrored["epoch"] == 1
