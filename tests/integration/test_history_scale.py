@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import socket
+import time
 
 import pytest
 import requests
@@ -62,9 +63,12 @@ def test_a_client_that_never_reads_is_dropped_and_others_are_served(long_stack):
     ws.recv()  # the Engine.IO open packet; from here on nothing is read
     ws.send("40")
     subscribe = "42" + json.dumps(["subscribe", {"run_id": long_stack.run_id, "after": 0}])
-    for _ in range(60):  # 60 × 500 replayed events ≈ 9 MB the client will not take
-        ws.send(subscribe)
     web_log = long_stack.webs[0].log_path
+    for _ in range(60):  # one at a time (a burst would supersede itself): 500 events each it will not take
+        ws.send(subscribe)
+        if "dropping Socket.IO client" in web_log.read_text():
+            break
+        time.sleep(0.3)
     wait_for(lambda: "dropping Socket.IO client" in web_log.read_text(), 60, "the reader to be dropped")
     assert requests.get(long_stack.url + "/healthz", timeout=5).status_code == 200
     other = RunWatcher(long_stack.url, long_stack.run_id, after=19_000).start()
