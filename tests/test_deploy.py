@@ -128,9 +128,10 @@ def test_every_variable_the_code_reads_is_set_or_defaulted(compose):
                 "WORKER_TRAINERS",
                 "TRAINBOARD_GPU_INDEX",
                 "TRAINBOARD_SUPERVISED",
-                # the recorder beside each web process (web/__main__.py)
+                # the recorder beside each web process (set by web/recorder_supervisor.py)
                 "RECORDER",
                 "TRAINBOARD_RECORDER_PARENT",
+                "TRAINBOARD_RECORDER_OWNER",
                 # standard AWS variables (boto3 reads them too); compose sets _S3
                 "AWS_ENDPOINT_URL",
             )
