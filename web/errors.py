@@ -98,10 +98,10 @@ class ChunkedBodies:
     def __init__(self, app: Any):
         self.app = app
 
-    def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
-        if "chunked" in environ.get("HTTP_TRANSFER_ENCODING", "").lower():
-            environ["wsgi.input_terminated"] = True
-        return self.app(environ, start_response)
+    def __call__(self, wsgi_env: dict[str, Any], start_response: Any) -> Any:
+        if "chunked" in wsgi_env.get("HTTP_TRANSFER_ENCODING", "").lower():
+            wsgi_env["wsgi.input_terminated"] = True
+        return self.app(wsgi_env, start_response)
 
 
 def _reject_constant(name: str) -> Any:
