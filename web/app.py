@@ -46,7 +46,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     # "//etc/passwd" in an artifact name must reach the validator, not be redirected.
     app.url_map.merge_slashes = False
     app.config["JSON_SORT_KEYS"] = False
-    app.wsgi_app = errors.ChunkedBodies(app.wsgi_app)  # type: ignore[method-assign]
+    app.wsgi_app = errors.ChunkedBodies(app.wsgi_app)  # type: ignore[method-assign,assignment]
     r = redis_client(settings.redis_url)
     from web.access import refuse_unsafe
     from web.api import api
