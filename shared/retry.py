@@ -68,3 +68,29 @@ def attempts(count: int, backoff: Backoff | None = None, sleep: Callable[[float]
         if attempt > 1:
             sleep(backoff.next())
         yield attempt
+
+
+def run_every(
+    step: Callable[[], object],
+    interval: float,
+    sleep: Callable[[float], object],
+    keep_going: Callable[[], bool],
+    what: str,
+) -> None:
+    """Call ``step`` every ``interval`` seconds while ``keep_going()``: a Redis outage
+    waits out the policy's backoff (each retry logged), any other failure is logged
+    and the next round comes as usual. ``sleep`` is the caller's: an Event's ``wait``
+    (returns at once on stop) or an async mode's ``sleep``."""
+    backoff = Backoff()
+    while keep_going():
+        try:
+            step()
+            backoff.reset()
+            sleep(interval)
+        except redis.RedisError as exc:
+            delay = backoff.next()
+            log.warning("%s: Redis unavailable (%s); retrying in %.1fs", what, exc, delay)
+            sleep(delay)
+        except Exception:
+            log.exception("%s failed", what)
+            sleep(interval)

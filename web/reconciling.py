@@ -13,12 +13,11 @@ import os
 import socket
 from functools import partial
 
-import redis
 from flask_socketio import SocketIO
 
 from shared.connections import send_run
 from shared.reconciler import Reconciler
-from shared.retry import Backoff
+from shared.retry import run_every
 from web.services import Services
 
 log = logging.getLogger(__name__)
@@ -50,16 +49,4 @@ class ReconcilerTask:
         self.socketio.start_background_task(self._loop)
 
     def _loop(self) -> None:
-        backoff = Backoff()
-        while self.running:
-            try:
-                self.reconciler.run_once()
-                backoff.reset()
-                self.socketio.sleep(INTERVAL_SECONDS)
-            except redis.RedisError as exc:
-                delay = backoff.next()
-                log.warning("reconciler: Redis unavailable (%s); retrying in %.1f s", exc, delay)
-                self.socketio.sleep(delay)
-            except Exception:
-                log.exception("reconciler pass failed")
-                self.socketio.sleep(INTERVAL_SECONDS)
+        run_every(self.reconciler.run_once, INTERVAL_SECONDS, self.socketio.sleep, lambda: self.running, "reconciler")

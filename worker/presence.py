@@ -20,7 +20,7 @@ import redis
 from shared import keys
 from shared.connections import Enqueue
 from shared.reconciler import Reconciler
-from shared.retry import Backoff
+from shared.retry import run_every
 from shared.spool import Drainer
 from worker.context import WorkerContext, describe_device
 from worker.load import LoadSampler
@@ -78,19 +78,7 @@ class Presence(threading.Thread):
         pipe.execute()
 
     def run(self) -> None:
-        backoff = Backoff()
-        while not self._stop_event.is_set():
-            try:
-                self.beat()
-                backoff.reset()
-                self._stop_event.wait(HEARTBEAT_SECONDS)
-            except redis.RedisError as exc:
-                delay = backoff.next()
-                log.warning("heartbeat: Redis unavailable (%s); retrying in %.1fs", exc, delay)
-                self._stop_event.wait(delay)
-            except Exception:
-                log.exception("heartbeat failed")
-                self._stop_event.wait(HEARTBEAT_SECONDS)
+        run_every(self.beat, HEARTBEAT_SECONDS, self._stop_event.wait, lambda: not self._stop_event.is_set(), "heartbeat")
 
     def stop(self) -> None:
         self._stop_event.set()
