@@ -110,6 +110,7 @@ def main() -> None:
             web_tree=str(tree),
             recorder=os.environ.get("RECORDER", "on"),
             recorder_nice=os.environ.get("RECORDER_NICE", "default"),
+            ws_compression=os.environ.get("WS_COMPRESSION", "false"),
             runs=args.runs,
             clients_per_run=args.clients,
             events_published=sent,

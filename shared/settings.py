@@ -92,6 +92,10 @@ class Settings:
     client_queue_bytes: int = 16 * 1024 * 1024
     #: Runs one Socket.IO client may follow at once (a repeated subscribe replaces).
     max_subscriptions: int = 64
+    #: Accept WebSocket compression (permessage-deflate) when a browser offers it. Off: each
+    #: client has its own deflate context, so every event is compressed once per client —
+    #: most of the relay's CPU with hundreds of browsers (web.wsgi_layers).
+    ws_compression: bool = False
 
     def notify_policy(self) -> TargetPolicy:
         """Where notices a *user* named may go (shared.notify_targets). The operator's
@@ -221,5 +225,6 @@ def load_settings() -> Settings:
         recorder_max_lag=_float("RECORDER_MAX_LAG", d.recorder_max_lag, 1.0, 24 * 3600.0),
         client_queue_bytes=_int("CLIENT_QUEUE_BYTES", d.client_queue_bytes, 64 * 1024, 2**40),
         max_subscriptions=_int("MAX_SUBSCRIPTIONS", d.max_subscriptions, 1, 100_000),
+        ws_compression=_bool("WS_COMPRESSION", d.ws_compression),
         checkpoint_budget_mb=_float("CHECKPOINT_BUDGET_MB", d.checkpoint_budget_mb, 0.0, 10_000_000.0),
     )

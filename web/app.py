@@ -20,7 +20,7 @@ from shared.connections import CELERY_CONFIG, redis_client
 from shared.runs import RunStore
 from shared.settings import Settings, load_settings
 from shared.sweep_store import SweepStore
-from web import errors, services, sockets
+from web import errors, services, sockets, wsgi_layers
 from web.backpressure import BufferGuard
 
 log = logging.getLogger(__name__)
@@ -46,7 +46,6 @@ def create_app(settings: Settings | None = None) -> Flask:
     # "//etc/passwd" in an artifact name must reach the validator, not be redirected.
     app.url_map.merge_slashes = False
     app.config["JSON_SORT_KEYS"] = False
-    app.wsgi_app = errors.ChunkedBodies(app.wsgi_app)  # type: ignore[method-assign,assignment]
     r = redis_client(settings.redis_url)
     from web.access import refuse_unsafe
     from web.api import api
@@ -88,6 +87,10 @@ def create_app(settings: Settings | None = None) -> Flask:
         # Same origin only unless CORS_ORIGINS lists others.
         cors_allowed_origins=list(settings.cors_origins) or None,
     )
+    # Outside Socket.IO's own layer, so both see every request (web.wsgi_layers).
+    app.wsgi_app = wsgi_layers.ChunkedBodies(app.wsgi_app)  # type: ignore[method-assign,assignment]
+    if not settings.ws_compression:
+        app.wsgi_app = wsgi_layers.NoWebSocketCompression(app.wsgi_app)  # type: ignore[method-assign,assignment]
     return app
 
 

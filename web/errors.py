@@ -87,22 +87,5 @@ def depth(value: Any) -> int:
     return deepest
 
 
-class ChunkedBodies:
-    """WSGI middleware: a ``Transfer-Encoding: chunked`` body is read to its end.
-
-    Werkzeug reads a body without ``Content-Length`` only when the server says the input
-    ends by itself (``wsgi.input_terminated``, PEP 3333's extension); gevent's server sets
-    it, eventlet's decodes chunks but does not say so, and the body would read as empty.
-    ``MAX_CONTENT_LENGTH`` still bounds what is read (413)."""
-
-    def __init__(self, app: Any):
-        self.app = app
-
-    def __call__(self, wsgi_env: dict[str, Any], start_response: Any) -> Any:
-        if "chunked" in wsgi_env.get("HTTP_TRANSFER_ENCODING", "").lower():
-            wsgi_env["wsgi.input_terminated"] = True
-        return self.app(wsgi_env, start_response)
-
-
 def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not allowed in JSON")

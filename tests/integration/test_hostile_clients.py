@@ -196,3 +196,35 @@ def test_the_cli_never_lets_an_id_change_the_endpoint(make_stack, capsys):
         assert main(["--url", stack.url, "show", bad]) == 2, bad
         captured = capsys.readouterr()
         assert "workers" not in captured.out and "HTTP 404" in captured.err, (bad, captured)
+
+
+def websocket_upgrade(url: str) -> tuple[int, dict[str, str]]:
+    """A raw WebSocket upgrade that offers permessage-deflate, as every browser does;
+    returns the status and the response headers (lower-case names)."""
+    parts = urlsplit(url)
+    conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=10)
+    conn.request(
+        "GET",
+        "/socket.io/?EIO=4&transport=websocket",
+        headers={
+            "Connection": "Upgrade",
+            "Upgrade": "websocket",
+            "Sec-WebSocket-Version": "13",
+            "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ==",
+            "Sec-WebSocket-Extensions": "permessage-deflate; client_max_window_bits",
+        },
+    )
+    response = conn.getresponse()
+    headers = {k.lower(): v for k, v in response.getheaders()}
+    conn.close()
+    return response.status, headers
+
+
+def test_websocket_compression_is_declined_unless_configured(closed_stack, make_stack):
+    """One event to a room of N is compressed N times with per-client deflate contexts;
+    the server declines the offer by default (WS_COMPRESSION) and still upgrades."""
+    status, headers = websocket_upgrade(closed_stack.url)
+    assert status == 101 and "sec-websocket-extensions" not in headers, headers
+    compressing = make_stack(workers=0, API_TOKEN=TOKEN, WS_COMPRESSION="true")
+    status, headers = websocket_upgrade(compressing.url)
+    assert status == 101 and "permessage-deflate" in headers.get("sec-websocket-extensions", ""), headers
