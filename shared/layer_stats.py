@@ -69,7 +69,7 @@ def flags(epochs: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
     out: dict[str, dict[str, Any]] = {}
     for entry in epochs:
         layers = entry["layers"]
-        rms = {name: stats["gradients"]["rms"] for name, stats in layers.items()}
+        rms = {name: stats["gradients"]["rms"] for name, stats in layers.items() if stats.get("gradients") is not None}
         finite = [v for v in rms.values() if v is not None and math.isfinite(v)]
         largest = max(finite) if finite else None
         for name, value in rms.items():

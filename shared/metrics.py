@@ -13,8 +13,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-#: What a missing or non-finite value is shown as.
+#: What a missing or non-finite value is shown as (the page and the CLI alike).
 MISSING = "—"
+
+#: A live run's throughput and ETA, one definition for the page and ``trainboard watch``:
+#: batches per second over the last THROUGHPUT_WINDOW_S seconds of wall-clock time, so
+#: epoch evaluations count and one odd batch does not swing it; with less than
+#: THROUGHPUT_MIN_SPAN_S of history the worker's own last figure stands in.
+THROUGHPUT_WINDOW_S = 60.0
+THROUGHPUT_MIN_SPAN_S = 2.0
 
 
 @dataclass(frozen=True)
@@ -51,6 +58,15 @@ def show(name: str, value: Any) -> str:
 def record_metrics(epoch: dict[str, Any]) -> dict[str, Any]:
     """The metrics of an epoch event that the run record keeps."""
     return {m.name: epoch.get(m.name) for m in EPOCH_METRICS if m.in_record}
+
+
+def page_measures() -> dict[str, Any]:
+    """How the page shows a missing value and measures throughput (rendered into index.html)."""
+    return {
+        "missing": MISSING,
+        "throughput_window_s": THROUGHPUT_WINDOW_S,
+        "throughput_min_span_s": THROUGHPUT_MIN_SPAN_S,
+    }
 
 
 def page_table() -> list[dict[str, str]]:

@@ -5,14 +5,11 @@ from __future__ import annotations
 from collections import deque
 from typing import Any, TextIO
 
+from shared.metrics import THROUGHPUT_MIN_SPAN_S as MIN_SPAN_S
+from shared.metrics import THROUGHPUT_WINDOW_S as WINDOW_S
 from shared.metrics import show
 
 WIDTH = 30
-#: The page's definition (web/static/js/throughput.js): batches per second over the last
-#: WINDOW_S seconds of wall-clock time, so epoch evaluations count and one odd batch does
-#: not swing it; below MIN_SPAN_S of history the worker's own last figure stands in.
-WINDOW_S = 60.0
-MIN_SPAN_S = 2.0
 
 
 class Throughput:

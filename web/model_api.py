@@ -87,6 +87,8 @@ def layers(run_id: str) -> Response:
         edges, scale = layer_stats.weight_edges(r), "linear"
     else:
         edges, scale = layer_stats.grad_edges(), "signed-log10"
+    # Epoch 0 (the initial weights) has no gradients: that strip starts at epoch 1.
+    epochs = [e for e in epochs if e["layers"][name].get(kind) is not None]
     rows = [e["layers"][name] for e in epochs]
     return jsonify(
         {

@@ -36,6 +36,7 @@ def index() -> str:
         sweep_fields=sweeps.SWEEP_FIELDS,
         priorities=spec.BY_NAME["priority"].choices,
         epoch_metrics=metrics.page_table(),
+        measures=metrics.page_measures(),
         form_rules={
             "fields": _field_table(spec.FIELDS),
             "sweep_fields": _field_table(sweeps.SWEEP_FIELDS),

@@ -144,7 +144,12 @@ def prepare(ctx: WorkerContext, run_id: str, spec: dict[str, Any], fork: forks.F
         run.resumed_from = fork.epoch
         ranges = state["history"].get("layers", {}).get("ranges")  # the parent's bins
     run.watch = LayerWatch(model, ranges)
-    run.history.setdefault("layers", {"epochs": []}).update(run.watch.header())
+    layers = run.history.setdefault("layers", {"epochs": []})
+    layers.update(run.watch.header())
+    if run.resumed_from is None and not layers["epochs"]:  # a fresh start: its initial weights
+        layers["epochs"].append(run.watch.initial())
+        layout.write_json(run.folder / layout.LAYER_STATS, finite(layers))
+        _store(ctx, run_id, run.folder, layout.LAYER_STATS)
     layout.write_json(run.folder / layout.MODEL_SUMMARY, summarize(model))
     _store(ctx, run_id, run.folder, layout.MODEL_SUMMARY)
     return run

@@ -90,6 +90,28 @@ class LayerWatch:
             self._update = {name: w.detach() - self._before[name] for name, w in self.layers.items()}
             self._before = {}
 
+    def initial(self) -> dict[str, Any]:
+        """Epoch 0: the weights the run starts from, before any batch (no gradients yet),
+        so the page can compare what training made of them."""
+        return {
+            "epoch": 0,
+            "layers": {
+                name: {
+                    "weights": {"counts": weight_histogram(w.detach().float().cpu(), self.ranges[name]), **_stats(w.detach().float().cpu())},
+                    "gradients": None,
+                    "update_ratio": None,
+                }
+                for name, w in self.layers.items()
+            },
+            **self._filters(),
+        }
+
+    def _filters(self) -> dict[str, Any]:
+        """The first layer's kernels, one row each."""
+        first = next(iter(self.layers.values()))
+        filters = first.detach().float().cpu().reshape(first.shape[0], -1)
+        return {"filters": [[round(v, 4) for v in row] for row in filters.tolist()], "filter_shape": list(first.shape)}
+
     def collect(self, epoch: int) -> dict[str, Any]:
         """This epoch's entry (and reset for the next): per layer, histograms and stats."""
         layers: dict[str, Any] = {}
@@ -105,15 +127,8 @@ class LayerWatch:
                 "gradients": {"counts": gradient_histogram(grad), **_stats(grad)},
                 "update_ratio": _round(ratio) if ratio is not None else None,
             }
-        first = next(iter(self.layers.values()))
-        filters = first.detach().float().cpu().reshape(first.shape[0], -1)
         self._grads, self._batches, self._update = {}, 0, {}
-        return {
-            "epoch": epoch,
-            "layers": layers,
-            "filters": [[round(v, 4) for v in row] for row in filters.tolist()],
-            "filter_shape": list(first.shape),
-        }
+        return {"epoch": epoch, "layers": layers, **self._filters()}
 
     def header(self) -> dict[str, Any]:
         """What every epoch shares: bins, weight ranges, gradient edges, layer shapes."""

@@ -46,17 +46,19 @@ def test_inspect_a_run_and_fork_it(store_stack, tmp_path):
     model = api(stack, "GET", f"/api/runs/{pid}/model").json()
     assert model["total_params"] == 394_890 and model["layers"][0]["output_shape"] == [16, 28, 28]
     index = api(stack, "GET", f"/api/runs/{pid}/layers").json()
-    assert index["epochs"] == [1, 2, 3]
+    assert index["epochs"] == [0, 1, 2, 3]  # 0: the initial weights, before any batch
     assert [layer["name"] for layer in index["layers"]] == ["conv1", "conv2", "conv3", "conv4", "fc1", "fc2"]
     grads = api(stack, "GET", f"/api/runs/{pid}/layers", params={"layer": "conv2", "kind": "gradients"}).json()
-    assert len(grads["counts"]) == 3 and all(sum(row) == 32 * 16 * 9 for row in grads["counts"])
+    assert grads["epochs"] == [1, 2, 3] and all(sum(row) == 32 * 16 * 9 for row in grads["counts"])
     assert grads["scale"] == "signed-log10" and len(grads["edges"]) == grads["bins"] + 1 == 65
     weights = api(stack, "GET", f"/api/runs/{pid}/layers", params={"layer": "fc2"}).json()
-    assert weights["kind"] == "weights" and all(r > 0 for r in weights["update_ratio"])
+    assert weights["kind"] == "weights" and weights["epochs"] == [0, 1, 2, 3]
+    assert weights["update_ratio"][0] is None and all(r > 0 for r in weights["update_ratio"][1:])
+    assert sum(weights["counts"][0]) == 10 * 128 and weights["counts"][0] != weights["counts"][3]
     assert api(stack, "GET", f"/api/runs/{pid}/layers", params={"layer": "nope"}).status_code == 404
     assert api(stack, "GET", f"/api/runs/{pid}/layers", params={"layer": "fc2", "kind": "x"}).status_code == 400
     filters = api(stack, "GET", f"/api/runs/{pid}/filters").json()
-    assert filters["shape"] == [16, 1, 3, 3] and len(filters["filters"]) == 3
+    assert filters["shape"] == [16, 1, 3, 3] and filters["epochs"] == [0, 1, 2, 3]
     acts = api(stack, "POST", f"/api/runs/{pid}/activations", json={"pixels": [0] * 392 + [255] * 392}).json()
     assert [(a["name"], a["shape"]) for a in acts["layers"]] == [
         ("conv1", [16, 28, 28]),

@@ -26,7 +26,8 @@ def test_inside_the_model_has_its_section_scales_and_values_on_hover(make_stack,
     strip = page.locator("#layers .layer").first
     strip.locator("canvas.strip").hover(position={"x": 5, "y": 40})
     text = strip.locator(".readout").inner_text()
-    assert re.fullmatch(r"epoch 1 · \S+ … \S+: [\d,]+ weights", text), text
+    # The first column is epoch 0: the initial weights, recorded before any batch.
+    assert re.fullmatch(r"epoch 0 · \S+ … \S+: [\d,]+ weights", text), text
     strip.locator("canvas.strip").hover(position={"x": 200, "y": 40})
     assert strip.locator(".readout").inner_text().startswith("epoch 2 ·")
     # A filter's colour bar has its values at the ends; hovering a cell gives its value.
@@ -34,5 +35,15 @@ def test_inside_the_model_has_its_section_scales_and_values_on_hover(make_stack,
     assert re.fullmatch(r"−\S+", page.inner_text("#filters-min")) and page.inner_text("#filters-max").startswith("+")
     page.locator("#filters canvas.filter").nth(3).hover(position={"x": 2, "y": 2})
     assert re.fullmatch(r"filter 3 · row 1, column 1: -?\d\S*", page.inner_text("#filters-readout"))
+    # The filters as they started, to compare with what training made of them.
+    assert page.inner_text("#filters-epoch") == "epoch 2"
+    page.locator("#filters-slider").fill("0")
+    assert page.inner_text("#filters-epoch") == "initial weights (epoch 0)"
+    # Gradients exist from epoch 1: their strips start there.
+    page.locator("#panel-inside").get_by_label("Show").select_option("gradients")
+    page.wait_for_function("document.querySelectorAll('#layers canvas[aria-label*=gradients]').length > 0")
+    grad = page.locator("#layers .layer").first.locator("canvas.strip")
+    grad.hover(position={"x": 2, "y": 40})
+    assert page.locator("#layers .layer").first.locator(".readout").inner_text().startswith("epoch 1 ·")
     shoot(page, "inside-desktop.png", full_page=False)
     assert_quiet(page)

@@ -9,6 +9,7 @@ import re
 import pytest
 import requests
 
+from shared.metrics import MISSING
 from tests.processes import wait_for
 from tests.ui.conftest import assert_quiet, shoot
 
@@ -28,7 +29,7 @@ def test_a_fork_never_shows_its_parents_numbers(make_stack, page):
     stack.workers[0].stop()  # the fork waits in the queue: it has no numbers of its own yet
     page.goto(f"{stack.url}/#run={parent['id']}")
     page.wait_for_selector("#stat-epoch:text('3')")
-    page.wait_for_function("document.querySelector('#stat-rate').textContent !== '–'")
+    page.wait_for_function(f"document.querySelector('#stat-rate').textContent !== '{MISSING}'")
     theirs = stats(page)
     assert theirs["#stat-acc"].endswith("%")
     page.get_by_role("button", name="Fork / continue…").click()
@@ -38,7 +39,7 @@ def test_a_fork_never_shows_its_parents_numbers(make_stack, page):
     page.wait_for_selector("#run-lineage:text('forked at epoch 1 from parent')")
     page.wait_for_selector("#run-status:text('queued')")
     page.wait_for_timeout(500)  # anything left over would show by now
-    assert stats(page) == {"#stat-epoch": "1", "#stat-acc": "–", "#stat-test-loss": "–", "#stat-rate": "–"}
+    assert stats(page) == {"#stat-epoch": "1", "#stat-acc": MISSING, "#stat-test-loss": MISSING, "#stat-rate": MISSING}
     shoot(page, "fork-desktop.png", full_page=False)
     # Back to the parent through the lineage link: its own numbers, none of the fork's.
     page.locator("#run-lineage a").click()
@@ -56,7 +57,7 @@ def test_a_finished_run_shows_its_whole_run_images_per_second(make_stack, page):
     record = stack.run(run["id"])
     expected = 2 * 1000 / (record["finished_at"] - record["started_at"])
     for _ in range(2):  # live, then after a reload: the same figure
-        page.wait_for_function("document.querySelector('#stat-rate').textContent !== '–'")
+        page.wait_for_function(f"document.querySelector('#stat-rate').textContent !== '{MISSING}'")
         shown = float(page.inner_text("#stat-rate").replace(",", ""))
         assert abs(shown - expected) <= max(1.0, 0.01 * expected), (shown, expected)
         assert page.get_attribute("#stat-rate", "title") == "average over the whole run"
@@ -84,7 +85,7 @@ def test_a_cancelled_run_says_so_and_where_it_stopped(make_stack, page):
         batches = int(page.get_attribute("#loss-chart", "data-points"))
         progress = page.inner_text("#progress-text")
         assert progress.startswith(f"{batches / 2250 * 100:.1f}%") and progress != "0.0%"
-        assert page.inner_text("#stat-rate") != "–"
+        assert page.inner_text("#stat-rate") != MISSING
         item = page.locator(f".run[data-run-id='{run['id']}']")
         assert "stopped in epoch 1/3" in item.inner_text(), "the list says where it stopped too"
         shoot(page, "cancelled-desktop.png", full_page=False)

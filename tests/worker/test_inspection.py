@@ -61,6 +61,8 @@ def test_the_watch_records_every_layer_each_epoch_on_fixed_bins(mnist):
     opt = training.build_optimizer(model, "adam", 1e-3, torch.device("cpu"))
     watch = LayerWatch(model, last_batches=1)
     ranges = dict(watch.ranges)
+    initial = watch.initial()
+    first_kernel = model.conv1.weight[0].flatten().tolist()
     entries = []
     for epoch in (1, 2):
         training.train_epoch(model, images, labels, opt, None, 64, 0, epoch, Collect(), watch=watch)
@@ -80,6 +82,13 @@ def test_the_watch_records_every_layer_each_epoch_on_fixed_bins(mnist):
     assert len(entries[1]["filters"]) == 16 and len(entries[1]["filters"][0]) == 9
     assert entries[1]["filters"][0][0] == round(model.conv1.weight[0, 0, 0, 0].item(), 4)
     assert ls.nice_range(0.33) == 1.0 and ls.nice_range(0.05) == 0.2
+    # Epoch 0: the weights before any batch, on the same bins, and no gradients yet.
+    assert initial["epoch"] == 0 and initial["filters"][0] == [round(v, 4) for v in first_kernel]
+    for name, layer in initial["layers"].items():
+        assert sum(layer["weights"]["counts"]) == dict(model.named_parameters())[f"{name}.weight"].numel()
+        assert layer["gradients"] is None and layer["update_ratio"] is None
+    assert initial["layers"]["fc2"]["weights"]["counts"] != entries[1]["layers"]["fc2"]["weights"]["counts"]
+    assert ls.flags([initial, *entries]) == ls.flags(entries)
 
 
 def test_the_watch_costs_nothing_it_does_not_say():

@@ -21,6 +21,9 @@ const LIFECYCLE = embedded("lifecycle", '{"statuses": [], "active": [], "waiting
 export const ACTIVE = new Set(LIFECYCLE.active);
 export const WAITING = new Set(LIFECYCLE.waiting);
 export const EPOCH_METRICS = embedded("epoch-metrics", "[]");
+// The missing-value mark and the throughput window (shared.metrics; `trainboard watch` too).
+export const MEASURES = embedded("measures", "{}");
+export const MISSING = MEASURES.missing;
 // Every form field's bounds (shared.spec.FIELDS, shared.sweeps.SWEEP_FIELDS) and a sweep's limits.
 export const FORM_RULES = embedded("form-rules", '{"fields": [], "sweep_fields": [], "max_sweep_runs": 0, "max_values": 0}');
 
@@ -30,7 +33,7 @@ export const POINTS = { run: 1500, compare: 800, sweep: 300 };
 export const REFRESH_MS = 2000;
 
 export const plural = (n, word) => `${n.toLocaleString()} ${word}${n === 1 ? "" : "s"}`;
-export const pct = (x) => (x == null ? "–" : `${(x * 100).toFixed(2)}%`);
+export const pct = (x) => (x == null ? MISSING : `${(x * 100).toFixed(2)}%`);
 
 export function formatDuration(seconds) {
   const s = Math.max(0, Math.round(seconds));

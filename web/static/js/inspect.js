@@ -2,7 +2,7 @@
 // epochs (one heat strip per layer, as TensorBoard's distributions), the first conv
 // layer's filters per epoch, and the feature maps of any image (drawn or a test sample).
 import * as api from "./api.js";
-import { el } from "./dom.js";
+import { MISSING, el } from "./dom.js";
 
 const fmt = (n) => n.toLocaleString("en-US");
 
@@ -10,7 +10,7 @@ export function renderModelSummary(container, summary) {
   if (!summary) { container.replaceChildren(el("p", { class: "muted" }, "written when the run starts training")); return; }
   const rows = summary.layers.map((l) => el("tr", { class: l.params ? "" : "muted" },
     el("td", {}, l.name), el("td", {}, l.type), el("td", {}, l.output_shape.join("×")),
-    el("td", { class: "num" }, l.params ? fmt(l.params) : "–"), el("td", { class: "num" }, l.macs ? fmt(l.macs) : "–")));
+    el("td", { class: "num" }, l.params ? fmt(l.params) : MISSING), el("td", { class: "num" }, l.macs ? fmt(l.macs) : MISSING)));
   container.replaceChildren(el("table", { class: "model-table" },
     el("thead", {}, el("tr", {}, ...["layer", "type", "output", "params", "MACs / image"].map((h) => el("th", {}, h)))),
     el("tbody", {}, ...rows),
@@ -44,7 +44,7 @@ export function drawStrip(canvas, counts) {
   ctx.putImageData(image, 0, 0);
 }
 
-const sci = (v) => (v == null ? "–" : Math.abs(v) >= 0.01 && Math.abs(v) < 1000 ? v.toPrecision(3) : v.toExponential(1));
+const sci = (v) => (v == null ? MISSING : Math.abs(v) >= 0.01 && Math.abs(v) < 1000 ? v.toPrecision(3) : v.toExponential(1));
 
 // What the pointer is over in a strip: the epoch, the bin's range of values and how many
 // weights (or gradients) fell in it. Gradient bins are in signed-log units
@@ -79,12 +79,17 @@ export class LayersView {
     const index = await api.layers(id).catch(() => null);
     if (!index || ticket !== this.ticket) return;
     if (!index.epochs.length) {
-      this.container.replaceChildren(el("p", { class: "muted" }, "recorded after each epoch"));
+      this.container.replaceChildren(el("p", { class: "muted" }, "recorded when training starts and after each epoch"));
       return;
     }
     const layers = await Promise.all(index.layers.map((l) => api.layers(id, l.name, kind).catch(() => null)));
     if (ticket !== this.ticket) return;
     this.container.replaceChildren(...layers.filter(Boolean).map((layer) => {
+      // Epoch 0 (the initial weights) has no gradients: that strip starts with epoch 1.
+      if (!layer.counts.length) {
+        return el("div", { class: "layer", "data-layer": layer.layer }, el("strong", {}, layer.layer),
+          el("p", { class: "muted small" }, "gradients after the first epoch"));
+      }
       const canvas = el("canvas", { class: "strip", "aria-label": `${layer.layer} ${kind} by epoch` });
       drawStrip(canvas, layer.counts);
       const last = layer.stats[layer.stats.length - 1];
@@ -126,7 +131,7 @@ export class FiltersView {
     this.container.replaceChildren();
     this.slider.disabled = true;
     const data = await api.filters(runId).catch(() => null);
-    if (!data || !data.epochs.length) { this.label.textContent = "after the first epoch"; return; }
+    if (!data || !data.epochs.length) { this.label.textContent = "when training starts"; return; }
     this.data = data;
     this.scale = Math.max(...data.filters.flat(2).map(Math.abs)) || 1; // one scale for every epoch
     this.slider.min = "0";
@@ -140,7 +145,7 @@ export class FiltersView {
     const { data } = this;
     if (!data) return;
     const [, , kh, kw] = data.shape;
-    this.label.textContent = `epoch ${data.epochs[i]}`;
+    this.label.textContent = data.epochs[i] === 0 ? "initial weights (epoch 0)" : `epoch ${data.epochs[i]}`;
     this.scaleLabels.min.textContent = `−${sci(this.scale)}`;
     this.scaleLabels.max.textContent = `+${sci(this.scale)}`;
     this.container.replaceChildren(...data.filters[i].map((kernel, k) => {

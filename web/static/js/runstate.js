@@ -2,7 +2,7 @@
 // run's own events and series said. The state is made anew when a run is opened, and
 // each event makes the next one, so opening another run (a fork, its parent) or a
 // status arriving twice cannot leave another run's epoch, accuracy or images/s behind.
-import { ACTIVE, formatDuration, pct, plural } from "./dom.js";
+import { ACTIVE, MISSING, formatDuration, pct, plural } from "./dom.js";
 import { WINDOW_S, etaSeconds, imagesPerSecond, position } from "./throughput.js";
 
 // `batches`: global batches the opened series hold; `steps`: batches per epoch;
@@ -46,10 +46,10 @@ export function headline(state, run) {
     status,
     fraction: at.fraction,
     progress,
-    epoch: last ? String(last.epoch) : run.epoch ? String(run.epoch) : "–",
-    accuracy: last ? pct(last.test_accuracy) : "–",
-    testLoss: last?.test_loss != null ? last.test_loss.toFixed(4) : "–",
-    rate: rate == null ? "–" : Math.round(rate).toLocaleString(),
+    epoch: last ? String(last.epoch) : run.epoch ? String(run.epoch) : MISSING,
+    accuracy: last ? pct(last.test_accuracy) : MISSING,
+    testLoss: last?.test_loss != null ? last.test_loss.toFixed(4) : MISSING,
+    rate: rate == null ? MISSING : Math.round(rate).toLocaleString(),
     rateNote: active ? `over the last ${WINDOW_S} s` : "average over the whole run",
     message: message(state, run, at),
   };

@@ -2,7 +2,7 @@
 // live; its charts, samples, confusion matrix, files, exports, draw-a-digit, what is
 // inside its model (inspect.js), and forking it.
 import * as api from "./api.js";
-import { $, el, ACTIVE, POINTS } from "./dom.js";
+import { $, el, ACTIVE, MISSING, POINTS } from "./dom.js";
 import { DigitPanel } from "./draw.js";
 import { ForkDialog, fillForm } from "./fork.js";
 import { FiltersView, LayersView, renderModelSummary } from "./inspect.js";
@@ -165,7 +165,7 @@ export class RunView {
     $("run-spec").textContent = specLine(run.spec);
     this.drawLineage(run);
     $("stat-worker").textContent = run.worker ? `${run.worker} (${run.device})` +
-      (run.peak_gpu_memory_mb != null ? ` · peak ${Math.round(run.peak_gpu_memory_mb)} MiB GPU` : "") : "–";
+      (run.peak_gpu_memory_mb != null ? ` · peak ${Math.round(run.peak_gpu_memory_mb)} MiB GPU` : "") : MISSING;
     $("progress-bar").style.width = `${(h.fraction * 100).toFixed(1)}%`;
     $("progress-text").textContent = h.progress;
     $("stat-epoch").textContent = h.epoch;

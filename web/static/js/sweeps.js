@@ -4,7 +4,7 @@
 // as runs finish.
 import uPlot from "/vendor/uPlot.esm.js";
 import * as api from "./api.js";
-import { el, pct, ACTIVE, POINTS, REFRESH_MS } from "./dom.js";
+import { el, pct, ACTIVE, MISSING, POINTS, REFRESH_MS } from "./dom.js";
 import { ParallelCoordinates } from "./parallel.js";
 import { CompareChart, comparedRun } from "./compare.js";
 
@@ -154,7 +154,7 @@ export class SweepView {
     this.$("sweep-table").replaceChildren(el("thead", {}, head), el("tbody", {}, ...rows.map((run) => el("tr", {
       "data-run-id": run.id, class: run.id === s.best_run_id ? "best" : "", onclick: () => this.onOpenRun(run),
     }, ...cols.map(([key]) => el("td", {}, key === "best"
-      ? `${run.metrics?.best_test_accuracy != null ? pct(run.metrics.best_test_accuracy) : "–"}${run.id === s.best_run_id ? " ★" : ""}`
+      ? `${run.metrics?.best_test_accuracy != null ? pct(run.metrics.best_test_accuracy) : MISSING}${run.id === s.best_run_id ? " ★" : ""}`
       : key === "status" ? el("span", { class: `badge badge-${run.status}` }, run.status) : String(value(run, key))))))));
   }
 }

@@ -5,10 +5,12 @@
 // are part of what is left), and one slow or fast batch does not swing the figure.
 // Finished: images trained over the run's whole wall-clock time, started to finished.
 // ETA: the batches left at the live rate. `trainboard watch` prints the same figures
-// (trainboard_cli/progress.py, same window).
-export const WINDOW_S = 60;
+// (trainboard_cli/progress.py); both windows come from shared.metrics.
+import { MEASURES } from "./dom.js";
+
+export const WINDOW_S = MEASURES.throughput_window_s;
 // Too short a span says little: below it, the worker's own last figure stands in.
-const MIN_SPAN_S = 2;
+const MIN_SPAN_S = MEASURES.throughput_min_span_s;
 // A followed run's events (server timestamps) outrank its pushed record (browser clock)
 // while they keep coming; the two clocks are never mixed in one window.
 const EVENTS_FRESH_MS = 5000;
