@@ -93,18 +93,15 @@ class LayerWatch:
     def initial(self) -> dict[str, Any]:
         """Epoch 0: the weights the run starts from, before any batch (no gradients yet),
         so the page can compare what training made of them."""
-        return {
-            "epoch": 0,
-            "layers": {
-                name: {
-                    "weights": {"counts": weight_histogram(w.detach().float().cpu(), self.ranges[name]), **_stats(w.detach().float().cpu())},
-                    "gradients": None,
-                    "update_ratio": None,
-                }
-                for name, w in self.layers.items()
-            },
-            **self._filters(),
-        }
+        layers: dict[str, Any] = {}
+        for name, w in self.layers.items():
+            weights = w.detach().float().cpu()
+            layers[name] = {
+                "weights": {"counts": weight_histogram(weights, self.ranges[name]), **_stats(weights)},
+                "gradients": None,
+                "update_ratio": None,
+            }
+        return {"epoch": 0, "layers": layers, **self._filters()}
 
     def _filters(self) -> dict[str, Any]:
         """The first layer's kernels, one row each."""
