@@ -104,43 +104,25 @@ def test_extra_boxes_need_the_heads_address_and_secrets_and_the_head_publishes_o
     assert "exit 1" in store and "-s3.config" in store
 
 
-def test_every_variable_the_code_reads_is_set_or_defaulted(compose):
-    source = "\n".join(p.read_text() for d in ("shared", "web", "worker") for p in (ROOT / d).rglob("*.py"))
-    read = set(re.findall(r"""environ(?:\.get)?\(\s*["']([A-Z_]+)["']""", source))
-    read |= set(re.findall(r"""_(?:int|float)\(\s*["']([A-Z_]+)["']""", source))
-    assert {"REDIS_URL", "RESULTS_DIR", "DATA_DIR", "WEB_HOST", "WEB_PORT"} <= read
-    from shared.settings import load_settings
+def test_every_variable_the_code_reads_is_a_row_of_the_settings_table(compose):
+    """Settings are read in one place (shared/settings.py, one row each); elsewhere only
+    the plumbing between a process and the children it starts, and boto3's own."""
+    from shared.settings import env_name, load_settings, table
 
-    settings_source = (ROOT / "shared" / "settings.py").read_text()
-    for var in read:
-        defaulted = (
-            f'"{var}") or d.' in settings_source
-            or f'"{var}", d.' in settings_source
-            or var
-            in (
-                "CORS_ORIGINS",
-                "ASYNC_MODE",
-                "WORKER_NAME",
-                "LOG_LEVEL",
-                "REDIS_PASSWORD",
-                # defaulted in worker.supervisor.plan, or set by it for its trainers
-                "WORKER_GPUS",
-                "WORKER_TRAINERS",
-                "TRAINBOARD_GPU_INDEX",
-                "TRAINBOARD_SUPERVISED",
-                # the recorder beside each web process (set by web/recorder_supervisor.py)
-                "RECORDER",
-                "TRAINBOARD_RECORDER_PARENT",
-                "TRAINBOARD_RECORDER_OWNER",
-                # standard AWS variables (boto3 reads them too); compose sets _S3
-                "AWS_ENDPOINT_URL",
-            )
-        )
-        in_compose = all(var in env_of(compose["services"][s]) for s in ("web", "worker"))
-        assert defaulted or in_compose, var
-    assert load_settings() is not None
+    plumbing = {"TRAINBOARD_SUPERVISED", "TRAINBOARD_RECORDER_PARENT", "TRAINBOARD_RECORDER_OWNER"}
+    library = {"AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL", "AWS_DEFAULT_REGION"}
+    for d in ("shared", "web", "worker"):
+        for path in (ROOT / d).rglob("*.py"):
+            if path == ROOT / "shared" / "settings.py":
+                continue
+            read = set(re.findall(r"""environ(?:\.get|\.setdefault)?[(\[]\s*["']([A-Z_0-9]+)["']""", path.read_text()))
+            assert read <= plumbing | library | {"ASYNC_MODE"}, f"{path.relative_to(ROOT)} reads {read - plumbing - library}"
+    rows = {env_name(f) for f in table()}
+    assert {"REDIS_URL", "RESULTS_DIR", "ASYNC_MODE", "LOG_LEVEL", "WORKER_GPUS", "TRAINBOARD_GPU_INDEX"} <= rows
+    assert load_settings({}) is not None  # every row has a usable default
     for name in ("web", "worker"):
         env = env_of(compose["services"][name])
+        assert set(env) - rows - library - {"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"} <= {"CUDA_VISIBLE_DEVICES"}, env
         assert env["REDIS_URL"] == "redis://redis:6379/0" and env["REDIS_PASSWORD"] == "${REDIS_PASSWORD:-}"
 
 

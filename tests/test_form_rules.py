@@ -14,8 +14,9 @@ from web.app import create_app
 def test_the_page_carries_the_specs_bounds(tmp_path, monkeypatch):
     # In-process app: threading, or Flask-SocketIO picks eventlet and the test process's
     # later socket tests end up waiting in eventlet's hub.
-    monkeypatch.setenv("ASYNC_MODE", "threading")
-    page = create_app(Settings(results_dir=str(tmp_path))).test_client().get("/").get_data(as_text=True)
+    page = (
+        create_app(Settings(async_mode="threading", results_dir=str(tmp_path))).test_client().get("/").get_data(as_text=True)
+    )
     rendered = re.search(r'<script type="application/json" id="form-rules">(.*?)</script>', page)
     assert rendered
     rules = json.loads(rendered.group(1))

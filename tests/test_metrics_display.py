@@ -60,7 +60,8 @@ def test_the_page_gets_the_same_table(monkeypatch, tmp_path):
     from shared.settings import Settings
     from web.app import create_app
 
-    monkeypatch.setenv("ASYNC_MODE", "threading")
-    page = create_app(Settings(results_dir=str(tmp_path))).test_client().get("/").get_data(as_text=True)
+    page = (
+        create_app(Settings(async_mode="threading", results_dir=str(tmp_path))).test_client().get("/").get_data(as_text=True)
+    )
     rendered = re.search(r'<script type="application/json" id="epoch-metrics">(.*?)</script>', page)
     assert rendered and json.loads(rendered.group(1)) == metrics.page_table()

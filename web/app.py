@@ -8,7 +8,6 @@ eventlet or gevent and monkey-patches before anything else is imported.
 from __future__ import annotations
 
 import logging
-import os
 
 import redis
 from celery import Celery
@@ -83,7 +82,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     sockets.register(socketio, relay)
     socketio.init_app(
         app,
-        async_mode=os.environ.get("ASYNC_MODE") or None,
+        async_mode=settings.async_mode,
         # Same origin only unless CORS_ORIGINS lists others.
         cors_allowed_origins=list(settings.cors_origins) or None,
     )

@@ -16,8 +16,10 @@ import logging
 import os
 import sys
 
+from shared.settings import Settings, settings_or_exit
 
-def run_trainer(name: str, argv: list[str]) -> None:
+
+def run_trainer(name: str, argv: list[str], settings: Settings) -> None:
     from worker.celery_app import app
 
     app.worker_main(
@@ -28,7 +30,7 @@ def run_trainer(name: str, argv: list[str]) -> None:
             "--concurrency",
             "1",
             "--loglevel",
-            os.environ.get("LOG_LEVEL", "INFO"),
+            settings.log_level,
             "-n",
             f"{name}@%h",
             *argv,
@@ -38,9 +40,10 @@ def run_trainer(name: str, argv: list[str]) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     argv = sys.argv[1:] if argv is None else argv
-    name = os.environ.get("WORKER_NAME") or f"worker-{os.getpid()}"
-    if os.environ.get("TRAINBOARD_SUPERVISED"):
-        run_trainer(name, argv)
+    settings = settings_or_exit()
+    name = settings.worker_name or f"worker-{os.getpid()}"
+    if os.environ.get("TRAINBOARD_SUPERVISED"):  # set by worker.supervisor for its trainers
+        run_trainer(name, argv, settings)
         return
     from worker.supervisor import PlanError, Supervisor, plan
 
@@ -49,11 +52,9 @@ def main(argv: list[str] | None = None) -> None:
     except PlanError as exc:
         raise SystemExit(f"worker: {exc}") from None
     if len(slots) == 1 and not slots[0].env:
-        run_trainer(name, argv)  # one device: no supervisor process in between
+        run_trainer(name, argv, settings)  # one device: no supervisor process in between
         return
-    logging.basicConfig(
-        level=os.environ.get("LOG_LEVEL", "INFO"), format="[%(asctime)s: %(levelname)s/supervisor] %(message)s"
-    )
+    logging.getLogger().handlers[0].setFormatter(logging.Formatter("[%(asctime)s: %(levelname)s/supervisor] %(message)s"))
     raise SystemExit(Supervisor(slots, argv).run())
 
 

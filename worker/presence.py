@@ -30,11 +30,6 @@ log = logging.getLogger(__name__)
 HEARTBEAT_SECONDS = 2.0
 
 
-def _gpu_index() -> int | None:
-    raw = os.environ.get("TRAINBOARD_GPU_INDEX")
-    return int(raw) if raw and raw.isdigit() else None
-
-
 class Presence(threading.Thread):
     def __init__(self, ctx: WorkerContext, enqueue: Enqueue):
         super().__init__(name="trainboard-presence", daemon=True)
@@ -70,7 +65,7 @@ class Presence(threading.Thread):
             "last_seen": time.time(),
             "load": self.load.sample(),
             # The box's GPU index this trainer is pinned to (worker.supervisor), if any.
-            "gpu_index": _gpu_index(),
+            "gpu_index": ctx.settings.gpu_index,
         }
         pipe = ctx.r.pipeline()
         pipe.set(keys.worker_heartbeat(ctx.name), json.dumps(info), px=int(HEARTBEAT_SECONDS * 3 * 1000))

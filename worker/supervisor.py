@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from types import FrameType
 
 from shared.retry import Backoff
+from shared.settings import SettingsError, load_settings
 
 log = logging.getLogger("worker.supervisor")
 
@@ -67,29 +68,21 @@ def plan(env: dict[str, str], gpus: int | None = None) -> list[Slot]:
 
     ``WORKER_GPUS`` unset means ``all`` when the box has GPUs. ``TRAINBOARD_DEVICE=cpu``
     keeps the pinning and names but trains on the CPU (tests, CPU-only debugging)."""
-    base = env.get("WORKER_NAME") or f"worker-{os.getpid()}"
-    raw = (env.get("WORKER_GPUS") or "").strip().lower()
-    trainers_raw = env.get("WORKER_TRAINERS") or "1"
     try:
-        trainers = int(trainers_raw)
-    except ValueError:
-        raise PlanError(f"WORKER_TRAINERS must be an integer, got {trainers_raw!r}") from None
-    if not 1 <= trainers <= 256:
-        raise PlanError(f"WORKER_TRAINERS must be between 1 and 256, got {trainers}")
-    device_setting = env.get("TRAINBOARD_DEVICE") or "auto"
-    if raw == "" and ("WORKER_TRAINERS" in env or device_setting.startswith("cuda:") or device_setting == "cpu"):
+        settings = load_settings(env)
+    except SettingsError as exc:
+        raise PlanError(str(exc)) from None
+    base = settings.worker_name or f"worker-{os.getpid()}"
+    gpus_setting, trainers, device_setting = settings.worker_gpus, settings.worker_trainers, settings.device
+    asked_for_trainers = bool((env.get("WORKER_TRAINERS") or "").strip())
+    if gpus_setting is None and (asked_for_trainers or device_setting.startswith("cuda:") or device_setting == "cpu"):
         indices = []  # asked for CPU trainers, or for one named device: no GPU fan-out
-    elif raw in ("", "all"):
+    elif gpus_setting in (None, "all"):
         indices = list(range(count_gpus() if gpus is None else gpus))
-    elif raw in ("none", "cpu"):
+    elif gpus_setting == "none":
         indices = []
     else:
-        try:
-            indices = [int(part) for part in raw.split(",") if part.strip()]
-        except ValueError:
-            raise PlanError(f"WORKER_GPUS must be all, none or GPU indices such as 0,2; got {raw!r}") from None
-        if not indices or len(set(indices)) != len(indices) or min(indices) < 0:
-            raise PlanError(f"WORKER_GPUS must list distinct GPU indices, got {raw!r}")
+        indices = [int(part) for part in gpus_setting.split(",")]
     if indices:
         device = "cpu" if device_setting == "cpu" else "cuda"
         return [

@@ -1,6 +1,8 @@
+from pathlib import Path
+
 import pytest
 
-from shared.settings import SettingsError, load_settings
+from shared.settings import Settings, SettingsError, env_name, load_settings, markdown_table, table
 
 
 def test_defaults(monkeypatch):
@@ -30,3 +32,55 @@ def test_bad_values_fail_fast_naming_the_variable(monkeypatch, name, value):
     monkeypatch.setenv(name, value)
     with pytest.raises(SettingsError, match=name):
         load_settings()
+
+
+@pytest.mark.parametrize(
+    "name,value",
+    [
+        ("TRAINBOARD_GPU_INDEX", "one"),  # once silently None
+        ("ASYNC_MODE", "tornado"),
+        ("LOG_LEVEL", "loud"),
+        ("WORKER_GPUS", "0,0"),
+        ("WORKER_TRAINERS", "0"),
+        ("RECORDER", "maybe"),
+        ("PUBLIC_URL", "localhost:8000"),
+        ("ARTIFACTS_URL", "ftp://x"),
+    ],
+)
+def test_every_row_is_checked_at_start(name, value):
+    with pytest.raises(SettingsError, match=name):
+        load_settings({name: value})
+
+
+def test_numbers_are_held_to_the_rows_bounds():
+    for f in table():
+        low, high = f.metadata["low"], f.metadata["high"]
+        if low is None:
+            continue
+        name = env_name(f)
+        kind = int if isinstance(f.default, int) or f.name == "gpu_index" else float
+        assert getattr(load_settings({name: str(kind(low))}), f.name) == low
+        assert getattr(load_settings({name: str(kind(high))}), f.name) == high
+        with pytest.raises(SettingsError, match=name):
+            load_settings({name: str(kind(low) - 1)})
+        with pytest.raises(SettingsError, match=name):
+            load_settings({name: str(kind(high) + 1)})
+
+
+def test_an_unset_or_empty_variable_is_the_default():
+    assert load_settings({}) == load_settings({env_name(f): "" for f in table()}) == Settings()
+
+
+def test_the_password_goes_into_the_url_and_never_into_the_repr():
+    s = load_settings({"REDIS_PASSWORD": "p w/", "API_TOKEN": "tok"})
+    assert s.redis_url == "redis://:p%20w%2F@localhost:6379/0"
+    assert "p w/" not in repr(s) and "tok" not in repr(s)
+
+
+def test_the_configuration_docs_are_the_table():
+    """docs/configuration.md's table is generated from shared/settings.py
+    (``python -m shared.settings --markdown``): one place to add a setting."""
+    docs = (Path(__file__).resolve().parents[2] / "docs" / "configuration.md").read_text()
+    assert markdown_table() in docs, "regenerate: python -m shared.settings --markdown"
+    for f in table():
+        assert f.metadata["help"], f"{f.name} has no help"

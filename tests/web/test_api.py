@@ -12,10 +12,9 @@ from shared.settings import Settings
 
 @pytest.fixture
 def client(r, redis_server, tmp_path, monkeypatch):
-    monkeypatch.setenv("ASYNC_MODE", "threading")
     from web.app import create_app
 
-    app = create_app(Settings(redis_url=redis_server, results_dir=str(tmp_path)))
+    app = create_app(Settings(async_mode="threading", redis_url=redis_server, results_dir=str(tmp_path)))
     return app.test_client()
 
 
@@ -155,11 +154,11 @@ def test_spec_schema_matches_the_validator_fields(client):
 
 @pytest.fixture
 def token_client(r, redis_server, tmp_path, monkeypatch):
-    monkeypatch.setenv("ASYNC_MODE", "threading")
     from web.app import create_app
 
     app = create_app(
         Settings(
+            async_mode="threading",
             redis_url=redis_server,
             results_dir=str(tmp_path),
             api_token="s3cret",

@@ -21,11 +21,11 @@ counter = {"cases": 0}
 
 @pytest.fixture(params=[None, "fuzz-token"], ids=["open", "token"])
 def fuzz_app(request, r, redis_server, tmp_path, monkeypatch):
-    monkeypatch.setenv("ASYNC_MODE", "threading")
     from web.app import create_app
 
     app = create_app(
         Settings(
+            async_mode="threading",
             redis_url=redis_server,
             results_dir=str(tmp_path),
             api_token=request.param,

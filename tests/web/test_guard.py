@@ -22,10 +22,9 @@ PUBLIC = {"/healthz", "/api/openapi.json", "/api/docs", "/", "/static/<path:file
 
 @pytest.fixture
 def app(r, redis_server, tmp_path, monkeypatch):
-    monkeypatch.setenv("ASYNC_MODE", "threading")
     from web.app import create_app
 
-    return create_app(Settings(redis_url=redis_server, results_dir=str(tmp_path), api_token=TOKEN))
+    return create_app(Settings(async_mode="threading", redis_url=redis_server, results_dir=str(tmp_path), api_token=TOKEN))
 
 
 def fill(rule: str, run_id: str, sweep_id: str) -> str:
@@ -73,10 +72,9 @@ def test_the_openapi_document_marks_exactly_the_guarded_operations(app):
 
 
 def test_without_a_token_everything_stays_open(r, redis_server, tmp_path, monkeypatch):
-    monkeypatch.setenv("ASYNC_MODE", "threading")
     from web.app import create_app
 
-    client = create_app(Settings(redis_url=redis_server, results_dir=str(tmp_path))).test_client()
+    client = create_app(Settings(async_mode="threading", redis_url=redis_server, results_dir=str(tmp_path))).test_client()
     assert client.get("/api/runs").status_code == 200
     assert client.get("/api/workers").status_code == 200
     assert "securitySchemes" not in client.get("/api/openapi.json").get_json()["components"]
@@ -163,15 +161,19 @@ def test_internal_notice_targets_are_a_400_naming_the_field(app, r, target):
 
 
 def test_allow_private_and_allowed_hosts_lift_the_rule(r, redis_server, tmp_path, monkeypatch):
-    monkeypatch.setenv("ASYNC_MODE", "threading")
     from web.app import create_app
 
     open_ = create_app(
-        Settings(redis_url=redis_server, results_dir=str(tmp_path / "a"), notify_allow_private=True)
+        Settings(async_mode="threading", redis_url=redis_server, results_dir=str(tmp_path / "a"), notify_allow_private=True)
     ).test_client()
     assert open_.post("/api/runs", json={"notify_url": "http://10.0.0.5/hook"}).status_code == 201
     listed = create_app(
-        Settings(redis_url=redis_server, results_dir=str(tmp_path / "b"), notify_allowed_hosts=frozenset({"localhost"}))
+        Settings(
+            async_mode="threading",
+            redis_url=redis_server,
+            results_dir=str(tmp_path / "b"),
+            notify_allowed_hosts=frozenset({"localhost"}),
+        )
     ).test_client()
     assert listed.post("/api/runs", json={"notify_url": "http://localhost:9/hook"}).status_code == 201
     assert listed.post("/api/runs", json={"notify_url": "http://127.0.0.1:9/"}).status_code == 400
