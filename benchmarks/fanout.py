@@ -30,6 +30,7 @@ import requests
 
 from benchmarks.synthetic_run import light_samples, publish_live
 from shared.eventlog import EventWriter
+from shared.events import EventType
 from tests.processes import ROOT, free_port, start_redis, wait_for
 
 
@@ -61,7 +62,7 @@ def publish(r: redis.Redis, results: str, run_ids: list[str], seconds: float, he
     writers = [EventWriter(r, results, rid) for rid in run_ids]
     sent = publish_live(writers, seconds, 10.0, 50, lambda epoch: samples_fields(epoch, heavy))
     for w in writers:
-        w.append("status", status="succeeded", message="benchmark done")
+        w.append(EventType.STATUS, status="succeeded", message="benchmark done")
     return sent
 
 

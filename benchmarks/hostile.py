@@ -30,6 +30,7 @@ import websocket
 
 from benchmarks.fanout import start_web
 from shared.eventlog import EventWriter
+from shared.events import EventType
 from tests.processes import ROOT, start_redis
 
 TOKEN = "benchmark-token"
@@ -114,7 +115,9 @@ def main() -> None:
         run_id = requests.post(url + "/api/runs", json={"name": "flooded"}, headers=AUTH, timeout=10).json()["id"]
         writer = EventWriter(redis.Redis.from_url(redis_url), env["RESULTS_DIR"], run_id, spool=False)
         for step in range(1, args.events):
-            writer.append("progress", epoch=1, step=step, steps_per_epoch=args.events, losses=[0.5] * 10, images_per_sec=1e3)
+            writer.append(
+                EventType.PROGRESS, epoch=1, step=step, steps_per_epoch=args.events, losses=[0.5] * 10, images_per_sec=1e3
+            )
         writer.close(timeout=30)
         time.sleep(2)
         before = rss_mib(web.pid)

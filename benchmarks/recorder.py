@@ -30,6 +30,7 @@ import redis
 from benchmarks.synthetic_run import publish_live
 from shared import keys
 from shared.eventlog import EventWriter
+from shared.events import EventType
 from tests.processes import ROOT, start_redis, wait_for
 
 
@@ -37,10 +38,10 @@ def publish(url: str, scratch: str, run_ids: list[str], seconds: float, rate: fl
     r = redis.Redis.from_url(url)
     writers = [EventWriter(r, scratch, rid) for rid in run_ids]
     for w in writers:
-        w.append("status", status="running", message="benchmark")
+        w.append(EventType.STATUS, status="running", message="benchmark")
     publish_live(writers, seconds, rate, int(rate * 5))
     for w in writers:
-        w.append("status", status="succeeded", message="benchmark done")
+        w.append(EventType.STATUS, status="succeeded", message="benchmark done")
         w.close()
 
 

@@ -22,6 +22,7 @@ from typing import Any
 import redis
 
 from shared.eventlog import EventWriter
+from shared.events import EventType
 from tests.processes import start_redis
 
 
@@ -48,7 +49,7 @@ def main() -> None:
         for step in range(args.events):
             for w in writers:
                 w.append(
-                    "progress",
+                    EventType.PROGRESS,
                     epoch=1,
                     step=step,
                     steps_per_epoch=938,
@@ -58,7 +59,7 @@ def main() -> None:
                 )
         during = used_mib(r)
         for w in writers:
-            w.append("status", status="succeeded", message="done")
+            w.append(EventType.STATUS, status="succeeded", message="done")
         time.sleep(args.retention + 1.5 if args.retention > 0 else 1)
         after = used_mib(r)
         print(

@@ -26,7 +26,8 @@ from benchmarks.fanout import start_web
 from shared import lifecycle
 from shared.eventlog import EventWriter
 from shared.lifecycle import Status
-from shared.runs import RunStore, new_record
+from shared.run_record import new_record
+from shared.runs import RunStore
 from shared.spec import validate_spec
 from tests.processes import ROOT, start_redis
 

@@ -18,6 +18,7 @@ from collections.abc import Callable
 from typing import Any
 
 from shared import eventfile, layout
+from shared.events import EventType
 from shared.series import SeriesWriter, series_dir
 
 STEPS_PER_EPOCH = 938
@@ -153,12 +154,18 @@ def publish_live(
             epoch = tick * LOSSES_PER_EVENT // steps + 1
             losses = [round(random.random(), 6) for _ in range(LOSSES_PER_EVENT)]
             w.append(
-                "progress", epoch=epoch, step=step, steps_per_epoch=steps, losses=losses, images_per_sec=12345.6, lr=0.001
+                EventType.PROGRESS,
+                epoch=epoch,
+                step=step,
+                steps_per_epoch=steps,
+                losses=losses,
+                images_per_sec=12345.6,
+                lr=0.001,
             )
             sent += 1
             if tick % epoch_every == 0:
                 w.append(
-                    "epoch",
+                    EventType.EPOCH,
                     epoch=epoch,
                     train_loss=0.1,
                     test_loss=0.1,
@@ -167,7 +174,7 @@ def publish_live(
                     lr=0.001,
                     confusion=[[0] * 10 for _ in range(10)],
                 )
-                w.append("samples", **samples(epoch))
+                w.append(EventType.SAMPLES, **samples(epoch))
                 sent += 2
         time.sleep(max(0.0, start + tick / rate - time.monotonic()))
     return sent

@@ -142,7 +142,7 @@ class EventWriter:
         """A writer configured by the settings (stream cap, retention)."""
         return cls(r, settings.results_dir, run_id, settings.stream_maxlen, settings.stream_retention_seconds, spool)
 
-    def append(self, type_: str, **fields: Any) -> dict[str, Any]:
+    def append(self, type_: EventType, **fields: Any) -> dict[str, Any]:
         kind = events.check(type_, fields)  # before the seq is taken: a bad event changes nothing
         self.seq += 1
         event = {"run_id": self.run_id, "seq": self.seq, "ts": time.time(), "type": kind.value, **fields}

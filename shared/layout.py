@@ -61,7 +61,9 @@ def samples_sprite(epoch: int) -> str:
     return f"samples-epoch-{epoch:03d}.png"
 
 
-_RUN_ID = re.compile(r"[0-9a-f]{32}")
+#: A run's (and a sweep's) id: uuid4 hex. The one spelling: OpenAPI and the records use it.
+RUN_ID_PATTERN = r"^[0-9a-f]{32}$"
+_RUN_ID = re.compile(RUN_ID_PATTERN.strip("^$"))
 
 
 def is_run_id(value: object) -> bool:

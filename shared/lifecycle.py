@@ -23,6 +23,8 @@ import time
 from enum import Enum
 from typing import Any, Protocol
 
+from shared.events import EventType
+
 
 class Status(str, Enum):
     QUEUED = "queued"
@@ -78,7 +80,7 @@ class TransitionStore(Protocol):
 class StatusLog(Protocol):
     """Where a run's status events go (shared.eventlog.EventWriter)."""
 
-    def append(self, type_: str, **fields: Any) -> dict[str, Any]: ...
+    def append(self, type_: EventType, **fields: Any) -> dict[str, Any]: ...
 
 
 def is_terminal(status: str) -> bool:
@@ -102,7 +104,7 @@ def apply(
         raise ValueError(f"{op.name} cannot lead to {to.value}")
     record = store._transition(run_id, tuple(s.value for s in op.allowed_from), status=to.value, **changes)
     if record is not None:
-        log.append("status", status=to.value, message=message, **(event or {}))
+        log.append(EventType.STATUS, status=to.value, message=message, **(event or {}))
     return record
 
 
@@ -112,7 +114,7 @@ def submit(store: TransitionStore, record: dict[str, Any], log: StatusLog) -> No
     if record["status"] != Status.QUEUED.value:
         raise ValueError("a new run starts queued")
     store.create(record)
-    log.append("status", status=Status.QUEUED.value, message="waiting for a worker")
+    log.append(EventType.STATUS, status=Status.QUEUED.value, message="waiting for a worker")
 
 
 def claim(

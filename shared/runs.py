@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import json
 import re
-import time
-import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, cast
@@ -23,6 +21,7 @@ from shared import eventfile, keys, layout
 from shared.events import finite
 from shared.lifecycle import TERMINAL, WAITING, Status
 from shared.redaction import public_run
+from shared.run_record import check_changes
 from shared.spec import PRIORITY_ORDER
 
 #: Score distance between priorities in the waiting index (more than any epoch time).
@@ -51,24 +50,6 @@ def decode_cursor(cursor: str | None) -> tuple[float, str] | None:
         raise ValueError("not a run-list cursor")
     score, _, run_id = cursor.partition("~")
     return float(score), run_id
-
-
-def new_record(spec: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "id": uuid.uuid4().hex,
-        "name": spec["name"],
-        "status": Status.QUEUED.value,
-        "spec": spec,
-        "created_at": time.time(),
-        "started_at": None,
-        "finished_at": None,
-        "worker": None,
-        "device": None,
-        "epoch": 0,
-        "metrics": {},
-        "error": None,
-        "restarts": 0,
-    }
 
 
 class RunStore:
@@ -147,17 +128,20 @@ class RunStore:
 
     # -- writing -------------------------------------------------------------
     def create(self, record: dict[str, Any]) -> None:
+        check_changes(record)
         record.setdefault("queued_at", record["created_at"])
         pipe = self.r.pipeline()
         pipe.set(keys.run_record(record["id"]), json.dumps(record))
         pipe.zadd(keys.RUNS_INDEX, {record["id"]: record["created_at"]})
         pipe.zadd(keys.WAITING_RUNS, {record["id"]: waiting_score(record)})
         pipe.zadd(keys.runs_with_status(record["status"]), {record["id"]: record["created_at"]})
+        pipe.publish(keys.RUN_UPDATES_CHANNEL, json.dumps(public_run(record)))
         pipe.execute()
         self._mirror(record)
 
     def update(self, run_id: str, **changes: Any) -> dict[str, Any] | None:
-        """Change fields other than status (epoch, metrics, ...) of an existing run."""
+        """Change fields other than status (epoch, metrics, ...) of an existing run; every
+        page hears of it (``run_update``) in the same step."""
         if "status" in changes:
             raise ValueError("status changes are shared.lifecycle operations")
         return self._transition(run_id, None, **changes)
@@ -194,23 +178,21 @@ class RunStore:
                         pipe.unwatch()
                         return None
                     before = record["status"]
-                    # finite: a diverged run's NaN metrics become null
-                    record.update(finite({**changes, **(compute(record) if compute else {})}))
+                    change = {**changes, **(compute(record) if compute else {})}
+                    check_changes(change)
+                    record.update(finite(change))  # a diverged run's NaN metrics become null
                     pipe.multi()
                     pipe.set(key, json.dumps(record))
                     if "status" in changes:
                         _index_status(pipe, record, before)
-                        pipe.publish(keys.RUN_UPDATES_CHANNEL, json.dumps(public_run(record)))
+                    # A change and its announcement are one step: every page hears of it.
+                    pipe.publish(keys.RUN_UPDATES_CHANNEL, json.dumps(public_run(record)))
                     pipe.execute()
                     break
                 except redis.WatchError:
                     continue
         self._mirror(record)
         return record
-
-    def publish_update(self, record: dict[str, Any]) -> None:
-        """Tell every page (``run_update``); the channel carries records masked."""
-        self.r.publish(keys.RUN_UPDATES_CHANNEL, json.dumps(public_run(record)))
 
     # -- the volume mirror ---------------------------------------------------
     def _mirror(self, record: dict[str, Any]) -> None:

@@ -212,6 +212,19 @@ class Settings:
         "every event is compressed once per client (most of the relay's CPU with hundreds of browsers; see "
         "[benchmarks](benchmarks.md))",
     )
+    max_connections: int = setting(
+        10_000,
+        "connections the web server serves at once (eventlet's pool; gevent's too); more wait to be accepted",
+        low=16,
+        high=1_000_000,
+    )
+    socket_timeout: float = setting(
+        75.0,
+        "seconds a connection may send nothing before it is closed (a half-sent request; live pages answer "
+        "Engine.IO's ping every 25 s); eventlet only",
+        low=50.0,
+        high=24 * 3600.0,
+    )
     cors_origins: tuple[str, ...] = setting(
         (), "comma-separated origins allowed to open Socket.IO", parse=_origins, shown="*(same origin only)*"
     )

@@ -11,6 +11,7 @@ import requests
 import socketio
 
 from shared import lifecycle
+from shared.events import EventType
 
 TERMINAL = {s.value for s in lifecycle.TERMINAL}
 
@@ -143,7 +144,7 @@ class Client:
                     nxt = held.pop(last + 1)
                     last = nxt["seq"]
                     on_event(nxt)
-                    if nxt["type"] == "status" and nxt["status"] in TERMINAL:
+                    if nxt["type"] == EventType.STATUS and nxt["status"] in TERMINAL:
                         done.set()
 
         @sio.on("error")

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections import deque
 from typing import Any, TextIO
 
+from shared.events import EventType
 from shared.metrics import THROUGHPUT_MIN_SPAN_S as MIN_SPAN_S
 from shared.metrics import THROUGHPUT_WINDOW_S as WINDOW_S
 from shared.metrics import show
@@ -66,7 +67,7 @@ class ProgressLine:
 
     def update(self, event: dict[str, Any]) -> None:
         kind = event["type"]
-        if kind == "progress":
+        if kind == EventType.PROGRESS:
             self.epoch, self.step, self.steps = event["epoch"], event["step"], event["steps_per_epoch"]
             self.loss = event["losses"][-1]
             batch = (self.epoch - 1) * self.steps + self.step
@@ -74,7 +75,7 @@ class ProgressLine:
             self.rate = self.throughput.images_per_second()
             if self.tty:
                 self._draw()
-        elif kind == "epoch":
+        elif kind == EventType.EPOCH:
             self.acc = event["test_accuracy"]
             self._write(
                 f"epoch {event['epoch']}/{self.epochs}: "
@@ -82,7 +83,7 @@ class ProgressLine:
                 f"test loss {show('test_loss', event.get('test_loss'))}, "
                 f"accuracy {show('test_accuracy', event.get('test_accuracy'))}"
             )
-        elif kind == "status":
+        elif kind == EventType.STATUS:
             self._write(f"[{event['status']}] {event.get('message', '')}")
 
     def reconnected(self) -> None:

@@ -19,8 +19,19 @@ elif ASYNC_MODE == "gevent":
 
 import dataclasses  # noqa: E402
 import logging  # noqa: E402
+from typing import Any  # noqa: E402
 
-from shared.settings import settings_or_exit  # noqa: E402
+from shared.settings import Settings, settings_or_exit  # noqa: E402
+
+
+def server_limits(settings: Settings) -> dict[str, Any]:
+    """How many connections the server takes at once, and how long one may stay silent:
+    eventlet's default is 1,024 and forever, so 1,024 half-sent requests took it down."""
+    if ASYNC_MODE == "eventlet":
+        return {"max_size": settings.max_connections, "socket_timeout": settings.socket_timeout}
+    if ASYNC_MODE == "gevent":
+        return {"spawn": settings.max_connections}
+    return {}
 
 
 def main() -> None:
@@ -47,6 +58,7 @@ def main() -> None:
             port=settings.web_port,
             log_output=False,
             allow_unsafe_werkzeug=ASYNC_MODE == "threading",
+            **server_limits(settings),
         )
     finally:
         if recorder is not None:

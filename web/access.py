@@ -90,8 +90,12 @@ def with_token(settings: Settings) -> Settings:
     return dataclasses.replace(settings, api_token=token)
 
 
-def _origin(url: str) -> tuple[str, str]:
-    parts = urlsplit(url)
+def _origin(url: str) -> tuple[str, str] | None:
+    """Scheme and host of an origin, or None for one no browser sends (``http://[::1``)."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return None
     return parts.scheme, parts.netloc.lower()
 
 
@@ -106,8 +110,10 @@ def refusal(request: Request, allowed_origins: tuple[str, ...]) -> tuple[int, st
         return 415, "send the body as JSON with 'Content-Type: application/json'"
     origin = request.headers.get("Origin")
     if origin is not None and origin != "null":
-        same = _origin(origin) == _origin(request.host_url)
-        if not same and origin not in allowed_origins:
+        mine = _origin(origin)
+        if mine is None:
+            return 403, "the Origin header is not a valid origin"
+        if mine != _origin(request.host_url) and origin not in allowed_origins:
             return 403, f"cross-site request from {origin} refused"
     elif origin == "null":
         return 403, "requests from an opaque origin are refused"

@@ -16,7 +16,8 @@ from shared import eventfile, layout, lifecycle, series
 from shared.artifacts import ArtifactError, ArtifactStore
 from shared.eventlog import DEFAULT_PAGE, MAX_PAGE, last_seq, read_events
 from shared.redaction import public_run
-from shared.runs import RunStore, new_record
+from shared.run_record import new_record
+from shared.runs import RunStore
 from shared.settings import Settings
 from shared.spec import SpecError, validate_spec
 from shared.workers import live_workers

@@ -86,6 +86,7 @@ def create_app(settings: Settings | None = None) -> Flask:
         # Same origin only unless CORS_ORIGINS lists others.
         cors_allowed_origins=list(settings.cors_origins) or None,
     )
+    sockets.drop_malformed(socketio)
     # Outside Socket.IO's own layer, so both see every request (web.wsgi_layers).
     app.wsgi_app = wsgi_layers.ChunkedBodies(app.wsgi_app)  # type: ignore[method-assign,assignment]
     if not settings.ws_compression:

@@ -10,11 +10,15 @@ reconnects, subscribes again with its last seq, and is caught up from the log
 (bounded replay) and the series. Replays check the same bound every chunk, so a
 client that asks for more than it reads is cut off at the bound, not at the next
 look of the guard.
+
+The same look closes Engine.IO sessions that never made (or were refused) a Socket.IO
+connection within ``CONNECT_GRACE_SECONDS``: only connected clients hold a slot.
 """
 
 from __future__ import annotations
 
 import logging
+import time
 from typing import Any
 
 from flask_socketio import SocketIO
@@ -29,6 +33,11 @@ CHECK_INTERVAL = 0.5
 
 #: Below this many packets waiting, the bytes are not counted (a reading client).
 BYTES_FROM_PACKETS = 64
+
+#: Seconds an Engine.IO session may live without a Socket.IO connection: a page connects
+#: at once; a refused client (wrong token) that keeps answering pings, or a script that
+#: only opens handshakes, would otherwise hold a connection slot forever.
+CONNECT_GRACE_SECONDS = 10.0
 
 
 def queued_packets(eio_socket: Any) -> int:
@@ -76,6 +85,8 @@ class BufferGuard:
         self.settings = settings
         self.dropped = 0
         self.running = True
+        #: When each Engine.IO session was first seen without a Socket.IO connection.
+        self.unconnected: dict[str, float] = {}
 
     def start(self) -> None:
         self.socketio.start_background_task(self._loop)
@@ -98,10 +109,28 @@ class BufferGuard:
         self.dropped += dropped
         return dropped
 
+    def close_unconnected(self, now: float) -> int:
+        """Close Engine.IO sessions that have had no Socket.IO connection for
+        CONNECT_GRACE_SECONDS (never connected, or refused); returns how many."""
+        server = self.socketio.server
+        seen, closed = {}, 0
+        for eio_sid in list(server.eio.sockets):
+            if server.manager.sid_from_eio_sid(eio_sid, "/") is not None:
+                continue
+            since = seen[eio_sid] = self.unconnected.get(eio_sid, now)
+            if now - since >= CONNECT_GRACE_SECONDS:
+                log.info("closing Engine.IO session %s: no Socket.IO connection after %.0f s", eio_sid, now - since)
+                server.eio.disconnect(eio_sid)
+                del seen[eio_sid]
+                closed += 1
+        self.unconnected = seen
+        return closed
+
     def _loop(self) -> None:
         while self.running:
             try:
                 self.check()
+                self.close_unconnected(time.monotonic())
             except Exception:
                 log.exception("checking client buffers failed")
             self.socketio.sleep(CHECK_INTERVAL)

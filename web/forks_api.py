@@ -11,7 +11,7 @@ from flask import Blueprint, Response, jsonify
 from shared import layout
 from shared.artifacts import ArtifactError, epoch_states
 from shared.redaction import public_run
-from shared.runs import new_record
+from shared.run_record import new_record
 from shared.spec import NAME_MAX, SpecError, validate_spec
 from web import submission
 from web.errors import ApiError, json_body
@@ -84,7 +84,5 @@ def fork_run(run_id: str) -> tuple[Response, int]:
     record = new_record(spec)
     record.update(parent_run_id=run_id, forked_from_epoch=epoch, epoch=epoch)
     submission.submit([record])
-    updated = wired.runs.add_child(run_id, record["id"])
-    if updated is not None:
-        wired.runs.publish_update(updated)
+    wired.runs.add_child(run_id, record["id"])
     return jsonify({**public_run(record), "queue_position": wired.runs.queue_position(record["id"])}), 201

@@ -9,15 +9,20 @@ from __future__ import annotations
 
 from typing import Any
 
-from shared import layer_stats, lifecycle, runs, series, sweeps
+from shared import layer_stats, layout, lifecycle, run_record, runs, series, sweeps
 from shared import spec as specs
 from shared.eventlog import DEFAULT_PAGE, MAX_PAGE
 from web.auth import is_guarded
 
-RUN_ID = {"name": "run_id", "in": "path", "required": True, "schema": {"type": "string", "pattern": "^[0-9a-f]{32}$"}}
+RUN_ID = {"name": "run_id", "in": "path", "required": True, "schema": {"type": "string", "pattern": layout.RUN_ID_PATTERN}}
 
 
-SWEEP_ID = {"name": "sweep_id", "in": "path", "required": True, "schema": {"type": "string", "pattern": "^[0-9a-f]{32}$"}}
+SWEEP_ID = {
+    "name": "sweep_id",
+    "in": "path",
+    "required": True,
+    "schema": {"type": "string", "pattern": layout.RUN_ID_PATTERN},
+}
 
 
 def sweep_schema() -> dict[str, Any]:
@@ -88,24 +93,7 @@ def document(token_required: bool = False) -> dict[str, Any]:
             "schemas": {
                 "RunSpec": specs.json_schema(),
                 "AnsweredRunSpec": specs.json_schema(answered=True),
-                "Run": {
-                    "type": "object",
-                    "required": ["id", "name", "status", "spec", "created_at"],
-                    "properties": {
-                        "id": {"type": "string"},
-                        "name": {"type": "string"},
-                        "status": {"enum": list(lifecycle.ALL)},
-                        "spec": {"$ref": "#/components/schemas/AnsweredRunSpec"},
-                        "queue_position": {"type": ["integer", "null"]},
-                        "parent_run_id": {"type": "string", "description": "a fork: the run it started from"},
-                        "forked_from_epoch": {"type": "integer"},
-                        "children": {
-                            "type": "array",
-                            "items": {"type": "string"},
-                            "description": "runs forked from this one",
-                        },
-                    },
-                },
+                "Run": run_record.json_schema(),
                 "Error": {
                     "type": "object",
                     "required": ["error", "fields"],

@@ -6,7 +6,8 @@ from pathlib import Path
 
 from flask import Blueprint, abort, render_template, send_from_directory
 
-from shared import lifecycle, metrics, spec, sweeps
+from shared import lifecycle, metrics, series, spec, sweeps
+from shared.events import EventType
 
 pages = Blueprint("pages", __name__, static_folder="static", static_url_path="/static")
 
@@ -37,6 +38,10 @@ def index() -> str:
         priorities=spec.BY_NAME["priority"].choices,
         epoch_metrics=metrics.page_table(),
         measures=metrics.page_measures(),
+        vocabulary={
+            "events": {t.name: t.value for t in EventType},
+            "series": {name.upper(): name for name in series.NAMES},
+        },
         form_rules={
             "fields": _field_table(spec.FIELDS),
             "sweep_fields": _field_table(sweeps.SWEEP_FIELDS),

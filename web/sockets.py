@@ -118,3 +118,31 @@ def register(socketio: SocketIO, relay: Relay) -> None:
             return False
         log.exception("Socket.IO handler failed: %s", exc)
         return _bad("the server could not handle that message")
+
+
+def drop_malformed(socketio: SocketIO) -> None:
+    """A client whose packet is not Socket.IO (``4X``, a stray binary frame, a binary
+    event without its attachments) is disconnected, with one warning.
+
+    python-socketio raises on such a packet and Engine.IO logs the traceback and reads
+    the next one: a script sending 10,000 of them a second would fill the log and take
+    the server's CPU, anonymously (before any connect). Called once the server exists
+    (create_app, after ``init_app``)."""
+    server = socketio.server
+    handle = server.eio.handlers["message"]
+
+    def guarded(eio_sid: str, data: Any) -> Any:
+        try:
+            return handle(eio_sid, data)
+        except Exception as exc:  # noqa: BLE001 — a protocol error ends the client, not the server
+            if eio_sid in server.eio.sockets:
+                log.warning(
+                    "Socket.IO client %s sent a packet that is not Socket.IO (%s: %.100s); disconnecting it",
+                    eio_sid,
+                    type(exc).__name__,
+                    exc,
+                )
+                server.eio.disconnect(eio_sid)
+            return None
+
+    server.eio.on("message", guarded)

@@ -84,7 +84,6 @@ def submit(records: list[dict[str, Any]]) -> None:
             except redis.RedisError:
                 pass  # run.json keeps "queued"; nothing will run it, and the 503 says so
             continue
-        store.publish_update(record)
     if failed is not None:
         raise ApiError(
             503, "the queue (Redis) is unavailable; runs that could not be enqueued were recorded as failed"

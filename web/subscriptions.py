@@ -45,8 +45,11 @@ class Refused(Exception):
 @dataclass
 class Client:
     rooms: set[str] = field(default_factory=set)
-    #: The newest subscribe per run: a replay whose number is older stops.
+    #: The newest subscribe per followed run: a replay whose number is not it stops.
+    #: Numbers come from one counter per client, so a run followed again never
+    #: revives an old replay, and a run left takes its entry with it.
     generation: dict[str, int] = field(default_factory=dict)
+    subscribes: int = 0
     pending: int = 0
     refusals: int = 0
     closed: bool = False
@@ -81,11 +84,13 @@ class Subscriptions:
         still the newest for its run while it replays."""
         client = self.clients.setdefault(sid, Client())
         if run_id not in client.rooms and len(client.rooms) >= self.max_subscriptions:
+            client.refusals += 1
             raise Refused(f"this connection follows {len(client.rooms)} runs, the most allowed; unsubscribe from one first")
         if client.pending >= MAX_PENDING:
+            client.refusals += 1
             raise Refused(f"{client.pending} subscribes of this connection are still being answered; wait for their acks")
-        number = client.generation.get(run_id, 0) + 1
-        client.generation[run_id] = number
+        client.subscribes += 1
+        number = client.generation[run_id] = client.subscribes
         client.rooms.add(run_id)
         client.pending += 1
         try:
@@ -112,7 +117,7 @@ class Subscriptions:
         client = self.clients.get(sid)
         if client is not None:
             client.rooms.discard(run_id)
-            client.generation[run_id] = client.generation.get(run_id, 0) + 1  # stops its replay
+            client.generation.pop(run_id, None)  # stops its replay
 
     def forget(self, sid: str) -> None:
         """The client is gone: its replays stop at their next chunk."""

@@ -6,7 +6,7 @@ from flask import Blueprint, Response, jsonify
 
 from shared import lifecycle
 from shared.redaction import public_sweep
-from shared.runs import new_record
+from shared.run_record import new_record
 from shared.spec import SpecError
 from shared.sweep_store import SweepStore, new_sweep, summarize
 from shared.sweeps import expand

@@ -20,7 +20,7 @@ import torch
 from shared import keys, layout
 from shared.artifacts import ArtifactError
 from shared.eventlog import EventWriter
-from shared.events import finite
+from shared.events import EventType, finite
 from shared.lifecycle import Status
 from shared.metrics import record_metrics
 from shared.redaction import public_spec
@@ -328,16 +328,14 @@ class RecordProgress:
         self.ctx, self.run_id, self.emit = ctx, run_id, emit
         self.last = 0.0
 
-    def __call__(self, type_: str, **fields: Any):
+    def __call__(self, type_: EventType, **fields: Any):
         event = self.emit(type_, **fields)
         now = time.monotonic()
-        if type_ == "progress" and now - self.last >= self.INTERVAL:
+        if type_ is EventType.PROGRESS and now - self.last >= self.INTERVAL:
             self.last = now
             progress = {k: fields[k] for k in ("epoch", "step", "steps_per_epoch", "images_per_sec")}
             try:
-                record = self.ctx.store.update(self.run_id, progress=progress)
-                if record is not None:
-                    self.ctx.store.publish_update(record)
+                self.ctx.store.update(self.run_id, progress=progress)
             except TRANSIENT:
                 pass  # the event log has it; the record catches up next time
         return event
@@ -379,32 +377,30 @@ def _announce_epoch(
     epoch_record: dict[str, Any],
     samples: tuple[str, list[dict[str, Any]], list[dict[str, Any]]] | None,
 ) -> None:
-    writer.append("epoch", **epoch_record)
+    writer.append(EventType.EPOCH, **epoch_record)
     if samples is not None:
         sprite, items, mistakes = samples
         writer.append(
-            "samples",
+            EventType.SAMPLES,
             epoch=epoch_record["epoch"],
             sprite=sprite,
             tile=28,
             items=_without_images(items, 0),
             mistakes=_without_images(mistakes, len(items)),
         )
-    writer.append("checkpoint", epoch=epoch_record["epoch"], artifact=layout.CHECKPOINT)
+    writer.append(EventType.CHECKPOINT, epoch=epoch_record["epoch"], artifact=layout.CHECKPOINT)
 
     def update_record() -> None:
         record = ctx.store.get(run_id) or {}
         best = max(epoch_record["test_accuracy"], record.get("metrics", {}).get("best_test_accuracy", 0))
         # Accuracy per epoch, for a sweep's median rule on any box (worker.early_stop).
         by_epoch = {**record.get("accuracy_by_epoch", {}), str(epoch_record["epoch"]): epoch_record["test_accuracy"]}
-        updated = ctx.store.update(
+        ctx.store.update(
             run_id,
             epoch=epoch_record["epoch"],
             accuracy_by_epoch=by_epoch,
             metrics={**record_metrics(epoch_record), "best_test_accuracy": best},
         )
-        if updated is not None:
-            ctx.store.publish_update(updated)
 
     retry_redis(update_record, f"run {run_id}: recording epoch {epoch_record['epoch']}")
 

@@ -13,6 +13,8 @@ from collections.abc import Callable
 
 import torch
 
+from shared.events import EventType
+
 EventSink = Callable[..., object]
 
 
@@ -68,7 +70,7 @@ class ProgressReporter:
         self._pending, self._images, self._last = [], 0, now
         extra = {"lr": self.current_lr()} if self.current_lr else {}
         self.emit(
-            "progress",
+            EventType.PROGRESS,
             epoch=self.epoch,
             step=self._step,
             steps_per_epoch=self.steps_per_epoch,

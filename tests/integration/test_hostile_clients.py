@@ -118,7 +118,7 @@ def test_a_burst_of_subscribes_costs_about_one_replay_not_one_each(closed_stack)
     sio.on("run_event", lambda e: received.append(e["seq"]))
     acks: list[dict] = []
     done = threading.Event()
-    burst = 300
+    burst = 60  # under MAX_REFUSALS refused (at most 52): a burst, not a flood
 
     def on_ack(ack: dict) -> None:
         acks.append(ack)
@@ -135,6 +135,72 @@ def test_a_burst_of_subscribes_costs_about_one_replay_not_one_each(closed_stack)
     assert len(received) <= 4 * 1000, f"{len(received)} events sent for {burst} subscribes of a 1,000-event run"
     processes.wait_for(lambda: healthy(closed_stack), 30, "/healthz ok")
     sio.disconnect()
+
+
+def test_a_client_that_keeps_subscribing_past_its_bounds_is_disconnected(closed_stack):
+    """Subscribes sent without waiting for acks are refused past MAX_PENDING; past
+    MAX_REFUSALS refusals the client is dropped, whatever it keeps sending."""
+    sio = connected(closed_stack)
+    gone = threading.Event()
+    sio.on("disconnect", lambda *_a: gone.set())
+    for i in range(400):
+        sio.emit("subscribe", {"run_id": f"{i:032x}", "after": 0})
+    assert gone.wait(30), "the flooding client is still connected"
+    processes.wait_for(lambda: "keeps subscribing past its bounds" in closed_stack.logs_text(), 10, "the warning")
+    assert closed_stack.logs_text().count("keeps subscribing past its bounds") == 1
+    processes.wait_for(lambda: healthy(closed_stack), 30, "/healthz ok")
+
+
+def polling_session(url: str) -> tuple[requests.Session, dict[str, str]]:
+    session = requests.Session()
+    opened = session.get(f"{url}/socket.io/", params={"EIO": "4", "transport": "polling"}, timeout=10)
+    return session, {"EIO": "4", "transport": "polling", "sid": json.loads(opened.text[1:])["sid"]}
+
+
+@pytest.mark.parametrize("packet", ["4X", '451-["subscribe",{"_placeholder":true,"num":0}]', "4" + "9" * 20])
+def test_a_packet_that_is_not_socketio_ends_the_client_with_one_warning(closed_stack, packet):
+    """Before any connect: Engine.IO once logged a traceback per packet and read on (an
+    anonymous script filled the log and stalled /healthz)."""
+    session, params = polling_session(closed_stack.url)
+    for _ in range(20):
+        try:
+            session.post(f"{closed_stack.url}/socket.io/", params=params, data=packet.encode(), timeout=5)
+        except requests.RequestException:
+            break
+    processes.wait_for(
+        lambda: session.get(f"{closed_stack.url}/socket.io/", params=params, timeout=10).status_code == 400,
+        10,
+        "the session to be closed",
+    )
+    logs = closed_stack.logs_text()
+    assert logs.count("is not Socket.IO") == 1 and "message handler error" not in logs
+    assert healthy(closed_stack)
+
+
+def test_a_session_without_a_socketio_connection_is_closed(closed_stack):
+    """A refused client that keeps answering pings, or a bare handshake, holds no slot
+    for longer than the connect grace (web.backpressure.CONNECT_GRACE_SECONDS)."""
+    session, params = polling_session(closed_stack.url)
+    refused = session.post(f"{closed_stack.url}/socket.io/", params=params, data=b'40{"token":"wrong"}', timeout=5)
+    assert refused.status_code == 200
+    assert session.get(f"{closed_stack.url}/socket.io/", params=params, timeout=10).text.startswith("44")
+    processes.wait_for(
+        lambda: session.get(f"{closed_stack.url}/socket.io/", params=params, timeout=30).status_code == 400,
+        25,
+        "the refused session to be closed",
+    )
+    assert connected(closed_stack).connected, "a client that connects is untouched"
+
+
+@pytest.mark.parametrize("origin", ["http://[::1", "http://[zz]", "//["])
+def test_an_origin_no_browser_sends_is_a_403_not_a_500(closed_stack, origin):
+    response = requests.post(
+        closed_stack.url + "/api/runs",
+        json={},
+        headers={"Authorization": f"Bearer {TOKEN}", "Origin": origin},
+        timeout=10,
+    )
+    assert response.status_code == 403 and "Origin" in response.json()["error"]
 
 
 def raw_request(

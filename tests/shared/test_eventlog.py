@@ -57,7 +57,8 @@ def test_a_new_writer_continues_the_sequence(r, tmp_path):
 
 def test_after_a_flush_a_new_box_continues_from_what_the_web_side_recorded(r, tmp_path):
     from shared.reconciler import Reconciler
-    from shared.runs import RunStore, new_record
+    from shared.run_record import new_record
+    from shared.runs import RunStore
     from shared.spec import validate_spec
 
     record = {**new_record(validate_spec({})), "id": RUN}
@@ -161,7 +162,8 @@ def test_run_json_never_names_fewer_epochs_than_the_history_holds(r, tmp_path):
     """The worker updates the record just after an epoch's events; a mirror taken in
     between must not keep the old epoch: after a flush, resume reads it to know which
     epochs were announced, and would announce one twice."""
-    from shared.runs import RunStore, new_record
+    from shared.run_record import new_record
+    from shared.runs import RunStore
     from shared.spec import validate_spec
 
     record = {**new_record(validate_spec({})), "id": RUN}

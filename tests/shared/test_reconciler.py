@@ -9,7 +9,8 @@ import pytest
 from shared import keys, lifecycle
 from shared.eventlog import EventWriter, read_events
 from shared.reconciler import MISSING_MESSAGE_SECONDS, Reconciler
-from shared.runs import RunStore, new_record
+from shared.run_record import new_record
+from shared.runs import RunStore
 from shared.settings import Settings
 from shared.spec import validate_spec
 from shared.sweep_store import SweepStore

@@ -4,7 +4,8 @@ import json
 
 from shared import lifecycle
 from shared.eventlog import EventWriter, read_events
-from shared.runs import RunStore, new_record
+from shared.run_record import new_record
+from shared.runs import RunStore
 from shared.spec import validate_spec
 
 

@@ -3,7 +3,7 @@
 // (run_update), at most every REFRESH_MS, so any number of long runs stays cheap.
 import uPlot from "/vendor/uPlot.esm.js";
 import * as api from "./api.js";
-import { POINTS, REFRESH_MS } from "./dom.js";
+import { POINTS, REFRESH_MS, SERIES } from "./dom.js";
 import { smooth } from "./downsample.js";
 import { accuracyRange, epochAxis, size } from "./plots.js";
 
@@ -42,7 +42,7 @@ export class CompareView {
     entry.fetchedAt = Date.now();
     try {
       const [loss, accuracy] = await Promise.all([
-        api.series(id, "batch_loss", { points: POINTS.compare }), api.series(id, "test_accuracy")]);
+        api.series(id, SERIES.BATCH_LOSS, { points: POINTS.compare }), api.series(id, SERIES.TEST_ACCURACY)]);
       if (this.runs.get(id) !== entry) return; // untoggled meanwhile
       Object.assign(entry, { loss, accuracy });
       this.draw();

@@ -24,6 +24,10 @@ export const EPOCH_METRICS = embedded("epoch-metrics", "[]");
 // The missing-value mark and the throughput window (shared.metrics; `trainboard watch` too).
 export const MEASURES = embedded("measures", "{}");
 export const MISSING = MEASURES.missing;
+// Event types (shared.events.EventType) and series names (shared.series.NAMES) by name.
+const VOCABULARY = embedded("vocabulary", '{"events": {}, "series": {}}');
+export const EVENT = VOCABULARY.events;
+export const SERIES = VOCABULARY.series;
 // Every form field's bounds (shared.spec.FIELDS, shared.sweeps.SWEEP_FIELDS) and a sweep's limits.
 export const FORM_RULES = embedded("form-rules", '{"fields": [], "sweep_fields": [], "max_sweep_runs": 0, "max_values": 0}');
 

@@ -1,7 +1,7 @@
 // A run's metrics as files to download: per-epoch metrics as CSV, or JSON with the batch
 // losses too.
 import * as api from "./api.js";
-import { EPOCH_METRICS } from "./dom.js";
+import { EPOCH_METRICS, SERIES } from "./dom.js";
 
 // `epochs`: the run's epoch events in order.
 export async function exportMetrics(run, epochs, kind) {
@@ -15,7 +15,7 @@ export async function exportMetrics(run, epochs, kind) {
   const rows = epochs.map((e) => Object.fromEntries(columns.map((c) => [c, e[c]])));
   // Every batch loss up to 10,000 of them; longer runs export 10,000 min/max/mean buckets
   // (training_log.json in Files has them all).
-  const loss = await api.series(run.id, "batch_loss", { points: 10000 });
+  const loss = await api.series(run.id, SERIES.BATCH_LOSS, { points: 10000 });
   download(`${run.id}-metrics.json`, "application/json",
     JSON.stringify({ run: { id: run.id, name: run.name, spec: run.spec }, epochs: rows,
       batch_loss: { total: loss.total, x: loss.x, min: loss.min, max: loss.max, mean: loss.mean } }, null, 1));

@@ -2,7 +2,7 @@
 // run's own events and series said. The state is made anew when a run is opened, and
 // each event makes the next one, so opening another run (a fork, its parent) or a
 // status arriving twice cannot leave another run's epoch, accuracy or images/s behind.
-import { ACTIVE, MISSING, formatDuration, pct, plural } from "./dom.js";
+import { ACTIVE, EVENT, MISSING, formatDuration, pct, plural } from "./dom.js";
 import { WINDOW_S, etaSeconds, imagesPerSecond, position } from "./throughput.js";
 
 // `batches`: global batches the opened series hold; `steps`: batches per epoch;
@@ -15,16 +15,16 @@ export function openState(runId, { batches = 0, steps = 0, lastEpoch = null } = 
 export function nextState(state, event) {
   if (event.run_id !== state.runId) return state;
   switch (event.type) {
-    case "status": {
+    case EVENT.STATUS: {
       const next = { ...state, message: event.message || "" };
       const back = event.resumed_from_epoch;
       if (back != null && state.steps) next.batches = Math.min(state.batches, back * state.steps);
       if (back != null && state.lastEpoch?.epoch > back) next.lastEpoch = null;
       return next;
     }
-    case "progress":
+    case EVENT.PROGRESS:
       return { ...state, batches: (event.epoch - 1) * event.steps_per_epoch + event.step, steps: event.steps_per_epoch };
-    case "epoch":
+    case EVENT.EPOCH:
       return { ...state, lastEpoch: event };
     default:
       return state;

@@ -2,7 +2,7 @@
 // live; its charts, samples, confusion matrix, files, exports, draw-a-digit, what is
 // inside its model (inspect.js), and forking it.
 import * as api from "./api.js";
-import { $, el, ACTIVE, MISSING, POINTS } from "./dom.js";
+import { $, el, ACTIVE, EVENT, MISSING, POINTS, SERIES } from "./dom.js";
 import { DigitPanel } from "./draw.js";
 import { ForkDialog, fillForm } from "./fork.js";
 import { FiltersView, LayersView, renderModelSummary } from "./inspect.js";
@@ -15,7 +15,7 @@ import { SamplesView } from "./samples.js";
 import { renderConfusion } from "./views.js";
 
 // The series a run view opens from; `detail` is the per-epoch detail (GET /epochs).
-const CURVES = ["batch_loss", "lr", "images_per_sec", "train_loss", "test_loss", "test_accuracy"];
+const CURVES = Object.values(SERIES);
 
 export class RunView {
   constructor({ follower, list, onOpenRun }) {
@@ -91,7 +91,7 @@ export class RunView {
     let curves, detail;
     try {
       [curves, detail] = await Promise.all([
-        Promise.all(CURVES.map((name) => api.series(id, name, name === "batch_loss" ? { points: POINTS.run } : {})))
+        Promise.all(CURVES.map((name) => api.series(id, name, name === SERIES.BATCH_LOSS ? { points: POINTS.run } : {})))
           .then((loaded) => Object.fromEntries(CURVES.map((name, i) => [name, loaded[i]]))),
         api.epochs(id)]);
     } catch (err) {
@@ -99,24 +99,24 @@ export class RunView {
       return;
     }
     if (ticket !== this.opening) return; // another run was picked meanwhile
-    this.lossChart.stepsPerEpoch = curves.batch_loss.steps_per_epoch || 0;
-    this.lossChart.load(curves.batch_loss);
-    this.lossChart.setEpochs(curves.train_loss, curves.test_loss);
-    this.accChart.load(curves.test_accuracy);
-    this.rateChart.load(curves.images_per_sec, curves.lr);
+    this.lossChart.stepsPerEpoch = curves[SERIES.BATCH_LOSS].steps_per_epoch || 0;
+    this.lossChart.load(curves[SERIES.BATCH_LOSS]);
+    this.lossChart.setEpochs(curves[SERIES.TRAIN_LOSS], curves[SERIES.TEST_LOSS]);
+    this.accChart.load(curves[SERIES.TEST_ACCURACY]);
+    this.rateChart.load(curves[SERIES.IMAGES_PER_SEC], curves[SERIES.LR]);
     // Per-epoch detail in bulk: the tables and sample images are drawn for the last epoch only.
     detail.epochs.forEach((e) => this.current.epochs.set(e.epoch, e));
     if (detail.epochs.length) this.showEpoch(detail.epochs[detail.epochs.length - 1]);
     this.samples.load(detail.samples);
     // Where the run stands: its last batch. A bucket's x is its first batch, so count on
     // from the first x (a run's batches are contiguous from its start, or from a fork's).
-    const loss = curves.batch_loss;
+    const loss = curves[SERIES.BATCH_LOSS];
     const last = loss.x.length ? Math.max(loss.x[loss.x.length - 1], loss.x[0] + loss.total - 1) : 0;
     this.state = openState(id, { batches: last, steps: loss.steps_per_epoch || 0,
       lastEpoch: detail.epochs[detail.epochs.length - 1] ?? null });
     if (loss.total) this.showModel();
     this.drawHeader();
-    this.drawAncestor(id, ticket, curves.batch_loss.steps_per_epoch);
+    this.drawAncestor(id, ticket, curves[SERIES.BATCH_LOSS].steps_per_epoch);
     this.follower.follow(id, Math.min(...Object.values(curves).map((s) => s.last_seq), detail.last_seq));
   }
 
@@ -124,8 +124,8 @@ export class RunView {
   async drawAncestor(id, ticket, steps) {
     const run = this.run();
     if (!run?.parent_run_id) return;
-    const [loss, acc] = await Promise.all([api.series(run.parent_run_id, "batch_loss", { points: POINTS.run }),
-      api.series(run.parent_run_id, "test_accuracy")]).catch(() => [null, null]);
+    const [loss, acc] = await Promise.all([api.series(run.parent_run_id, SERIES.BATCH_LOSS, { points: POINTS.run }),
+      api.series(run.parent_run_id, SERIES.TEST_ACCURACY)]).catch(() => [null, null]);
     if (!loss || ticket !== this.opening) return;
     const perEpoch = steps || this.lossChart.stepsPerEpoch || loss.steps_per_epoch;
     if (!this.lossChart.stepsPerEpoch) this.lossChart.stepsPerEpoch = perEpoch;
@@ -136,7 +136,7 @@ export class RunView {
   async zoomLoss(start, end) {
     const id = this.id;
     const range = start == null ? { points: POINTS.run } : { start, end, points: POINTS.run };
-    const data = await api.series(id, "batch_loss", range).catch(() => null);
+    const data = await api.series(id, SERIES.BATCH_LOSS, range).catch(() => null);
     if (!data || id !== this.id) return;
     this.lossChart.load(data);
     if (start == null) for (const e of this.current.recent) if (e.seq > data.last_seq) this.addProgress(e);
@@ -225,7 +225,7 @@ export class RunView {
     const cur = this.current;
     this.state = nextState(this.state, event);
     switch (event.type) {
-      case "status":
+      case EVENT.STATUS:
         if (event.resumed_from_epoch != null) {
           const epoch = event.resumed_from_epoch;
           this.lossChart.truncate(epoch);
@@ -235,7 +235,7 @@ export class RunView {
         if (this.run()) { this.list.put({ id: event.run_id, status: event.status }); this.list.draw(); }
         if (!ACTIVE.has(event.status)) { this.refreshArtifacts(); this.refreshInside(); }
         break;
-      case "progress":
+      case EVENT.PROGRESS:
         observe(event.run_id, event.ts, this.state.batches, event.images_per_sec, { fromEvents: true });
         // The list's row of this run moves with the header (one ETA, one position).
         this.list.put({ id: event.run_id, progress: { epoch: event.epoch, step: event.step,
@@ -247,13 +247,13 @@ export class RunView {
         if (this.lossChart.needsRefetch) this.refetchLoss();
         if (!this.modelShown) this.showModel();
         break;
-      case "epoch":
+      case EVENT.EPOCH:
         this.showEpoch(event);
         break;
-      case "samples":
+      case EVENT.SAMPLES:
         this.samples.add(event);
         break;
-      case "checkpoint":
+      case EVENT.CHECKPOINT:
         this.refreshArtifacts();
         this.refreshInside();
         break;

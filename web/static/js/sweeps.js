@@ -4,7 +4,7 @@
 // as runs finish.
 import uPlot from "/vendor/uPlot.esm.js";
 import * as api from "./api.js";
-import { el, pct, ACTIVE, MISSING, POINTS, REFRESH_MS } from "./dom.js";
+import { el, pct, ACTIVE, MISSING, POINTS, REFRESH_MS, SERIES } from "./dom.js";
 import { ParallelCoordinates } from "./parallel.js";
 import { CompareChart, comparedRun } from "./compare.js";
 
@@ -63,7 +63,7 @@ export class SweepView {
       const known = this.series.get(run.id);
       if (known && known.status === run.status && !ACTIVE.has(run.status)) return;
       const [loss, accuracy] = await Promise.all([
-        api.series(run.id, "batch_loss", { points: POINTS.sweep }), api.series(run.id, "test_accuracy")]).catch(() => [null, null]);
+        api.series(run.id, SERIES.BATCH_LOSS, { points: POINTS.sweep }), api.series(run.id, SERIES.TEST_ACCURACY)]).catch(() => [null, null]);
       if (loss) this.series.set(run.id, { loss, accuracy, status: run.status });
     }));
     if (id === this.id) this.draw();

@@ -1,0 +1,117 @@
+"""The run record, declared once: every field, its JSON type, who writes it and why.
+
+A run's record is a JSON object (in Redis, mirrored to ``run.json``; shared.runs keeps
+it). :data:`RUN_FIELDS` is its one definition:
+
+* :func:`new_record` builds a submitted run from it (the fields that start with a value);
+* :func:`check_changes` refuses a change to a field the table does not have, so a
+  record cannot grow fields nobody declared (``RunStore`` calls it on every change);
+* :func:`json_schema` is the OpenAPI ``Run`` schema (web.openapi).
+
+Adding a field is one row here.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+from shared.layout import RUN_ID_PATTERN
+from shared.lifecycle import ALL, Status
+
+_UNSET: Any = object()
+
+STRING: dict[str, Any] = {"type": "string"}
+NUMBER: dict[str, Any] = {"type": "number"}
+INTEGER: dict[str, Any] = {"type": "integer", "minimum": 0}
+RUN_ID: dict[str, Any] = {"type": "string", "pattern": RUN_ID_PATTERN}
+
+
+def nullable(schema: dict[str, Any]) -> dict[str, Any]:
+    return {**schema, "type": [schema["type"], "null"]}
+
+
+@dataclass(frozen=True)
+class RecordField:
+    name: str
+    schema: dict[str, Any]
+    help: str
+    #: Who writes it: "web" (submission, forks, sweeps, cancel), "worker", "both".
+    writer: str
+    #: The value a new record starts with; unset: absent until first written.
+    initial: Any = _UNSET
+    #: Every record has it from submission on (the schema's ``required``).
+    required: bool = field(default=False)
+
+
+RUN_FIELDS: tuple[RecordField, ...] = (
+    RecordField("id", RUN_ID, "the run's id (32 hex digits)", "web", required=True),
+    RecordField("name", STRING, "the spec's name, kept at the top for lists and searches", "web", required=True),
+    RecordField("status", {"enum": list(ALL)}, "where the run is (shared.lifecycle)", "both", required=True),
+    RecordField(
+        "spec", {"$ref": "#/components/schemas/AnsweredRunSpec"}, "what to train, every field answered", "web", required=True
+    ),
+    RecordField("created_at", NUMBER, "submitted (Unix seconds)", "web", required=True),
+    RecordField("queued_at", NUMBER, "when it last joined the queue (a handed-on run keeps its place)", "web"),
+    RecordField("started_at", nullable(NUMBER), "first claimed by a worker", "worker", initial=None),
+    RecordField("finished_at", nullable(NUMBER), "ended (succeeded, failed or cancelled)", "both", initial=None),
+    RecordField("worker", nullable(STRING), "the worker training it now", "worker", initial=None),
+    RecordField("device", nullable(STRING), "that worker's device, described", "worker", initial=None),
+    RecordField("train_path", nullable(STRING), "how it trains there (compiled, mixed precision, ...)", "worker"),
+    RecordField("epoch", INTEGER, "the last epoch announced", "worker", initial=0),
+    RecordField(
+        "metrics",
+        {"type": "object", "additionalProperties": nullable(NUMBER)},
+        "the last epoch's metrics that runs keep (shared.metrics) and best_test_accuracy",
+        "worker",
+        initial={},
+    ),
+    RecordField(
+        "accuracy_by_epoch",
+        {"type": "object", "additionalProperties": nullable(NUMBER)},
+        "test accuracy per epoch, for a sweep's early-stopping rule on any box",
+        "worker",
+    ),
+    RecordField(
+        "progress",
+        {"type": "object", "properties": {k: NUMBER for k in ("epoch", "step", "steps_per_epoch", "images_per_sec")}},
+        "where training stands, at most once a second (run lists show % and ETA without following)",
+        "worker",
+    ),
+    RecordField("error", nullable(STRING), "why it failed", "both", initial=None),
+    RecordField("restarts", INTEGER, "times it was lost and resumed elsewhere", "both", initial=0),
+    RecordField("stopped_early", {"type": "boolean"}, "its sweep's early-stopping rule ended it", "worker"),
+    RecordField("peak_gpu_memory_mb", NUMBER, "the most GPU memory it held", "worker"),
+    RecordField("sweep_id", RUN_ID, "the sweep it belongs to", "web"),
+    RecordField("parent_run_id", RUN_ID, "a fork: the run it started from", "web"),
+    RecordField("forked_from_epoch", INTEGER, "a fork: the parent's epoch it started from", "web"),
+    RecordField("children", {"type": "array", "items": RUN_ID}, "runs forked from this one", "web"),
+)
+BY_NAME = {f.name: f for f in RUN_FIELDS}
+
+#: Added to a record when the API answers (not stored): its place in the queue.
+ANSWER_FIELDS: dict[str, dict[str, Any]] = {"queue_position": nullable(INTEGER)}
+
+
+def new_record(spec: dict[str, Any]) -> dict[str, Any]:
+    """A submitted run: queued, with every field that starts with a value."""
+    now = time.time()
+    given = {"id": uuid.uuid4().hex, "name": spec["name"], "status": Status.QUEUED.value, "spec": spec, "created_at": now}
+    return {**given, **{f.name: f.initial for f in RUN_FIELDS if f.initial is not _UNSET and f.name not in given}}
+
+
+def check_changes(changes: dict[str, Any]) -> None:
+    """ValueError for a field the record does not declare (a typo, or a field added
+    without its row)."""
+    unknown = sorted(set(changes) - set(BY_NAME))
+    if unknown:
+        raise ValueError(f"run records have no field {', '.join(unknown)} (declare it in shared/run_record.py)")
+
+
+def json_schema() -> dict[str, Any]:
+    """The OpenAPI ``Run`` schema: every field, described, and the answer-only ones."""
+    properties = {f.name: {**f.schema, "description": f.help} for f in RUN_FIELDS}
+    properties.update(ANSWER_FIELDS)
+    return {"type": "object", "required": [f.name for f in RUN_FIELDS if f.required], "properties": properties}

@@ -1,0 +1,60 @@
+"""The run record's one definition (shared/run_record.py): what a record may hold, that
+every change is announced with it, and that the API's schema is the same table."""
+
+import json
+
+import pytest
+
+from shared import keys, lifecycle, run_record
+from shared.eventlog import EventWriter
+from shared.runs import RunStore
+from shared.spec import validate_spec
+from web.openapi import document
+
+
+def test_a_new_record_starts_with_the_tables_initial_values():
+    record = run_record.new_record(validate_spec({"name": "fresh"}))
+    assert record["status"] == "queued" and record["name"] == "fresh" and len(record["id"]) == 32
+    starting = {f.name for f in run_record.RUN_FIELDS if f.required or f.initial is not run_record._UNSET}
+    assert set(record) == starting
+    assert record["metrics"] == {} and record["epoch"] == 0 and record["restarts"] == 0
+
+
+def test_a_field_the_table_does_not_declare_is_refused_and_changes_nothing(r, tmp_path):
+    store = RunStore(r, str(tmp_path))
+    record = run_record.new_record(validate_spec({}))
+    store.create(record)
+    with pytest.raises(ValueError, match="best_acuracy"):
+        store.update(record["id"], best_acuracy=0.9)
+    assert "best_acuracy" not in store.get(record["id"])
+    with pytest.raises(ValueError, match="surprise"):
+        store.create({**run_record.new_record(validate_spec({})), "surprise": 1})
+
+
+def test_every_change_is_announced_in_the_same_step(r, tmp_path):
+    """Creating, a status change and a plain update each publish the new record on
+    run_update: no caller has to remember to."""
+    store = RunStore(r, str(tmp_path))
+    pubsub = r.pubsub()
+    pubsub.subscribe(keys.RUN_UPDATES_CHANNEL)
+    pubsub.get_message(timeout=1)  # the subscribe confirmation
+    record = run_record.new_record(validate_spec({}))
+    writer = EventWriter(r, str(tmp_path), record["id"], spool=False)
+    lifecycle.submit(store, record, writer)
+    lifecycle.claim(store, record["id"], writer, "started", worker="w1")
+    store.update(record["id"], progress={"epoch": 1, "step": 3, "steps_per_epoch": 10, "images_per_sec": 99.0})
+    heard = []
+    while (message := pubsub.get_message(timeout=1)) is not None:
+        heard.append(json.loads(message["data"]))
+    assert [(m["status"], m.get("progress", {}).get("step")) for m in heard] == [
+        ("queued", None),
+        ("running", None),
+        ("running", 3),
+    ]
+
+
+def test_the_api_schema_is_the_table():
+    schema = document()["components"]["schemas"]["Run"]
+    assert set(schema["properties"]) == {f.name for f in run_record.RUN_FIELDS} | set(run_record.ANSWER_FIELDS)
+    assert schema["required"] == ["id", "name", "status", "spec", "created_at"]
+    assert all(p.get("description") for name, p in schema["properties"].items() if name in run_record.BY_NAME)
