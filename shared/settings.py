@@ -203,6 +203,13 @@ class Settings:
         low=64 * 1024,
         high=2**40,
     )
+    clients_queue_bytes: int = setting(
+        256 * 1024 * 1024,
+        "bytes waiting for all Socket.IO clients together: past it, the clients with the most waiting are "
+        "disconnected first (many slow clients, each under its own bound)",
+        low=1024 * 1024,
+        high=2**44,
+    )
     max_subscriptions: int = setting(
         64, "runs one Socket.IO connection may follow at once (a repeated `subscribe` replaces)", low=1, high=100_000
     )

@@ -92,11 +92,15 @@ class BufferGuard:
         self.socketio.start_background_task(self._loop)
 
     def check(self) -> int:
-        """Drop every client over a bound; returns how many were dropped."""
+        """Drop every client over a bound, then the ones with the most waiting while all
+        clients together hold more than CLIENTS_QUEUE_BYTES; returns how many."""
         sockets = list(self.socketio.server.eio.sockets.items())
         dropped = 0
+        backlog: list[tuple[int, str, Any]] = []
         for eio_sid, eio_socket in sockets:
-            if not eio_socket.closed and over(eio_socket, self.settings):
+            if eio_socket.closed:
+                continue
+            if over(eio_socket, self.settings):
                 log.warning(
                     "dropping Socket.IO client %s: %d packets waiting (limits %d packets, %d bytes); it is not reading",
                     eio_sid,
@@ -106,6 +110,22 @@ class BufferGuard:
                 )
                 drop(eio_socket)
                 dropped += 1
+            elif queued_packets(eio_socket) >= BYTES_FROM_PACKETS:
+                backlog.append((queued_bytes(eio_socket), eio_sid, eio_socket))
+        total = sum(size for size, _, _ in backlog)
+        for size, eio_sid, eio_socket in sorted(backlog, key=lambda b: b[0], reverse=True):
+            if total <= self.settings.clients_queue_bytes:
+                break
+            log.warning(
+                "dropping Socket.IO client %s: %d bytes waiting, the most of any while all clients hold %d (limit %d)",
+                eio_sid,
+                size,
+                total,
+                self.settings.clients_queue_bytes,
+            )
+            drop(eio_socket)
+            total -= size
+            dropped += 1
         self.dropped += dropped
         return dropped
 
