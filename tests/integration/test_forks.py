@@ -54,7 +54,7 @@ def test_inspect_a_run_and_fork_it(store_stack, tmp_path):
     weights = api(stack, "GET", f"/api/runs/{pid}/layers", params={"layer": "fc2"}).json()
     assert weights["kind"] == "weights" and weights["epochs"] == [0, 1, 2, 3]
     assert weights["update_ratio"][0] is None and all(r > 0 for r in weights["update_ratio"][1:])
-    assert sum(weights["counts"][0]) == 10 * 128 and weights["counts"][0] != weights["counts"][3]
+    assert sum(weights["counts"][0]) == 10 * 256 and weights["counts"][0] != weights["counts"][3]
     assert api(stack, "GET", f"/api/runs/{pid}/layers", params={"layer": "nope"}).status_code == 404
     assert api(stack, "GET", f"/api/runs/{pid}/layers", params={"layer": "fc2", "kind": "x"}).status_code == 400
     filters = api(stack, "GET", f"/api/runs/{pid}/filters").json()

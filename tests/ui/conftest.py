@@ -68,3 +68,17 @@ def assert_quiet(pg) -> None:
 def shoot(pg, name: str, full_page: bool = True) -> None:
     SHOTS.mkdir(parents=True, exist_ok=True)
     pg.screenshot(path=str(SHOTS / name), full_page=full_page, scale="css")
+
+
+def finished_run(stack, name: str, epochs: int = 2, batch_size: int = 32, train_samples: int = 640) -> dict:
+    """A small run, trained to the end by the stack's worker (seconds on a CPU)."""
+    run = stack.submit(name=name, epochs=epochs, batch_size=batch_size, train_samples=train_samples)
+    stack.wait_status(run["id"], "succeeded", timeout=180)
+    return run
+
+
+def open_run(pg, stack, run_id: str, status: str | None = "succeeded") -> None:
+    """The page, on a run's view by its address, once the header shows ``status``."""
+    pg.goto(f"{stack.url}/#run={run_id}")
+    if status is not None:
+        pg.wait_for_selector(f"#run-status:text('{status}')")

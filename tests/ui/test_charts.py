@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.ui.conftest import assert_quiet, shoot
+from tests.ui.conftest import assert_quiet, finished_run, open_run, shoot
 
 pytestmark = [pytest.mark.ui, pytest.mark.integration]
 
@@ -13,8 +13,7 @@ X_RANGE = "(() => { const s = window.trainboard.lossChart.plot.scales.x; return 
 
 def test_empty_and_one_point_charts_say_what_is_coming(make_stack, page):
     stack = make_stack(workers=1)
-    one = stack.submit(name="one epoch", epochs=1, batch_size=32, train_samples=640)
-    stack.wait_status(one["id"], "succeeded", timeout=180)
+    finished_run(stack, "one epoch", epochs=1)
     stack.workers[0].stop()
     waiting = stack.submit(name="waiting", epochs=2)
     page.goto(f"{stack.url}/#run={waiting['id']}")
@@ -37,9 +36,8 @@ def test_empty_and_one_point_charts_say_what_is_coming(make_stack, page):
 
 def test_dragging_across_the_loss_chart_zooms_into_that_range(make_stack, page):
     stack = make_stack(workers=1)
-    run = stack.submit(name="zoom", epochs=2, batch_size=32, train_samples=3000)
-    stack.wait_status(run["id"], "succeeded", timeout=180)
-    page.goto(f"{stack.url}/#run={run['id']}")
+    run = finished_run(stack, "zoom", train_samples=3000)
+    open_run(page, stack, run["id"], status=None)
     page.wait_for_function("document.querySelector('#loss-chart').dataset.points === '188'")
     page.wait_for_timeout(300)
     full = page.evaluate(X_RANGE)

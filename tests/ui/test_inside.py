@@ -7,17 +7,14 @@ import re
 
 import pytest
 
-from tests.ui.conftest import assert_quiet, shoot
+from tests.ui.conftest import assert_quiet, finished_run, open_run, shoot
 
 pytestmark = [pytest.mark.ui, pytest.mark.integration]
 
 
 def test_inside_the_model_has_its_section_scales_and_values_on_hover(make_stack, page):
     stack = make_stack(workers=1)
-    run = stack.submit(name="looked into", epochs=2, batch_size=32, train_samples=640)
-    stack.wait_status(run["id"], "succeeded", timeout=180)
-    page.goto(f"{stack.url}/#run={run['id']}")
-    page.wait_for_selector("#run-status:text('succeeded')")
+    open_run(page, stack, finished_run(stack, "looked into")["id"])
     page.get_by_role("tab", name="Inside the model").click()
     page.wait_for_selector("#model-summary table")
     assert page.locator("#panel-inside .scale").count() == 2, "a colour scale for the strips and one for the filters"

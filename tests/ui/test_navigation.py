@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 import requests
 
-from tests.ui.conftest import assert_quiet, shoot
+from tests.ui.conftest import assert_quiet, finished_run, open_run, shoot
 
 pytestmark = [pytest.mark.ui, pytest.mark.integration]
 
@@ -95,9 +95,8 @@ def test_every_cancel_asks_first(make_stack, page):
 
 def test_the_fork_dialog_keeps_the_parents_plan(make_stack, page):
     stack = make_stack(workers=1)
-    parent = stack.submit(name="three epochs", epochs=3, batch_size=32, train_samples=640)
-    stack.wait_status(parent["id"], "succeeded", timeout=180)
-    page.goto(f"{stack.url}/#run={parent['id']}")
+    parent = finished_run(stack, "three epochs", epochs=3)
+    open_run(page, stack, parent["id"], status=None)
     page.wait_for_selector("#artifacts a:text('state-epoch-003.pt')", state="attached")
     page.get_by_role("button", name="Fork / continue…").click()
     dialog = page.get_by_role("dialog")

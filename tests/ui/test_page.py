@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from tests.ui.conftest import assert_quiet
+from tests.ui.conftest import assert_quiet, finished_run, open_run
 
 pytestmark = [pytest.mark.ui, pytest.mark.integration]
 
@@ -306,21 +306,20 @@ def test_a_sweep_from_the_form_fills_its_view_live(make_stack, page):
 
 def test_inside_a_finished_run_and_a_fork_from_the_page(make_stack, page):
     stack = make_stack(workers=1)
-    run = stack.submit(name="inspected", epochs=3, batch_size=32, train_samples=640)
-    stack.wait_status(run["id"], "succeeded", timeout=180)
-    page.goto(f"{stack.url}/#run={run['id']}")
-    page.wait_for_selector("#run-status:text('succeeded')")
+    run = finished_run(stack, "inspected", epochs=3)
+    open_run(page, stack, run["id"])
     page.get_by_role("tab", name="Inside the model").click()
     page.wait_for_selector("#model-summary table")
     assert "394,890" in page.inner_text("#model-summary tfoot")
     assert page.locator("#model-summary tbody tr").count() == 15
     page.wait_for_function("document.querySelectorAll('#layers .layer canvas.strip').length === 6")
-    assert page.evaluate("document.querySelector('#layers .layer canvas').width") == 3, "one column per epoch"
+    columns = page.evaluate("document.querySelector('#layers .layer canvas').width")
+    assert columns == 4, "one column per epoch, and epoch 0: the initial weights"
     page.select_option("#layers-kind", "gradients")
     page.wait_for_function("document.querySelector('#layers canvas').getAttribute('aria-label').includes('gradients')")
     page.wait_for_function("document.querySelectorAll('#filters canvas.filter').length === 16")
-    assert page.get_attribute("#filters-slider", "max") == "2"
-    page.fill("#filters-slider", "0")
+    assert page.get_attribute("#filters-slider", "max") == "3"
+    page.fill("#filters-slider", "1")
     page.wait_for_selector("#filters-epoch:text('epoch 1')")
     page.get_by_role("tab", name="Overview").click()
     page.wait_for_selector("#samples figure.sample canvas")

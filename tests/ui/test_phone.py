@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 import requests
 
-from tests.ui.conftest import assert_quiet, shoot
+from tests.ui.conftest import assert_quiet, finished_run, shoot
 
 pytestmark = [pytest.mark.ui, pytest.mark.integration]
 
@@ -26,8 +26,7 @@ WIDTH = "document.documentElement.scrollWidth"
 
 def test_the_page_fits_a_phone_and_a_tapped_run_comes_into_view(make_stack, phone):
     stack = make_stack(workers=1)
-    done = stack.submit(name="finished", epochs=2, batch_size=32, train_samples=640)
-    stack.wait_status(done["id"], "succeeded", timeout=180)
+    done = finished_run(stack, "finished")
     stack.workers[0].stop()
     sweep = {"name": "phone sweep", "base": {"epochs": 1}, "grid": {"lr": [0.001, 0.01], "batch_size": [32, 64]}}
     sweep_id = requests.post(stack.url + "/api/sweeps", json=sweep, timeout=10).json()["id"]
