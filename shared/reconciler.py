@@ -14,7 +14,7 @@ true, and acts (docs/architecture.md, "Invariants", lists each rule with its tes
    need one renewal to take their leases back, so no run is judged before the data is
    ``lease_seconds`` old.
 3. **Every waiting run has a task message**: one still waiting beside an idle worker
-   that could take it, on two looks ``MISSING_MESSAGE_SECONDS`` apart, is sent again
+   that could take it, on two looks ``STRANDED_TASK_SECONDS`` (a setting) apart, is sent again
    (a duplicate is harmless: its delivery finds the run claimed and exits).
 4. **Every index agrees with the records**: active status indexes and the waiting index
    hold exactly the runs whose records say so.
@@ -51,8 +51,6 @@ Restore = Callable[[], tuple[int, int]]
 
 #: How long a pass may hold the lock (it is released at the end of the pass).
 LOCK_MS = 10_000
-#: A waiting run still waiting this long beside an idle worker that could take it is sent again.
-MISSING_MESSAGE_SECONDS = 30.0
 #: Statuses whose index the reconciler checks every pass (bounded by active runs).
 AUDITED = (Status.RUNNING, Status.QUEUED, Status.RESUMING)
 
@@ -184,7 +182,7 @@ class Reconciler:
             first_seen = suspects.get(run_id)
             if first_seen is None:
                 pipe.hset(keys.RECONCILER_SUSPECTS, run_id, repr(now))
-            elif now - first_seen >= MISSING_MESSAGE_SECONDS:
+            elif now - first_seen >= self.settings.stranded_task_seconds:
                 log.warning(
                     "run %s is %s beside an idle worker: its task message is gone; sending it again",
                     run_id,

@@ -260,6 +260,13 @@ class Settings:
         15.0, "a running run whose worker has not renewed its lease this long is lost", low=1.0, high=3600.0
     )
     max_restarts: int = setting(3, "how often a lost run is resumed before it fails", low=0, high=100)
+    stranded_task_seconds: float = setting(
+        30.0,
+        "a waiting run seen beside an idle worker that could take it, twice this long apart, has lost its task "
+        "message (Redis lost it): it is sent again (a duplicate is harmless)",
+        low=1.0,
+        high=3600.0,
+    )
     keep_checkpoints: int = setting(
         100,
         "epoch states (`state-epoch-NNN.pt`, what a fork starts from) a run keeps in the artifact store: the newest "

@@ -159,7 +159,7 @@ def test_run_longer_than_the_maximum_duration_is_stopped_and_failed(make_stack):
 
 
 def test_a_queued_run_whose_task_message_was_lost_still_runs(make_stack):
-    stack = make_stack(workers=0)
+    stack = make_stack(workers=0, STRANDED_TASK_SECONDS="5")
     run = stack.submit(epochs=1, train_samples=100)
     # The message is gone (e.g. Redis lost it), the record is not. The Redis transport keeps
     # one list per priority step; delete them all.

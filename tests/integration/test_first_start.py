@@ -15,7 +15,7 @@ import requests
 from shared import keys
 from tests.processes import ROOT, free_port, start_redis, wait_for
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.fresh_clone]
 
 
 def test_concurrent_make_web_and_make_worker_on_a_fresh_clone(tmp_path, dataset):
