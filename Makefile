@@ -8,7 +8,7 @@ VENV_STAMP := $(VENV)/.installed
 NODE_STAMP := web/node_modules/.installed
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: setup run web worker lint test test-fast bench bench-smoke bench-gpu soak compose-test redis-server chromium clean
+.PHONY: setup run web worker lint test test-setup test-fast bench bench-smoke bench-gpu soak compose-test redis-server chromium clean
 
 APT_INSTALL := flock /tmp/trainboard-apt.lock sh -c '$(SUDO) apt-get update -qq && $(SUDO) DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$$0"'
 
@@ -47,10 +47,17 @@ lint: $(VENV_STAMP) $(NODE_STAMP)
 	$(PY) -m mypy
 	cd web && npx --no-install eslint static/js eslint.config.js
 
-## make test: lint, then every test (unit, integration against real processes, browser).
+## make test: lint, then every test (unit, integration against real processes, browser),
+## in TEST_PROCS processes (a file's tests stay in one); the fresh-clone check is test-setup.
+TEST_PROCS ?= 2
 test: setup chromium lint
 	cd web && node --test static/js/
-	$(PY) -m pytest
+	$(PY) -m pytest -n $(TEST_PROCS) --dist loadfile -m "not fresh_clone"
+
+## make test-setup: a fresh clone where make web and make worker start together, from nothing
+## (a half-made venv included) — a few minutes of installing.
+test-setup: setup redis-server
+	$(PY) -m pytest -m fresh_clone
 
 test-fast: setup
 	$(PY) -m pytest -m "not integration and not ui"

@@ -138,9 +138,12 @@ def test_a_burst_of_subscribes_costs_about_one_replay_not_one_each(closed_stack)
 
 
 def test_a_client_that_keeps_subscribing_past_its_bounds_is_disconnected(closed_stack):
-    """Subscribes sent without waiting for acks are refused past MAX_PENDING; past
-    MAX_REFUSALS refusals the client is dropped, whatever it keeps sending."""
+    """Past MAX_REFUSALS refused subscribes (here: over the 3 runs it may follow) the
+    client is dropped, whatever it keeps sending."""
+    runs = [closed_stack.submit(epochs=1)["id"] for _ in range(3)]
     sio = connected(closed_stack)
+    for run_id in runs:
+        assert sio.call("subscribe", {"run_id": run_id, "after": 0}, timeout=10)["ok"]
     gone = threading.Event()
     sio.on("disconnect", lambda *_a: gone.set())
     for i in range(400):

@@ -150,8 +150,9 @@ def test_waiting_runs_beside_an_idle_worker_are_sent_again_on_their_own_queue(r,
     idle_worker(r, "busy", current_run="f" * 32)
     # Any process may hold the pass: the first-seen times live in Redis, not in one of them.
     assert reconciler("a").run_once(now=1000.0).requeued == []
-    assert reconciler("b").run_once(now=1000.0 + Settings().stranded_task_seconds).requeued == [], "every worker busy: normal"
+    stranded = Settings().stranded_task_seconds
+    assert reconciler("b").run_once(now=1000.0 + stranded).requeued == [], "every worker busy: normal"
     idle_worker(r, "idle-cpu")
     assert reconciler("a").run_once(now=2000.0).requeued == [], "one look is not enough"
-    assert reconciler("b").run_once(now=2000.0 + Settings().stranded_task_seconds).requeued == [cpu_run["id"]]
+    assert reconciler("b").run_once(now=2000.0 + stranded).requeued == [cpu_run["id"]]
     assert enqueued == [(cpu_run["id"], keys.QUEUE_ANY)], "a CPU worker cannot take the GPU run"
