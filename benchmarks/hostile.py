@@ -6,6 +6,11 @@
    whether the client was dropped.
 2. **Anonymous connects** with surrogate, non-string, empty and 1 MB tokens while
    API_TOKEN is set: how many got in (must be 0).
+3. **Malformed packets**, anonymously: one WebSocket sends ``4X`` (not Socket.IO) as fast
+   as it can for ``--burst-seconds``. Measured: frames sent, ``/healthz`` during, how much
+   the web tier logged, whether the client was cut off.
+4. **Half-sent requests**: ``--half-open`` connections each send the start of a request
+   and nothing more; ``/healthz`` is asked five times while they are held.
 
 ``--web-tree`` runs the web tier of another checkout (e.g. a ``git worktree`` of the
 previous release) for a side-by-side figure.
@@ -18,6 +23,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import socket
 import statistics
 import tempfile
 import threading
@@ -100,12 +106,77 @@ def anonymous_connects(url: str) -> dict[str, str]:
     return answers
 
 
+def malformed_flood(url: str, seconds: float, log: Path) -> dict[str, object]:
+    """Anonymous ``4X`` frames on one WebSocket for ``seconds``, /healthz sampled beside."""
+    ws = websocket.create_connection(url.replace("http", "ws") + "/socket.io/?EIO=4&transport=websocket", timeout=10)
+    ws.recv()
+    logged_before = log.stat().st_size
+    sent, cut_off = 0, False
+    stop = threading.Event()
+    health: list[float] = []
+
+    def sampler() -> None:
+        while not stop.is_set():
+            started = time.perf_counter()
+            try:
+                requests.get(url + "/healthz", timeout=30)
+            except requests.RequestException:
+                pass
+            health.append((time.perf_counter() - started) * 1000)
+            stop.wait(0.1)
+
+    thread = threading.Thread(target=sampler)
+    thread.start()
+    deadline = time.monotonic() + seconds
+    try:
+        while time.monotonic() < deadline:
+            ws.send("4X")
+            sent += 1
+    except (websocket.WebSocketException, OSError):
+        cut_off = True
+    time.sleep(2)
+    stop.set()
+    thread.join()
+    ws.close()
+    return {
+        "frames_sent": sent,
+        "client_cut_off": cut_off,
+        "healthz_ms_p50": round(statistics.median(health), 1),
+        "healthz_ms_max": round(max(health), 1),
+        "log_bytes": log.stat().st_size - logged_before,
+    }
+
+
+def half_open(url: str, count: int) -> dict[str, object]:
+    """``count`` connections that send the start of a request and stop; /healthz meanwhile."""
+    host, port = url.removeprefix("http://").split(":")
+    held = []
+    for _ in range(count):
+        s = socket.create_connection((host, int(port)), timeout=5)
+        s.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")
+        held.append(s)
+    time.sleep(1)
+    answers: list[str] = []
+    for _ in range(5):
+        started = time.perf_counter()
+        try:
+            status = str(requests.get(url + "/healthz", timeout=10).status_code)
+        except requests.RequestException as exc:
+            status = type(exc).__name__
+        answers.append(f"{status} in {(time.perf_counter() - started) * 1000:.0f} ms")
+    for s in held:
+        s.close()
+    return {"connections_held": count, "healthz": answers}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--subscribes", type=int, default=2000)
     parser.add_argument("--events", type=int, default=1020)
     parser.add_argument("--seconds", type=float, default=30)
     parser.add_argument("--web-tree", type=Path, default=ROOT)
+    parser.add_argument("--burst-seconds", type=float, default=10)
+    parser.add_argument("--half-open", type=int, default=1100)
     args = parser.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="hostile-"))
     redis_proc, redis_url = start_redis(tmp / "redis", persist=False)
@@ -150,6 +221,8 @@ def main() -> None:
             "healthz_samples_over_100ms": sum(1 for x in latencies if x > 100),
             "client_cut_off": dropped,
             "anonymous_connects": anonymous_connects(url),
+            "malformed_packets": malformed_flood(url, args.burst_seconds, tmp / "web.log"),
+            "half_sent_requests": half_open(url, args.half_open),
         }
         print(json.dumps(result))
     finally:

@@ -37,7 +37,7 @@ def index() -> str:
         sweep_fields=sweeps.SWEEP_FIELDS,
         priorities=spec.BY_NAME["priority"].choices,
         epoch_metrics=metrics.page_table(),
-        measures=metrics.page_measures(),
+        measures={**metrics.page_measures(), "train_images": spec.MNIST_TRAIN_SIZE},
         vocabulary={
             "events": {t.name: t.value for t in EventType},
             "series": {name.upper(): name for name in series.NAMES},

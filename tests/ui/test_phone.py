@@ -86,6 +86,7 @@ def test_long_names_keep_the_actions_in_line(make_stack, page):
     assert title["y"] <= cancel["y"] < title["y"] + title["height"], "Cancel on the title's line, not below it"
     assert abs((cancel["y"] + cancel["height"] / 2) - (badge["y"] + badge["height"] / 2)) < 12, "Cancel beside the title"
     item = page.locator(f".run[data-run-id='{run['id']}']")
+    item.get_by_role("button", name=f"Cancel {LONG}").wait_for()
     name = item.locator(".run-name").bounding_box()
     button = item.get_by_role("button", name=f"Cancel {LONG}").bounding_box()
     assert abs(name["y"] - button["y"]) < 12, "the list's Cancel on the name's line"

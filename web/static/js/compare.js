@@ -3,7 +3,7 @@
 // (run_update), at most every REFRESH_MS, so any number of long runs stays cheap.
 import uPlot from "/vendor/uPlot.esm.js";
 import * as api from "./api.js";
-import { POINTS, REFRESH_MS, SERIES } from "./dom.js";
+import { POINTS, REFRESH_MS, SERIES, TRAIN_IMAGES } from "./dom.js";
 import { smooth } from "./downsample.js";
 import { accuracyRange, epochAxis, size } from "./plots.js";
 
@@ -76,7 +76,7 @@ export const X_AXES = {
 // values), its curves, and what converts batches to epochs and images.
 export function comparedRun(run, loss, accuracy, dim = false) {
   return { label: run.name, loss, accuracy, steps: loss.steps_per_epoch || 1,
-    perEpoch: run.spec.train_samples ?? 60000, dim };
+    perEpoch: run.spec.train_samples ?? TRAIN_IMAGES, dim };
 }
 
 // Several runs on the same axes, each from its own series (bucket means, smoothed).

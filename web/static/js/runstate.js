@@ -2,7 +2,7 @@
 // run's own events and series said. The state is made anew when a run is opened, and
 // each event makes the next one, so opening another run (a fork, its parent) or a
 // status arriving twice cannot leave another run's epoch, accuracy or images/s behind.
-import { ACTIVE, EVENT, MISSING, formatDuration, pct, plural } from "./dom.js";
+import { ACTIVE, EVENT, MISSING, TRAIN_IMAGES, formatDuration, pct, plural } from "./dom.js";
 import { WINDOW_S, etaSeconds, imagesPerSecond, position } from "./throughput.js";
 
 // `batches`: global batches the opened series hold; `steps`: batches per epoch;
@@ -70,5 +70,5 @@ function message(state, run, at) {
 // The spec line: what the run was asked to do.
 export function specLine(spec) {
   return `${spec.optimizer} · lr ${spec.lr} · schedule ${spec.schedule} · batch ${spec.batch_size} · ` +
-    `${plural(spec.epochs, "epoch")} · seed ${spec.seed} · ${(spec.train_samples ?? 60000).toLocaleString()} samples`;
+    `${plural(spec.epochs, "epoch")} · seed ${spec.seed} · ${(spec.train_samples ?? TRAIN_IMAGES).toLocaleString()} samples`;
 }

@@ -6,7 +6,7 @@
 // Finished: images trained over the run's whole wall-clock time, started to finished.
 // ETA: the batches left at the live rate. `trainboard watch` prints the same figures
 // (trainboard_cli/progress.py); both windows come from shared.metrics.
-import { MEASURES } from "./dom.js";
+import { MEASURES, TRAIN_IMAGES } from "./dom.js";
 
 export const WINDOW_S = MEASURES.throughput_window_s;
 // Too short a span says little: below it, the worker's own last figure stands in.
@@ -48,10 +48,13 @@ function batchRate(run) {
   return track.reported ? track.reported / run.spec.batch_size : null;
 }
 
+// The epochs a run trains itself (a fork starts after its parent's epoch).
+const ownEpochs = (run) => run.spec.epochs - (run.forked_from_epoch || 0);
+
 // Images a run has trained by global batch `batches` (its own: a fork's start excluded).
 export function imagesTrained(run, batches, steps) {
   if (!steps) return 0;
-  const perEpoch = run.spec.train_samples ?? 60000;
+  const perEpoch = run.spec.train_samples ?? TRAIN_IMAGES;
   const own = Math.max(0, batches - (run.forked_from_epoch || 0) * steps);
   const whole = Math.floor(own / steps);
   return whole * perEpoch + Math.min((own - whole * steps) * run.spec.batch_size, perEpoch);
@@ -64,7 +67,10 @@ export function imagesPerSecond(run, { active, batches, steps }) {
     return rate == null ? null : rate * run.spec.batch_size;
   }
   const seconds = (run.finished_at ?? 0) - (run.started_at ?? 0);
-  const images = imagesTrained(run, batches, steps);
+  // A run that succeeded trained every image of its own epochs, whatever events this page
+  // saw; one that stopped early, what its batches say.
+  const images = run.status === "succeeded" ? ownEpochs(run) * (run.spec.train_samples ?? TRAIN_IMAGES)
+    : imagesTrained(run, batches, steps);
   return run.started_at && run.finished_at && seconds > 0 && images ? images / seconds : null;
 }
 
