@@ -99,7 +99,10 @@ def anonymous_connects(url: str) -> dict[str, str]:
     for name, auth in ANONYMOUS.items():
         try:
             ws, answer = raw_socket(url, auth)
-            answers[name] = "refused" if answer.startswith("44") else f"ACCEPTED: {answer[:60]}"
+            if answer.startswith("40"):
+                answers[name] = f"ACCEPTED: {answer[:60]}"
+            else:
+                answers[name] = "refused" if answer.startswith("44") else f"refused (closed: {answer[:20]!r})"
             ws.close()
         except (websocket.WebSocketException, OSError) as exc:
             answers[name] = f"refused ({type(exc).__name__})"
@@ -150,11 +153,14 @@ def malformed_flood(url: str, seconds: float, log: Path) -> dict[str, object]:
 def half_open(url: str, count: int) -> dict[str, object]:
     """``count`` connections that send the start of a request and stop; /healthz meanwhile."""
     host, port = url.removeprefix("http://").split(":")
-    held = []
+    held, refused = [], 0
     for _ in range(count):
-        s = socket.create_connection((host, int(port)), timeout=5)
-        s.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")
-        held.append(s)
+        try:
+            s = socket.create_connection((host, int(port)), timeout=2)
+            s.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")
+            held.append(s)
+        except OSError:
+            refused += 1  # the server's queue of connections to accept is full
     time.sleep(1)
     answers: list[str] = []
     for _ in range(5):
@@ -166,7 +172,7 @@ def half_open(url: str, count: int) -> dict[str, object]:
         answers.append(f"{status} in {(time.perf_counter() - started) * 1000:.0f} ms")
     for s in held:
         s.close()
-    return {"connections_held": count, "healthz": answers}
+    return {"connections_held": len(held), "could_not_connect": refused, "healthz": answers}
 
 
 def main() -> None:

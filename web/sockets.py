@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import logging
+import socket
 from typing import Any
 
 import redis
@@ -125,10 +126,14 @@ def drop_malformed(socketio: SocketIO) -> None:
     event without its attachments) is disconnected, with one warning.
 
     python-socketio raises on such a packet and Engine.IO logs the traceback and reads
-    the next one: a script sending 10,000 of them a second would fill the log and take
-    the server's CPU, anonymously (before any connect). Called once the server exists
-    (create_app, after ``init_app``)."""
+    the next one: a script sending 70,000 of them a second filled the log (170 MB in
+    10 s) and held /healthz for 30 s, anonymously (before any connect). So packets are
+    decoded as they are read (Engine.IO's ``async_handlers`` off: python-socketio still
+    runs every *event* handler in its own task), the first bad one ends the session, and
+    the connection itself is shut so its reader stops at once. Called once the server
+    exists (create_app, after ``init_app``)."""
     server = socketio.server
+    server.eio.async_handlers = False
     handle = server.eio.handlers["message"]
 
     def guarded(eio_sid: str, data: Any) -> Any:
@@ -142,7 +147,26 @@ def drop_malformed(socketio: SocketIO) -> None:
                     type(exc).__name__,
                     exc,
                 )
+                shut(server.environ.get(eio_sid))
                 server.eio.disconnect(eio_sid)
             return None
 
     server.eio.on("message", guarded)
+
+
+def shut(environ: dict[str, Any] | None) -> None:
+    """Shut a client's connection under the server's feet: its reader's next read fails
+    instead of going on through what the client keeps sending. The servers hand the
+    socket over under their own keys (eventlet, gunicorn, Werkzeug); none found, the
+    session's close stops it a little later."""
+    if not environ:
+        return
+    raw = environ.get("gunicorn.socket") or environ.get("werkzeug.socket")
+    wsgi_input = environ.get("eventlet.input")
+    if raw is None and wsgi_input is not None and hasattr(wsgi_input, "get_socket"):
+        raw = wsgi_input.get_socket()
+    if raw is not None:
+        try:
+            raw.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
