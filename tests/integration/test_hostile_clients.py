@@ -8,6 +8,7 @@ from __future__ import annotations
 import http.client
 import json
 import threading
+import time
 from urllib.parse import urlsplit
 
 import pytest
@@ -308,9 +309,9 @@ def test_a_websocket_flooding_bad_packets_is_cut_off_at_once(closed_stack):
         closed_stack.url.replace("http", "ws") + "/socket.io/?EIO=4&transport=websocket", timeout=10
     )
     ws.recv()  # the Engine.IO open packet
-    sent = 0
+    deadline = time.monotonic() + 20  # how many frames the kernel buffers first varies with load
     with pytest.raises((websocket.WebSocketException, OSError)):
-        for sent in range(1, 100_001):  # noqa: B007 — how far it got is the point
+        while time.monotonic() < deadline:
             ws.send("4X")
-    assert sent < 1000, f"{sent} bad frames went in before the server cut the client off"
     processes.wait_for(lambda: healthy(closed_stack), 30, "/healthz ok")
+    assert closed_stack.logs_text().count("is not Socket.IO") == 1

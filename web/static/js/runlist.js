@@ -30,7 +30,17 @@ export class RunList {
 
   get(id) { return this.runs.get(id); }
 
-  put(run) { this.runs.set(run.id, { ...this.runs.get(run.id), ...run }); }
+  // A run's record (progress copied once a second by its worker) may arrive after the
+  // followed run's newer events: it never takes the row back, unless the run moved on
+  // to another status (resumed from a checkpoint, say).
+  put(run) {
+    const old = this.runs.get(run.id);
+    const merged = { ...old, ...run };
+    if (old?.progress && run.progress && (run.status ?? old.status) === old.status && behind(run.progress, old.progress)) {
+      merged.progress = old.progress;
+    }
+    this.runs.set(run.id, merged);
+  }
 
   async refresh() {
     const query = this.query();
@@ -104,4 +114,9 @@ export async function cancelRun(run) {
     : "It leaves the queue without training.";
   if (!await confirmAction(`Cancel “${run.name}”? ${what}`, "Cancel run", "Keep it")) return;
   try { await api.cancelRun(run.id); } catch (err) { alert(err.message); }
+}
+
+// Is progress `a` ({epoch, step}) before `b`?
+function behind(a, b) {
+  return a.epoch < b.epoch || (a.epoch === b.epoch && a.step < b.step);
 }
