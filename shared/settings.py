@@ -31,7 +31,7 @@ class SettingsError(ValueError):
 Parse = Callable[[str, str], Any]
 
 
-def setting(
+def setting(  # noqa: PLR0913 — a table row: every argument after help is keyword-only
     default: Any,
     help: str,
     *,

@@ -62,55 +62,25 @@ TOP_LEVEL = {"base", "grid", "random", "count", "seed", *SWEEP_BY_NAME}
 
 
 def expand(body: Any) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    """(sweep description, run specs) for a sweep body, or SpecError."""
+    """(sweep description, run specs) for a sweep body, or SpecError naming every bad field."""
     if not isinstance(body, dict):
         raise SpecError({"_": "the sweep must be a JSON object"})
     errors: dict[str, str] = {str(k)[:100]: "unknown field" for k in body if k not in TOP_LEVEL}
-    base = body.get("base", {})
-    if not isinstance(base, dict):
-        errors["base"] = "must be an object (a run spec without name)"
-        base = {}
-    for key in base:
-        if key in SWEEP_BY_NAME:
-            errors[f"base.{key}"] = "set it on the sweep, not in base"
-        elif key not in BY_NAME:
-            errors[f"base.{str(key)[:100]}"] = "unknown field"
-        elif (problem := BY_NAME[key].check(base[key])) is not None:
-            errors[f"base.{key}"] = problem
+    base = _checked_base(body.get("base", {}), errors)
     for field in SWEEP_FIELDS:
         if field.name in body and (problem := field.check(body[field.name])) is not None:
             errors[field.name] = problem
-    name = body.get("name")
-    if ("grid" in body) == ("random" in body):
-        errors["grid"] = "give either grid (values per field) or random (ranges per field)"
-    combos: list[dict[str, Any]] = []
-    if "grid" in body and "random" not in body:
-        combos = _grid(body["grid"], errors)
-    elif "random" in body and "grid" not in body:
-        combos = _random(body["random"], body.get("count"), body.get("seed", 0), errors)
+    combos = _combinations(body, errors)
     if errors:
         raise SpecError(errors)
-    sweep_name = (name or "").strip() or "sweep"
-    specs = []
-    for i, combo in enumerate(combos):
-        label = " ".join(f"{k}={_show(v)}" for k, v in combo.items())
-        raw = {**base, **combo, "name": f"{sweep_name} · {label}"[:NAME_MAX]}
-        for passed in PASSED_TO_RUNS:
-            if body.get(passed) is not None:
-                raw[passed] = body[passed]
-        try:
-            specs.append(validate_spec(raw))
-        except SpecError as exc:
-            errors.update({f"runs[{i}].{k}": v for k, v in exc.fields.items()})
-    if errors:
-        raise SpecError(errors)
-    swept = sorted({k for combo in combos for k in combo})
+    sweep_name = (body.get("name") or "").strip() or "sweep"
+    specs = _run_specs(body, base, combos, sweep_name)
     own = {f.name: _value(f, body.get(f.name)) for f in SWEEP_FIELDS}
     description = {
         **own,
         "name": sweep_name,
         "base": base,
-        "swept": swept,
+        "swept": sorted({k for combo in combos for k in combo}),
         "mode": "grid" if "grid" in body else "random",
         "grid": body.get("grid"),
         "random": body.get("random"),
@@ -118,6 +88,49 @@ def expand(body: Any) -> tuple[dict[str, Any], list[dict[str, Any]]]:
         "seed": body.get("seed", 0) if "random" in body else None,
     }
     return description, specs
+
+
+def _checked_base(base: Any, errors: dict[str, str]) -> dict[str, Any]:
+    """The spec every run starts from (no name, no sweep fields), its problems noted."""
+    if not isinstance(base, dict):
+        errors["base"] = "must be an object (a run spec without name)"
+        return {}
+    for key in base:
+        if key in SWEEP_BY_NAME:
+            errors[f"base.{key}"] = "set it on the sweep, not in base"
+        elif key not in BY_NAME:
+            errors[f"base.{str(key)[:100]}"] = "unknown field"
+        elif (problem := BY_NAME[key].check(base[key])) is not None:
+            errors[f"base.{key}"] = problem
+    return base
+
+
+def _combinations(body: dict[str, Any], errors: dict[str, str]) -> list[dict[str, Any]]:
+    """The swept values of each run: a grid's product or a random sample (exactly one)."""
+    if ("grid" in body) == ("random" in body):
+        errors["grid"] = "give either grid (values per field) or random (ranges per field)"
+        return []
+    if "grid" in body:
+        return _grid(body["grid"], errors)
+    return _random(body["random"], body.get("count"), body.get("seed", 0), errors)
+
+
+def _run_specs(
+    body: dict[str, Any], base: dict[str, Any], combos: list[dict[str, Any]], sweep_name: str
+) -> list[dict[str, Any]]:
+    """Each run's validated spec: the base, its combination, the fields passed to runs."""
+    specs, errors = [], {}
+    for i, combo in enumerate(combos):
+        label = " ".join(f"{k}={_show(v)}" for k, v in combo.items())
+        raw = {**base, **combo, "name": f"{sweep_name} · {label}"[:NAME_MAX]}
+        raw.update({passed: body[passed] for passed in PASSED_TO_RUNS if body.get(passed) is not None})
+        try:
+            specs.append(validate_spec(raw))
+        except SpecError as exc:
+            errors.update({f"runs[{i}].{k}": v for k, v in exc.fields.items()})
+    if errors:
+        raise SpecError(errors)
+    return specs
 
 
 def _value(field: Field, value: Any) -> Any:
@@ -162,42 +175,42 @@ def _random(ranges: Any, count: Any, seed: Any, errors: dict[str, str]) -> list[
         errors["count"] = f"must be an integer between 1 and {MAX_SWEEP_RUNS}"
     if not isinstance(seed, int) or isinstance(seed, bool):
         errors["seed"] = "must be an integer"
-    samplers: dict[str, Any] = {}
-    for key, how in ranges.items():
-        where = f"random.{str(key)[:100]}"
-        field = BY_NAME.get(key)
-        if field is None or key not in SWEEPABLE:
-            errors[where] = f"cannot be swept; sweepable: {', '.join(SWEEPABLE)}"
-        elif isinstance(how, list):
-            if not how or any(field.check(v) for v in how):
-                errors[where] = "choices must be a non-empty list of valid values"
-            else:
-                samplers[key] = how
-        elif isinstance(how, dict) and field.kind in ("int", "number") and set(how) <= {"min", "max", "log"}:
-            lo, hi, log = how.get("min"), how.get("max"), how.get("log", False)
-            if field.check(lo) or field.check(hi) or lo is None or hi is None or lo > hi:
-                errors[where] = f"min and max must be valid {key} values with min <= max"
-            elif not isinstance(log, bool) or (log and lo <= 0):
-                errors[where] = "log must be true or false (and needs min > 0)"
-            else:
-                samplers[key] = (lo, hi, log, field.kind)
-        else:
-            errors[where] = "must be {min, max[, log]} (numbers) or a list of choices"
+    samplers = {key: _sampler(key, how, errors) for key, how in ranges.items()}
     if any(k.startswith(("random", "count", "seed")) for k in errors):
         return []
     rng = random.Random(seed)
-    combos = []
-    for _ in range(count):
-        combo: dict[str, Any] = {}
-        for key, how in samplers.items():
-            if isinstance(how, list):
-                combo[key] = rng.choice(how)
-                continue
-            lo, hi, log, kind = how
-            if kind == "int":
-                combo[key] = rng.randint(int(lo), int(hi))
-            else:
-                x = math.exp(rng.uniform(math.log(lo), math.log(hi))) if log else rng.uniform(lo, hi)
-                combo[key] = float(f"{x:.4g}")
-        combos.append(combo)
-    return combos
+    return [{key: _draw(rng, how) for key, how in samplers.items()} for _ in range(count)]
+
+
+def _sampler(key: Any, how: Any, errors: dict[str, str]) -> Any:
+    """What to draw ``key`` from: a list of choices, or (low, high, log, kind); None
+    (and the problem noted) when ``how`` is not a valid range for it."""
+    where = f"random.{str(key)[:100]}"
+    field = BY_NAME.get(key)
+    if field is None or key not in SWEEPABLE:
+        errors[where] = f"cannot be swept; sweepable: {', '.join(SWEEPABLE)}"
+    elif isinstance(how, list):
+        if how and not any(field.check(v) for v in how):
+            return how
+        errors[where] = "choices must be a non-empty list of valid values"
+    elif isinstance(how, dict) and field.kind in ("int", "number") and set(how) <= {"min", "max", "log"}:
+        lo, hi, log = how.get("min"), how.get("max"), how.get("log", False)
+        if field.check(lo) or field.check(hi) or lo is None or hi is None or lo > hi:
+            errors[where] = f"min and max must be valid {key} values with min <= max"
+        elif not isinstance(log, bool) or (log and lo <= 0):
+            errors[where] = "log must be true or false (and needs min > 0)"
+        else:
+            return (lo, hi, log, field.kind)
+    else:
+        errors[where] = "must be {min, max[, log]} (numbers) or a list of choices"
+    return None
+
+
+def _draw(rng: random.Random, how: Any) -> Any:
+    if isinstance(how, list):
+        return rng.choice(how)
+    lo, hi, log, kind = how
+    if kind == "int":
+        return rng.randint(int(lo), int(hi))
+    x = math.exp(rng.uniform(math.log(lo), math.log(hi))) if log else rng.uniform(lo, hi)
+    return float(f"{x:.4g}")

@@ -103,59 +103,72 @@ class Client:
         Reconnects on its own and subscribes again with the last seq it has, so a
         network blip or a web-tier restart loses nothing.
         """
-        last = 0
-        held: dict[int, dict[str, Any]] = {}
-        done = threading.Event()
-        lock = threading.Lock()
         sio = socketio.Client(reconnection=True, reconnection_delay=0.5, reconnection_delay_max=5)
-        connects = [0]
-
-        def subscribe() -> None:
-            sio.emit("subscribe", {"run_id": run_id, "after": last}, callback=fill)
-
-        def fill(ack: dict[str, Any] | None = None) -> None:
-            """The server replays a bounded tail; older events we lack come in pages."""
-            first = (ack or {}).get("first_seq")
-            while first is not None and last + 1 < first:
-                page = self.events(run_id, after=last, limit=10_000)
-                if not page:
-                    break
-                for event in page:
-                    if event["seq"] < first:
-                        _event(event)
-
-        @sio.on("connect")
-        def _connect() -> None:
-            connects[0] += 1
-            if connects[0] > 1:
-                on_reconnect()
-            subscribe()
-
-        @sio.on("run_event")
-        def _event(event: dict[str, Any]) -> None:
-            nonlocal last
-            if event.get("run_id") != run_id:
-                return
-            with lock:  # handlers may run in parallel threads: re-order by seq
-                if event["seq"] <= last:
-                    return
-                held[event["seq"]] = event
-                while last + 1 in held:
-                    nxt = held.pop(last + 1)
-                    last = nxt["seq"]
-                    on_event(nxt)
-                    if nxt["type"] == EventType.STATUS and nxt["status"] in TERMINAL:
-                        done.set()
-
-        @sio.on("error")
-        def _error(data: dict[str, Any]) -> None:
-            raise SystemExit(f"server: {data.get('error')}")
-
+        follower = _Follower(self, sio, run_id, on_event, on_reconnect)
+        sio.on("connect", follower.connected)
+        sio.on("run_event", follower.event)
+        sio.on("error", _server_error)
         sio.connect(
             self.url, auth={"token": self.token} if self.token else None, transports=["websocket"], wait_timeout=self.timeout
         )
         try:
-            while not done.wait(0.5):
+            while not follower.done.wait(0.5):
                 pass
         finally:
             sio.disconnect()
+
+
+def _server_error(data: dict[str, Any]) -> None:
+    raise SystemExit(f"server: {data.get('error')}")
+
+
+class _Follower:
+    """One followed run: events handed on in seq order, gaps filled from event pages,
+    a fresh subscribe (from the last seq) after every reconnect."""
+
+    def __init__(
+        self,
+        client: Client,
+        sio: socketio.Client,
+        run_id: str,
+        on_event: Callable[[dict[str, Any]], None],
+        on_reconnect: Callable[[], None],
+    ):
+        self.client, self.sio, self.run_id = client, sio, run_id
+        self.on_event, self.on_reconnect = on_event, on_reconnect
+        self.last = 0
+        self.held: dict[int, dict[str, Any]] = {}
+        self.done = threading.Event()
+        self.lock = threading.Lock()
+        self.connects = 0
+
+    def connected(self) -> None:
+        self.connects += 1
+        if self.connects > 1:
+            self.on_reconnect()
+        self.sio.emit("subscribe", {"run_id": self.run_id, "after": self.last}, callback=self.fill)
+
+    def fill(self, ack: dict[str, Any] | None = None) -> None:
+        """The server replays a bounded tail; older events we lack come in pages."""
+        first = (ack or {}).get("first_seq")
+        while first is not None and self.last + 1 < first:
+            page = self.client.events(self.run_id, after=self.last, limit=10_000)
+            if not page:
+                break
+            for event in page:
+                if event["seq"] < first:
+                    self.event(event)
+
+    def event(self, event: dict[str, Any]) -> None:
+        if event.get("run_id") != self.run_id:
+            return
+        with self.lock:  # handlers may run in parallel threads: re-order by seq
+            if event["seq"] <= self.last:
+                return
+            self.held[event["seq"]] = event
+            while self.last + 1 in self.held:
+                nxt = self.held.pop(self.last + 1)
+                self.last = nxt["seq"]
+                self.on_event(nxt)
+                if nxt["type"] == EventType.STATUS and nxt["status"] in TERMINAL:
+                    self.done.set()

@@ -48,8 +48,13 @@ def authorized(auth: Any) -> bool:
 
 
 def register(socketio: SocketIO, relay: Relay) -> None:
+    """Every Socket.IO handler: connecting (the token), following runs, failures."""
     subscriptions = Subscriptions(relay.settings.max_subscriptions)
+    _register_connection(socketio, subscriptions)
+    _register_following(socketio, relay, subscriptions)
 
+
+def _register_connection(socketio: SocketIO, subscriptions: Subscriptions) -> None:
     @socketio.on("connect")
     def on_connect(auth: Any = None) -> bool:
         """Refuse the connection (``connect_error``) unless auth.token matches API_TOKEN."""
@@ -62,6 +67,21 @@ def register(socketio: SocketIO, relay: Relay) -> None:
         """Stop the client's replays; forget its subscriptions."""
         subscriptions.forget(request.sid)  # type: ignore[attr-defined]
 
+    @socketio.on_error_default
+    def on_error(exc: Exception) -> Any:
+        """Any unexpected failure in a handler: log it, tell the client, keep serving —
+        except in ``connect``, where any failure refuses the connection."""
+        if isinstance(exc, ConnectionRefusedError):
+            raise exc  # a refused connect must reach Socket.IO, not be answered
+        event = getattr(request, "event", None) or {}
+        if event.get("message") == "connect":
+            log.warning("Socket.IO connect failed (%s); refused", type(exc).__name__)
+            return False
+        log.exception("Socket.IO handler failed: %s", exc)
+        return _bad("the server could not handle that message")
+
+
+def _register_following(socketio: SocketIO, relay: Relay, subscriptions: Subscriptions) -> None:
     @socketio.on("subscribe")
     def on_subscribe(data: Any = None, *_extra: Any) -> dict[str, Any]:
         """Send the run's events after ``after`` (at most REPLAY_LIMIT, the newest), then
@@ -106,19 +126,6 @@ def register(socketio: SocketIO, relay: Relay) -> None:
         subscriptions.unsubscribe(request.sid, run_id)  # type: ignore[attr-defined]
         leave_room(room_of(run_id))
         return {"ok": True, "run_id": run_id}
-
-    @socketio.on_error_default
-    def on_error(exc: Exception) -> Any:
-        """Any unexpected failure in a handler: log it, tell the client, keep serving —
-        except in ``connect``, where any failure refuses the connection."""
-        if isinstance(exc, ConnectionRefusedError):
-            raise exc  # a refused connect must reach Socket.IO, not be answered
-        event = getattr(request, "event", None) or {}
-        if event.get("message") == "connect":
-            log.warning("Socket.IO connect failed (%s); refused", type(exc).__name__)
-            return False
-        log.exception("Socket.IO handler failed: %s", exc)
-        return _bad("the server could not handle that message")
 
 
 def drop_malformed(socketio: SocketIO) -> None:
