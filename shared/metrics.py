@@ -55,14 +55,29 @@ def show(name: str, value: Any) -> str:
     return format(value, BY_NAME[name].format)
 
 
-def record_metrics(epoch: dict[str, Any]) -> dict[str, Any]:
-    """The metrics of an epoch event that the run record keeps."""
-    return {m.name: epoch.get(m.name) for m in EPOCH_METRICS if m.in_record}
+#: Derived over a run's epochs and kept in its record's ``metrics``: the best test accuracy
+#: so far. Sweeps rank their runs by it; notices, the CLI and the page show it.
+BEST_ACCURACY = "best_test_accuracy"
+
+
+def record_metrics(epoch: dict[str, Any], before: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The run record's ``metrics`` after an epoch event: the epoch's metrics that the
+    record keeps, and the best accuracy so far (``before``: the record's metrics until now)."""
+    kept = {m.name: epoch.get(m.name) for m in EPOCH_METRICS if m.in_record}
+    seen = [v for v in (epoch.get("test_accuracy"), (before or {}).get(BEST_ACCURACY)) if isinstance(v, int | float)]
+    return {**kept, BEST_ACCURACY: max(seen) if seen else None}
+
+
+def best_accuracy(record: dict[str, Any]) -> float | None:
+    """A run record's (or a sweep summary's metrics') best test accuracy, or None."""
+    value = (record.get("metrics") or {}).get(BEST_ACCURACY)
+    return value if isinstance(value, int | float) and not isinstance(value, bool) else None
 
 
 def page_measures() -> dict[str, Any]:
     """How the page shows a missing value and measures throughput (rendered into index.html)."""
     return {
+        "best": BEST_ACCURACY,
         "missing": MISSING,
         "throughput_window_s": THROUGHPUT_WINDOW_S,
         "throughput_min_span_s": THROUGHPUT_MIN_SPAN_S,

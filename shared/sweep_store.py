@@ -16,6 +16,7 @@ import redis
 
 from shared import keys, layout
 from shared.lifecycle import ACTIVE, TERMINAL
+from shared.metrics import BEST_ACCURACY, best_accuracy
 from shared.runs import RunStore
 
 
@@ -81,8 +82,8 @@ def summarize(sweep: dict[str, Any], runs: list[dict[str, Any]]) -> dict[str, An
     counts: dict[str, int] = {}
     for run in runs:
         counts[run["status"]] = counts.get(run["status"], 0) + 1
-    scored = [r for r in runs if r.get("metrics", {}).get("best_test_accuracy") is not None]
-    best = max(scored, key=lambda r: r["metrics"]["best_test_accuracy"], default=None)
+    scored = [r for r in runs if best_accuracy(r) is not None]
+    best = max(scored, key=lambda r: cast(float, best_accuracy(r)), default=None)
     finished = bool(runs) and all(r["status"] in TERMINAL for r in runs)
     return {
         **sweep,
@@ -90,5 +91,5 @@ def summarize(sweep: dict[str, Any], runs: list[dict[str, Any]]) -> dict[str, An
         "finished": finished,
         "active": sum(1 for r in runs if r["status"] in ACTIVE),
         "best_run_id": best["id"] if best else None,
-        "best_test_accuracy": best["metrics"]["best_test_accuracy"] if best else None,
+        BEST_ACCURACY: best_accuracy(best) if best else None,
     }

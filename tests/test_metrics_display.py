@@ -65,3 +65,15 @@ def test_the_page_gets_the_same_table(monkeypatch, tmp_path):
     )
     rendered = re.search(r'<script type="application/json" id="epoch-metrics">(.*?)</script>', page)
     assert rendered and json.loads(rendered.group(1)) == metrics.page_table()
+
+
+def test_the_best_accuracy_is_derived_in_one_place():
+    from shared.metrics import BEST_ACCURACY, best_accuracy, record_metrics
+
+    first = record_metrics({"epoch": 1, "train_loss": 0.5, "test_loss": 0.4, "test_accuracy": 0.91})
+    second = record_metrics({"epoch": 2, "train_loss": 0.6, "test_loss": 0.5, "test_accuracy": 0.88}, first)
+    diverged = record_metrics({"epoch": 3, "train_loss": None, "test_loss": None, "test_accuracy": None}, second)
+    assert [m[BEST_ACCURACY] for m in (first, second, diverged)] == [0.91, 0.91, 0.91]
+    assert second["test_accuracy"] == 0.88, "the record keeps the last epoch's own figure beside the best"
+    assert best_accuracy({"metrics": diverged}) == 0.91 and best_accuracy({"metrics": {}}) is None
+    assert best_accuracy({}) is None and record_metrics({"epoch": 1})[BEST_ACCURACY] is None

@@ -10,6 +10,7 @@ import sys
 import time
 
 from shared import lifecycle, metrics, spec, sweeps
+from shared.metrics import BEST_ACCURACY, best_accuracy
 from trainboard_cli.client import ApiError, Client
 from trainboard_cli.progress import ProgressLine
 
@@ -134,7 +135,7 @@ def cmd_sweep(client: Client, args: argparse.Namespace) -> int:
     while True:
         state = client.sweep(sweep["id"])
         counts = ", ".join(f"{n} {s}" for s, n in sorted(state["counts"].items()))
-        best = state.get("best_test_accuracy")
+        best = state.get(BEST_ACCURACY)
         line = counts + (f" · best {best:.2%}" if best is not None else "")
         if line != last:
             print(line, file=sys.stderr, flush=True)
@@ -143,8 +144,8 @@ def cmd_sweep(client: Client, args: argparse.Namespace) -> int:
             break
         time.sleep(2)
     print(f"{'ID':32}  {'STATUS':9}  {'BEST ACC':>8}  NAME")
-    for run in sorted(state["runs"], key=lambda r: -(r.get("metrics", {}).get("best_test_accuracy") or -1)):
-        acc = run.get("metrics", {}).get("best_test_accuracy")
+    for run in sorted(state["runs"], key=lambda r: -(best_accuracy(r) or -1)):
+        acc = best_accuracy(run)
         mark = " ★" if run["id"] == state["best_run_id"] else ""
         print(f"{run['id']:32}  {run['status']:9}  {(f'{acc:.2%}' if acc is not None else '-'):>8}  {run['name']}{mark}")
     return 0 if state["counts"].get(lifecycle.Status.SUCCEEDED.value, 0) == state["count"] else 1
@@ -154,7 +155,7 @@ def cmd_list(client: Client, args: argparse.Namespace) -> int:
     rows = client.runs(args.status, args.search, min(args.limit, 500), every=args.all)
     print(f"{'ID':32}  {'STATUS':9}  {'EPOCH':>7}  {'BEST ACC':>8}  NAME")
     for r in rows:
-        best = r.get("metrics", {}).get("best_test_accuracy")
+        best = best_accuracy(r)
         acc = f"{best:.2%}" if best is not None else "-"
         print(f"{r['id']:32}  {r['status']:9}  {r['epoch']:>3}/{r['spec']['epochs']:<3}  {acc:>8}  {r['name']}")
     return 0

@@ -8,7 +8,7 @@ from typing import Any, TextIO
 from shared.events import EventType
 from shared.metrics import THROUGHPUT_MIN_SPAN_S as MIN_SPAN_S
 from shared.metrics import THROUGHPUT_WINDOW_S as WINDOW_S
-from shared.metrics import show
+from shared.metrics import best_accuracy, show
 
 WIDTH = 30
 
@@ -90,7 +90,7 @@ class ProgressLine:
         self._write("reconnected; resuming from the last event received")
 
     def finish(self, run: dict[str, Any]) -> None:
-        best = run.get("metrics", {}).get("best_test_accuracy")
+        best = best_accuracy(run)
         tail = f", best test accuracy {best:.2%}" if best is not None else ""
         self._write(f"run {run['id']} {run['status']}{tail}")
 

@@ -392,14 +392,13 @@ def _announce_epoch(
 
     def update_record() -> None:
         record = ctx.store.get(run_id) or {}
-        best = max(epoch_record["test_accuracy"], record.get("metrics", {}).get("best_test_accuracy", 0))
         # Accuracy per epoch, for a sweep's median rule on any box (worker.early_stop).
         by_epoch = {**record.get("accuracy_by_epoch", {}), str(epoch_record["epoch"]): epoch_record["test_accuracy"]}
         ctx.store.update(
             run_id,
             epoch=epoch_record["epoch"],
             accuracy_by_epoch=by_epoch,
-            metrics={**record_metrics(epoch_record), "best_test_accuracy": best},
+            metrics=record_metrics(epoch_record, record.get("metrics")),
         )
 
     retry_redis(update_record, f"run {run_id}: recording epoch {epoch_record['epoch']}")

@@ -31,6 +31,7 @@ import redis
 
 from shared import keys, retry
 from shared.lifecycle import Status
+from shared.metrics import BEST_ACCURACY, best_accuracy
 from shared.notify_targets import TargetPolicy, TargetRefused, mask_url, split_target, vetted_connection
 from shared.retry import Backoff
 from shared.settings import Settings
@@ -129,7 +130,7 @@ def post_json(url: str, body: dict[str, Any], policy: TargetPolicy, tries: int =
 
 
 def run_notice(run: dict[str, Any], public_url: str) -> dict[str, Any]:
-    best = run.get("metrics", {}).get("best_test_accuracy")
+    best = best_accuracy(run)
     link = f"{public_url}/#run={run['id']}"
     text = f"Trainboard: run “{run['name']}” {run['status']}"
     text += f" — best test accuracy {best:.2%}" if best is not None else ""
@@ -141,7 +142,7 @@ def run_notice(run: dict[str, Any], public_url: str) -> dict[str, Any]:
             "id": run["id"],
             "name": run["name"],
             "status": run["status"],
-            "best_test_accuracy": best,
+            BEST_ACCURACY: best,
             "error": run.get("error"),
             "sweep_id": run.get("sweep_id"),
             "url": link,
@@ -152,7 +153,7 @@ def run_notice(run: dict[str, Any], public_url: str) -> dict[str, Any]:
 def sweep_notice(summary: dict[str, Any], public_url: str) -> dict[str, Any]:
     counts = ", ".join(f"{n} {status}" for status, n in sorted(summary["counts"].items()))
     link = f"{public_url}/#sweep={summary['id']}"
-    best = summary.get("best_test_accuracy")
+    best = summary.get(BEST_ACCURACY)
     text = f"Trainboard: sweep “{summary['name']}” finished ({counts})"
     text += f" — best test accuracy {best:.2%}" if best is not None else ""
     return {
@@ -163,7 +164,7 @@ def sweep_notice(summary: dict[str, Any], public_url: str) -> dict[str, Any]:
             "name": summary["name"],
             "counts": summary["counts"],
             "best_run_id": summary.get("best_run_id"),
-            "best_test_accuracy": best,
+            BEST_ACCURACY: best,
             "url": link,
         },
     }
