@@ -146,8 +146,8 @@ def prepare(ctx: WorkerContext, run_id: str, spec: dict[str, Any], fork: forks.F
     run.watch = LayerWatch(model, ranges)
     layers = run.history.setdefault("layers", {"epochs": []})
     layers.update(run.watch.header())
-    if run.resumed_from is None and not layers["epochs"]:  # a fresh start: its initial weights
-        layers["epochs"].append(run.watch.initial())
+    if not layers["epochs"]:  # a fresh start or a fork: the weights it starts from
+        layers["epochs"].append(run.watch.initial(run.resumed_from or 0))
         layout.write_json(run.folder / layout.LAYER_STATS, finite(layers))
         _store(ctx, run_id, run.folder, layout.LAYER_STATS)
     layout.write_json(run.folder / layout.MODEL_SUMMARY, summarize(model))

@@ -90,9 +90,9 @@ class LayerWatch:
             self._update = {name: w.detach() - self._before[name] for name, w in self.layers.items()}
             self._before = {}
 
-    def initial(self) -> dict[str, Any]:
-        """Epoch 0: the weights the run starts from, before any batch (no gradients yet),
-        so the page can compare what training made of them."""
+    def initial(self, epoch: int = 0) -> dict[str, Any]:
+        """The weights the run starts from, before any batch (no gradients yet): epoch 0,
+        or a fork's starting epoch, so the page can compare what training made of them."""
         layers: dict[str, Any] = {}
         for name, w in self.layers.items():
             weights = w.detach().float().cpu()
@@ -101,7 +101,7 @@ class LayerWatch:
                 "gradients": None,
                 "update_ratio": None,
             }
-        return {"epoch": 0, "layers": layers, **self._filters()}
+        return {"epoch": epoch, "layers": layers, **self._filters()}
 
     def _filters(self) -> dict[str, Any]:
         """The first layer's kernels, one row each."""

@@ -98,6 +98,9 @@ def test_inspect_a_run_and_fork_it(store_stack, tmp_path):
         assert ours[3][key] == theirs[3][key], f"bit-exact continuation: {key}"
     running = next(e for e in stack.events(child["id"]) if e.get("status") == "running")
     assert "forked from epoch 2" in running["message"] and running["resumed_from_epoch"] == 2
+    # Inside the fork: the weights it started from (the parent's after epoch 2), then its own.
+    fork_filters = api(stack, "GET", f"/api/runs/{child['id']}/filters").json()
+    assert fork_filters["epochs"] == [2, 3] and fork_filters["filters"][0] == filters["filters"][2]
 
     # Continue: from the last epoch (the default) with more epochs and a lower lr, by the CLI.
     cmd = [sys.executable, "-m", "trainboard_cli", "--url", stack.url, "fork", pid, "--epochs", "5", "--lr", "0.0003"]

@@ -30,9 +30,14 @@ def test_an_emptied_required_field_is_an_error_not_the_default(make_stack, page)
     assert form.get_by_label("Learning rate").get_attribute("aria-invalid") == "true"
     assert page.evaluate("document.activeElement.name") == "lr", "the bad field takes the focus"
     assert requests.get(stack.url + "/api/runs").json()["runs"] == [], "nothing started at the default lr"
-    # Typing into the field clears its error; a good value then starts the run.
+    # Typing into the field clears its error, and with the last one the summary line.
+    assert page.locator("#form-error").is_visible()
     form.get_by_label("Learning rate").fill("0.002")
     assert field_error(form, "Learning rate") == ""
+    assert page.locator("#form-error").is_hidden(), "no summary left naming fields that are fixed"
+    # The largest seed the field allows is accepted by the browser's own check too.
+    form.get_by_label("Seed").fill("2147483647")
+    assert page.evaluate("document.querySelector('#run-form [name=seed]').checkValidity()")
     form.get_by_label("Epochs").fill("1")
     form.get_by_role("button", name="Start run").click()
     page.wait_for_selector("#run-detail:not([hidden])")

@@ -57,6 +57,13 @@ def test_back_forward_and_edited_addresses_move_between_views(make_stack, page):
     page.go_back()
     page.wait_for_selector("#sweep-title:text('Sweep: two lrs')")
     assert_quiet(page)
+    # An address naming what does not exist says so (the browser logs the 404 it got).
+    page.evaluate("location.hash = '#sweep=doesnotexist'")
+    page.wait_for_selector("#empty-detail:text('No sweep has the id doesnotexist')")
+    page.evaluate(f"location.hash = '#sweep={'0' * 32}'")
+    page.wait_for_selector(f"#empty-detail:text('No sweep has the id {'0' * 32}')")
+    page.evaluate(f"location.hash = '#run={'1' * 32}'")
+    page.wait_for_selector(f"#empty-detail:text('No run has the id {'1' * 32}')")
 
 
 def test_every_cancel_asks_first(make_stack, page):

@@ -61,6 +61,7 @@ def test_a_finished_run_shows_its_whole_run_images_per_second(make_stack, page):
         shown = float(page.inner_text("#stat-rate").replace(",", ""))
         assert abs(shown - expected) <= max(1.0, 0.01 * expected), (shown, expected)
         assert page.get_attribute("#stat-rate", "title") == "average over the whole run"
+        assert page.inner_text("#run-message").startswith("finished 2 epochs, best test accuracy "), "live and reloaded"
         page.reload()
         page.wait_for_selector("#run-status:text('succeeded')")
     assert_quiet(page)

@@ -3,6 +3,8 @@ server pushed, so a sweep's table never says "running" for a run the list says f
 
 from __future__ import annotations
 
+import re
+
 import pytest
 import requests
 
@@ -34,6 +36,8 @@ def test_the_sweep_view_keeps_up_with_the_run_list(make_stack, page):
     for run_id, at in seen.items():
         assert abs(at["table"] - at["list"]) < 500, f"{run_id}: table {at['table'] - at['list']:.0f} ms behind the list"
     page.wait_for_selector("#sweep-summary:text('2 succeeded')")
+    best = page.locator("#sweep-summary").get_by_role("link", name=re.compile("open the best run"))
+    best.wait_for()
     # Parallel coordinates with two runs: no line traces the frame (item 16).
     page.wait_for_function(
         "[...document.querySelectorAll('#sweep-parallel polyline')]"
@@ -48,4 +52,8 @@ def test_the_sweep_view_keeps_up_with_the_run_list(make_stack, page):
         ".flatMap(p => p.getAttribute('points').split(' ').map(xy => Number(xy.split(',')[1])))"
     )
     assert len(ys) >= 4 and not any(abs(y - end) < 3 for y in ys for end in ends), (ys, ends)
+    best.click()  # one click from the sweep to its best run
+    page.wait_for_selector("#run-detail:not([hidden])")
+    best_id = requests.get(f"{stack.url}/api/sweeps/{sweep['id']}", timeout=10).json()["best_run_id"]
+    assert page.url.endswith(f"#run={best_id}")
     assert_quiet(page)

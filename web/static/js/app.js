@@ -56,7 +56,8 @@ const toggleCompare = (run) => go({ compare: toggled(parseAddress().compare, run
 function route() {
   const at = parseAddress();
   syncCompare(at.compare);
-  if (at.run) { showTab(at); showRunById(at.run); } else if (at.sweep) showSweep(at.sweep); else showNothing();
+  if (at.run) { showTab(at); showRunById(at.run); } else if (at.sweep) showSweep(at.sweep);
+  else if (at.missing) showNothing(notFound(at.missing.kind, at.missing.value)); else showNothing();
 }
 window.addEventListener("hashchange", route);
 
@@ -80,17 +81,22 @@ async function syncCompare(ids) {
   list.draw();
 }
 
-function show(which) {
+const EMPTY_TEXT = $("empty-detail").textContent;
+
+function show(which, text = EMPTY_TEXT) {
+  $("empty-detail").textContent = text;
   $("empty-detail").hidden = which !== "empty";
   $("run-detail").hidden = which !== "run";
   $("sweep-detail").hidden = which !== "sweep";
 }
 
-function showNothing() {
+const notFound = (kind, id) => `No ${kind} has the id ${id}; check the address.`;
+
+function showNothing(text = EMPTY_TEXT) {
   runView.close();
   sweepView.close();
   list.selectedId = null;
-  show("empty");
+  show("empty", text);
   list.draw();
   drawSweepList();
 }
@@ -111,7 +117,8 @@ function showRun(id) {
 async function showRunById(id) {
   if (!list.get(id)) {
     const run = await api.getRun(id).catch(() => null);
-    if (!run || parseAddress().run !== id) return; // another view was picked meanwhile
+    if (parseAddress().run !== id) return; // another view was picked meanwhile
+    if (!run) { showNothing(notFound("run", id)); return; }
     list.put(run);
   }
   showRun(id);
@@ -122,13 +129,16 @@ function showSweep(id) {
   list.selectedId = null;
   show("sweep");
   list.draw();
-  sweepView.open(id).then(drawSweepList);
+  sweepView.open(id).then((found) => {
+    if (!found && sweepView.id === id) show("empty", notFound("sweep", id));
+    drawSweepList();
+  });
   drawSweepList();
   if (matchMedia("(max-width: 800px)").matches) $("detail").scrollIntoView({ block: "start" });
 }
 
 // -- the run form: checked before sending, errors next to their fields ------------------
-$("run-form").addEventListener("input", (e) => clearField(e.target));
+$("run-form").addEventListener("input", (e) => clearField(e.target, $("form-error")));
 $("run-form").addEventListener("submit", async (e) => {
   e.preventDefault();
   const form = e.target;

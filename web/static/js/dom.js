@@ -24,6 +24,8 @@ export const EPOCH_METRICS = embedded("epoch-metrics", "[]");
 // The missing-value mark and the throughput window (shared.metrics; `trainboard watch` too).
 export const MEASURES = embedded("measures", "{}");
 export const MISSING = MEASURES.missing;
+// The record's derived metric: the best test accuracy so far (shared.metrics.BEST_ACCURACY).
+export const BEST = MEASURES.best;
 // Images in an epoch when a spec names no train_samples (all of MNIST's, shared.spec).
 export const TRAIN_IMAGES = MEASURES.train_images;
 // Event types (shared.events.EventType) and series names (shared.series.NAMES) by name.

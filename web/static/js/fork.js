@@ -17,7 +17,7 @@ export class ForkDialog {
     this.form.addEventListener("submit", (e) => { e.preventDefault(); this.submit(); });
     $("fork-epoch").addEventListener("change", () => this.fromChanged());
     this.form.addEventListener("input", (e) => {
-      clearField(e.target);
+      clearField(e.target, $("fork-error"));
       if (e.target.name === "epochs") this.extra = Number(e.target.value) - this.from();
       this.describe();
     });

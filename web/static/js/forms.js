@@ -81,17 +81,23 @@ export function labelOf(input) {
   return label?.firstChild?.textContent.trim() || input.name;
 }
 
-export function clearField(input) {
+// A field edited after a refused submit: its mark goes, and with the form's last mark
+// the summary line (`summary`) that named them.
+export function clearField(input, summary = null) {
   if (!input?.classList?.contains("invalid")) return;
   input.classList.remove("invalid");
   input.removeAttribute("aria-invalid");
   input.removeAttribute("aria-describedby");
   const note = input.nextElementSibling;
   if (note?.classList.contains("field-error")) note.remove();
+  if (summary && !input.form?.querySelector(".invalid")) {
+    summary.hidden = true;
+    summary.textContent = "";
+  }
 }
 
 export function clearErrors(form, summary) {
-  form.querySelectorAll(".invalid").forEach(clearField);
+  form.querySelectorAll(".invalid").forEach((input) => clearField(input));
   summary.hidden = true;
   summary.textContent = "";
 }

@@ -10,7 +10,10 @@ export function parseAddress(hash = location.hash) {
   const id = (v) => (v && ID.test(v) ? v : null);
   const run = id(params.get("run"));
   const tab = params.get("tab");
+  // An address that names a run or a sweep by something that is no id: said, not ignored.
+  const named = ["run", "sweep"].find((kind) => params.get(kind) && !id(params.get(kind)));
   return {
+    missing: named && !run ? { kind: named, value: params.get(named).slice(0, 100) } : null,
     run,
     sweep: run ? null : id(params.get("sweep")),
     tab: run && TABS.includes(tab) ? tab : "overview",

@@ -2,7 +2,7 @@
 // run's own events and series said. The state is made anew when a run is opened, and
 // each event makes the next one, so opening another run (a fork, its parent) or a
 // status arriving twice cannot leave another run's epoch, accuracy or images/s behind.
-import { ACTIVE, EVENT, MISSING, TRAIN_IMAGES, formatDuration, pct, plural } from "./dom.js";
+import { ACTIVE, BEST, EVENT, MISSING, TRAIN_IMAGES, formatDuration, pct, plural } from "./dom.js";
 import { WINDOW_S, etaSeconds, imagesPerSecond, position } from "./throughput.js";
 
 // `batches`: global batches the opened series hold; `steps`: batches per epoch;
@@ -64,6 +64,10 @@ function message(state, run, at) {
     return `Cancelled ${when}.`;
   }
   if (run.status === "failed") return `Failed: ${run.error || state.message || "see the worker's log"}`;
+  if (run.status === "succeeded" && !state.message) { // opened after the fact: said from the record
+    const best = run.metrics?.[BEST];
+    return `finished ${plural(run.epoch || run.spec.epochs, "epoch")}` + (best != null ? `, best test accuracy ${pct(best)}` : "");
+  }
   return state.message;
 }
 

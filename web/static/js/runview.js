@@ -16,6 +16,8 @@ import { renderConfusion } from "./views.js";
 
 // The series a run view opens from; `detail` is the per-epoch detail (GET /epochs).
 const CURVES = Object.values(SERIES);
+// Least time between two asks for a model summary that was not there.
+const MODEL_RETRY_MS = 5000;
 
 export class RunView {
   constructor({ follower, list, onOpenRun }) {
@@ -67,6 +69,7 @@ export class RunView {
     this.layers.open(id);
     this.filters.open(id);
     this.modelShown = false;
+    this.modelRetryAt = 0;
     renderModelSummary($("model-summary"), null);
     return this.load(id);
   }
@@ -245,7 +248,7 @@ export class RunView {
         if (cur.recent.length > 300) cur.recent.splice(0, 100);
         this.addProgress(event);
         if (this.lossChart.needsRefetch) this.refetchLoss();
-        if (!this.modelShown) this.showModel();
+        this.showModel();
         break;
       case EVENT.EPOCH:
         this.showEpoch(event);
@@ -261,12 +264,23 @@ export class RunView {
     this.drawHeader();
   }
 
-  // The model summary exists once a worker has started training the run.
+  // The model summary exists once a worker has started training the run. Missing, it is
+  // asked for again after MODEL_RETRY_MS, not on every event; a run that has ended without
+  // one says why instead of asking on.
   showModel() {
     const id = this.id;
+    if (this.modelShown || Date.now() < this.modelRetryAt) return;
     this.modelShown = true;
     api.modelSummary(id).then((s) => id === this.id && renderModelSummary($("model-summary"), s))
-      .catch(() => { if (id === this.id) this.modelShown = false; });
+      .catch(() => {
+        if (id !== this.id) return;
+        this.modelShown = false;
+        this.modelRetryAt = Date.now() + MODEL_RETRY_MS;
+        if (!ACTIVE.has(this.run()?.status) && this.state?.batches > 0) { // it trained, yet no summary
+          $("model-summary").replaceChildren(el("p", { class: "muted" },
+            "No model summary: the files its worker wrote cannot be reached from this web tier (see ARTIFACTS_URL)."));
+        }
+      });
   }
 
   // Layers and filters follow the epochs (at most one refresh in flight per second).

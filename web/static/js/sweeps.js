@@ -4,7 +4,7 @@
 // as runs finish.
 import uPlot from "/vendor/uPlot.esm.js";
 import * as api from "./api.js";
-import { el, pct, ACTIVE, MISSING, POINTS, REFRESH_MS, SERIES } from "./dom.js";
+import { el, pct, ACTIVE, BEST, MISSING, POINTS, REFRESH_MS, SERIES } from "./dom.js";
 import { ParallelCoordinates } from "./parallel.js";
 import { CompareChart, comparedRun } from "./compare.js";
 
@@ -33,6 +33,7 @@ export class SweepView {
     this.parallel.clear();
     this.kept = null;
     await this.refresh();
+    return this.sweep?.runs !== undefined; // false: there is no such sweep
   }
 
   close() { this.sweep = null; clearTimeout(this.timer); this.timer = null; }
@@ -75,7 +76,9 @@ export class SweepView {
     $("sweep-title").textContent = `Sweep: ${s.name}`;
     const counts = Object.entries(s.counts).map(([k, n]) => `${n} ${k}`).join(", ");
     $("sweep-summary").textContent = `${s.count} runs over ${s.swept.join(", ")} · ${counts}` +
-      (s.best_test_accuracy != null ? ` · best ${pct(s.best_test_accuracy)}` : "") + (s.finished ? " · finished" : "");
+      (s[BEST] != null ? ` · best ${pct(s[BEST])}` : "") + (s.finished ? " · finished" : "");
+    const best = (s.runs || []).find((r) => r.id === s.best_run_id);
+    if (best) $("sweep-summary").append(" · ", el("a", { href: `#run=${best.id}`, class: "best-run" }, `open the best run: ${best.name}`));
     $("cancel-sweep").hidden = s.finished;
   }
 
@@ -84,7 +87,7 @@ export class SweepView {
     this.drawSummary();
     this.parallel.render(s.runs, [
       ...s.swept.map((f) => ({ name: f, label: f, value: (r) => r.spec[f] })),
-      { name: "best", label: "best acc %", value: (r) => (r.metrics?.best_test_accuracy != null ? r.metrics.best_test_accuracy * 100 : null) },
+      { name: "best", label: "best acc %", value: (r) => (r.metrics?.[BEST] != null ? r.metrics[BEST] * 100 : null) },
     ], s.best_run_id);
     this.kept = this.parallel.kept();
     this.drawScatter();
@@ -111,7 +114,7 @@ export class SweepView {
     this.scatters.forEach((p) => p.destroy());
     this.scatters = [];
     container.replaceChildren();
-    const scored = this.sweep.runs.filter((r) => r.metrics?.best_test_accuracy != null);
+    const scored = this.sweep.runs.filter((r) => r.metrics?.[BEST] != null);
     // One or two plots a row, as wide as the card allows.
     const width = Math.max(240, Math.floor((container.clientWidth - 16) / Math.min(2, this.sweep.swept.length || 1)) - 12);
     for (const field of this.sweep.swept) {
@@ -119,7 +122,7 @@ export class SweepView {
       const numeric = values.every((v) => typeof v === "number");
       const sorted = numeric ? values.sort((a, b) => a - b) : values;
       const xOf = (v) => (numeric ? v : sorted.indexOf(v));
-      const pts = scored.map((r) => [xOf(r.spec[field]), r.metrics.best_test_accuracy * 100])
+      const pts = scored.map((r) => [xOf(r.spec[field]), r.metrics[BEST] * 100])
         .sort((a, b) => a[0] - b[0]);
       const best = scored.find((r) => r.id === this.sweep.best_run_id);
       const holder = el("div", { class: "scatter", "data-field": field });
@@ -135,14 +138,14 @@ export class SweepView {
         series: [{}, { label: "runs", stroke: "#1f5fbf", width: 0, points: { size: 8, fill: "#1f5fbf" } },
           { label: "best", stroke: "#e0a800", width: 0, points: { size: 14, fill: "#e0a800" } }],
       }, [pts.map((p) => p[0]), pts.map((p) => p[1]),
-        pts.map((p) => (best && p[0] === xOf(best.spec[field]) && p[1] === best.metrics.best_test_accuracy * 100 ? p[1] : null))], holder));
+        pts.map((p) => (best && p[0] === xOf(best.spec[field]) && p[1] === best.metrics[BEST] * 100 ? p[1] : null))], holder));
     }
   }
 
   drawTable() {
     const s = this.sweep;
     const cols = [["name", "run"], ["status", "status"], ...s.swept.map((f) => [f, f]), ["best", "best acc"]];
-    const value = (run, key) => (key === "best" ? run.metrics?.best_test_accuracy ?? -1
+    const value = (run, key) => (key === "best" ? run.metrics?.[BEST] ?? -1
       : key === "name" || key === "status" ? run[key] : run.spec[key]);
     const rows = s.runs.filter((r) => !this.kept || this.kept.has(r.id)).sort((a, b) => {
       const x = value(a, this.sortKey), y = value(b, this.sortKey);
@@ -154,7 +157,7 @@ export class SweepView {
     this.$("sweep-table").replaceChildren(el("thead", {}, head), el("tbody", {}, ...rows.map((run) => el("tr", {
       "data-run-id": run.id, class: run.id === s.best_run_id ? "best" : "", onclick: () => this.onOpenRun(run),
     }, ...cols.map(([key]) => el("td", {}, key === "best"
-      ? `${run.metrics?.best_test_accuracy != null ? pct(run.metrics.best_test_accuracy) : MISSING}${run.id === s.best_run_id ? " ★" : ""}`
+      ? `${run.metrics?.[BEST] != null ? pct(run.metrics[BEST]) : MISSING}${run.id === s.best_run_id ? " ★" : ""}`
       : key === "status" ? el("span", { class: `badge badge-${run.status}` }, run.status) : String(value(run, key))))))));
   }
 }
@@ -176,6 +179,6 @@ export function renderSweepList(listEl, sweeps, selectedId, onSelect) {
   }, el("div", { class: "row" }, el("span", { class: "run-name" }, s.name),
     el("span", { class: `badge badge-${s.finished ? "succeeded" : "running"}` }, s.finished ? "done" : "active")),
   el("div", { class: "muted" }, `${s.count} runs · ${Object.entries(s.counts).map(([k, n]) => `${n} ${k}`).join(", ")}` +
-    (s.best_test_accuracy != null ? ` · best ${pct(s.best_test_accuracy)}` : ""))))
+    (s[BEST] != null ? ` · best ${pct(s[BEST])}` : ""))))
     : [el("li", { class: "muted" }, "no sweeps yet")]));
 }

@@ -1,5 +1,5 @@
 // DOM rendering of the run list, the confusion matrix and workers.
-import { el, pct, formatDuration, ACTIVE, WAITING } from "./dom.js";
+import { el, pct, formatDuration, ACTIVE, BEST, WAITING } from "./dom.js";
 import { etaSeconds, position } from "./throughput.js";
 
 export function renderRunList(listEl, runs, { selectedId, onSelect, onCancel, compared, onCompare }) {
@@ -17,7 +17,7 @@ export function renderRunList(listEl, runs, { selectedId, onSelect, onCancel, co
       if (eta != null) meta.push(`ETA ${formatDuration(eta)}`);
     }
     if (run.parent_run_id) meta.push(`fork@${run.forked_from_epoch}`);
-    if (run.metrics && run.metrics.best_test_accuracy != null) meta.push(`best ${pct(run.metrics.best_test_accuracy)}`);
+    if (run.metrics && run.metrics[BEST] != null) meta.push(`best ${pct(run.metrics[BEST])}`);
     if (run.queue_position != null && WAITING.has(run.status)) {
       meta.push(`#${run.queue_position} in queue`);
     }
