@@ -282,7 +282,9 @@ def test_a_sweep_from_the_form_fills_its_view_live(make_stack, page):
     assert "cpu" in page.inner_text("#workers"), "the workers panel shows their load"
     # Parallel coordinates: one line per run; brushing batch_size's upper half keeps the bs-64 runs.
     assert page.locator("#sweep-parallel polyline").count() == 4
-    hit = page.locator(".pc-axis[data-axis=batch_size] .pc-hit").bounding_box()
+    axis = page.locator(".pc-axis[data-axis=batch_size] .pc-hit")
+    axis.scroll_into_view_if_needed()  # sorting by a header below may have scrolled it away
+    hit = axis.bounding_box()
     x = hit["x"] + hit["width"] / 2
     page.mouse.move(x, hit["y"] + 2)
     page.mouse.down()
