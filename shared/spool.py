@@ -47,8 +47,14 @@ class Spool:
         self.index_path = self.folder / layout.EVENTS_INDEX
 
     def append(self, seq: int, line: str) -> None:
-        self.folder.mkdir(parents=True, exist_ok=True)
-        eventfile.append(self.log_path, self.index_path, seq, line)
+        for attempt in (1, 2):
+            self.folder.mkdir(parents=True, exist_ok=True)
+            try:
+                eventfile.append(self.log_path, self.index_path, seq, line)
+                return
+            except FileNotFoundError:  # removed as caught up between mkdir and open: once more
+                if attempt == 2:
+                    raise
 
     def last_seq(self) -> int:
         return eventfile.last_line_seq(self.log_path)
@@ -118,8 +124,10 @@ class Drainer:
         self._resent: dict[str, tuple[int | None, float]] = {}
 
     def drain(self, writing: set[str]) -> None:
-        """Send again what the recorder misses; remove spools it has caught up with
-        (never the spool of a run ``writing`` here now)."""
+        """Send again what the recorder misses; remove spools it has caught up with —
+        never the spool of a run ``writing`` here now, nor of one running anywhere (its
+        lease is held): trainers of one box share its RESULTS_DIR, and a caught-up spool
+        removed under a running trainer failed its next event."""
         if not self.root.is_dir():
             return
         now = time.monotonic()
@@ -131,7 +139,7 @@ class Drainer:
             acked = recorded_seq(self.r, folder.name)
             stale = time.time() - _mtime(spool.log_path) > keys.RECORDED_TTL_SECONDS
             if (acked is not None and acked >= top) or stale:
-                if folder.name not in writing:
+                if folder.name not in writing and not self.r.exists(keys.run_lease(folder.name)):
                     spool.remove()
                     self._resent.pop(folder.name, None)
                 continue

@@ -175,3 +175,19 @@ def test_run_json_never_names_fewer_epochs_than_the_history_holds(r, tmp_path):
     recorder._mirror_record(RUN)
     mirrored = json.loads((tmp_path / "web" / RUN / "run.json").read_text())
     assert mirrored["epoch"] == 1
+
+
+def test_a_caught_up_spool_stays_while_its_run_runs_anywhere(r, tmp_path):
+    """Trainers of one box share its RESULTS_DIR: another trainer's heartbeat once removed
+    a running run's caught-up spool and that run's next event failed (a clean-clone CI
+    run caught it). A spool goes only once no lease says its run is running."""
+    from shared.spool import Drainer
+
+    running, ended = "b" * 32, "c" * 32
+    for run_id in (running, ended):
+        Spool(tmp_path, run_id).append(1, json.dumps({"seq": 1}))
+        r.set(keys.run_recorded(run_id), 1)  # the recorder holds everything
+    r.set(keys.run_lease(running), "another-trainer")
+    Drainer(r, tmp_path).drain(writing=set())
+    assert Spool(tmp_path, running).folder.is_dir(), "kept: its run is running on another trainer"
+    assert not Spool(tmp_path, ended).folder.exists(), "removed: caught up, and nobody runs it"
