@@ -69,16 +69,21 @@ def flood(url: str, run_id: str, subscribes: int) -> websocket.WebSocket:
     return ws  # and never read again
 
 
+def healthz_ms(url: str, timeout: float = 60) -> float:
+    """How long one /healthz took to answer (or to fail), in ms."""
+    started = time.perf_counter()
+    try:
+        requests.get(url + "/healthz", timeout=timeout)
+    except requests.RequestException:
+        pass
+    return (time.perf_counter() - started) * 1000
+
+
 def sample_health(url: str, seconds: float, pid: int) -> tuple[list[float], float]:
     latencies, peak = [], 0.0
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
-        started = time.perf_counter()
-        try:
-            requests.get(url + "/healthz", timeout=60)
-        except requests.RequestException:
-            pass
-        latencies.append((time.perf_counter() - started) * 1000)
+        latencies.append(healthz_ms(url))
         peak = max(peak, rss_mib(pid))
         time.sleep(0.1)
     return latencies, peak
@@ -120,12 +125,7 @@ def malformed_flood(url: str, seconds: float, log: Path) -> dict[str, object]:
 
     def sampler() -> None:
         while not stop.is_set():
-            started = time.perf_counter()
-            try:
-                requests.get(url + "/healthz", timeout=30)
-            except requests.RequestException:
-                pass
-            health.append((time.perf_counter() - started) * 1000)
+            health.append(healthz_ms(url, timeout=30))
             stop.wait(0.1)
 
     thread = threading.Thread(target=sampler)
