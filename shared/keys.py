@@ -54,6 +54,16 @@ def sweep_record(sweep_id: str) -> str:
     return f"{PREFIX}:sweep:{sweep_id}"
 
 
+#: Set of the ids of searches still proposing runs (web.conductor's work list; rebuilt
+#: from the volume's sweep files after Redis loses its data).
+ACTIVE_SEARCHES = f"{PREFIX}:searches:active"
+
+
+def sweep_conductor(sweep_id: str) -> str:
+    """Held (with an expiry) by the one web process conducting this search right now."""
+    return f"{PREFIX}:sweep:{sweep_id}:conductor"
+
+
 def notifications_sending(worker: str) -> str:
     """Notices one worker has taken and not yet sent; moved back if that worker dies."""
     return f"{PREFIX}:notifications:sending:{worker}"

@@ -20,6 +20,12 @@ from shared.metrics import BEST_ACCURACY, best_accuracy
 from shared.runs import RunStore
 
 
+def is_search(sweep: dict[str, Any]) -> bool:
+    """A search proposes its runs as it goes (shared.search); a grid or random sweep has
+    all of them from the start."""
+    return "proposals" in sweep
+
+
 def new_sweep(description: dict[str, Any], run_ids: list[str]) -> dict[str, Any]:
     return {"id": uuid.uuid4().hex, **description, "run_ids": run_ids, "created_at": time.time()}
 
@@ -30,11 +36,23 @@ class SweepStore:
         self.runs = RunStore(r, results_dir)
 
     def create(self, sweep: dict[str, Any]) -> None:
+        self.save(sweep)
+
+    def save(self, sweep: dict[str, Any]) -> None:
+        """Write the sweep: to the volume first (it outlives Redis), then to Redis; a
+        search still proposing runs stays on the conductor's list."""
         layout.write_json(layout.sweep_file(self.results_dir, sweep["id"]), sweep)
         pipe = self.r.pipeline()
         pipe.set(keys.sweep_record(sweep["id"]), json.dumps(sweep))
         pipe.zadd(keys.SWEEPS_INDEX, {sweep["id"]: sweep["created_at"]})
+        if is_search(sweep) and not sweep.get("done"):
+            pipe.sadd(keys.ACTIVE_SEARCHES, sweep["id"])
+        else:
+            pipe.srem(keys.ACTIVE_SEARCHES, sweep["id"])
         pipe.execute()
+
+    def active_searches(self) -> list[str]:
+        return sorted(i.decode() for i in cast(set[bytes], self.r.smembers(keys.ACTIVE_SEARCHES)))
 
     def get(self, sweep_id: str) -> dict[str, Any] | None:
         if not layout.is_run_id(sweep_id):
@@ -47,6 +65,8 @@ class SweepStore:
             return None
         self.r.set(keys.sweep_record(sweep_id), json.dumps(sweep), nx=True)
         self.r.zadd(keys.SWEEPS_INDEX, {sweep_id: sweep["created_at"]})
+        if is_search(sweep) and not sweep.get("done"):
+            self.r.sadd(keys.ACTIVE_SEARCHES, sweep_id)
         return cast(dict[str, Any], sweep)
 
     def restore_all(self) -> int:
@@ -85,6 +105,10 @@ def summarize(sweep: dict[str, Any], runs: list[dict[str, Any]]) -> dict[str, An
     scored = [r for r in runs if best_accuracy(r) is not None]
     best = max(scored, key=lambda r: cast(float, best_accuracy(r)), default=None)
     finished = bool(runs) and all(r["status"] in TERMINAL for r in runs)
+    if is_search(sweep):  # proposes runs as it goes: finished when its conductor says so
+        finished = bool(sweep.get("done"))
+        if sweep["objective"] != "test_accuracy" and runs:
+            best = _best_by_objective(sweep, runs) or best
     return {
         **sweep,
         "counts": counts,
@@ -93,3 +117,13 @@ def summarize(sweep: dict[str, Any], runs: list[dict[str, Any]]) -> dict[str, An
         "best_run_id": best["id"] if best else None,
         BEST_ACCURACY: best_accuracy(best) if best else None,
     }
+
+
+def _best_by_objective(sweep: dict[str, Any], runs: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """The best run by the search's own objective (a loss: the lowest)."""
+    from shared.search import trial_value
+    from shared.search_space import OBJECTIVES
+
+    sign = 1 if OBJECTIVES[sweep["objective"]] == "maximize" else -1
+    scored = [(sign * v, r["id"], r) for r in runs if (v := trial_value(r, sweep["objective"])) is not None]
+    return max(scored, key=lambda t: (t[0], t[1]))[2] if scored else None

@@ -1,4 +1,6 @@
-"""Sweeps: one submission that expands into many runs (a grid or a random search).
+"""Sweeps: one submission that expands into many runs (a grid or a random search), or a
+search whose runs are proposed as results come back (``method`` + ``space``; see
+shared.search_space for its body and shared.search for how trials are chosen).
 
 A sweep body is validated as strictly as a run: its base spec field by field, every
 swept value through the spec's own :data:`shared.spec.FIELDS`, and every expanded
@@ -19,6 +21,8 @@ import math
 import random
 from typing import Any
 
+from shared import search_space
+from shared.search_space import SEARCH_BY_NAME, SEARCH_FIELDS
 from shared.spec import BY_NAME, NAME_MAX, Field, SpecError, validate_spec
 
 #: Most runs one sweep may create (each also counts against MAX_QUEUED_RUNS).
@@ -59,12 +63,22 @@ PASSED_TO_RUNS = tuple(f.name for f in SWEEP_FIELDS if f.name in BY_NAME and f.n
 SWEEPABLE = tuple(n for n in BY_NAME if n not in SWEEP_BY_NAME and n != "dataset")
 #: Every key a sweep body may have.
 TOP_LEVEL = {"base", "grid", "random", "count", "seed", *SWEEP_BY_NAME}
+#: Every key a search body may have (early stopping is its ``pruner``).
+SEARCH_TOP_LEVEL = {"base", "space", "pruner", *SEARCH_BY_NAME, *SWEEP_BY_NAME} - {"early_stop_epoch"}
+
+
+def is_search(body: Any) -> bool:
+    """A search (proposed as it goes) rather than a grid or random list expanded at once."""
+    return isinstance(body, dict) and ("space" in body or "method" in body)
 
 
 def expand(body: Any) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    """(sweep description, run specs) for a sweep body, or SpecError naming every bad field."""
+    """(sweep description, run specs) for a sweep body, or SpecError naming every bad field.
+    A search yields no specs: its conductor proposes them (web.conductor)."""
     if not isinstance(body, dict):
         raise SpecError({"_": "the sweep must be a JSON object"})
+    if is_search(body):
+        return describe_search(body), []
     errors: dict[str, str] = {str(k)[:100]: "unknown field" for k in body if k not in TOP_LEVEL}
     base = _checked_base(body.get("base", {}), errors)
     for field in SWEEP_FIELDS:
@@ -121,16 +135,92 @@ def _run_specs(
     """Each run's validated spec: the base, its combination, the fields passed to runs."""
     specs, errors = [], {}
     for i, combo in enumerate(combos):
-        label = " ".join(f"{k}={_show(v)}" for k, v in combo.items())
-        raw = {**base, **combo, "name": f"{sweep_name} · {label}"[:NAME_MAX]}
-        raw.update({passed: body[passed] for passed in PASSED_TO_RUNS if body.get(passed) is not None})
         try:
-            specs.append(validate_spec(raw))
+            specs.append(run_spec(body, base, combo, sweep_name))
         except SpecError as exc:
             errors.update({f"runs[{i}].{k}": v for k, v in exc.fields.items()})
     if errors:
         raise SpecError(errors)
     return specs
+
+
+def run_spec(sweep: dict[str, Any], base: dict[str, Any], combo: dict[str, Any], label_prefix: str) -> dict[str, Any]:
+    """One run's validated spec: the base, its values, the sweep fields passed to runs;
+    named after the sweep and its values."""
+    label = " ".join(f"{k}={_show(v)}" for k, v in combo.items())
+    raw = {**base, **combo, "name": f"{label_prefix} · {label}"[:NAME_MAX]}
+    raw.update({passed: sweep[passed] for passed in PASSED_TO_RUNS if sweep.get(passed) is not None})
+    return validate_spec(raw)
+
+
+def describe_search(body: dict[str, Any]) -> dict[str, Any]:
+    """A search's stored description (no runs yet), or SpecError naming every bad field."""
+    errors: dict[str, str] = {str(k)[:100]: "unknown field" for k in body if k not in SEARCH_TOP_LEVEL}
+    base = _checked_base(body.get("base", {}), errors)
+    for field in (*SWEEP_FIELDS, *SEARCH_FIELDS):
+        if field.name in body and (problem := field.check(body[field.name])) is not None:
+            errors[field.name] = problem
+    own = {f.name: _value(f, body.get(f.name)) for f in (*SWEEP_FIELDS, *SEARCH_FIELDS) if f.name != "early_stop_epoch"}
+    method = own["method"] if own["method"] in search_space.METHODS else "tpe"
+    space = search_space.parse_space(body.get("space"), SWEEPABLE, method, errors)
+    pruner = search_space.parse_pruner(body.get("pruner"), errors)
+    _check_budget(body, own, method, space, base, pruner, errors)
+    if not errors:  # the space's corners make valid runs (e.g. no train_samples below 100)
+        corner = {k: (how[0] if isinstance(how, list) else how["min"]) for k, how in space.items()}
+        try:
+            run_spec(own, base, corner, "check")
+        except SpecError as exc:
+            errors.update({f"space.{k}" if k in space else f"base.{k}": v for k, v in exc.fields.items()})
+    if errors:
+        raise SpecError(errors)
+    if method == "grid" and own["trials"] is None:
+        own["trials"] = search_space.grid_size(space)
+    elif method == "pbt":
+        own["trials"] = None
+    elif own["trials"] is None:
+        own["trials"] = search_space.DEFAULT_TRIALS
+    name = (body.get("name") or "").strip() or f"{method} search"
+    return {
+        **own,
+        "name": name,
+        "early_stop_epoch": None,
+        "base": base,
+        "space": space,
+        "pruner": pruner,
+        "swept": sorted(space),
+        "mode": method,
+        "count": own["trials"] if method != "pbt" else own["population"],
+        "proposals": [],
+    }
+
+
+def _check_budget(
+    body: dict[str, Any],
+    own: dict[str, Any],
+    method: str,
+    space: dict[str, Any],
+    base: dict[str, Any],
+    pruner: dict[str, Any],
+    errors: dict[str, str],
+) -> None:
+    """What each method needs of the budget, the pruner and the runs' length."""
+    epochs = base.get("epochs", BY_NAME["epochs"].default)
+    if method == "grid" and space and not any(k.startswith("space") for k in errors):
+        size = search_space.grid_size(space)
+        if size > search_space.MAX_TRIALS:
+            errors["space"] = f"the grid has {size} points; a search may run at most {search_space.MAX_TRIALS}"
+        elif isinstance(own["trials"], int) and own["trials"] > size:
+            errors["trials"] = f"the grid has only {size} points"
+    if method == "pbt":
+        if body.get("trials") is not None:
+            errors["trials"] = "pbt's budget is its population: leave trials out"
+        if pruner["type"] != "none":
+            errors["pruner"] = "pbt stops its bottom members itself: leave the pruner out"
+        if isinstance(own["interval"], int) and isinstance(epochs, int) and own["interval"] >= epochs:
+            errors["interval"] = f"must be less than the runs' epochs ({epochs}) for any exploit step to happen"
+    elif "epochs" not in space and pruner["type"] in ("asha", "hyperband") and isinstance(pruner["min_epochs"], int):
+        if isinstance(epochs, int) and pruner["min_epochs"] >= epochs:
+            errors["pruner.min_epochs"] = f"must be less than the runs' epochs ({epochs}) for any rung to stop a run"
 
 
 def _value(field: Field, value: Any) -> Any:

@@ -96,8 +96,9 @@ def create_app(settings: Settings | None = None) -> Flask:
 
 def start_services(app: Flask) -> None:
     """What a serving web process runs beside its requests: re-index runs the volume
-    has and Redis lacks, the Redis → Socket.IO relay, the client-buffer guard and the
-    reconciler."""
+    has and Redis lacks, the Redis → Socket.IO relay, the client-buffer guard, the
+    reconciler and the searches' conductor."""
+    from web.conductor import Conductor, ConductorTask
     from web.reconciling import ReconcilerTask, reconciler_for
     from web.services import of
 
@@ -112,3 +113,4 @@ def start_services(app: Flask) -> None:
     wired.relay.start()
     BufferGuard(socketio, settings).start()
     ReconcilerTask(socketio, reconciler_for(wired)).start()
+    ConductorTask(socketio, Conductor(app)).start()

@@ -44,15 +44,16 @@ def check_notice_targets(records: list[dict[str, Any]], settings: Settings) -> N
                 raise ApiError(400, f"{field} is not allowed: {problem}", {field: problem})
 
 
-def submit(records: list[dict[str, Any]]) -> None:
-    """Admit, record and enqueue ``records`` (new run records, status queued), or raise."""
+def submit(records: list[dict[str, Any]], client: str | None = None) -> None:
+    """Admit, record and enqueue ``records`` (new run records, status queued), or raise.
+    ``client`` is who the rate limit counts: the request's address, or a search's
+    conductor (web.conductor) proposing runs outside any request."""
     r, store, settings = _context()
     check_notice_targets(records, settings)
     for record in records:
         record["queued_at"] = record["created_at"]
-    admission = admit(
-        r, request.remote_addr or "unknown", records, time.time(), settings.max_queued_runs, settings.submit_rate_per_minute
-    )
+    who = client or request.remote_addr or "unknown"
+    admission = admit(r, who, records, time.time(), settings.max_queued_runs, settings.submit_rate_per_minute)
     if not admission.admitted and admission.retry_after:
         raise ApiError(
             429,

@@ -8,7 +8,7 @@ from shared import lifecycle
 from shared.redaction import public_sweep
 from shared.run_record import new_record
 from shared.spec import SpecError
-from shared.sweep_store import SweepStore, new_sweep, summarize
+from shared.sweep_store import SweepStore, is_search, new_sweep, summarize
 from shared.sweeps import expand
 from web import submission
 from web.errors import ApiError, json_body
@@ -24,7 +24,9 @@ def _sweeps() -> SweepStore:
 @sweeps_api.post("/api/sweeps")
 def create_sweep() -> tuple[Response, int]:
     """Body ``{name, base, grid | random+count+seed, priority, notify_url, early_stop_epoch}``
-    → ``201 {sweep with counts, "runs": [records]}``; all runs queued together or none."""
+    → ``201 {sweep with counts, "runs": [records]}``; all runs queued together or none.
+    A search (``method`` + ``space``, shared.search_space) is created with no runs: the
+    conductor (web.conductor) proposes them a few at a time."""
     try:
         description, specs = expand(json_body())
     except SpecError as exc:
@@ -33,8 +35,11 @@ def create_sweep() -> tuple[Response, int]:
     sweep = new_sweep(description, [r["id"] for r in records])
     for record in records:
         record["sweep_id"] = sweep["id"]
-    submission.submit(records)
     store = _sweeps()
+    if is_search(sweep):
+        submission.check_notice_targets([{"spec": sweep}], services().settings)
+    else:
+        submission.submit(records)
     store.create(sweep)
     return jsonify(public_sweep({**summarize(sweep, records), "runs": records})), 201
 
@@ -65,5 +70,8 @@ def get_sweep(sweep_id: str) -> Response:
 def cancel_sweep(sweep_id: str) -> tuple[Response, int]:
     """Cancel every waiting and running run of the sweep → ``202`` with the sweep."""
     sweep = _get(sweep_id)
+    if is_search(sweep) and not sweep.get("done"):
+        sweep["cancelled"] = True  # the conductor proposes nothing more, then marks it done
+        _sweeps().save(sweep)
     runs = [submission.cancel(r) if not lifecycle.is_terminal(r["status"]) else r for r in _sweeps().run_records(sweep)]
     return jsonify(public_sweep({**summarize(sweep, runs), "runs": runs, "cancel_requested": True})), 202

@@ -1,4 +1,12 @@
-"""Early stopping across a sweep: the median rule.
+"""Early stopping across a sweep: the median rule, a search's pruner, PBT's exploit step.
+
+All three are asked after each epoch by the run's worker (worker.epochs), from the
+sweep's and its runs' records in Redis, so any box can decide. A run they stop keeps
+its checkpoint and final weights and ends ``succeeded`` with ``stopped_early`` and
+``stopped_at_epoch`` in its record and a message saying why; a PBT member also names
+the run it yields to (``pbt_exploit``), which the conductor forks from (shared.pbt).
+
+The classic median rule (grid and random sweeps, ``early_stop_epoch``):
 
 A sweep may set ``early_stop_epoch`` k. When one of its runs finishes epoch k, its
 test accuracy is compared with the accuracy at epoch k of the sweep's runs that have
@@ -11,10 +19,12 @@ runs are needed before anything is stopped, so the first runs of a sweep always 
 from __future__ import annotations
 
 import statistics
+from dataclasses import dataclass, field
 from typing import Any
 
 import redis
 
+from shared import pbt, search
 from shared.lifecycle import Status
 from shared.sweep_store import SweepStore
 
@@ -46,3 +56,36 @@ def median_rule(r: redis.Redis, results_dir: str, record: dict[str, Any], epoch:
         f"stopped early by the sweep: test accuracy {accuracy:.2%} after epoch {epoch} is below "
         f"the median {median:.2%} of {len(values)} finished runs"
     )
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """Stop this run after its epoch: why, and what else its record should say."""
+
+    message: str
+    changes: dict[str, Any] = field(default_factory=dict)
+
+
+def sweep_verdict(r: redis.Redis, results_dir: str, record: dict[str, Any], epoch: int, accuracy: float) -> Verdict | None:
+    """Whether the run's sweep stops it after ``epoch`` (median rule, pruner or PBT)."""
+    if not record.get("sweep_id"):
+        return None
+    sweeps = SweepStore(r, results_dir)
+    sweep = sweeps.get(record["sweep_id"])
+    if sweep is None:
+        return None
+    if "proposals" not in sweep:  # a grid or random sweep: the classic rule
+        message = median_rule(r, results_dir, record, epoch, accuracy)
+        return Verdict(message, {"stopped_at_epoch": epoch}) if message else None
+    records = {rec["id"]: rec for rec in sweeps.run_records(sweep)}
+    if sweep["method"] == "pbt":
+        parent = pbt.exploit(sweep, records, record["id"], epoch)
+        if parent is None:
+            return None
+        name = (records.get(parent) or {}).get("name", parent)
+        return Verdict(
+            pbt.reason(name, epoch),
+            {"stopped_at_epoch": epoch, "pbt_exploit": {"parent_run_id": parent, "epoch": epoch}},
+        )
+    why = search.prune_reason(sweep, records, record["id"], epoch)
+    return Verdict(why, {"stopped_at_epoch": epoch}) if why else None

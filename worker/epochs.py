@@ -28,7 +28,7 @@ from shared.retry import TRANSIENT, attempts, retry_redis
 from worker import checkpoints, forks, load, training
 from worker.context import WorkerContext
 from worker.data import load_mnist, training_subset
-from worker.early_stop import median_rule
+from worker.early_stop import sweep_verdict
 from worker.layer_watch import LayerWatch
 from worker.model import Net
 from worker.model_summary import summarize
@@ -247,9 +247,9 @@ def run_epoch(
         ctx.settings.checkpoint_budget_mb,
     )
     _announce_epoch(ctx, run.run_id, writer, epoch_record, (sprite, samples, mistakes))
-    early = median_rule(ctx.r, ctx.settings.results_dir, record, epoch, metrics["test_accuracy"])
-    if early is not None:
-        return _finished(ctx, run, early, stopped_early=True)
+    verdict = sweep_verdict(ctx.r, ctx.settings.results_dir, record, epoch, metrics["test_accuracy"])
+    if verdict is not None:
+        return _finished(ctx, run, verdict.message, stopped_early=verdict.changes)
     target = run.spec["target_accuracy"]
     if target is not None and metrics["test_accuracy"] >= target:
         return _finished(ctx, run, f"reached target accuracy {target:.2%} after epoch {epoch}")
@@ -273,12 +273,13 @@ def _stopped(ctx: WorkerContext, run: Prepared, epoch: int, reason: Stop) -> Out
     return Finished(Status.CANCELLED, f"cancelled during epoch {epoch}")
 
 
-def _finished(ctx: WorkerContext, run: Prepared, message: str, stopped_early: bool = False) -> Finished:
-    """The one finishing sequence: final weights to the store, peak memory, succeeded."""
+def _finished(ctx: WorkerContext, run: Prepared, message: str, stopped_early: dict[str, Any] | None = None) -> Finished:
+    """The one finishing sequence: final weights to the store, peak memory, succeeded
+    (``stopped_early``: what the sweep's rule adds to the record when it stopped the run)."""
     _save_final(ctx, run.run_id, run.folder, run.model)
     _record_peak_memory(ctx, run.run_id)
-    if stopped_early:
-        ctx.store.update(run.run_id, stopped_early=True)
+    if stopped_early is not None:
+        ctx.store.update(run.run_id, stopped_early=True, **stopped_early)
     return Finished(Status.SUCCEEDED, message)
 
 
@@ -392,12 +393,13 @@ def _announce_epoch(
 
     def update_record() -> None:
         record = ctx.store.get(run_id) or {}
-        # Accuracy per epoch, for a sweep's median rule on any box (worker.early_stop).
-        by_epoch = {**record.get("accuracy_by_epoch", {}), str(epoch_record["epoch"]): epoch_record["test_accuracy"]}
+        # The objectives per epoch, for a sweep's rules on any box (worker.early_stop).
+        key = str(epoch_record["epoch"])
         ctx.store.update(
             run_id,
             epoch=epoch_record["epoch"],
-            accuracy_by_epoch=by_epoch,
+            accuracy_by_epoch={**record.get("accuracy_by_epoch", {}), key: epoch_record["test_accuracy"]},
+            loss_by_epoch={**record.get("loss_by_epoch", {}), key: epoch_record["test_loss"]},
             metrics=record_metrics(epoch_record, record.get("metrics")),
         )
 

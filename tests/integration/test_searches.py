@@ -1,0 +1,151 @@
+"""Sweeps that learn, against a real stack (redis, Celery workers, ``python -m web``):
+a TPE search whose proposals follow its results, ASHA stopping runs at rungs, PBT
+forking, and a search that survives its web tier killed and Redis emptied mid-way."""
+
+from __future__ import annotations
+
+import pytest
+import redis
+import requests
+
+from shared import keys, search
+from tests.processes import wait_for
+
+pytestmark = pytest.mark.integration
+
+TINY = {"epochs": 1, "train_samples": 200, "batch_size": 50}
+SPACE = {"lr": {"min": 1e-4, "max": 0.5, "log": True}, "optimizer": ["adam", "sgd"]}
+
+
+def _sweep(stack, sweep_id: str) -> dict:
+    return requests.get(f"{stack.url}/api/sweeps/{sweep_id}", headers=stack.auth, timeout=10).json()
+
+
+def _finished(stack, sweep_id: str, timeout: float = 300) -> dict:
+    return wait_for(lambda: (s := _sweep(stack, sweep_id))["finished"] and s, timeout, "the search to finish", interval=0.5)
+
+
+def _create(stack, body: dict) -> dict:
+    created = requests.post(stack.url + "/api/sweeps", json=body, headers=stack.auth, timeout=10)
+    assert created.status_code == 201, created.text
+    return created.json()
+
+
+def test_a_tpe_search_of_8_trials_keeps_2_in_flight_and_its_proposals_follow_its_results(make_stack):
+    stack = make_stack(workers=2)
+    sweep = _create(
+        stack, {"name": "tpe", "method": "tpe", "base": TINY, "space": SPACE, "trials": 8, "parallelism": 2, "seed": 3}
+    )
+    assert sweep["runs"] == [] and sweep["method"] == "tpe" and sweep["trials"] == 8 and not sweep["finished"]
+    most_in_flight = 0
+
+    def done():
+        nonlocal most_in_flight
+        state = _sweep(stack, sweep["id"])
+        most_in_flight = max(
+            most_in_flight, sum(1 for r in state["runs"] if r["status"] not in ("succeeded", "failed", "cancelled"))
+        )
+        return state["finished"] and state
+
+    state = wait_for(done, 400, "the tpe search to finish", interval=0.3)
+    assert state["counts"] == {"succeeded": 8}
+    assert len({r["id"] for r in state["runs"]}) == 8 == len(state["proposals"])
+    assert most_in_flight <= 2
+    # Later proposals were made knowing earlier results ...
+    assert [p["told"] for p in state["proposals"]][:2] == [0, 0]
+    assert state["proposals"][-1]["told"] >= 5
+    # ... and depend on them: the same history proposes the same trial; another history
+    # (every result but the first two reversed) proposes another.
+    records = {r["id"]: r for r in state["runs"]}
+    last = state["proposals"][-1]
+    before = {**state, "proposals": state["proposals"][:-1]}
+    told_then = {p["run_id"] for p in state["proposals"][: last["told"]]}
+    seen = {rid: rec for rid, rec in records.items() if rid in told_then}
+    assert search.propose(before, seen) == last["params"]
+    flipped = {rid: {**rec, "accuracy_by_epoch": {"1": 1 - rec["accuracy_by_epoch"]["1"]}} for rid, rec in seen.items()}
+    assert search.propose(before, flipped) != last["params"]
+    assert state["best_run_id"] == max(records, key=lambda i: records[i]["metrics"]["best_test_accuracy"])
+    names = sorted(r["name"] for r in state["runs"])
+    assert names[0].startswith("tpe #0 · lr=")
+
+
+def test_asha_stops_runs_at_its_rungs(make_stack):
+    stack = make_stack(workers=2)
+    body = {
+        "method": "random",
+        "base": {**TINY, "epochs": 3},
+        "space": {"lr": {"min": 1e-5, "max": 0.5, "log": True}},
+        "trials": 8,
+        "parallelism": 2,
+        "seed": 1,
+        "pruner": {"type": "asha", "eta": 2, "min_epochs": 1},
+    }
+    state = _finished(stack, _create(stack, body)["id"], 500)
+    assert state["counts"] == {"succeeded": 8}
+    stopped = [r for r in state["runs"] if r.get("stopped_early")]
+    assert stopped, "ASHA stopped nobody"
+    for run in stopped:  # at a rung (epochs 1 and 2 with min_epochs 1, eta 2), with why
+        assert run["stopped_at_epoch"] in (1, 2) and run["epoch"] == run["stopped_at_epoch"]
+        ended = [e for e in stack.events(run["id"]) if e["type"] == "status"][-1]
+        assert ended["status"] == "succeeded" and f"epoch-{run['epoch']} rung" in ended["message"], ended
+    assert any(r["epoch"] == 3 for r in state["runs"]), "some run must reach the last epoch"
+
+
+def test_pbt_forks_its_bottom_members_from_its_top(make_stack):
+    stack = make_stack(workers=2)
+    body = {
+        "method": "pbt",
+        "base": {**TINY, "epochs": 3},
+        "space": {"lr": {"min": 1e-5, "max": 0.5, "log": True}},
+        "population": 4,
+        "interval": 1,
+        "seed": 2,
+    }
+    state = _finished(stack, _create(stack, body)["id"], 500)
+    runs = {r["id"]: r for r in state["runs"]}
+    forks = [r for r in runs.values() if r.get("parent_run_id")]
+    assert forks, "no member was forked"
+    for child in forks:
+        parent = runs[child["parent_run_id"]]
+        assert parent["sweep_id"] == state["id"] and child["forked_from_epoch"] in (1, 2)
+        replaced = next(p for p in state["proposals"] if p["run_id"] == child["id"])["replaces"]
+        assert runs[replaced]["pbt_exploit"] == {"parent_run_id": parent["id"], "epoch": child["forked_from_epoch"]}
+        assert runs[replaced]["stopped_early"] and child["status"] == "succeeded"
+    assert all(r["status"] == "succeeded" for r in runs.values())
+    members = {p["member"] for p in state["proposals"]}
+    assert members == {0, 1, 2, 3}
+
+
+def test_a_search_survives_its_web_tier_killed_and_redis_emptied(make_stack):
+    stack = make_stack(workers=1)
+    body = {"method": "tpe", "base": TINY, "space": SPACE, "trials": 6, "parallelism": 2, "seed": 5}
+    sweep = _create(stack, body)
+    r = redis.Redis.from_url(stack.redis_url)
+    wait_for(lambda: len(_sweep(stack, sweep["id"])["runs"]) >= 2, 60, "the first proposals")
+    stack.webs[0].kill()  # mid-sweep: no goodbye
+    stack.start_web()
+    wait_for(lambda: any(r_["status"] == "succeeded" for r_ in _sweep(stack, sweep["id"])["runs"]), 120, "a result")
+    r.flushall()
+    state = _finished(stack, sweep["id"], 400)
+    assert len(state["proposals"]) == 6 and len({p["run_id"] for p in state["proposals"]}) == 6
+    assert len(state["runs"]) == 6 and state["counts"] == {"succeeded": 6}
+    assert [p["number"] for p in state["proposals"]] == list(range(6))
+    params = [tuple(sorted(p["params"].items())) for p in state["proposals"]]
+    assert len(set(params)) == 6, "a trial was proposed twice"
+    # Every run of the sweep is one of its proposals: none was made twice under two ids.
+    listed = requests.get(f"{stack.url}/api/runs?limit=500", headers=stack.auth, timeout=10).json()["runs"]
+    assert sorted(x["id"] for x in listed if x.get("sweep_id") == sweep["id"]) == sorted(
+        p["run_id"] for p in state["proposals"]
+    )
+    assert not r.sismember(keys.ACTIVE_SEARCHES, sweep["id"])
+
+
+def test_a_bad_search_is_a_400_naming_the_field_and_creates_nothing(make_stack):
+    stack = make_stack(workers=0)
+    body = {"method": "tpe", "base": {"epochs": 2}, "space": {"lr": {"min": 0.1, "max": 0.01}, "momentum": [0.9]}}
+    answer = requests.post(stack.url + "/api/sweeps", json=body, headers=stack.auth, timeout=10)
+    assert answer.status_code == 400, answer.text
+    assert set(answer.json()["fields"]) == {"space.lr", "space.momentum"}, answer.json()
+    assert requests.get(stack.url + "/api/sweeps", headers=stack.auth, timeout=10).json()["sweeps"] == []
+    assert requests.get(stack.url + "/api/runs", headers=stack.auth, timeout=10).json()["runs"] == []
+    assert stack.r.scard(keys.ACTIVE_SEARCHES) == 0

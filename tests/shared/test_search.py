@@ -1,0 +1,184 @@
+"""Searches without a stack: the body's validation, decisions rebuilt from run records
+equal a live Optuna study's, proposals follow results, PBT's exploit and explore."""
+
+from __future__ import annotations
+
+import math
+import random
+import statistics
+
+import optuna
+import pytest
+
+from shared import pbt, search
+from shared.search_space import MAX_TRIALS
+from shared.spec import SpecError
+from shared.sweeps import describe_search, expand
+
+SPACE = {
+    "lr": {"min": 1e-4, "max": 3e-2, "log": True},
+    "batch_size": {"min": 32, "max": 256, "step": 32},
+    "optimizer": ["adam", "adamw", "sgd"],
+}
+
+
+def _search(**body) -> dict:
+    sweep = describe_search({"method": "tpe", "base": {"epochs": 4}, "space": SPACE, **body})
+    return {**sweep, "id": "a" * 32}
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"space": {"lr": {"min": 0.1, "max": 0.01}}}, "space.lr"),
+        ({"space": {"lr": {"min": 0.1, "max": 0.1}}}, "space.lr"),
+        ({"space": {"lr": {"min": 0, "max": 0.1, "log": True}}}, "space.lr"),
+        ({"space": {"lr": {"min": 0.001, "max": 0.1, "log": True, "step": 0.01}}}, "space.lr"),
+        ({"space": {"momentum": [0.9]}}, "space.momentum"),
+        ({"space": {"dataset": ["mnist"]}}, "space.dataset"),
+        ({"space": {}}, "space"),
+        ({"space": {"lr": []}}, "space.lr"),
+        ({"space": {"optimizer": ["adam", "adam"]}}, "space.optimizer"),
+        ({"space": {"optimizer": {"min": 1, "max": 2}}}, "space.optimizer"),
+        ({"space": {"batch_size": {"min": 32, "max": 100, "step": 32}}}, "space.batch_size"),
+        ({"space": {"batch_size": {"min": 32.5, "max": 100}}}, "space.batch_size"),
+        ({"method": "grid", "space": {"lr": {"min": 0.001, "max": 0.1}}}, "space.lr"),
+        ({"method": "grid", "space": {"lr": [0.1, 0.2]}, "trials": 3}, "trials"),
+        ({"method": "annealing", "space": {"lr": [0.1]}}, "method"),
+        ({"space": {"lr": [0.1]}, "pruner": {"type": "asha", "eta": 1}}, "pruner.eta"),
+        ({"space": {"lr": [0.1]}, "pruner": {"type": "bohb"}}, "pruner.type"),
+        ({"space": {"lr": [0.1]}, "pruner": {"type": "asha", "min_epochs": 4}}, "pruner.min_epochs"),
+        ({"space": {"lr": [0.1]}, "trials": 0}, "trials"),
+        ({"space": {"lr": [0.1]}, "trials": MAX_TRIALS + 1}, "trials"),
+        ({"space": {"lr": [0.1]}, "parallelism": 0}, "parallelism"),
+        ({"space": {"lr": [0.1]}, "objective": "train_loss"}, "objective"),
+        ({"space": {"lr": [0.1]}, "grid": {"lr": [0.1]}}, "grid"),
+        ({"method": "pbt", "space": {"train_samples": [200, 300]}}, "space.train_samples"),
+        ({"method": "pbt", "space": {"lr": [0.1]}, "interval": 4}, "interval"),
+        ({"method": "pbt", "space": {"lr": [0.1]}, "trials": 4}, "trials"),
+        ({"space": {"train_samples": {"min": 10, "max": 300}}}, "space.train_samples"),
+        ({"space": {"lr": [0.1]}, "base": {"epochs": 0}}, "base.epochs"),
+    ],
+)
+def test_a_bad_search_names_the_field(body, field):
+    with pytest.raises(SpecError) as caught:
+        expand({"base": {"epochs": 4}, **body})
+    assert field in caught.value.fields, caught.value.fields
+
+
+def test_a_good_search_is_described_with_its_defaults_and_no_runs():
+    sweep, specs = expand({"method": "tpe", "base": {"epochs": 4}, "space": SPACE})
+    assert specs == [] and sweep["proposals"] == [] and sweep["run_ids"] if "run_ids" in sweep else True
+    assert sweep["trials"] == 16 and sweep["parallelism"] is None and sweep["objective"] == "test_accuracy"
+    assert sweep["pruner"] == {"type": "none", "eta": 3, "min_epochs": 1}
+    grid, _ = expand({"method": "grid", "space": {"lr": [0.1, 0.01], "batch_size": {"min": 32, "max": 96, "step": 32}}})
+    assert grid["trials"] == 6 and len(search.grid_points({**grid, "id": "b" * 32})) == 6
+    bare, _ = expand({"space": {"lr": [0.1]}, "pruner": "asha"})
+    assert bare["method"] == "tpe" and bare["pruner"]["type"] == "asha"
+
+
+def _distance(lr: float) -> float:
+    """How far an lr is from the best one (10^-2.5) of the made-up objective below."""
+    return abs(math.log10(lr) + 2.5)
+
+
+def _search_on_made_up_results(method: str, trials: int = 30, seed: int = 1) -> tuple[dict, dict]:
+    sweep = _search(trials=40, seed=seed, method=method)
+    records: dict[str, dict] = {}
+    for n in range(trials):
+        params = search.propose(sweep, records)
+        assert 1e-4 <= params["lr"] <= 3e-2 and params["batch_size"] % 32 == 0 and params["optimizer"] in SPACE["optimizer"]
+        run_id = f"{n:032x}"
+        sweep["proposals"].append({"number": n, "run_id": run_id, "params": params})
+        records[run_id] = {"id": run_id, "status": "succeeded", "accuracy_by_epoch": {"1": 1 - _distance(params["lr"]) / 3}}
+    return sweep, records
+
+
+def test_proposals_stay_in_the_space_and_follow_the_results():
+    """Over three seeds, TPE's last ten proposals sit nearer the best lr than random
+    search's last ten: they follow the results."""
+    for seed in (1, 2, 3):
+        tpe, records = _search_on_made_up_results("tpe", seed=seed)
+        rand, _ = _search_on_made_up_results("random", seed=seed)
+        late = lambda s: statistics.mean(_distance(p["params"]["lr"]) for p in s["proposals"][20:])  # noqa: E731
+        assert late(tpe) < late(rand), seed
+    # The same history proposes the same trial; in-flight trials are pending, not repeated.
+    assert search.propose(tpe, records) == search.propose(tpe, records)
+    nxt = {"number": 30, "run_id": "f" * 32, "params": search.propose(tpe, records)}
+    assert search.propose({**tpe, "proposals": [*tpe["proposals"], nxt]}, records) != nxt["params"]
+
+
+@pytest.mark.parametrize("pruner", ["asha", "hyperband", "median"])
+def test_pruning_decisions_rebuilt_from_records_equal_a_live_studys(pruner):
+    """The worker rebuilds the study from run records at each epoch; a live Optuna study
+    asked along the way must decide exactly the same for every trial and epoch."""
+    sweep = _search(
+        trials=20,
+        base={"epochs": 9},
+        space={"lr": {"min": 1e-4, "max": 0.1, "log": True}},
+        pruner={"type": pruner, "eta": 3, "min_epochs": 1},
+    )
+    live = optuna.create_study(study_name=sweep["id"], direction="maximize", pruner=search.pruner_for(sweep))
+    records: dict[str, dict] = {}
+    rng = random.Random(7)
+    stopped = 0
+    for n in range(20):
+        trial = live.ask()
+        lr = trial.suggest_float("lr", 1e-4, 0.1, log=True)
+        run_id = f"{n:032x}"
+        sweep["proposals"].append({"number": n, "run_id": run_id, "params": {"lr": lr}})
+        record = records[run_id] = {"id": run_id, "status": "running", "accuracy_by_epoch": {}}
+        quality = rng.random()
+        for epoch in range(1, 10):
+            value = quality * (1 - 0.5**epoch)
+            record["accuracy_by_epoch"][str(epoch)] = value
+            trial.report(value, epoch)
+            live_says = trial.should_prune()
+            assert (search.prune_reason(sweep, records, run_id, epoch) is not None) == live_says, (n, epoch)
+            if live_says:
+                live.tell(trial, state=optuna.trial.TrialState.PRUNED)
+                record.update(status="succeeded", stopped_early=True)
+                stopped += 1
+                break
+        else:
+            live.tell(trial, max(record["accuracy_by_epoch"].values()))
+            record["status"] = "succeeded"
+    assert stopped >= 5
+
+
+def test_importance_names_the_field_that_matters():
+    sweep = _search(trials=40, seed=2)
+    records: dict[str, dict] = {}
+    for n in range(24):
+        params = search.propose({**sweep, "method": "random"}, records)
+        run_id = f"{n:032x}"
+        sweep["proposals"].append({"number": n, "run_id": run_id, "params": params})
+        records[run_id] = {"id": run_id, "status": "succeeded", "accuracy_by_epoch": {"1": 1 - _distance(params["lr"]) / 3}}
+    shares = search.importance(sweep, records)
+    assert shares is not None and max(shares, key=shares.get) == "lr"
+
+
+def test_pbt_exploits_only_the_bottom_quarter_and_explores_within_the_space():
+    sweep = {
+        **describe_search({"method": "pbt", "base": {"epochs": 4}, "space": SPACE, "population": 8, "interval": 2}),
+        "id": "c" * 32,
+    }
+    members = pbt.initial_population(sweep)
+    assert len(members) == 8 and members == pbt.initial_population(sweep)
+    records = {}
+    for m, params in enumerate(members):
+        run_id = f"{m:032x}"
+        sweep["proposals"].append({"number": m, "run_id": run_id, "params": params, "member": m})
+        records[run_id] = {"id": run_id, "status": "running", "accuracy_by_epoch": {"2": m / 10}}
+    ids = [p["run_id"] for p in sweep["proposals"]]
+    assert pbt.exploit(sweep, records, ids[7], 2) is None  # the top
+    assert pbt.exploit(sweep, records, ids[3], 2) is None  # the middle
+    assert pbt.exploit(sweep, records, ids[0], 1) is None  # not an exploit epoch
+    parent = pbt.exploit(sweep, records, ids[0], 2)
+    assert parent in ids[6:]  # the top quarter
+    # Too few reports yet: nobody is judged.
+    few = {rid: rec for rid, rec in records.items() if rid in ids[:3]}
+    assert pbt.exploit(sweep, few, ids[0], 2) is None
+    child = pbt.explore(sweep, members[7], ids[0], 2)
+    assert 1e-4 <= child["lr"] <= 3e-2 and child["batch_size"] % 32 == 0 and 32 <= child["batch_size"] <= 256
+    assert child["lr"] != members[7]["lr"]

@@ -1,0 +1,205 @@
+"""The conductor: the web tier proposes a search's runs as results come back.
+
+A search (shared.sweeps.describe_search) starts with no runs. Every ``INTERVAL_SECONDS``
+each web process walks the searches still proposing (``keys.ACTIVE_SEARCHES``) and, for
+each whose per-sweep lock it gets, does one step:
+
+1. **Proposals first, runs second.** A proposal (its number, run id and values) is
+   written to the sweep — on the volume, then in Redis — before its run is submitted.
+   A proposal with no run (the process died in between, the queue was full, Redis was
+   away) is submitted again under the same run id on the next step; one that has a run
+   is never proposed again. So a web tier killed mid-sweep, or Redis emptied mid-sweep
+   (sweeps and runs come back from the volume), loses no trial and proposes no duplicate.
+2. **A PBT member that yielded** (shared.pbt) goes on as a fork of the member it yielded
+   to, from that epoch, with perturbed settings.
+3. **New trials** while fewer than ``parallelism`` are in flight and the budget lasts:
+   shared.search asks Optuna, given every result so far.
+4. **Done** when the budget is spent and every run has ended; the importance of each
+   searched field is refreshed as trials finish.
+
+Async-mode agnostic: Flask-SocketIO's ``start_background_task`` and ``sleep`` only.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import time
+import uuid
+from typing import Any, cast
+
+from flask import Flask
+from flask_socketio import SocketIO
+
+from shared import keys, pbt, search
+from shared.lifecycle import TERMINAL
+from shared.retry import run_every
+from shared.run_record import new_record
+from shared.sweeps import run_spec
+from shared.workers import live_workers
+from web import submission
+from web.errors import ApiError
+from web.services import Services, of
+
+log = logging.getLogger(__name__)
+
+INTERVAL_SECONDS = 2.0
+#: How long one process holds a search (renewed each step; another takes over after).
+LOCK_SECONDS = 30
+
+
+class Conductor:
+    def __init__(self, app: Flask):
+        self.app = app
+        self.wired: Services = of(app)
+        self.me = f"{socket.gethostname()}:{os.getpid()}"
+
+    def run_once(self) -> None:
+        for sweep_id in self.wired.sweeps.active_searches():
+            lock = keys.sweep_conductor(sweep_id)
+            if not self.wired.redis.set(lock, self.me, nx=True, ex=LOCK_SECONDS):
+                held = cast(bytes | None, self.wired.redis.get(lock))
+                if held is None or held.decode() != self.me:
+                    continue  # another web process conducts it
+                self.wired.redis.expire(lock, LOCK_SECONDS)
+            with self.app.app_context():
+                self.step(sweep_id)
+
+    def step(self, sweep_id: str) -> None:
+        """One step of one search (the module docstring's four)."""
+        store = self.wired.sweeps
+        sweep = store.get(sweep_id)
+        if sweep is None or sweep.get("done"):
+            self.wired.redis.srem(keys.ACTIVE_SEARCHES, sweep_id)
+            return
+        records = {r["id"]: r for r in store.run_records(sweep)}
+        unsent = [p for p in sweep["proposals"] if p["run_id"] not in records]
+        if unsent and not self._submit(sweep, unsent):
+            return  # the queue is full or away: try again next step, propose nothing new
+        if sweep.get("cancelled"):
+            return self._finish_if_ended(sweep, records)
+        new = self._next_proposals(sweep, records)
+        if new:
+            sweep["proposals"].extend(new)
+            sweep["run_ids"].extend(p["run_id"] for p in new)
+            store.save(sweep)  # recorded before submitted: see the module docstring
+            self._submit(sweep, new)
+            return
+        self._finish_if_ended(sweep, records)
+
+    def _next_proposals(self, sweep: dict[str, Any], records: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
+        if sweep["method"] == "pbt":
+            return _pbt_proposals(sweep, records)
+        in_flight = sum(1 for p in sweep["proposals"] if (records.get(p["run_id"]) or {}).get("status") not in TERMINAL)
+        room = min(self._parallelism(sweep) - in_flight, sweep["trials"] - len(sweep["proposals"]))
+        new: list[dict[str, Any]] = []
+        for _ in range(max(0, room)):
+            # Each new proposal sees the ones before it as pending trials.
+            params = search.propose({**sweep, "proposals": sweep["proposals"] + new}, records)
+            new.append(_proposal(len(sweep["proposals"]) + len(new), params, told=search.told(sweep, records)))
+        return new
+
+    def _parallelism(self, sweep: dict[str, Any]) -> int:
+        if sweep.get("parallelism"):
+            return int(sweep["parallelism"])
+        return max(1, len(live_workers(self.wired.redis)))
+
+    def _submit(self, sweep: dict[str, Any], proposals: list[dict[str, Any]]) -> bool:
+        """Record and enqueue the proposals' runs; False when the queue would not take them."""
+        records = [self._record(sweep, p) for p in proposals]
+        try:
+            submission.submit(records, client=f"search:{sweep['id']}")
+        except ApiError as exc:
+            log.warning("search %s: %d proposed run(s) wait: %s", sweep["id"], len(records), exc.message)
+            return False
+        for proposal, record in zip(proposals, records):
+            if proposal.get("parent_run_id"):
+                self.wired.runs.add_child(proposal["parent_run_id"], record["id"])
+        return True
+
+    def _record(self, sweep: dict[str, Any], proposal: dict[str, Any]) -> dict[str, Any]:
+        label = f"{sweep['name']} #{proposal['number']}"
+        if proposal.get("member") is not None:
+            label = f"{sweep['name']} m{proposal['member']} g{proposal['generation']}"
+        record = new_record(run_spec(sweep, sweep["base"], proposal["params"], label))
+        record.update(id=proposal["run_id"], sweep_id=sweep["id"])
+        if proposal.get("parent_run_id"):
+            record.update(
+                parent_run_id=proposal["parent_run_id"],
+                forked_from_epoch=proposal["from_epoch"],
+                epoch=proposal["from_epoch"],
+            )
+        return record
+
+    def _finish_if_ended(self, sweep: dict[str, Any], records: dict[str, dict[str, Any]]) -> None:
+        ended = all((records.get(p["run_id"]) or {}).get("status") in TERMINAL for p in sweep["proposals"])
+        spent = sweep.get("cancelled") or sweep["method"] == "pbt" or len(sweep["proposals"]) >= sweep["trials"]
+        changed = self._refresh_importance(sweep, records)
+        if ended and spent and not _pbt_pending(sweep, records):
+            sweep["done"], sweep["finished_at"] = True, time.time()
+            changed = True
+        if changed:
+            self.wired.sweeps.save(sweep)
+
+    def _refresh_importance(self, sweep: dict[str, Any], records: dict[str, dict[str, Any]]) -> bool:
+        told = search.told(sweep, records)
+        if sweep["method"] == "pbt" or sweep.get("importance_told") == told:
+            return False
+        sweep["importance"], sweep["importance_told"] = search.importance(sweep, records), told
+        return True
+
+
+def _proposal(number: int, params: dict[str, Any], **extra: Any) -> dict[str, Any]:
+    return {"number": number, "run_id": uuid.uuid4().hex, "params": params, "proposed_at": time.time(), **extra}
+
+
+def _pbt_pending(sweep: dict[str, Any], records: dict[str, dict[str, Any]]) -> bool:
+    """A member that yielded and has no successor yet (the next step proposes it)."""
+    if sweep["method"] != "pbt":
+        return False
+    replaced = {p.get("replaces") for p in sweep["proposals"]}
+    return any(
+        (records.get(p["run_id"]) or {}).get("pbt_exploit") and p["run_id"] not in replaced for p in sweep["proposals"]
+    )
+
+
+def _pbt_proposals(sweep: dict[str, Any], records: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
+    """The first generation, then one fork for each member that yielded."""
+    if not sweep["proposals"]:
+        return [_proposal(m, params, member=m, generation=0) for m, params in enumerate(pbt.initial_population(sweep))]
+    by_run = {p["run_id"]: p for p in sweep["proposals"]}
+    replaced = {p.get("replaces") for p in sweep["proposals"]}
+    new: list[dict[str, Any]] = []
+    for proposal in sweep["proposals"]:
+        exploit = (records.get(proposal["run_id"]) or {}).get("pbt_exploit")
+        if not exploit or proposal["run_id"] in replaced or exploit["parent_run_id"] not in by_run:
+            continue
+        parent = by_run[exploit["parent_run_id"]]
+        params = pbt.explore(sweep, parent["params"], proposal["run_id"], exploit["epoch"])
+        new.append(
+            _proposal(
+                len(sweep["proposals"]) + len(new),
+                params,
+                member=proposal["member"],
+                generation=proposal["generation"] + 1,
+                replaces=proposal["run_id"],
+                parent_run_id=parent["run_id"],
+                from_epoch=exploit["epoch"],
+            )
+        )
+    return new
+
+
+class ConductorTask:
+    """The conductor's loop beside the web process's requests."""
+
+    def __init__(self, socketio: SocketIO, conductor: Conductor):
+        self.socketio, self.conductor = socketio, conductor
+        self.running = True
+
+    def start(self) -> None:
+        self.socketio.start_background_task(self._loop)
+
+    def _loop(self) -> None:
+        run_every(self.conductor.run_once, INTERVAL_SECONDS, self.socketio.sleep, lambda: self.running, "conductor")
