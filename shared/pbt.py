@@ -1,17 +1,22 @@
 """Population-based training over the queue (``"method": "pbt"``).
 
-A population of ``population`` members trains side by side, each member one run at a
-time. Every ``interval`` epochs a member compares its objective with the other members'
-at that same epoch (as many as have reached it: asynchronous, nobody waits): in the
-bottom quarter, it stops there (``stopped_early``, its record naming the run it yields
-to) and the conductor starts its next run as a fork of a top-quarter member's state at
-that epoch (exploit) with that member's settings perturbed (explore): numbers × 0.8 or
-× 1.2 within the space's range, a choice re-drawn with probability 1/4. The fork
-machinery (worker.forks) carries weights, optimizer moments and RNG across.
+A population of ``population`` members trains in generations of ``interval`` epochs. Each
+member's run stops at the end of its generation (its worker stops it, like a pruner
+would, keeping the epoch's state). When every member of a generation has ended, the
+members are ranked by their objective at that epoch: the bottom quarter goes on as a
+fork of a top-quarter member's state (exploit) with that member's settings perturbed
+(explore: numbers × 0.8 or × 1.2 within the space's range, a choice re-drawn with
+probability 1/4); everyone else goes on as a fork of its own state, settings unchanged,
+which the fork machinery (worker.forks) continues bit for bit. So each member is a chain
+of runs, and an exploit is a branch from another chain: the lineage tree the page draws.
 
-The decision is the worker's (after the epoch, like a pruner's); the new run is the
-conductor's (web.conductor), so runs are created in one place. Both are pure functions
-of the sweep and its runs' records, seeded by the sweep's seed.
+Synchronous generations fit a queue with fewer workers than members: nobody is judged
+against a population that has not got there yet. Runs keep the sweep's full ``epochs`` in
+their spec, so a schedule (onecycle) is the one a single run would follow.
+
+The stop is the worker's (worker.early_stop), the next generation the conductor's
+(web.conductor), so runs are created in one place; both are pure functions of the sweep
+and its runs' records, seeded by the sweep's seed.
 """
 
 from __future__ import annotations
@@ -77,32 +82,58 @@ def initial_population(sweep: dict[str, Any]) -> list[dict[str, Any]]:
     return [draw(sweep["space"], rng) for _ in range(sweep["population"])]
 
 
-def exploit(sweep: dict[str, Any], records: dict[str, dict[str, Any]], run_id: str, epoch: int) -> str | None:
-    """The member to fork from when ``run_id`` is in the bottom quarter at ``epoch`` (an
-    exploit step), or None to go on. At least half the population must have reported."""
-    interval, epochs = sweep["interval"], int(sweep["base"].get("epochs", 10))
-    if sweep.get("method") != "pbt" or epoch % interval or epoch >= epochs:
-        return None
-    scores: dict[str, float] = {}
+def generation_ends(sweep: dict[str, Any], epoch: int) -> bool:
+    """Whether a member's run stops after ``epoch``: a generation's end, not the last."""
+    epochs = int(sweep["base"].get("epochs", 10))
+    return sweep.get("method") == "pbt" and epoch % sweep["interval"] == 0 and epoch < epochs
+
+
+def next_generation(sweep: dict[str, Any], records: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
+    """The next generation's proposals (member, parent run, epoch, settings, exploit?)
+    once every member of the current one has ended at its generation's end; else []."""
+    latest: dict[int, dict[str, Any]] = {}
     for proposal in sweep["proposals"]:
-        value = objective_by_epoch(records.get(proposal["run_id"]), sweep["objective"]).get(epoch)
-        if value is not None:
-            scores[proposal["run_id"]] = value
-    if run_id not in scores or len(scores) < max(2, math.ceil(sweep["population"] / 2)):
-        return None
-    best_first = OBJECTIVES[sweep["objective"]] == "maximize"
-    ranked = sorted(scores, key=lambda rid: (scores[rid], rid), reverse=best_first)
+        if proposal["generation"] >= latest.get(proposal["member"], {"generation": -1})["generation"]:
+            latest[proposal["member"]] = proposal
+    generation = max(p["generation"] for p in latest.values())
+    epoch = (generation + 1) * sweep["interval"]
+    members = [latest[m] for m in sorted(latest)]
+    if any(p["generation"] != generation for p in members) or not generation_ends(sweep, epoch):
+        return []
+    if any((records.get(p["run_id"]) or {}).get("status") not in ("succeeded", "failed", "cancelled") for p in members):
+        return []
+    scores = {p["run_id"]: objective_by_epoch(records.get(p["run_id"]), sweep["objective"]).get(epoch) for p in members}
+    worst = -math.inf if OBJECTIVES[sweep["objective"]] == "maximize" else math.inf
+    sign = 1 if OBJECTIVES[sweep["objective"]] == "maximize" else -1
+    ranked = sorted(
+        members, key=lambda p: (sign * (scores[p["run_id"]] if scores[p["run_id"]] is not None else worst), p["member"])
+    )
     cut = max(1, int(len(ranked) * QUANTILE))
-    bottom, top = ranked[-cut:], ranked[:cut]
-    if run_id not in bottom or scores[run_id] == scores[top[0]]:
-        return None
-    return random.Random(f"{sweep.get('seed') or 0}:{run_id}:{epoch}").choice(top)
+    bottom, top = ranked[:cut], [p for p in ranked[-cut:] if scores[p["run_id"]] is not None]
+    out = []
+    for member in members:
+        exploit = member in bottom and bool(top) and member not in top
+        if exploit:
+            rng = random.Random(f"{sweep.get('seed') or 0}:{member['run_id']}:{epoch}")
+            parent = rng.choice(top)
+            params = perturb(parent["params"], sweep["space"], rng)
+        elif scores[member["run_id"]] is None:
+            continue  # failed with no state at this epoch and nobody to copy: the member ends
+        else:
+            parent, params = member, member["params"]
+        out.append(
+            {
+                "member": member["member"],
+                "generation": generation + 1,
+                "parent_run_id": parent["run_id"],
+                "from_epoch": epoch,
+                "params": params,
+                "exploit": exploit,
+                "replaces": member["run_id"],
+            }
+        )
+    return out
 
 
-def explore(sweep: dict[str, Any], parent_params: dict[str, Any], replaced_run_id: str, epoch: int) -> dict[str, Any]:
-    """The next member's settings: its parent's, perturbed; seeded by what it replaces."""
-    return perturb(parent_params, sweep["space"], random.Random(f"{sweep.get('seed') or 0}:{replaced_run_id}:{epoch}:x"))
-
-
-def reason(parent_name: str, epoch: int) -> str:
-    return f"pbt: in the bottom quarter at epoch {epoch}; the member goes on as a fork of {parent_name}"
+def reason(epoch: int) -> str:
+    return f"pbt: the generation ends at epoch {epoch}; the population is ranked there and goes on from its top"

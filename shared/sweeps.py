@@ -218,6 +218,12 @@ def _check_budget(
             errors["pruner"] = "pbt stops its bottom members itself: leave the pruner out"
         if isinstance(own["interval"], int) and isinstance(epochs, int) and own["interval"] >= epochs:
             errors["interval"] = f"must be less than the runs' epochs ({epochs}) for any exploit step to happen"
+        elif isinstance(own["interval"], int) and isinstance(epochs, int) and isinstance(own["population"], int):
+            runs = own["population"] * -(-epochs // own["interval"])
+            if runs > search_space.MAX_TRIALS:
+                errors["population"] = (
+                    f"population x generations makes {runs} runs; a search may make at most {search_space.MAX_TRIALS}"
+                )
     elif "epochs" not in space and pruner["type"] in ("asha", "hyperband") and isinstance(pruner["min_epochs"], int):
         if isinstance(epochs, int) and pruner["min_epochs"] >= epochs:
             errors["pruner.min_epochs"] = f"must be less than the runs' epochs ({epochs}) for any rung to stop a run"

@@ -10,8 +10,8 @@ each whose per-sweep lock it gets, does one step:
    away) is submitted again under the same run id on the next step; one that has a run
    is never proposed again. So a web tier killed mid-sweep, or Redis emptied mid-sweep
    (sweeps and runs come back from the volume), loses no trial and proposes no duplicate.
-2. **A PBT member that yielded** (shared.pbt) goes on as a fork of the member it yielded
-   to, from that epoch, with perturbed settings.
+2. **PBT's next generation** (shared.pbt) once every member of the current one has
+   ended: each member a fork of its own run or, in the bottom quarter, of a top one.
 3. **New trials** while fewer than ``parallelism`` are in flight and the budget lasts:
    shared.search asks Optuna, given every result so far.
 4. **Done** when the budget is spent and every run has ended; the importance of each
@@ -122,6 +122,8 @@ class Conductor:
         label = f"{sweep['name']} #{proposal['number']}"
         if proposal.get("member") is not None:
             label = f"{sweep['name']} m{proposal['member']} g{proposal['generation']}"
+            if proposal.get("exploit"):
+                label += " exploit"  # a branch from another member's run
         record = new_record(run_spec(sweep, sweep["base"], proposal["params"], label))
         record.update(id=proposal["run_id"], sweep_id=sweep["id"])
         if proposal.get("parent_run_id"):
@@ -136,7 +138,7 @@ class Conductor:
         ended = all((records.get(p["run_id"]) or {}).get("status") in TERMINAL for p in sweep["proposals"])
         spent = sweep.get("cancelled") or sweep["method"] == "pbt" or len(sweep["proposals"]) >= sweep["trials"]
         changed = self._refresh_importance(sweep, records)
-        if ended and spent and not _pbt_pending(sweep, records):
+        if ended and spent:
             sweep["done"], sweep["finished_at"] = True, time.time()
             changed = True
         if changed:
@@ -154,41 +156,12 @@ def _proposal(number: int, params: dict[str, Any], **extra: Any) -> dict[str, An
     return {"number": number, "run_id": uuid.uuid4().hex, "params": params, "proposed_at": time.time(), **extra}
 
 
-def _pbt_pending(sweep: dict[str, Any], records: dict[str, dict[str, Any]]) -> bool:
-    """A member that yielded and has no successor yet (the next step proposes it)."""
-    if sweep["method"] != "pbt":
-        return False
-    replaced = {p.get("replaces") for p in sweep["proposals"]}
-    return any(
-        (records.get(p["run_id"]) or {}).get("pbt_exploit") and p["run_id"] not in replaced for p in sweep["proposals"]
-    )
-
-
 def _pbt_proposals(sweep: dict[str, Any], records: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
-    """The first generation, then one fork for each member that yielded."""
+    """The first generation, then the next one each time a generation has ended."""
     if not sweep["proposals"]:
         return [_proposal(m, params, member=m, generation=0) for m, params in enumerate(pbt.initial_population(sweep))]
-    by_run = {p["run_id"]: p for p in sweep["proposals"]}
-    replaced = {p.get("replaces") for p in sweep["proposals"]}
-    new: list[dict[str, Any]] = []
-    for proposal in sweep["proposals"]:
-        exploit = (records.get(proposal["run_id"]) or {}).get("pbt_exploit")
-        if not exploit or proposal["run_id"] in replaced or exploit["parent_run_id"] not in by_run:
-            continue
-        parent = by_run[exploit["parent_run_id"]]
-        params = pbt.explore(sweep, parent["params"], proposal["run_id"], exploit["epoch"])
-        new.append(
-            _proposal(
-                len(sweep["proposals"]) + len(new),
-                params,
-                member=proposal["member"],
-                generation=proposal["generation"] + 1,
-                replaces=proposal["run_id"],
-                parent_run_id=parent["run_id"],
-                from_epoch=exploit["epoch"],
-            )
-        )
-    return new
+    number = len(sweep["proposals"])
+    return [_proposal(number + i, p.pop("params"), **p) for i, p in enumerate(pbt.next_generation(sweep, records))]
 
 
 class ConductorTask:

@@ -2,9 +2,9 @@
 
 All three are asked after each epoch by the run's worker (worker.epochs), from the
 sweep's and its runs' records in Redis, so any box can decide. A run they stop keeps
-its checkpoint and final weights and ends ``succeeded`` with ``stopped_early`` and
-``stopped_at_epoch`` in its record and a message saying why; a PBT member also names
-the run it yields to (``pbt_exploit``), which the conductor forks from (shared.pbt).
+its checkpoint and final weights and ends ``succeeded`` with ``stopped_at_epoch`` in
+its record and a message saying why, and ``stopped_early`` unless it is a PBT member at
+the end of its generation (the conductor then forks the next one, shared.pbt).
 
 The classic median rule (grid and random sweeps, ``early_stop_epoch``):
 
@@ -64,6 +64,8 @@ class Verdict:
 
     message: str
     changes: dict[str, Any] = field(default_factory=dict)
+    #: Cut short by a rule (a pruner, the median rule); False for a PBT generation's end.
+    early: bool = True
 
 
 def sweep_verdict(r: redis.Redis, results_dir: str, record: dict[str, Any], epoch: int, accuracy: float) -> Verdict | None:
@@ -77,15 +79,10 @@ def sweep_verdict(r: redis.Redis, results_dir: str, record: dict[str, Any], epoc
     if "proposals" not in sweep:  # a grid or random sweep: the classic rule
         message = median_rule(r, results_dir, record, epoch, accuracy)
         return Verdict(message, {"stopped_at_epoch": epoch}) if message else None
-    records = {rec["id"]: rec for rec in sweeps.run_records(sweep)}
     if sweep["method"] == "pbt":
-        parent = pbt.exploit(sweep, records, record["id"], epoch)
-        if parent is None:
+        if not pbt.generation_ends(sweep, epoch):
             return None
-        name = (records.get(parent) or {}).get("name", parent)
-        return Verdict(
-            pbt.reason(name, epoch),
-            {"stopped_at_epoch": epoch, "pbt_exploit": {"parent_run_id": parent, "epoch": epoch}},
-        )
+        return Verdict(pbt.reason(epoch), {"stopped_at_epoch": epoch}, early=False)
+    records = {rec["id"]: rec for rec in sweeps.run_records(sweep)}
     why = search.prune_reason(sweep, records, record["id"], epoch)
     return Verdict(why, {"stopped_at_epoch": epoch}) if why else None

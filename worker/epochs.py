@@ -249,7 +249,8 @@ def run_epoch(
     _announce_epoch(ctx, run.run_id, writer, epoch_record, (sprite, samples, mistakes))
     verdict = sweep_verdict(ctx.r, ctx.settings.results_dir, record, epoch, metrics["test_accuracy"])
     if verdict is not None:
-        return _finished(ctx, run, verdict.message, stopped_early=verdict.changes)
+        changes = {**verdict.changes, "stopped_early": verdict.early}
+        return _finished(ctx, run, verdict.message, changes)
     target = run.spec["target_accuracy"]
     if target is not None and metrics["test_accuracy"] >= target:
         return _finished(ctx, run, f"reached target accuracy {target:.2%} after epoch {epoch}")
@@ -273,13 +274,13 @@ def _stopped(ctx: WorkerContext, run: Prepared, epoch: int, reason: Stop) -> Out
     return Finished(Status.CANCELLED, f"cancelled during epoch {epoch}")
 
 
-def _finished(ctx: WorkerContext, run: Prepared, message: str, stopped_early: dict[str, Any] | None = None) -> Finished:
+def _finished(ctx: WorkerContext, run: Prepared, message: str, changes: dict[str, Any] | None = None) -> Finished:
     """The one finishing sequence: final weights to the store, peak memory, succeeded
-    (``stopped_early``: what the sweep's rule adds to the record when it stopped the run)."""
+    (``changes``: what a sweep's rule adds to the record when it stopped the run)."""
     _save_final(ctx, run.run_id, run.folder, run.model)
     _record_peak_memory(ctx, run.run_id)
-    if stopped_early is not None:
-        ctx.store.update(run.run_id, stopped_early=True, **stopped_early)
+    if changes:
+        ctx.store.update(run.run_id, **changes)
     return Finished(Status.SUCCEEDED, message)
 
 

@@ -103,17 +103,22 @@ def test_pbt_forks_its_bottom_members_from_its_top(make_stack):
     }
     state = _finished(stack, _create(stack, body)["id"], 500)
     runs = {r["id"]: r for r in state["runs"]}
-    forks = [r for r in runs.values() if r.get("parent_run_id")]
-    assert forks, "no member was forked"
-    for child in forks:
-        parent = runs[child["parent_run_id"]]
-        assert parent["sweep_id"] == state["id"] and child["forked_from_epoch"] in (1, 2)
-        replaced = next(p for p in state["proposals"] if p["run_id"] == child["id"])["replaces"]
-        assert runs[replaced]["pbt_exploit"] == {"parent_run_id": parent["id"], "epoch": child["forked_from_epoch"]}
-        assert runs[replaced]["stopped_early"] and child["status"] == "succeeded"
-    assert all(r["status"] == "succeeded" for r in runs.values())
-    members = {p["member"] for p in state["proposals"]}
-    assert members == {0, 1, 2, 3}
+    proposals = {p["run_id"]: p for p in state["proposals"]}
+    assert len(runs) == 12 and all(r["status"] == "succeeded" for r in runs.values())  # 4 members x 3 generations
+    assert {p["member"] for p in proposals.values()} == {0, 1, 2, 3}
+    for run_id, p in proposals.items():
+        run = runs[run_id]
+        if p["generation"] == 0:
+            assert not run.get("parent_run_id")
+            continue
+        parent = runs[p["parent_run_id"]]
+        assert run["parent_run_id"] == parent["id"] and run["forked_from_epoch"] == p["generation"]
+        assert run_id in parent.get("children", [])
+        assert (proposals[parent["id"]]["member"] != p["member"]) == p["exploit"]
+    assert sum(p.get("exploit", False) for p in proposals.values()) == 2  # the bottom one of four, twice
+    for run in runs.values():  # each run trained its generation and stopped at its end
+        assert run["epoch"] == proposals[run["id"]]["generation"] + 1
+        assert not run.get("stopped_early")
 
 
 def test_a_search_survives_its_web_tier_killed_and_redis_emptied(make_stack):

@@ -158,27 +158,39 @@ def test_importance_names_the_field_that_matters():
     assert shares is not None and max(shares, key=shares.get) == "lr"
 
 
-def test_pbt_exploits_only_the_bottom_quarter_and_explores_within_the_space():
+def test_pbt_ranks_a_whole_generation_then_forks_the_bottom_quarter_from_the_top():
     sweep = {
         **describe_search({"method": "pbt", "base": {"epochs": 4}, "space": SPACE, "population": 8, "interval": 2}),
         "id": "c" * 32,
     }
     members = pbt.initial_population(sweep)
     assert len(members) == 8 and members == pbt.initial_population(sweep)
+    assert [pbt.generation_ends(sweep, e) for e in (1, 2, 3, 4)] == [False, True, False, False]
     records = {}
     for m, params in enumerate(members):
         run_id = f"{m:032x}"
-        sweep["proposals"].append({"number": m, "run_id": run_id, "params": params, "member": m})
-        records[run_id] = {"id": run_id, "status": "running", "accuracy_by_epoch": {"2": m / 10}}
+        sweep["proposals"].append({"number": m, "run_id": run_id, "params": params, "member": m, "generation": 0})
+        records[run_id] = {"id": run_id, "status": "running", "accuracy_by_epoch": {"1": 0.1, "2": m / 10}}
+    assert pbt.next_generation(sweep, records) == []  # nobody is judged before all have ended
+    for record in records.values():
+        record["status"] = "succeeded"
+    nxt = pbt.next_generation(sweep, records)
+    assert [p["member"] for p in nxt] == list(range(8)) and {p["generation"] for p in nxt} == {1}
+    assert {p["from_epoch"] for p in nxt} == {2}
     ids = [p["run_id"] for p in sweep["proposals"]]
-    assert pbt.exploit(sweep, records, ids[7], 2) is None  # the top
-    assert pbt.exploit(sweep, records, ids[3], 2) is None  # the middle
-    assert pbt.exploit(sweep, records, ids[0], 1) is None  # not an exploit epoch
-    parent = pbt.exploit(sweep, records, ids[0], 2)
-    assert parent in ids[6:]  # the top quarter
-    # Too few reports yet: nobody is judged.
-    few = {rid: rec for rid, rec in records.items() if rid in ids[:3]}
-    assert pbt.exploit(sweep, few, ids[0], 2) is None
-    child = pbt.explore(sweep, members[7], ids[0], 2)
-    assert 1e-4 <= child["lr"] <= 3e-2 and child["batch_size"] % 32 == 0 and 32 <= child["batch_size"] <= 256
-    assert child["lr"] != members[7]["lr"]
+    exploited = [p for p in nxt if p["exploit"]]
+    assert [p["member"] for p in exploited] == [0, 1]  # the bottom quarter
+    for p in exploited:
+        assert p["parent_run_id"] in ids[6:]  # forks from the top quarter, perturbed
+        parent = members[ids.index(p["parent_run_id"])]
+        assert 1e-4 <= p["params"]["lr"] <= 3e-2 and p["params"]["lr"] != parent["lr"]
+        assert p["params"]["batch_size"] % 32 == 0 and 32 <= p["params"]["batch_size"] <= 256
+    for p in nxt:
+        if not p["exploit"]:  # everyone else goes on from its own state, settings unchanged
+            assert p["parent_run_id"] == ids[p["member"]] and p["params"] == members[p["member"]]
+    # After the last generation there is no next one.
+    for i, p in enumerate(nxt):
+        run_id = f"{100 + i:032x}"
+        sweep["proposals"].append({**p, "number": 8 + i, "run_id": run_id})
+        records[run_id] = {"id": run_id, "status": "succeeded", "accuracy_by_epoch": {"3": 0.5, "4": 0.6}}
+    assert pbt.next_generation(sweep, records) == []
