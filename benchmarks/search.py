@@ -111,7 +111,7 @@ def summarize(results: list[dict[str, Any]]) -> dict[str, Any]:
     for r in results:
         by_seed.setdefault(r["seed"], {})[r["label"]] = r
     rows: dict[str, dict[str, list[Any]]] = {}
-    for seed, methods in sorted(by_seed.items()):
+    for _, methods in sorted(by_seed.items()):
         target = methods.get("random", {}).get("best")
         rand_epochs = len(methods.get("random", {}).get("epochs", [])) or None
         rand_wall = methods.get("random", {}).get("wall_s")
@@ -144,7 +144,8 @@ def report(path: Path) -> None:
         shares = [s for s in row["share"] if s is not None]
         print(
             f"| {label} | {' / '.join(f'{b:.2%}' for b in row['best'])} | {' / '.join(map(str, row['epochs']))} | "
-            f"{' / '.join(f'{w:.0f}' for w in row['wall_s'])} | {' / '.join(str(x) if x else '—' for x in row['reach_epochs'])} | "
+            f"{' / '.join(f'{w:.0f}' for w in row['wall_s'])} | "
+            f"{' / '.join(str(x) if x else '—' for x in row['reach_epochs'])} | "
             f"{' / '.join(f'{s:.0%}' if s is not None else 'never' for s in row['share'])}"
             + (f" (median {statistics.median(shares):.0%})" if shares else "")
             + " |"
@@ -171,7 +172,8 @@ def plot(results: list[dict[str, Any]]) -> str:
     parts = [
         f'<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h}" font-family="sans-serif" font-size="12">',
         f'<rect width="{w}" height="{h}" fill="white"/>',
-        f'<text x="{w / 2}" y="18" text-anchor="middle">best test accuracy so far against epochs spent (each line one sweep)</text>',
+        f'<text x="{w / 2}" y="18" text-anchor="middle">best test accuracy so far against epochs spent'
+        " (each line one sweep)</text>",
         f'<text x="{w / 2}" y="{h - 10}" text-anchor="middle">epochs spent (all runs of the sweep)</text>',
     ]
     for k in range(5):
