@@ -103,11 +103,13 @@ def next_generation(sweep: dict[str, Any], records: dict[str, dict[str, Any]]) -
     if any((records.get(p["run_id"]) or {}).get("status") not in ("succeeded", "failed", "cancelled") for p in members):
         return []
     scores = {p["run_id"]: objective_by_epoch(records.get(p["run_id"]), sweep["objective"]).get(epoch) for p in members}
-    worst = -math.inf if OBJECTIVES[sweep["objective"]] == "maximize" else math.inf
     sign = 1 if OBJECTIVES[sweep["objective"]] == "maximize" else -1
-    ranked = sorted(
-        members, key=lambda p: (sign * (scores[p["run_id"]] if scores[p["run_id"]] is not None else worst), p["member"])
-    )
+
+    def worst_first(p: dict[str, Any]) -> tuple[float, int]:
+        score = scores[p["run_id"]]
+        return (-math.inf if score is None else sign * score, p["member"])  # no score: failed, the worst
+
+    ranked = sorted(members, key=worst_first)
     cut = max(1, int(len(ranked) * QUANTILE))
     bottom, top = ranked[:cut], [p for p in ranked[-cut:] if scores[p["run_id"]] is not None]
     out = []
