@@ -80,14 +80,16 @@ SEARCH_FIELDS: tuple[Field, ...] = (
         choices=tuple(OBJECTIVES),
     ),
     Field("population", "int", 4, "pbt: members trained side by side", 2, 32),
-    Field("interval", "int", 1, "pbt: epochs between two exploit steps (the bottom quarter forks from the top)", 1, 50),
+    Field("interval", "int", 1, "pbt: epochs per generation; after each, the bottom quarter forks from the top", 1, 50),
 )
 SEARCH_BY_NAME = {f.name: f for f in SEARCH_FIELDS}
 
 #: The ``pruner`` object's fields.
 PRUNER_FIELDS: tuple[Field, ...] = (
-    Field("type", "choice", "none", "early stopping: none, asha, hyperband or median", choices=PRUNERS, title="Pruner"),
-    Field("eta", "int", 3, "asha/hyperband: a rung promotes its top 1/eta", 2, 8, title="Pruner eta"),
+    Field(
+        "type", "choice", "none", "early stopping: none, asha, hyperband or median", choices=PRUNERS, title="Early stopping"
+    ),
+    Field("eta", "int", 3, "asha/hyperband: a rung promotes its top 1/eta", 2, 8, title="Eta"),
     Field(
         "min_epochs",
         "int",
@@ -95,7 +97,7 @@ PRUNER_FIELDS: tuple[Field, ...] = (
         "asha/hyperband: epochs before the first rung; median: before any stop",
         1,
         100,
-        title="Pruner min epochs",
+        title="First rung epoch",
     ),
 )
 PRUNER_BY_NAME = {f.name: f for f in PRUNER_FIELDS}
@@ -188,7 +190,10 @@ def _step_problem(field: Field, lo: float, hi: float, step: Any, log: bool) -> s
     integral = field.kind == "int"
     if isinstance(step, bool) or not isinstance(step, int if integral else (int, float)) or not step > 0:
         return f"step must be a positive {'integer' if integral else 'number'}"
-    if not math.isclose((hi - lo) / step, round((hi - lo) / step), abs_tol=1e-9):
+    steps = (hi - lo) / step
+    if not math.isfinite(steps) or steps > 1e6:
+        return f"step must be at least a millionth of max - min ({hi - lo:g})"
+    if not math.isclose(steps, round(steps), abs_tol=1e-9):
         return f"max - min ({hi - lo:g}) must be a whole number of steps ({step:g})"
     return None
 
@@ -204,3 +209,24 @@ def grid_values(how: list[Any] | dict[str, Any]) -> list[Any] | None:
 
 def grid_size(space: dict[str, Any]) -> int:
     return math.prod(len(grid_values(how) or ()) for how in space.values())
+
+
+def parse_text(kind: str, text: str) -> list[Any] | dict[str, Any]:
+    """A space entry from the text the page's form and ``trainboard sweep`` take (the page
+    has the same grammar in forms.js): ``a,b,c`` choices; ``LO..HI`` a range, optionally
+    followed by ``log`` or ``step S``. ValueError says what is wrong."""
+    text = text.strip()
+    number = int if kind == "int" else float if kind == "number" else str
+    if ".." not in text or number is str:
+        return [number(part.strip()) for part in text.split(",") if part.strip()]
+    ends, _, rest = text.partition(" ")
+    lo, _, hi = ends.partition("..")
+    out: dict[str, Any] = {"min": number(lo), "max": number(hi)}
+    words = rest.split()
+    if words == ["log"]:
+        out["log"] = True
+    elif len(words) == 2 and words[0] == "step":
+        out["step"] = number(words[1])
+    elif words:
+        raise ValueError(f"{text!r}: after LO..HI only 'log' or 'step S' may follow")
+    return out

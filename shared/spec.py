@@ -67,7 +67,7 @@ class Field:
 
     def describe(self) -> str:
         if self.kind == "int":
-            text = f"an integer between {self.low:g} and {self.high:g}"
+            text = f"an integer between {int(self.low or 0)} and {int(self.high or 0)}"
         else:
             low = f"greater than {self.low:g}" if self.exclusive_low else f"at least {self.low:g}"
             text = f"a number {low} and at most {self.high:g}"

@@ -9,7 +9,7 @@ import os
 import sys
 import time
 
-from shared import lifecycle, metrics, spec, sweeps
+from shared import lifecycle, metrics, search_space, spec, sweeps
 from shared.metrics import BEST_ACCURACY, best_accuracy
 from trainboard_cli.client import ApiError, Client
 from trainboard_cli.progress import ProgressLine
@@ -45,14 +45,26 @@ def parser() -> argparse.ArgumentParser:
     fk.add_argument("--watch", action="store_true", help="then follow it until it ends")
     sw = sub.add_parser(
         "sweep",
-        help="start a grid sweep: comma-separated values per field",
-        description="Each field given several comma-separated values is swept "
-        "(every combination is one run); one value applies to all runs.",
+        help="start a sweep: a grid of comma-separated values, or a search (--method) over ranges",
+        description="Without --method, each field given several comma-separated values is swept "
+        "(every combination is one run); one value applies to all runs. With --method "
+        "(grid, random, tpe, pbt) each field given choices (a,b,c) or a range (LO..HI, "
+        "'LO..HI log', 'LO..HI step S') is searched, its runs proposed as results come back.",
     )
     for field in spec.FIELDS:
         if field.name in sweeps.SWEEPABLE:
-            sw.add_argument(field.flag, dest=field.name, metavar="V[,V…]", help=_flag_help(field))
+            sw.add_argument(field.flag, dest=field.name, metavar="V[,V…]|LO..HI", help=_flag_help(field))
     _add_flags(sw, sweeps.SWEEP_FIELDS)  # the sweep's own fields, from their one definition
+    # A search's own fields (shared.search_space); its seed is --search-seed (--seed is the runs').
+    for field in (*search_space.SEARCH_FIELDS, *search_space.PRUNER_FIELDS):
+        flag = {"seed": "--search-seed", "type": "--pruner"}.get(field.name, field.flag)
+        sw.add_argument(
+            flag,
+            dest=f"search_{field.name}",
+            type=_FLAG_TYPES[field.kind],
+            choices=field.choices or None,
+            help=_flag_help(field),
+        )
     sw.add_argument("--watch", action="store_true", help="follow it until every run has ended")
     ls = sub.add_parser("list", help="list runs, newest first")
     ls.add_argument("--status", choices=lifecycle.ALL, help="only runs with this status")
@@ -109,7 +121,35 @@ def _parse_values(field: spec.Field, text: str) -> list[object]:
         ) from None
 
 
+def _search_body(args: argparse.Namespace) -> dict[str, object]:
+    """A search body (--method given): ranges or choices per field, the search's fields."""
+    base, space = {}, {}
+    for field in spec.FIELDS:
+        text = getattr(args, field.name, None) if field.name in sweeps.SWEEPABLE else None
+        if text is None:
+            continue
+        try:
+            entry = search_space.parse_text(field.kind, text)
+        except ValueError as exc:
+            raise SystemExit(f"{field.flag}: {exc}") from None
+        if isinstance(entry, list) and len(entry) == 1:
+            base[field.name] = entry[0]
+        else:
+            space[field.name] = entry
+    if not space:
+        raise SystemExit("give at least one field a range or several choices, e.g. --lr '1e-4..3e-2 log'")
+    body: dict[str, object] = {"base": base, "space": space}
+    body.update({f.name: getattr(args, f.name) for f in sweeps.SWEEP_FIELDS if getattr(args, f.name) is not None})
+    body.update({f.name: v for f in search_space.SEARCH_FIELDS if (v := getattr(args, f"search_{f.name}")) is not None})
+    pruner = {f.name: v for f in search_space.PRUNER_FIELDS if (v := getattr(args, f"search_{f.name}")) is not None}
+    if pruner:
+        body["pruner"] = pruner
+    return body
+
+
 def cmd_sweep(client: Client, args: argparse.Namespace) -> int:
+    if args.search_method is not None:
+        return _follow_sweep(client, args, client.create_sweep(_search_body(args)))
     base, grid = {}, {}
     for field in spec.FIELDS:
         text = getattr(args, field.name, None) if field.name in sweeps.SWEEPABLE else None
@@ -127,8 +167,12 @@ def cmd_sweep(client: Client, args: argparse.Namespace) -> int:
         "grid": grid,
         **{f.name: getattr(args, f.name) for f in sweeps.SWEEP_FIELDS if getattr(args, f.name) is not None},
     }
-    sweep = client.create_sweep(body)
-    print(f"sweep {sweep['id']}: {sweep['count']} runs over {', '.join(sweep['swept'])}")
+    return _follow_sweep(client, args, client.create_sweep(body))
+
+
+def _follow_sweep(client: Client, args: argparse.Namespace, sweep: dict) -> int:
+    what = f"a {sweep['method']} search of {sweep['count']} runs" if sweep.get("method") else f"{sweep['count']} runs"
+    print(f"sweep {sweep['id']}: {what} over {', '.join(sweep['swept'])}")
     if not args.watch:
         return 0
     last = None
@@ -148,7 +192,7 @@ def cmd_sweep(client: Client, args: argparse.Namespace) -> int:
         acc = best_accuracy(run)
         mark = " ★" if run["id"] == state["best_run_id"] else ""
         print(f"{run['id']:32}  {run['status']:9}  {(f'{acc:.2%}' if acc is not None else '-'):>8}  {run['name']}{mark}")
-    return 0 if state["counts"].get(lifecycle.Status.SUCCEEDED.value, 0) == state["count"] else 1
+    return 0 if state["counts"].get(lifecycle.Status.SUCCEEDED.value, 0) == len(state["runs"]) else 1
 
 
 def cmd_list(client: Client, args: argparse.Namespace) -> int:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from shared import layer_stats, layout, lifecycle, run_record, runs, series, sweeps
+from shared import layer_stats, layout, lifecycle, run_record, runs, search_space, series, sweeps
 from shared import spec as specs
 from shared.eventlog import DEFAULT_PAGE, MAX_PAGE
 from web.auth import is_guarded
@@ -44,6 +44,34 @@ def sweep_schema() -> dict[str, Any]:
             "random": {"type": "object", "minProperties": 1},
             "count": {"type": "integer", "minimum": 1, "maximum": sweeps.MAX_SWEEP_RUNS},
             "seed": {"type": "integer"},
+            # A search (shared.search_space): method + space, proposed as results come back.
+            **{f.name: specs.field_schema(f) for f in search_space.SEARCH_FIELDS if f.name != "seed"},
+            "space": {
+                "type": "object",
+                "minProperties": 1,
+                "description": "per field: [choices] or {min, max[, log | step]}",
+                "additionalProperties": {
+                    "oneOf": [
+                        {"type": "array", "minItems": 1, "maxItems": search_space.MAX_CHOICES},
+                        {
+                            "type": "object",
+                            "additionalProperties": False,
+                            "required": ["min", "max"],
+                            "properties": {
+                                "min": {"type": "number"},
+                                "max": {"type": "number"},
+                                "log": {"type": "boolean"},
+                                "step": {"type": "number", "exclusiveMinimum": 0},
+                            },
+                        },
+                    ]
+                },
+            },
+            "pruner": {
+                "type": "object",
+                "additionalProperties": False,
+                "properties": {f.name: specs.field_schema(f) for f in search_space.PRUNER_FIELDS},
+            },
         },
     }
 
@@ -334,7 +362,8 @@ def document(token_required: bool = False) -> dict[str, Any]:
                     "responses": {"200": _json({"type": "object"}, "sweeps")},
                 },
                 "post": {
-                    "summary": "Start a sweep: a grid or random search, its runs queued together",
+                    "summary": "Start a sweep: a grid or random list (its runs queued together), or a search "
+                    "(method + space: grid, random, tpe or pbt, its runs proposed as results come back)",
                     "requestBody": {"required": True, "content": {"application/json": {"schema": sweep_schema()}}},
                     "responses": {
                         "201": _json({"type": "object"}, "the sweep and its runs"),

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from flask import Blueprint, abort, render_template, send_from_directory
 
-from shared import lifecycle, metrics, series, spec, sweeps
+from shared import lifecycle, metrics, search_space, series, spec, sweeps
 from shared.events import EventType
 
 pages = Blueprint("pages", __name__, static_folder="static", static_url_path="/static")
@@ -35,6 +35,8 @@ def index() -> str:
         name_max=spec.NAME_MAX,
         sweepable=sweeps.SWEEPABLE,
         sweep_fields=sweeps.SWEEP_FIELDS,
+        search_fields=search_space.SEARCH_FIELDS,
+        pruner_fields=search_space.PRUNER_FIELDS,
         priorities=spec.BY_NAME["priority"].choices,
         epoch_metrics=metrics.page_table(),
         measures={**metrics.page_measures(), "train_images": spec.MNIST_TRAIN_SIZE},
@@ -45,6 +47,9 @@ def index() -> str:
         form_rules={
             "fields": _field_table(spec.FIELDS),
             "sweep_fields": _field_table(sweeps.SWEEP_FIELDS),
+            "search_fields": _field_table(search_space.SEARCH_FIELDS),
+            "pruner_fields": _field_table(search_space.PRUNER_FIELDS),
+            "max_choices": search_space.MAX_CHOICES,
             "max_sweep_runs": sweeps.MAX_SWEEP_RUNS,
             "max_values": sweeps.MAX_VALUES,
         },

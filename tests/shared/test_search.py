@@ -10,10 +10,11 @@ import statistics
 import optuna
 import pytest
 
-from shared import pbt, search
+from shared import pbt, search, search_space
 from shared.search_space import MAX_TRIALS
 from shared.spec import SpecError
 from shared.sweeps import describe_search, expand
+from trainboard_cli import main as cli
 
 SPACE = {
     "lr": {"min": 1e-4, "max": 3e-2, "log": True},
@@ -194,3 +195,55 @@ def test_pbt_ranks_a_whole_generation_then_forks_the_bottom_quarter_from_the_top
         sweep["proposals"].append({**p, "number": 8 + i, "run_id": run_id})
         records[run_id] = {"id": run_id, "status": "succeeded", "accuracy_by_epoch": {"3": 0.5, "4": 0.6}}
     assert pbt.next_generation(sweep, records) == []
+
+
+def test_the_text_grammar_of_the_form_and_the_cli():
+    assert search_space.parse_text("number", "1e-4..3e-2 log") == {"min": 1e-4, "max": 3e-2, "log": True}
+    assert search_space.parse_text("int", "32..256 step 32") == {"min": 32, "max": 256, "step": 32}
+    assert search_space.parse_text("int", "32..256") == {"min": 32, "max": 256}
+    assert search_space.parse_text("choice", "adam, sgd") == ["adam", "sgd"]
+    assert search_space.parse_text("number", "0.1,0.01") == [0.1, 0.01]
+    with pytest.raises(ValueError):
+        search_space.parse_text("number", "0.1..1 sideways")
+    with pytest.raises(ValueError):
+        search_space.parse_text("int", "a..b")
+
+
+def test_the_cli_builds_a_search_body_from_its_flags():
+    args = cli.parser().parse_args(
+        [
+            "sweep",
+            "--method",
+            "tpe",
+            "--lr",
+            "1e-4..3e-2 log",
+            "--batch-size",
+            "32..256 step 32",
+            "--optimizer",
+            "adam,sgd",
+            "--epochs",
+            "4",
+            "--trials",
+            "12",
+            "--search-seed",
+            "7",
+            "--pruner",
+            "asha",
+            "--eta",
+            "2",
+        ]
+    )
+    body = cli._search_body(args)
+    assert body == {
+        "base": {"epochs": 4},
+        "space": {
+            "lr": {"min": 1e-4, "max": 3e-2, "log": True},
+            "batch_size": {"min": 32, "max": 256, "step": 32},
+            "optimizer": ["adam", "sgd"],
+        },
+        "method": "tpe",
+        "trials": 12,
+        "seed": 7,
+        "pruner": {"type": "asha", "eta": 2},
+    }
+    expand(body)  # and the server's validator takes it

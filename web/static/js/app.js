@@ -8,7 +8,7 @@ import { $, confirmAction, ACTIVE } from "./dom.js";
 import { RunFollower } from "./follower.js";
 import { TABS, formatAddress, go, parseAddress, toggled } from "./router.js";
 import { RunList } from "./runlist.js";
-import { clearField, focusFirstError, readRunForm, readSweepForm, serverErrors, showErrors } from "./forms.js";
+import { clearField, focusFirstError, readRunForm, readSweepForm, showMethod, serverErrors, showErrors } from "./forms.js";
 import { RunView } from "./runview.js";
 import { SweepView, renderSweepList } from "./sweeps.js";
 import { renderWorkers } from "./views.js";
@@ -25,7 +25,8 @@ const compare = new CompareView($("compare-card"), $("compare-loss"), $("compare
 const list = new RunList({ compare, onSelect: (id) => selectRun(id), onCompare: (run) => toggleCompare(run) });
 const follower = new RunFollower(socket, (event) => runView.apply(event), () => runView.id && runView.load(runView.id));
 const runView = new RunView({ follower, list, onOpenRun: (id) => selectRun(id) });
-const sweepView = new SweepView($, { onOpenRun: (run) => { list.put(run); selectRun(run.id); } });
+const openRun = (run) => { list.put(run); list.draw(); selectRun(run.id); };
+const sweepView = new SweepView($, { onOpenRun: openRun, onStarted: openRun });
 // For debugging from the console, and for the browser tests.
 window.trainboard = { lossChart: runView.lossChart, accChart: runView.accChart, rateChart: runView.rateChart, sweepView, compare };
 
@@ -195,10 +196,16 @@ function previewSweep() {
   const sweep = readSweepForm(form);
   const bad = sweep.errors.size || (sweep.problem && sweep.count);
   showErrors(form, $("sweep-error"), sweep.errors, sweep.count ? sweep.problem : null, sweep.swept);
-  $("sweep-count").textContent = bad ? "" : sweep.problem || `→ ${sweep.count} run${sweep.count === 1 ? "" : "s"}`;
+  const plural = (n, word) => `${n} ${word}${n === 1 ? "" : "s"}`;
+  const made = !sweep.search ? `→ ${plural(sweep.count, "run")}`
+    : sweep.body.method === "pbt" ? `→ a population of ${sweep.count}, forking every ${plural(sweep.body.interval ?? 1, "epoch")}`
+      : `→ ${plural(sweep.count, "trial")}, proposed as results come back`;
+  $("sweep-count").textContent = bad ? "" : sweep.problem || made;
   return bad ? null : sweep;
 }
 $("sweep-form").addEventListener("input", previewSweep);
+$("sweep-method").addEventListener("change", () => { showMethod($("sweep-form")); previewSweep(); });
+showMethod($("sweep-form"));
 $("sweep-form").addEventListener("submit", async (e) => {
   e.preventDefault();
   const sweep = previewSweep();

@@ -8,6 +8,12 @@ import { el, FORM_RULES } from "./dom.js";
 
 const RULES = new Map(FORM_RULES.fields.map((f) => [f.name, f]));
 const SWEEP_RULES = new Map(FORM_RULES.sweep_fields.map((f) => [f.name, f]));
+// A search's own fields (shared.search_space): their inputs are named search_<field> and
+// pruner_<field>, so the search's seed never meets the runs' seed.
+const SEARCH_RULES = new Map([
+  ...(FORM_RULES.search_fields || []).map((f) => [`search_${f.name}`, f]),
+  ...(FORM_RULES.pruner_fields || []).map((f) => [`pruner_${f.name}`, f]),
+]);
 const NUMERIC = new Set(["int", "number"]);
 
 // What a numeric field accepts, in the form's words.
@@ -48,12 +54,14 @@ export function readRunForm(form) {
 // applies to every run, empty keeps the default. {body, errors, count, problem}: count
 // is the number of runs it makes, problem what is wrong with the sweep as a whole.
 export function readSweepForm(form) {
+  const method = form.elements.method?.value || "grid";
+  if (method !== "grid") return readSearchForm(form, method);
   const body = {}, base = {}, grid = {};
   const errors = new Map();
   for (const input of form.elements) {
     const own = input.dataset.sweepLevel ? SWEEP_RULES.get(input.name) : null;
     const f = own || RULES.get(input.name);
-    if (!f || !input.name) continue;
+    if (!f || !input.name || input.dataset.searchLevel || input.dataset.prunerLevel) continue;
     if (own) {
       const { value, error } = parseValue(own, input.value, { emptyOk: true });
       if (error) errors.set(input.name, error); else if (value !== undefined) body[input.name] = value;
@@ -73,6 +81,71 @@ export function readSweepForm(form) {
   const problem = !swept.length ? "give some field several values, e.g. Learning rate 0.001,0.003"
     : count > FORM_RULES.max_sweep_runs ? `${count} runs: a sweep may make at most ${FORM_RULES.max_sweep_runs}` : null;
   return { body: { ...body, base, grid }, errors, count, problem, swept: Object.keys(grid) };
+}
+
+// Which parts of the sweep form a method shows (data-when on each label or note).
+export function showMethod(form) {
+  const method = form.elements.method.value;
+  const on = { grid: method === "grid", search: method !== "grid", adaptive: method === "random" || method === "tpe", pbt: method === "pbt" };
+  form.querySelectorAll("[data-when]").forEach((node) => { node.hidden = !on[node.dataset.when]; });
+}
+
+// One space entry from its text (the grammar of shared.search_space.parse_text):
+// "a,b,c" choices; "LO..HI" a range, then optionally "log" or "step S".
+// {value} (a list, a {min, max[, log | step]} object, or a single value for base), or {error}.
+export function parseSpace(f, text) {
+  const raw = text.trim();
+  const m = /^(\S+?)\.\.(\S+)(?:\s+(log|step\s+(\S+)))?$/.exec(raw);
+  if (!m) {
+    const values = [];
+    for (const piece of raw.split(",").map((v) => v.trim()).filter(Boolean)) {
+      const { value, error } = parseValue(f, piece);
+      if (error) return { error: `value “${piece}” ${error}` };
+      values.push(value);
+    }
+    if (values.length > FORM_RULES.max_choices) return { error: `has ${values.length} choices; at most ${FORM_RULES.max_choices}` };
+    return { value: values.length === 1 ? values[0] : values };
+  }
+  if (!NUMERIC.has(f.kind)) return { error: "is not a number: give choices separated by commas" };
+  const lo = parseValue(f, m[1]), hi = parseValue(f, m[2]);
+  if (lo.error) return { error: `from “${m[1]}” ${lo.error}` };
+  if (hi.error) return { error: `to “${m[2]}” ${hi.error}` };
+  if (!(lo.value < hi.value)) return { error: `is an empty range: ${m[1]} must be less than ${m[2]}` };
+  const range = { min: lo.value, max: hi.value };
+  if (m[3] === "log") range.log = true;
+  if (m[4] !== undefined) {
+    const step = Number(m[4]);
+    if (!(step > 0) || (f.kind === "int" && !Number.isInteger(step))) return { error: `step “${m[4]}” must be a positive ${f.kind === "int" ? "whole " : ""}number` };
+    range.step = step;
+  }
+  return { value: range };
+}
+
+// A search from the sweep form (a method other than grid): {body, errors, count, problem}.
+function readSearchForm(form, method) {
+  const body = { method }, base = {}, space = {}, pruner = {};
+  const errors = new Map();
+  for (const input of form.elements) {
+    if (!input.name || input.closest("[hidden]")) continue;
+    const own = input.dataset.sweepLevel ? SWEEP_RULES.get(input.name) : SEARCH_RULES.get(input.name);
+    if (own) {
+      const { value, error } = parseValue(own, input.value, { emptyOk: true });
+      if (error) errors.set(input.name, error);
+      else if (value !== undefined) (input.dataset.prunerLevel ? pruner : body)[input.dataset.field || input.name] = value;
+      continue;
+    }
+    const f = RULES.get(input.name);
+    if (!f || !input.value.trim()) continue;
+    const { value, error } = parseSpace(f, input.value);
+    if (error) errors.set(input.name, error);
+    else if (Array.isArray(value) || (value && typeof value === "object")) space[input.name] = value;
+    else base[input.name] = value;
+  }
+  if (Object.keys(pruner).length && method !== "pbt") body.pruner = pruner;
+  const swept = Object.keys(space);
+  const count = !swept.length ? 0 : method === "pbt" ? body.population ?? 4 : body.trials ?? 16;
+  const problem = swept.length ? null : "give some field a range or several choices, e.g. Learning rate 1e-4..3e-2 log";
+  return { body: { ...body, base, space }, errors, count, problem, swept, search: true };
 }
 
 // The visible label of an input: its <label>'s own text.
@@ -141,12 +214,16 @@ export function serverErrors(form, err) {
   const errors = new Map();
   const rest = [];
   for (const [key, text] of Object.entries(err.fields || {})) {
-    const m = /^(?:base\.|grid\.|random\.)?([a-z_]+)(?:\[(\d+)\])?$/.exec(key);
-    const input = m && form.elements[m[1]];
-    if (!input || input.name !== m[1]) { rest.push(key === "grid" ? `The sweep ${text}` : text); continue; }
-    const f = input.dataset.sweepLevel ? SWEEP_RULES.get(m[1]) : RULES.get(m[1]);
-    const words = f && NUMERIC.has(f.kind) ? `must be ${accepts(f)}` : text.replace(/^must be null or /, "must be empty or ");
-    errors.set(m[1], m[2] != null ? `value ${Number(m[2]) + 1} ${words}` : words);
+    // "pruner.eta" → pruner_eta; a search's own top-level field ("trials", "seed") → search_<it>.
+    const m = /^(base\.|grid\.|random\.|space\.|pruner\.)?([a-z_]+)(?:\[(\d+)\])?$/.exec(key);
+    const name = !m ? null : m[1] === "pruner." ? `pruner_${m[2]}`
+      : !m[1] && SEARCH_RULES.has(`search_${m[2]}`) ? `search_${m[2]}` : m[2];
+    const input = name && form.elements[name];
+    if (!input || input.name !== name) { rest.push(key === "grid" || key === "space" ? `The sweep ${text}` : text); continue; }
+    const f = input.dataset.sweepLevel ? SWEEP_RULES.get(name) : SEARCH_RULES.get(name) || RULES.get(name);
+    const ranged = key.startsWith("space.");
+    const words = !ranged && f && NUMERIC.has(f.kind) ? `must be ${accepts(f)}` : text.replace(/^must be null or /, "must be empty or ");
+    errors.set(name, m[3] != null ? `value ${Number(m[3]) + 1} ${words}` : words);
   }
   const problem = rest.length ? rest.join(" · ") : errors.size ? null : err.message;
   return { errors, problem };

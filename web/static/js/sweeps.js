@@ -1,5 +1,5 @@
 // Sweeps on the page (forms.js reads and checks the form): the list, and a sweep's view —
-// every run overlaid, parallel coordinates (brush an axis to keep a range of runs), final
+// a search's own card (search.js), every run overlaid, parallel coordinates (brush an axis to keep a range of runs), final
 // accuracy against each swept field, a sortable table with the best run marked — kept live
 // as runs finish.
 import uPlot from "/vendor/uPlot.esm.js";
@@ -7,11 +7,13 @@ import * as api from "./api.js";
 import { el, pct, ACTIVE, BEST, MISSING, POINTS, REFRESH_MS, SERIES } from "./dom.js";
 import { ParallelCoordinates } from "./parallel.js";
 import { CompareChart, comparedRun } from "./compare.js";
+import { SearchPanel } from "./search.js";
 
 export class SweepView {
-  constructor($, { onOpenRun }) {
+  constructor($, { onOpenRun, onStarted }) {
     this.$ = $;
     this.onOpenRun = onOpenRun;
+    this.search = new SearchPanel($, { onOpenRun, onStarted });
     this.chart = new CompareChart($("sweep-loss"), $("sweep-acc"));
     this.kept = null; // ids inside the parallel coordinates' brushes (null: no brush)
     this.parallel = new ParallelCoordinates($("sweep-parallel"), { onFilter: (kept) => { this.kept = kept; this.drawRuns(); } });
@@ -67,7 +69,12 @@ export class SweepView {
         api.series(run.id, SERIES.BATCH_LOSS, { points: POINTS.sweep }), api.series(run.id, SERIES.TEST_ACCURACY)]).catch(() => [null, null]);
       if (loss) this.series.set(run.id, { loss, accuracy, status: run.status });
     }));
-    if (id === this.id) this.draw();
+    if (id !== this.id) return;
+    this.draw();
+    // A search proposes runs and finishes between run changes (its conductor): look again.
+    if (sweep.proposals && !sweep.finished && !this.timer) {
+      this.timer = setTimeout(() => { this.timer = null; this.refresh(); }, 2 * REFRESH_MS);
+    }
   }
 
   drawSummary() {
@@ -75,7 +82,8 @@ export class SweepView {
     const s = this.sweep;
     $("sweep-title").textContent = `Sweep: ${s.name}`;
     const counts = Object.entries(s.counts).map(([k, n]) => `${n} ${k}`).join(", ");
-    $("sweep-summary").textContent = `${s.count} runs over ${s.swept.join(", ")} · ${counts}` +
+    const made = s.proposals ? `${s.method} search, ${(s.runs || []).length} runs so far` : `${s.count} runs`;
+    $("sweep-summary").textContent = `${made} over ${s.swept.join(", ")}${counts ? ` · ${counts}` : ""}` +
       (s[BEST] != null ? ` · best ${pct(s[BEST])}` : "") + (s.finished ? " · finished" : "");
     const best = (s.runs || []).find((r) => r.id === s.best_run_id);
     if (best) $("sweep-summary").append(" · ", el("a", { href: `#run=${best.id}`, class: "best-run" }, `open the best run: ${best.name}`));
@@ -85,6 +93,7 @@ export class SweepView {
   draw() {
     const s = this.sweep;
     this.drawSummary();
+    this.search.render(s);
     this.parallel.render(s.runs, [
       ...s.swept.map((f) => ({ name: f, label: f, value: (r) => r.spec[f] })),
       { name: "best", label: "best acc %", value: (r) => (r.metrics?.[BEST] != null ? r.metrics[BEST] * 100 : null) },
@@ -158,8 +167,18 @@ export class SweepView {
       "data-run-id": run.id, class: run.id === s.best_run_id ? "best" : "", onclick: () => this.onOpenRun(run),
     }, ...cols.map(([key]) => el("td", {}, key === "best"
       ? `${run.metrics?.[BEST] != null ? pct(run.metrics[BEST]) : MISSING}${run.id === s.best_run_id ? " ★" : ""}`
-      : key === "status" ? el("span", { class: `badge badge-${run.status}` }, run.status) : String(value(run, key))))))));
+      : key === "status" ? statusCell(run, s) : String(value(run, key))))))));
   }
+}
+
+// A run's status in a sweep's table, with what the search did to it: stopped at a rung,
+// or a PBT member that took another's state.
+function statusCell(run, sweep) {
+  const proposal = sweep.proposals?.find((p) => p.run_id === run.id);
+  const note = run.stopped_early ? `stopped at epoch ${run.stopped_at_epoch ?? run.epoch}`
+    : proposal?.exploit ? "forked from a top member" : proposal?.generation ? `generation ${proposal.generation}` : "";
+  return el("span", {}, el("span", { class: `badge badge-${run.status}` }, run.status),
+    note ? el("span", { class: `search-mark${run.stopped_early ? " pruned" : ""}` }, ` ${note}`) : "");
 }
 
 // An x range with a margin on each side (in log space on a log axis).
