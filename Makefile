@@ -8,7 +8,7 @@ VENV_STAMP := $(VENV)/.installed
 NODE_STAMP := web/node_modules/.installed
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: setup run web worker lint test test-setup test-fast bench bench-smoke bench-gpu soak compose-test redis-server chromium clean
+.PHONY: setup run web worker lint test test-setup test-fast bench bench-smoke bench-search bench-gpu soak compose-test redis-server chromium clean
 
 APT_INSTALL := flock /tmp/trainboard-apt.lock sh -c '$(SUDO) apt-get update -qq && $(SUDO) DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$$0"'
 
@@ -74,6 +74,12 @@ bench: $(VENV_STAMP)
 ## make bench-smoke: the same benchmark in one short repeat (CI runs it so it cannot rot).
 bench-smoke: $(VENV_STAMP) redis-server
 	$(PY) -m benchmarks.compare_cpu --smoke
+	$(PY) -m benchmarks.search --smoke --out test-artifacts/bench-search-smoke.json
+
+## make bench-search: random, grid, tpe, tpe + ASHA and pbt side by side on real workers and
+## real MNIST (3 seeds of 16 trials: about 90 minutes on 2 CPU cores); then the table and plot.
+bench-search: $(VENV_STAMP) redis-server
+	$(PY) -m benchmarks.search --out results/bench-search.json
 
 ## make bench-gpu: per-epoch seed-style vs bare loop vs worker path, bf16 vs fp32, compile
 ## on/off and time to 99 % on the GPU, named (under 5 minutes); --tiny on the CPU without one.
