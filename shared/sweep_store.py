@@ -49,6 +49,8 @@ class SweepStore:
             pipe.sadd(keys.ACTIVE_SEARCHES, sweep["id"])
         else:
             pipe.srem(keys.ACTIVE_SEARCHES, sweep["id"])
+            if is_search(sweep):  # done: workers send its notice once (worker.notifier)
+                pipe.rpush(keys.NOTIFICATIONS, json.dumps({"sweep_id": sweep["id"]}))
         pipe.execute()
 
     def active_searches(self) -> list[str]:

@@ -191,7 +191,11 @@ class Notifier(threading.Thread):
                 backoff.reset()
                 if item is not None:
                     try:
-                        self.handle(json.loads(item)["run_id"])
+                        notice = json.loads(item)
+                        if "sweep_id" in notice:  # a search its conductor has just marked done
+                            self.handle_sweep(notice["sweep_id"])
+                        else:
+                            self.handle(notice["run_id"])
                     finally:
                         self.r.lrem(self.sending, 1, item.decode())
             except redis.RedisError as exc:
@@ -226,9 +230,16 @@ class Notifier(threading.Thread):
         public = self.settings.public_url
         for url, policy in self._targets(run["spec"].get("notify_url")):
             post_json(url, run_notice(run, public), policy)
-        sweep = self.sweeps.get(run["sweep_id"]) if run.get("sweep_id") else None
+        if run.get("sweep_id"):
+            self.handle_sweep(run["sweep_id"])
+
+    def handle_sweep(self, sweep_id: str) -> None:
+        """The sweep's notice, once, when it has finished (a search: when its conductor
+        marked it done, after its last run ended)."""
+        sweep = self.sweeps.get(sweep_id)
         if sweep is None:
             return
+        public = self.settings.public_url
         summary = summarize(sweep, self.sweeps.run_records(sweep))
         if summary["finished"] and self.r.set(keys.sweep_notified(sweep["id"]), "1", nx=True, ex=30 * 24 * 3600):
             for url, policy in self._targets(sweep.get("notify_url")):

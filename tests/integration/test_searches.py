@@ -9,6 +9,7 @@ import redis
 import requests
 
 from shared import keys, search
+from tests.integration.test_sweeps import Inbox
 from tests.processes import wait_for
 
 pytestmark = pytest.mark.integration
@@ -32,10 +33,10 @@ def _create(stack, body: dict) -> dict:
 
 
 def test_a_tpe_search_of_8_trials_keeps_2_in_flight_and_its_proposals_follow_its_results(make_stack):
-    stack = make_stack(workers=2)
-    sweep = _create(
-        stack, {"name": "tpe", "method": "tpe", "base": TINY, "space": SPACE, "trials": 8, "parallelism": 2, "seed": 3}
-    )
+    inbox = Inbox()
+    stack = make_stack(workers=2, NOTIFY_ALLOW_PRIVATE="true")
+    body = {"name": "tpe", "method": "tpe", "base": TINY, "space": SPACE, "trials": 8, "parallelism": 2, "seed": 3}
+    sweep = _create(stack, {**body, "notify_url": inbox.url + "/sweep"})
     assert sweep["runs"] == [] and sweep["method"] == "tpe" and sweep["trials"] == 8 and not sweep["finished"]
     most_in_flight = 0
 
@@ -67,6 +68,11 @@ def test_a_tpe_search_of_8_trials_keeps_2_in_flight_and_its_proposals_follow_its
     assert state["best_run_id"] == max(records, key=lambda i: records[i]["metrics"]["best_test_accuracy"])
     names = sorted(r["name"] for r in state["runs"])
     assert names[0].startswith("tpe #0 · lr=")
+    # Its notice comes once, after the conductor marked it done.
+    finished = lambda: [n for n in inbox.events("/sweep") if n.get("event") == "sweep_finished"]  # noqa: E731
+    notice = wait_for(finished, 60, "the search's notice")
+    assert len(notice) == 1 and notice[0]["event"] == "sweep_finished" and notice[0]["sweep"]["id"] == state["id"]
+    assert notice[0]["sweep"]["counts"] == {"succeeded": 8}
 
 
 def test_asha_stops_runs_at_its_rungs(make_stack):
