@@ -10,6 +10,8 @@ each whose per-sweep lock it gets, does one step:
    away) is submitted again under the same run id on the next step; one that has a run
    is never proposed again. So a web tier killed mid-sweep, or Redis emptied mid-sweep
    (sweeps and runs come back from the volume), loses no trial and proposes no duplicate.
+   Every write to a search's record happens under its lock (``SearchLock``), so two web
+   processes, or a step and a cancel, never overwrite each other.
 2. **PBT's next generation** (shared.pbt) once every member of the current one has
    ended: each member a fork of its own run or, in the bottom quarter, of a top one.
 3. **New trials** while fewer than ``parallelism`` are in flight and the budget lasts:
@@ -23,11 +25,9 @@ Async-mode agnostic: Flask-SocketIO's ``start_background_task`` and ``sleep`` on
 from __future__ import annotations
 
 import logging
-import os
-import socket
 import time
 import uuid
-from typing import Any, cast
+from typing import Any
 
 from flask import Flask
 from flask_socketio import SocketIO
@@ -45,7 +45,8 @@ from web.services import Services, of
 log = logging.getLogger(__name__)
 
 INTERVAL_SECONDS = 2.0
-#: How long one process holds a search (renewed each step; another takes over after).
+#: The longest one step may hold a search's lock (released when the step ends; this only
+#: bounds how long a holder that died keeps others out).
 LOCK_SECONDS = 30
 
 
@@ -53,18 +54,14 @@ class Conductor:
     def __init__(self, app: Flask):
         self.app = app
         self.wired: Services = of(app)
-        self.me = f"{socket.gethostname()}:{os.getpid()}"
 
     def run_once(self) -> None:
         for sweep_id in self.wired.sweeps.active_searches():
-            lock = keys.sweep_conductor(sweep_id)
-            if not self.wired.redis.set(lock, self.me, nx=True, ex=LOCK_SECONDS):
-                held = cast(bytes | None, self.wired.redis.get(lock))
-                if held is None or held.decode() != self.me:
-                    continue  # another web process conducts it
-                self.wired.redis.expire(lock, LOCK_SECONDS)
-            with self.app.app_context():
-                self.step(sweep_id)
+            with SearchLock(self.wired.redis, sweep_id) as held:
+                if not held:
+                    continue  # another web process is at it (or a cancel)
+                with self.app.app_context():
+                    self.step(sweep_id)
 
     def step(self, sweep_id: str) -> None:
         """One step of one search (the module docstring's four)."""
@@ -74,11 +71,11 @@ class Conductor:
             self.wired.redis.srem(keys.ACTIVE_SEARCHES, sweep_id)
             return
         records = {r["id"]: r for r in store.run_records(sweep)}
+        if sweep.get("cancelled"):  # proposals never sent stay unsent
+            return self._finish_if_ended(sweep, records)
         unsent = [p for p in sweep["proposals"] if p["run_id"] not in records]
         if unsent and not self._submit(sweep, unsent):
             return  # the queue is full or away: try again next step, propose nothing new
-        if sweep.get("cancelled"):
-            return self._finish_if_ended(sweep, records)
         new = self._next_proposals(sweep, records)
         if new:
             sweep["proposals"].extend(new)
@@ -135,7 +132,8 @@ class Conductor:
         return record
 
     def _finish_if_ended(self, sweep: dict[str, Any], records: dict[str, dict[str, Any]]) -> None:
-        ended = all((records.get(p["run_id"]) or {}).get("status") in TERMINAL for p in sweep["proposals"])
+        sent = [p for p in sweep["proposals"] if p["run_id"] in records or not sweep.get("cancelled")]
+        ended = all((records.get(p["run_id"]) or {}).get("status") in TERMINAL for p in sent)
         spent = sweep.get("cancelled") or sweep["method"] == "pbt" or len(sweep["proposals"]) >= sweep["trials"]
         changed = self._refresh_importance(sweep, records)
         if ended and spent:
@@ -162,6 +160,32 @@ def _pbt_proposals(sweep: dict[str, Any], records: dict[str, dict[str, Any]]) ->
         return [_proposal(m, params, member=m, generation=0) for m, params in enumerate(pbt.initial_population(sweep))]
     number = len(sweep["proposals"])
     return [_proposal(number + i, p.pop("params"), **p) for i, p in enumerate(pbt.next_generation(sweep, records))]
+
+
+class SearchLock:
+    """Whoever changes a search's record holds this: the conductor for one step, a cancel
+    for its one write. So no write is lost to another's read-modify-write (a cancel
+    cannot drop a proposal, a step cannot drop a cancel). It expires by itself if its
+    holder dies; it is released only by its holder."""
+
+    _RELEASE = "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0"
+
+    def __init__(self, r: Any, sweep_id: str, wait: float = 0.0, sleep: Any = time.sleep):
+        self.r, self.key, self.wait, self.sleep = r, keys.sweep_conductor(sweep_id), wait, sleep
+        self.token = uuid.uuid4().hex
+        self.held = False
+
+    def __enter__(self) -> bool:
+        deadline = time.monotonic() + self.wait
+        while True:
+            self.held = bool(self.r.set(self.key, self.token, nx=True, ex=LOCK_SECONDS))
+            if self.held or time.monotonic() >= deadline:
+                return self.held
+            self.sleep(0.05)
+
+    def __exit__(self, *exc: object) -> None:
+        if self.held:
+            self.r.eval(self._RELEASE, 1, self.key, self.token)
 
 
 class ConductorTask:

@@ -11,6 +11,7 @@ from shared.spec import SpecError
 from shared.sweep_store import SweepStore, is_search, new_sweep, summarize
 from shared.sweeps import expand
 from web import submission
+from web.conductor import SearchLock
 from web.errors import ApiError, json_body
 from web.services import services
 
@@ -71,7 +72,11 @@ def cancel_sweep(sweep_id: str) -> tuple[Response, int]:
     """Cancel every waiting and running run of the sweep → ``202`` with the sweep."""
     sweep = _get(sweep_id)
     if is_search(sweep) and not sweep.get("done"):
-        sweep["cancelled"] = True  # the conductor proposes nothing more, then marks it done
-        _sweeps().save(sweep)
+        with SearchLock(services().redis, sweep_id, wait=10, sleep=services().socketio.sleep) as held:
+            if not held:
+                raise ApiError(503, "the search is busy; try again in a moment")
+            sweep = _get(sweep_id)  # as it is now, under the lock
+            sweep["cancelled"] = True  # the conductor proposes nothing more, then marks it done
+            _sweeps().save(sweep)
     runs = [submission.cancel(r) if not lifecycle.is_terminal(r["status"]) else r for r in _sweeps().run_records(sweep)]
     return jsonify(public_sweep({**summarize(sweep, runs), "runs": runs, "cancel_requested": True})), 202

@@ -4,6 +4,8 @@ forking, and a search that survives its web tier killed and Redis emptied mid-wa
 
 from __future__ import annotations
 
+import time
+
 import pytest
 import redis
 import requests
@@ -160,3 +162,17 @@ def test_a_bad_search_is_a_400_naming_the_field_and_creates_nothing(make_stack):
     assert requests.get(stack.url + "/api/sweeps", headers=stack.auth, timeout=10).json()["sweeps"] == []
     assert requests.get(stack.url + "/api/runs", headers=stack.auth, timeout=10).json()["runs"] == []
     assert stack.r.scard(keys.ACTIVE_SEARCHES) == 0
+
+
+def test_a_cancelled_search_proposes_nothing_more_and_finishes(make_stack):
+    stack = make_stack(workers=1)
+    body = {"method": "random", "base": {**TINY, "epochs": 3}, "space": SPACE, "trials": 20, "parallelism": 1}
+    sweep = _create(stack, body)
+    wait_for(lambda: any(r["status"] == "running" for r in _sweep(stack, sweep["id"])["runs"]), 60, "a running trial")
+    answer = requests.post(f"{stack.url}/api/sweeps/{sweep['id']}/cancel", json={}, headers=stack.auth, timeout=20)
+    assert answer.status_code == 202, answer.text
+    state = _finished(stack, sweep["id"], 120)
+    assert state["cancelled"] and len(state["proposals"]) == len(state["runs"]) <= 2
+    assert all(r["status"] == "cancelled" or r["status"] == "succeeded" for r in state["runs"])
+    time.sleep(5)  # a few conductor steps later: still nothing new
+    assert len(_sweep(stack, sweep["id"])["proposals"]) == len(state["proposals"])
