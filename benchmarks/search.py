@@ -15,6 +15,11 @@ and its own best is no worse than random's.
     python -m benchmarks.search [--seeds 3] [--trials 16] [--out results/bench-search.json]
     python -m benchmarks.search --report results/bench-search.json   # table + SVG plot
     python -m benchmarks.search --smoke                               # CI: tiny, synthetic
+    python -m benchmarks.search --rebuild    # one tier alone: the cost of rebuilding a study
+
+``--rebuild`` isolates what every decision costs (shared.search rebuilds the study from run
+records each time): a proposal, a pruning decision and the importance for searches of 16 to
+200 trials of 4 epochs, with made-up results, no stack.
 """
 
 from __future__ import annotations
@@ -192,6 +197,45 @@ def plot(results: list[dict[str, Any]]) -> str:
     return "\n".join(parts)
 
 
+def rebuild_costs() -> None:
+    """Milliseconds per decision against the number of trials already in the search."""
+    import math
+    import random
+
+    from shared import search
+    from shared.sweeps import describe_search
+
+    rng = random.Random(0)
+    print("| trials so far | propose (tpe) | prune (asha) | importance |")
+    print("|---|---|---|---|")
+    for n in (16, 50, 100, 200):
+        sweep = {
+            **describe_search(
+                {"method": "tpe", "base": {"epochs": 4}, "space": SPACE, "trials": 200, "pruner": {"type": "asha"}}
+            ),
+            "id": "f" * 32,
+        }
+        records: dict[str, dict[str, Any]] = {}
+        for i in range(n):
+            params = {"lr": math.exp(rng.uniform(math.log(1e-4), math.log(3e-2))), "batch_size": 32 * rng.randint(1, 8)}
+            params.update(optimizer=rng.choice(SPACE["optimizer"]), schedule=rng.choice(SPACE["schedule"]))
+            run_id = f"{i:032x}"
+            sweep["proposals"].append({"number": i, "run_id": run_id, "params": params})
+            acc = {str(e): 0.9 + 0.02 * e * rng.random() for e in range(1, 5)}
+            records[run_id] = {"id": run_id, "status": "succeeded", "accuracy_by_epoch": acc}
+        timings = []
+        for decide in (
+            lambda: search.propose(sweep, records),
+            lambda: search.prune_reason(sweep, records, f"{n - 1:032x}", 3),
+            lambda: search.importance(sweep, records),
+        ):
+            started = time.perf_counter()
+            for _ in range(3):
+                decide()
+            timings.append((time.perf_counter() - started) / 3 * 1000)
+        print(f"| {n} | {timings[0]:.0f} ms | {timings[1]:.0f} ms | {timings[2]:.0f} ms |")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--data-dir", default=os.environ.get("DATA_DIR", "../shared/datasets"))
@@ -204,7 +248,10 @@ def main() -> None:
     parser.add_argument(
         "--smoke", action="store_true", help="2 trials of 1 epoch on synthetic data: CI's check that it runs"
     )
+    parser.add_argument("--rebuild", action="store_true", help="only the cost of one decision (no stack)")
     args = parser.parse_args()
+    if args.rebuild:
+        return rebuild_costs()
     if args.report:
         return report(Path(args.report))
     base = {"epochs": 4, "train_samples": 10000}
