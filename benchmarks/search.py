@@ -224,14 +224,15 @@ def rebuild_costs() -> None:
             acc = {str(e): 0.9 + 0.02 * e * rng.random() for e in range(1, 5)}
             records[run_id] = {"id": run_id, "status": "succeeded", "accuracy_by_epoch": acc}
         timings = []
-        for decide in (
-            lambda: search.propose(sweep, records),
-            lambda: search.prune_reason(sweep, records, f"{n - 1:032x}", 3),
-            lambda: search.importance(sweep, records),
+        last = f"{n - 1:032x}"
+        for decide, args in (
+            (search.propose, (sweep, records)),
+            (search.prune_reason, (sweep, records, last, 3)),
+            (search.importance, (sweep, records)),
         ):
             started = time.perf_counter()
             for _ in range(3):
-                decide()
+                decide(*args)  # type: ignore[operator]
             timings.append((time.perf_counter() - started) / 3 * 1000)
         print(f"| {n} | {timings[0]:.0f} ms | {timings[1]:.0f} ms | {timings[2]:.0f} ms |")
 
