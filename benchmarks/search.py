@@ -217,8 +217,12 @@ def rebuild_costs() -> None:
         }
         records: dict[str, dict[str, Any]] = {}
         for i in range(n):
-            params = {"lr": math.exp(rng.uniform(math.log(1e-4), math.log(3e-2))), "batch_size": 32 * rng.randint(1, 8)}
-            params.update(optimizer=rng.choice(SPACE["optimizer"]), schedule=rng.choice(SPACE["schedule"]))
+            params: dict[str, Any] = {
+                "lr": math.exp(rng.uniform(math.log(1e-4), math.log(3e-2))),
+                "batch_size": 32 * rng.randint(1, 8),
+                "optimizer": rng.choice(["adam", "adamw", "sgd"]),
+                "schedule": rng.choice(["none", "onecycle"]),
+            }
             run_id = f"{i:032x}"
             sweep["proposals"].append({"number": i, "run_id": run_id, "params": params})
             acc = {str(e): 0.9 + 0.02 * e * rng.random() for e in range(1, 5)}
