@@ -40,12 +40,13 @@ worker: $(VENV_STAMP)
 	$(PY) -m worker
 
 ## make lint: ruff (style, imports, bugbear; and ruff format, checked), mypy (strict on
-## shared/; benchmarks/ and scripts/ too) and ESLint over the page's modules.
+## shared/; benchmarks/ and scripts/ too), ESLint and Prettier (checked) over the page's modules.
 lint: $(VENV_STAMP) $(NODE_STAMP)
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
 	$(PY) -m mypy
 	cd web && npx --no-install eslint static/js eslint.config.js
+	cd web && npx --no-install prettier --check "static/js/**/*.{js,mjs}" eslint.config.js
 
 ## make test: lint, then every test (unit, integration against real processes, browser),
 ## in TEST_PROCS processes (a file's tests stay in one); the fresh-clone check is test-setup.

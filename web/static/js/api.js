@@ -55,7 +55,8 @@ export function listRuns({ status = "", q = "", cursor = null, limit = 100 } = {
 export const getRun = (id) => api(`/api/runs/${id}`);
 export const submitRun = (spec) => api("/api/runs", { method: "POST", body: JSON.stringify(spec) });
 export const cancelRun = (id) => api(`/api/runs/${id}/cancel`, { method: "POST" });
-export const eventsAfter = (id, after, limit = 1000) => api(`/api/runs/${id}/events?after=${after}&limit=${limit}`).then((b) => b.events);
+export const eventsAfter = (id, after, limit = 1000) =>
+  api(`/api/runs/${id}/events?after=${after}&limit=${limit}`).then((b) => b.events);
 // A curve of the run: at most `points` min/max/mean buckets of x in [start, end].
 export function series(id, name, { start = null, end = null, points = 1000 } = {}) {
   const q = new URLSearchParams({ points: String(points) });
@@ -95,7 +96,8 @@ export function saveBlob(name, blob) {
 }
 
 export const predict = (id, pixels) => api(`/api/runs/${id}/predict`, { method: "POST", body: JSON.stringify({ pixels }) });
-export const activations = (id, pixels) => api(`/api/runs/${id}/activations`, { method: "POST", body: JSON.stringify({ pixels }) });
+export const activations = (id, pixels) =>
+  api(`/api/runs/${id}/activations`, { method: "POST", body: JSON.stringify({ pixels }) });
 export const modelSummary = (id) => api(`/api/runs/${id}/model`);
 export function layers(id, layer = null, kind = "weights") {
   return api(`/api/runs/${id}/layers${layer ? `?${new URLSearchParams({ layer, kind })}` : ""}`);

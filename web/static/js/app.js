@@ -23,12 +23,26 @@ socket.on("connect_error", (err) => {
 
 const compare = new CompareView($("compare-card"), $("compare-loss"), $("compare-acc"), $("compare-axis"));
 const list = new RunList({ compare, onSelect: (id) => selectRun(id), onCompare: (run) => toggleCompare(run) });
-const follower = new RunFollower(socket, (event) => runView.apply(event), () => runView.id && runView.load(runView.id));
+const follower = new RunFollower(
+  socket,
+  (event) => runView.apply(event),
+  () => runView.id && runView.load(runView.id),
+);
 const runView = new RunView({ follower, list, onOpenRun: (id) => selectRun(id) });
-const openRun = (run) => { list.put(run); list.draw(); selectRun(run.id); };
+const openRun = (run) => {
+  list.put(run);
+  list.draw();
+  selectRun(run.id);
+};
 const sweepView = new SweepView($, { onOpenRun: openRun, onStarted: openRun });
 // For debugging from the console, and for the browser tests.
-window.trainboard = { lossChart: runView.lossChart, accChart: runView.accChart, rateChart: runView.rateChart, sweepView, compare };
+window.trainboard = {
+  lossChart: runView.lossChart,
+  accChart: runView.accChart,
+  rateChart: runView.rateChart,
+  sweepView,
+  compare,
+};
 
 socket.on("connect", () => setConnection(true));
 socket.on("disconnect", () => setConnection(false));
@@ -57,8 +71,12 @@ const toggleCompare = (run) => go({ compare: toggled(parseAddress().compare, run
 function route() {
   const at = parseAddress();
   syncCompare(at.compare);
-  if (at.run) { showTab(at); showRunById(at.run); } else if (at.sweep) showSweep(at.sweep);
-  else if (at.missing) showNothing(notFound(at.missing.kind, at.missing.value)); else showNothing();
+  if (at.run) {
+    showTab(at);
+    showRunById(at.run);
+  } else if (at.sweep) showSweep(at.sweep);
+  else if (at.missing) showNothing(notFound(at.missing.kind, at.missing.value));
+  else showNothing();
 }
 window.addEventListener("hashchange", route);
 
@@ -76,7 +94,7 @@ async function syncCompare(ids) {
   for (const [id, entry] of [...compare.runs]) if (!ids.includes(id)) compare.toggle(entry.run);
   for (const id of ids) {
     if (compare.has(id)) continue;
-    const run = list.get(id) ?? await api.getRun(id).catch(() => null);
+    const run = list.get(id) ?? (await api.getRun(id).catch(() => null));
     if (run && !compare.has(id) && parseAddress().compare.includes(id)) compare.toggle(run);
   }
   list.draw();
@@ -119,7 +137,10 @@ async function showRunById(id) {
   if (!list.get(id)) {
     const run = await api.getRun(id).catch(() => null);
     if (parseAddress().run !== id) return; // another view was picked meanwhile
-    if (!run) { showNothing(notFound("run", id)); return; }
+    if (!run) {
+      showNothing(notFound("run", id));
+      return;
+    }
     list.put(run);
   }
   showRun(id);
@@ -144,7 +165,10 @@ $("run-form").addEventListener("submit", async (e) => {
   e.preventDefault();
   const form = e.target;
   const { spec, errors } = readRunForm(form);
-  if (!showErrors(form, $("form-error"), errors)) { focusFirstError(form); return; }
+  if (!showErrors(form, $("form-error"), errors)) {
+    focusFirstError(form);
+    return;
+  }
   try {
     const run = await api.submitRun(spec);
     list.put(run); // shown even when the filter would hide it: it is selected
@@ -175,18 +199,35 @@ function drawWorkers() {
   const running = new Map([...list.runs.values()].filter((r) => r.status === "running" && r.worker).map((r) => [r.worker, r.id]));
   const ended = (id) => list.get(id) && !ACTIVE.has(list.get(id).status);
   const current = (w) => (w.current_run && !ended(w.current_run) ? w.current_run : running.get(w.name) || null);
-  renderWorkers($("workers"), workersNow.map((w) => ({ ...w, current_run: current(w) })), runName, workerLoad);
+  renderWorkers(
+    $("workers"),
+    workersNow.map((w) => ({ ...w, current_run: current(w) })),
+    runName,
+    workerLoad,
+  );
 }
-api.listWorkers().then(showWorkers).catch(() => {});
+api
+  .listWorkers()
+  .then(showWorkers)
+  .catch(() => {});
 socket.on("workers", (msg) => showWorkers(msg.workers));
 
 // -- sweeps: the list and the form -------------------------------------------------------
 let sweeps = [];
 let sweepListTimer = null;
-function drawSweepList() { renderSweepList($("sweep-list"), sweeps, sweepView.id, selectSweep); }
-async function refreshSweeps() { sweeps = await api.listSweeps().catch(() => sweeps); drawSweepList(); }
+function drawSweepList() {
+  renderSweepList($("sweep-list"), sweeps, sweepView.id, selectSweep);
+}
+async function refreshSweeps() {
+  sweeps = await api.listSweeps().catch(() => sweeps);
+  drawSweepList();
+}
 function scheduleSweepList() {
-  if (!sweepListTimer) sweepListTimer = setTimeout(() => { sweepListTimer = null; refreshSweeps(); }, 2000);
+  if (!sweepListTimer)
+    sweepListTimer = setTimeout(() => {
+      sweepListTimer = null;
+      refreshSweeps();
+    }, 2000);
 }
 
 // The preview counts only what would be sent: a bad value or too many runs is an error
@@ -197,20 +238,28 @@ function previewSweep() {
   const bad = sweep.errors.size || (sweep.problem && sweep.count);
   showErrors(form, $("sweep-error"), sweep.errors, sweep.count ? sweep.problem : null, sweep.swept);
   const plural = (n, word) => `${n} ${word}${n === 1 ? "" : "s"}`;
-  const made = !sweep.search ? `→ ${plural(sweep.count, "run")}`
-    : sweep.body.method === "pbt" ? `→ a population of ${sweep.count}, forking every ${plural(sweep.body.interval ?? 1, "epoch")}`
+  const made = !sweep.search
+    ? `→ ${plural(sweep.count, "run")}`
+    : sweep.body.method === "pbt"
+      ? `→ a population of ${sweep.count}, forking every ${plural(sweep.body.interval ?? 1, "epoch")}`
       : `→ ${plural(sweep.count, "trial")}, proposed as results come back`;
   $("sweep-count").textContent = bad ? "" : sweep.problem || made;
   return bad ? null : sweep;
 }
 $("sweep-form").addEventListener("input", previewSweep);
-$("sweep-method").addEventListener("change", () => { showMethod($("sweep-form")); previewSweep(); });
+$("sweep-method").addEventListener("change", () => {
+  showMethod($("sweep-form"));
+  previewSweep();
+});
 showMethod($("sweep-form"));
 $("sweep-form").addEventListener("submit", async (e) => {
   e.preventDefault();
   const sweep = previewSweep();
   if (sweep?.problem) showErrors(e.target, $("sweep-error"), new Map(), sweep.problem);
-  if (!sweep || sweep.problem) { focusFirstError(e.target); return; }
+  if (!sweep || sweep.problem) {
+    focusFirstError(e.target);
+    return;
+  }
   try {
     const created = await api.createSweep(sweep.body);
     created.runs.forEach((r) => list.put(r));
@@ -226,9 +275,16 @@ $("cancel-sweep").addEventListener("click", async () => {
   const sweep = sweepView.sweep;
   if (!sweep?.id) return;
   const left = Object.entries(sweep.counts || {}).reduce((n, [status, k]) => n + (ACTIVE.has(status) ? k : 0), 0);
-  const sure = await confirmAction(`Cancel the sweep “${sweep.name}”? Its ${left} queued and running runs stop; finished runs are kept.`,
-    "Cancel sweep", "Keep it running");
-  if (sure) api.cancelSweep(sweep.id).then(() => sweepView.refresh()).catch((err) => alert(err.message));
+  const sure = await confirmAction(
+    `Cancel the sweep “${sweep.name}”? Its ${left} queued and running runs stop; finished runs are kept.`,
+    "Cancel sweep",
+    "Keep it running",
+  );
+  if (sure)
+    api
+      .cancelSweep(sweep.id)
+      .then(() => sweepView.refresh())
+      .catch((err) => alert(err.message));
 });
 previewSweep();
 refreshSweeps();

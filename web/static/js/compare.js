@@ -11,12 +11,17 @@ export class CompareView {
   constructor(card, lossEl, accEl, axisSelect) {
     this.card = card;
     this.chart = new CompareChart(lossEl, accEl);
-    axisSelect.addEventListener("change", () => { this.chart.setAxis(axisSelect.value); this.draw(); });
+    axisSelect.addEventListener("change", () => {
+      this.chart.setAxis(axisSelect.value);
+      this.draw();
+    });
     this.runs = new Map(); // id -> {run, loss, accuracy, fetchedAt}
     this.pending = false;
   }
 
-  has(id) { return this.runs.has(id); }
+  has(id) {
+    return this.runs.has(id);
+  }
 
   toggle(run) {
     if (this.runs.has(run.id)) {
@@ -26,7 +31,8 @@ export class CompareView {
       this.fetch(run.id);
     }
     this.card.hidden = this.runs.size === 0;
-    if (this.runs.size === 0) this.chart.clear(); else this.draw();
+    if (this.runs.size === 0) this.chart.clear();
+    else this.draw();
   }
 
   // A run changed (status, epoch, progress): refresh its curves if it is compared.
@@ -42,7 +48,9 @@ export class CompareView {
     entry.fetchedAt = Date.now();
     try {
       const [loss, accuracy] = await Promise.all([
-        api.series(id, SERIES.BATCH_LOSS, { points: POINTS.compare }), api.series(id, SERIES.TEST_ACCURACY)]);
+        api.series(id, SERIES.BATCH_LOSS, { points: POINTS.compare }),
+        api.series(id, SERIES.TEST_ACCURACY),
+      ]);
       if (this.runs.get(id) !== entry) return; // untoggled meanwhile
       Object.assign(entry, { loss, accuracy });
       this.draw();
@@ -75,21 +83,32 @@ export const X_AXES = {
 // A run as a comparison draws it: its name (names already say the spec or the swept
 // values), its curves, and what converts batches to epochs and images.
 export function comparedRun(run, loss, accuracy, dim = false) {
-  return { label: run.name, loss, accuracy, steps: loss.steps_per_epoch || 1,
-    perEpoch: run.spec.train_samples ?? TRAIN_IMAGES, dim };
+  return {
+    label: run.name,
+    loss,
+    accuracy,
+    steps: loss.steps_per_epoch || 1,
+    perEpoch: run.spec.train_samples ?? TRAIN_IMAGES,
+    dim,
+  };
 }
 
 // Several runs on the same axes, each from its own series (bucket means, smoothed).
 // runs: [{label, loss: series, accuracy: series, steps, perEpoch, dim}]
 export class CompareChart {
   constructor(lossEl, accEl) {
-    this.lossEl = lossEl; this.accEl = accEl;
-    this.lossPlot = null; this.accPlot = null;
+    this.lossEl = lossEl;
+    this.accEl = accEl;
+    this.lossPlot = null;
+    this.accPlot = null;
     this.weight = 0.9;
     this.axis = "epochs";
   }
 
-  setAxis(axis) { this.axis = axis; this.key = null; }
+  setAxis(axis) {
+    this.axis = axis;
+    this.key = null;
+  }
 
   render(runs) {
     const axis = X_AXES[this.axis];
@@ -102,22 +121,47 @@ export class CompareChart {
     // Accuracy is per epoch: on the loss chart's x axis, at the end of its epoch.
     const accX = (r, e) => axis.of(e * r.steps, r);
     const accData = runs.length
-      ? uPlot.join(runs.map((r) => [r.accuracy.x.map((e) => accX(r, e)), r.accuracy.mean.map((v) => (v == null ? null : v * 100))]))
+      ? uPlot.join(
+          runs.map((r) => [r.accuracy.x.map((e) => accX(r, e)), r.accuracy.mean.map((v) => (v == null ? null : v * 100))]),
+        )
       : [[]];
-    const series = (unit) => [{ label: unit }, ...runs.map((r, i) => ({
-      label: r.label, stroke: r.dim ? "rgba(150,160,175,0.45)" : PALETTE[i % PALETTE.length], width: r.dim ? 1 : 2,
-      spanGaps: true, points: { show: unit !== "loss" && !r.dim },
-    }))];
+    const series = (unit) => [
+      { label: unit },
+      ...runs.map((r, i) => ({
+        label: r.label,
+        stroke: r.dim ? "rgba(150,160,175,0.45)" : PALETTE[i % PALETTE.length],
+        width: r.dim ? 1 : 2,
+        spanGaps: true,
+        points: { show: unit !== "loss" && !r.dim },
+      })),
+    ];
     const key = [this.axis, ...runs.map((r) => `${r.label}${r.dim ? "~" : ""}`)].join("|");
     if (key !== this.key) {
       this.key = key;
-      this.lossPlot?.destroy(); this.accPlot?.destroy();
+      this.lossPlot?.destroy();
+      this.accPlot?.destroy();
       const accAxis = this.axis === "epochs" ? epochAxis : { label: axis.label };
-      this.lossPlot = new uPlot({ ...size(this.lossEl), scales: { x: { time: false }, y: { distr: 3 } },
-        axes: [{ label: axis.label }, { label: "smoothed loss (log)" }], series: series("loss") }, lossData, this.lossEl);
+      this.lossPlot = new uPlot(
+        {
+          ...size(this.lossEl),
+          scales: { x: { time: false }, y: { distr: 3 } },
+          axes: [{ label: axis.label }, { label: "smoothed loss (log)" }],
+          series: series("loss"),
+        },
+        lossData,
+        this.lossEl,
+      );
       this.lossEl.dataset.axis = this.axis;
-      this.accPlot = new uPlot({ ...size(this.accEl), scales: { x: { time: false }, y: { range: accuracyRange } },
-        axes: [accAxis, { label: "test accuracy %" }], series: series("accuracy") }, accData, this.accEl);
+      this.accPlot = new uPlot(
+        {
+          ...size(this.accEl),
+          scales: { x: { time: false }, y: { range: accuracyRange } },
+          axes: [accAxis, { label: "test accuracy %" }],
+          series: series("accuracy"),
+        },
+        accData,
+        this.accEl,
+      );
     } else {
       this.lossPlot.setData(lossData);
       this.accPlot.setData(accData);
@@ -125,7 +169,9 @@ export class CompareChart {
   }
 
   clear() {
-    this.lossPlot?.destroy(); this.accPlot?.destroy();
-    this.lossPlot = this.accPlot = null; this.key = null;
+    this.lossPlot?.destroy();
+    this.accPlot?.destroy();
+    this.lossPlot = this.accPlot = null;
+    this.key = null;
   }
 }

@@ -13,27 +13,43 @@ export function formatLr(v) {
 
 // One curve as min/max/mean buckets (or raw points, min = max = mean).
 export class Curve {
-  constructor() { this.clear(); }
+  constructor() {
+    this.clear();
+  }
 
   clear() {
-    this.x = []; this.min = []; this.max = []; this.mean = [];
-    this.total = 0; this.live = 0; this.seq = 0;
+    this.x = [];
+    this.min = [];
+    this.max = [];
+    this.mean = [];
+    this.total = 0;
+    this.live = 0;
+    this.seq = 0;
   }
 
   load(series) {
-    this.x = series.x.slice(); this.min = series.min.slice();
-    this.max = series.max.slice(); this.mean = series.mean.slice();
-    this.total = series.total; this.live = 0;
+    this.x = series.x.slice();
+    this.min = series.min.slice();
+    this.max = series.max.slice();
+    this.mean = series.mean.slice();
+    this.total = series.total;
+    this.live = 0;
     this.seq = series.last_seq; // live events up to here are already in the series
   }
 
-  get lastX() { return this.x.length ? this.x[this.x.length - 1] : 0; }
+  get lastX() {
+    return this.x.length ? this.x[this.x.length - 1] : 0;
+  }
 
   // Raw live point; a point at or before the last x replaces what came from there on.
   add(x, y) {
     if (x <= this.lastX) this.truncate(x - 1);
-    this.x.push(x); this.min.push(y); this.max.push(y); this.mean.push(y);
-    this.total += 1; this.live += 1;
+    this.x.push(x);
+    this.min.push(y);
+    this.max.push(y);
+    this.mean.push(y);
+    this.total += 1;
+    this.live += 1;
   }
 
   truncate(maxX) {

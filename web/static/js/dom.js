@@ -14,7 +14,8 @@ export function el(tag, attrs = {}, ...children) {
   return node;
 }
 
-const embedded = (id, fallback) => JSON.parse((typeof document !== "undefined" && document.getElementById(id)?.textContent) || fallback);
+const embedded = (id, fallback) =>
+  JSON.parse((typeof document !== "undefined" && document.getElementById(id)?.textContent) || fallback);
 // Statuses come from shared.lifecycle and epoch metrics from shared.metrics, through the
 // page (see index.html): the page reads them, never spells them.
 const LIFECYCLE = embedded("lifecycle", '{"statuses": [], "active": [], "waiting": []}');

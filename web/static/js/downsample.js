@@ -7,7 +7,10 @@ export function smooth(values, weight) {
   let last = 0;
   let debias = 0;
   for (let i = 0; i < values.length; i++) {
-    if (values[i] == null) { out[i] = null; continue; }
+    if (values[i] == null) {
+      out[i] = null;
+      continue;
+    }
     last = last * weight + (1 - weight) * values[i];
     debias = debias * weight + (1 - weight);
     out[i] = last / debias;

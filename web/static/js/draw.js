@@ -11,9 +11,20 @@ export class DigitPad {
     this.onChange = onChange;
     this.drawing = false;
     this.clear();
-    canvas.addEventListener("pointerdown", (e) => { this.drawing = true; this.last = this.pos(e); this.dot(this.last); });
-    canvas.addEventListener("pointermove", (e) => { if (this.drawing) this.line(this.pos(e)); });
-    const end = () => { if (this.drawing) { this.drawing = false; this.onChange(); } };
+    canvas.addEventListener("pointerdown", (e) => {
+      this.drawing = true;
+      this.last = this.pos(e);
+      this.dot(this.last);
+    });
+    canvas.addEventListener("pointermove", (e) => {
+      if (this.drawing) this.line(this.pos(e));
+    });
+    const end = () => {
+      if (this.drawing) {
+        this.drawing = false;
+        this.onChange();
+      }
+    };
     canvas.addEventListener("pointerup", end);
     canvas.addEventListener("pointerleave", end);
   }
@@ -50,10 +61,19 @@ export class DigitPad {
   pixels() {
     const { width: w, height: h } = this.canvas;
     const data = this.ctx.getImageData(0, 0, w, h).data;
-    let x0 = w, y0 = h, x1 = -1, y1 = -1;
-    for (let y = 0; y < h; y++) for (let x = 0; x < w; x++) {
-      if (data[(y * w + x) * 4] > 30) { x0 = Math.min(x0, x); x1 = Math.max(x1, x); y0 = Math.min(y0, y); y1 = Math.max(y1, y); }
-    }
+    let x0 = w,
+      y0 = h,
+      x1 = -1,
+      y1 = -1;
+    for (let y = 0; y < h; y++)
+      for (let x = 0; x < w; x++) {
+        if (data[(y * w + x) * 4] > 30) {
+          x0 = Math.min(x0, x);
+          x1 = Math.max(x1, x);
+          y0 = Math.min(y0, y);
+          y1 = Math.max(y1, y);
+        }
+      }
     if (x1 < 0) return null;
     const side = Math.max(x1 - x0, y1 - y0) + 1;
     const small = document.createElement("canvas");
@@ -62,7 +82,8 @@ export class DigitPad {
     sc.fillStyle = "#000";
     sc.fillRect(0, 0, 28, 28);
     sc.imageSmoothingQuality = "high";
-    const bw = ((x1 - x0 + 1) / side) * 20, bh = ((y1 - y0 + 1) / side) * 20;
+    const bw = ((x1 - x0 + 1) / side) * 20,
+      bh = ((y1 - y0 + 1) / side) * 20;
     sc.drawImage(this.canvas, x0, y0, x1 - x0 + 1, y1 - y0 + 1, 4 + (20 - bw) / 2, 4 + (20 - bh) / 2, bw, bh);
     const px = sc.getImageData(0, 0, 28, 28).data;
     return Array.from({ length: 784 }, (_, i) => px[i * 4]);
@@ -71,12 +92,14 @@ export class DigitPad {
 
 export function renderProbabilities(container, probabilities) {
   const best = probabilities.indexOf(Math.max(...probabilities));
-  container.replaceChildren(...probabilities.map((p, digit) => {
-    const row = document.createElement("div");
-    row.className = `prob ${digit === best ? "best" : ""}`;
-    row.innerHTML = `<span>${digit}</span><div class="bar"><div style="width:${(p * 100).toFixed(1)}%"></div></div><span>${(p * 100).toFixed(1)}%</span>`;
-    return row;
-  }));
+  container.replaceChildren(
+    ...probabilities.map((p, digit) => {
+      const row = document.createElement("div");
+      row.className = `prob ${digit === best ? "best" : ""}`;
+      row.innerHTML = `<span>${digit}</span><div class="bar"><div style="width:${(p * 100).toFixed(1)}%"></div></div><span>${(p * 100).toFixed(1)}%</span>`;
+      return row;
+    }),
+  );
 }
 
 // The "Draw a digit" card and the feature maps: a finished run's model predicts a drawn
@@ -88,9 +111,14 @@ export class DigitPanel {
     $("predict-digit").addEventListener("click", () => this.predict());
     $("digit-fmaps").addEventListener("click", () => {
       const pixels = this.pad.pixels();
-      if (pixels) this.showActivations(pixels, "the drawn digit"); else $("digit-result").textContent = "draw a digit first";
+      if (pixels) this.showActivations(pixels, "the drawn digit");
+      else $("digit-result").textContent = "draw a digit first";
     });
-    $("clear-digit").addEventListener("click", () => { this.pad.clear(); $("digit-result").textContent = ""; $("digit-probs").replaceChildren(); });
+    $("clear-digit").addEventListener("click", () => {
+      this.pad.clear();
+      $("digit-result").textContent = "";
+      $("digit-probs").replaceChildren();
+    });
     for (const id of ["samples", "mistakes"]) {
       $(id).addEventListener("click", (e) => {
         const figure = e.target.closest("figure.sample");
@@ -109,7 +137,10 @@ export class DigitPanel {
 
   async predict() {
     const pixels = this.pad.pixels();
-    if (!pixels) { $("digit-result").textContent = "draw a digit first"; return; }
+    if (!pixels) {
+      $("digit-result").textContent = "draw a digit first";
+      return;
+    }
     try {
       const result = await api.predict(this.currentRun().id, pixels);
       $("digit-result").textContent = `${result.pred}`;

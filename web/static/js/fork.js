@@ -14,7 +14,10 @@ export class ForkDialog {
     this.extra = null; // epochs to train beyond From epoch, once the user chose Epochs
     this.form = $("fork-form");
     $("cancel-fork").addEventListener("click", () => $("fork-dialog").close());
-    this.form.addEventListener("submit", (e) => { e.preventDefault(); this.submit(); });
+    this.form.addEventListener("submit", (e) => {
+      e.preventDefault();
+      this.submit();
+    });
     $("fork-epoch").addEventListener("change", () => this.fromChanged());
     this.form.addEventListener("input", (e) => {
       clearField(e.target, $("fork-error"));
@@ -23,7 +26,9 @@ export class ForkDialog {
     });
   }
 
-  from() { return Number($("fork-epoch").value); }
+  from() {
+    return Number($("fork-epoch").value);
+  }
 
   // `epochs`: the parent's epochs with a stored state (a fork can start from those).
   open(parent, epochs) {
@@ -52,16 +57,21 @@ export class ForkDialog {
 
   describe() {
     const more = Number(this.form.elements.epochs.value) - this.from();
-    $("fork-plan").textContent = more > 0
-      ? `Trains ${plural(more, "more epoch")}: epochs ${this.from() + 1} to ${this.from() + more}.`
-      : `Epochs must be more than ${this.from()} (the epoch it starts from).`;
+    $("fork-plan").textContent =
+      more > 0
+        ? `Trains ${plural(more, "more epoch")}: epochs ${this.from() + 1} to ${this.from() + more}.`
+        : `Epochs must be more than ${this.from()} (the epoch it starts from).`;
   }
 
   async submit() {
     const parent = this.parent;
     const { spec, errors } = readRunForm(this.form);
-    if (spec.epochs != null && spec.epochs <= this.from()) errors.set("epochs", `must be more than ${this.from()}, the epoch the fork starts from`);
-    if (!showErrors(this.form, $("fork-error"), errors)) { focusFirstError(this.form); return; }
+    if (spec.epochs != null && spec.epochs <= this.from())
+      errors.set("epochs", `must be more than ${this.from()}, the epoch the fork starts from`);
+    if (!showErrors(this.form, $("fork-error"), errors)) {
+      focusFirstError(this.form);
+      return;
+    }
     const body = { from_epoch: this.from() };
     for (const [key, value] of Object.entries(spec)) if (value !== parent.spec[key]) body[key] = value; // only what changes
     try {

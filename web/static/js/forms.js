@@ -18,8 +18,12 @@ const NUMERIC = new Set(["int", "number"]);
 
 // What a numeric field accepts, in the form's words.
 function accepts(f) {
-  const range = f.kind === "int" ? `a whole number from ${f.low} to ${f.high}`
-    : f.exclusive_low ? `a number greater than ${f.low} and at most ${f.high}` : `a number from ${f.low} to ${f.high}`;
+  const range =
+    f.kind === "int"
+      ? `a whole number from ${f.low} to ${f.high}`
+      : f.exclusive_low
+        ? `a number greater than ${f.low} and at most ${f.high}`
+        : `a number from ${f.low} to ${f.high}`;
   return f.nullable ? `${range}, or empty (${f.placeholder})` : range;
 }
 
@@ -30,8 +34,11 @@ export function parseValue(f, text, { emptyOk = false } = {}) {
   if (f.kind === "choice") return f.choices.includes(raw) ? { value: raw } : { error: `must be one of ${f.choices.join(", ")}` };
   if (!NUMERIC.has(f.kind)) return { value: raw }; // names and URLs: the server's checks say the rest
   const n = Number(raw);
-  const fits = Number.isFinite(n) && (f.kind === "number" || Number.isInteger(n)) &&
-    (f.exclusive_low ? n > f.low : n >= f.low) && n <= f.high;
+  const fits =
+    Number.isFinite(n) &&
+    (f.kind === "number" || Number.isInteger(n)) &&
+    (f.exclusive_low ? n > f.low : n >= f.low) &&
+    n <= f.high;
   return fits ? { value: n } : { error: `must be ${accepts(f)}` };
 }
 
@@ -56,7 +63,9 @@ export function readRunForm(form) {
 export function readSweepForm(form) {
   const method = form.elements.method?.value || "grid";
   if (method !== "grid") return readSearchForm(form, method);
-  const body = {}, base = {}, grid = {};
+  const body = {},
+    base = {},
+    grid = {};
   const errors = new Map();
   for (const input of form.elements) {
     const own = input.dataset.sweepLevel ? SWEEP_RULES.get(input.name) : null;
@@ -64,30 +73,49 @@ export function readSweepForm(form) {
     if (!f || !input.name || input.dataset.searchLevel || input.dataset.prunerLevel) continue;
     if (own) {
       const { value, error } = parseValue(own, input.value, { emptyOk: true });
-      if (error) errors.set(input.name, error); else if (value !== undefined) body[input.name] = value;
+      if (error) errors.set(input.name, error);
+      else if (value !== undefined) body[input.name] = value;
       continue;
     }
     const values = [];
-    for (const piece of input.value.split(",").map((v) => v.trim()).filter(Boolean)) {
+    for (const piece of input.value
+      .split(",")
+      .map((v) => v.trim())
+      .filter(Boolean)) {
       const { value, error } = parseValue(f, piece);
-      if (error) { errors.set(input.name, `value “${piece}” ${error}`); break; }
+      if (error) {
+        errors.set(input.name, `value “${piece}” ${error}`);
+        break;
+      }
       values.push(value);
     }
-    if (values.length > FORM_RULES.max_values) errors.set(input.name, `has ${values.length} values; at most ${FORM_RULES.max_values}`);
-    if (values.length > 1) grid[input.name] = values; else if (values.length) base[input.name] = values[0];
+    if (values.length > FORM_RULES.max_values)
+      errors.set(input.name, `has ${values.length} values; at most ${FORM_RULES.max_values}`);
+    if (values.length > 1) grid[input.name] = values;
+    else if (values.length) base[input.name] = values[0];
   }
   const swept = Object.values(grid);
   const count = swept.length ? swept.reduce((n, values) => n * values.length, 1) : 0;
-  const problem = !swept.length ? "give some field several values, e.g. Learning rate 0.001,0.003"
-    : count > FORM_RULES.max_sweep_runs ? `${count} runs: a sweep may make at most ${FORM_RULES.max_sweep_runs}` : null;
+  const problem = !swept.length
+    ? "give some field several values, e.g. Learning rate 0.001,0.003"
+    : count > FORM_RULES.max_sweep_runs
+      ? `${count} runs: a sweep may make at most ${FORM_RULES.max_sweep_runs}`
+      : null;
   return { body: { ...body, base, grid }, errors, count, problem, swept: Object.keys(grid) };
 }
 
 // Which parts of the sweep form a method shows (data-when on each label or note).
 export function showMethod(form) {
   const method = form.elements.method.value;
-  const on = { grid: method === "grid", search: method !== "grid", adaptive: method === "random" || method === "tpe", pbt: method === "pbt" };
-  form.querySelectorAll("[data-when]").forEach((node) => { node.hidden = !on[node.dataset.when]; });
+  const on = {
+    grid: method === "grid",
+    search: method !== "grid",
+    adaptive: method === "random" || method === "tpe",
+    pbt: method === "pbt",
+  };
+  form.querySelectorAll("[data-when]").forEach((node) => {
+    node.hidden = !on[node.dataset.when];
+  });
 }
 
 // One space entry from its text (the grammar of shared.search_space.parse_text):
@@ -98,16 +126,21 @@ export function parseSpace(f, text) {
   const m = /^(\S+?)\.\.(\S+)(?:\s+(log|step\s+(\S+)))?$/.exec(raw);
   if (!m) {
     const values = [];
-    for (const piece of raw.split(",").map((v) => v.trim()).filter(Boolean)) {
+    for (const piece of raw
+      .split(",")
+      .map((v) => v.trim())
+      .filter(Boolean)) {
       const { value, error } = parseValue(f, piece);
       if (error) return { error: `value “${piece}” ${error}` };
       values.push(value);
     }
-    if (values.length > FORM_RULES.max_choices) return { error: `has ${values.length} choices; at most ${FORM_RULES.max_choices}` };
+    if (values.length > FORM_RULES.max_choices)
+      return { error: `has ${values.length} choices; at most ${FORM_RULES.max_choices}` };
     return { value: values.length === 1 ? values[0] : values };
   }
   if (!NUMERIC.has(f.kind)) return { error: "is not a number: give choices separated by commas" };
-  const lo = parseValue(f, m[1]), hi = parseValue(f, m[2]);
+  const lo = parseValue(f, m[1]),
+    hi = parseValue(f, m[2]);
   if (lo.error) return { error: `from “${m[1]}” ${lo.error}` };
   if (hi.error) return { error: `to “${m[2]}” ${hi.error}` };
   if (!(lo.value < hi.value)) return { error: `is an empty range: ${m[1]} must be less than ${m[2]}` };
@@ -115,7 +148,8 @@ export function parseSpace(f, text) {
   if (m[3] === "log") range.log = true;
   if (m[4] !== undefined) {
     const step = Number(m[4]);
-    if (!(step > 0) || (f.kind === "int" && !Number.isInteger(step))) return { error: `step “${m[4]}” must be a positive ${f.kind === "int" ? "whole " : ""}number` };
+    if (!(step > 0) || (f.kind === "int" && !Number.isInteger(step)))
+      return { error: `step “${m[4]}” must be a positive ${f.kind === "int" ? "whole " : ""}number` };
     range.step = step;
   }
   return { value: range };
@@ -123,7 +157,10 @@ export function parseSpace(f, text) {
 
 // A search from the sweep form (a method other than grid): {body, errors, count, problem}.
 function readSearchForm(form, method) {
-  const body = { method }, base = {}, space = {}, pruner = {};
+  const body = { method },
+    base = {},
+    space = {},
+    pruner = {};
   const errors = new Map();
   for (const input of form.elements) {
     if (!input.name || input.closest("[hidden]")) continue;
@@ -143,7 +180,7 @@ function readSearchForm(form, method) {
   }
   if (Object.keys(pruner).length && method !== "pbt") body.pruner = pruner;
   const swept = Object.keys(space);
-  const count = !swept.length ? 0 : method === "pbt" ? body.population ?? 4 : body.trials ?? 16;
+  const count = !swept.length ? 0 : method === "pbt" ? (body.population ?? 4) : (body.trials ?? 16);
   const problem = swept.length ? null : "give some field a range or several choices, e.g. Learning rate 1e-4..3e-2 log";
   return { body: { ...body, base, space }, errors, count, problem, swept, search: true };
 }
@@ -207,7 +244,9 @@ export function showErrors(form, summary, errors, problem = null, highlight = []
 }
 
 // After a refused submit: the first bad field takes the focus (never while typing elsewhere).
-export function focusFirstError(form) { form.querySelector(".invalid")?.focus(); }
+export function focusFirstError(form) {
+  form.querySelector(".invalid")?.focus();
+}
 
 // The server's error, onto the form: {errors, problem} as showErrors takes them.
 export function serverErrors(form, err) {
@@ -216,13 +255,22 @@ export function serverErrors(form, err) {
   for (const [key, text] of Object.entries(err.fields || {})) {
     // "pruner.eta" → pruner_eta; a search's own top-level field ("trials", "seed") → search_<it>.
     const m = /^(base\.|grid\.|random\.|space\.|pruner\.)?([a-z_]+)(?:\[(\d+)\])?$/.exec(key);
-    const name = !m ? null : m[1] === "pruner." ? `pruner_${m[2]}`
-      : !m[1] && SEARCH_RULES.has(`search_${m[2]}`) ? `search_${m[2]}` : m[2];
+    const name = !m
+      ? null
+      : m[1] === "pruner."
+        ? `pruner_${m[2]}`
+        : !m[1] && SEARCH_RULES.has(`search_${m[2]}`)
+          ? `search_${m[2]}`
+          : m[2];
     const input = name && form.elements[name];
-    if (!input || input.name !== name) { rest.push(key === "grid" || key === "space" ? `The sweep ${text}` : text); continue; }
+    if (!input || input.name !== name) {
+      rest.push(key === "grid" || key === "space" ? `The sweep ${text}` : text);
+      continue;
+    }
     const f = input.dataset.sweepLevel ? SWEEP_RULES.get(name) : SEARCH_RULES.get(name) || RULES.get(name);
     const ranged = key.startsWith("space.");
-    const words = !ranged && f && NUMERIC.has(f.kind) ? `must be ${accepts(f)}` : text.replace(/^must be null or /, "must be empty or ");
+    const words =
+      !ranged && f && NUMERIC.has(f.kind) ? `must be ${accepts(f)}` : text.replace(/^must be null or /, "must be empty or ");
     errors.set(name, m[3] != null ? `value ${Number(m[3]) + 1} ${words}` : words);
   }
   const problem = rest.length ? rest.join(" · ") : errors.size ? null : err.message;

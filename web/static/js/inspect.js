@@ -7,20 +7,51 @@ import { MISSING, el } from "./dom.js";
 const fmt = (n) => n.toLocaleString("en-US");
 
 export function renderModelSummary(container, summary) {
-  if (!summary) { container.replaceChildren(el("p", { class: "muted" }, "written when the run starts training")); return; }
-  const rows = summary.layers.map((l) => el("tr", { class: l.params ? "" : "muted" },
-    el("td", {}, l.name), el("td", {}, l.type), el("td", {}, l.output_shape.join("×")),
-    el("td", { class: "num" }, l.params ? fmt(l.params) : MISSING), el("td", { class: "num" }, l.macs ? fmt(l.macs) : MISSING)));
-  container.replaceChildren(el("table", { class: "model-table" },
-    el("thead", {}, el("tr", {}, ...["layer", "type", "output", "params", "MACs / image"].map((h) => el("th", {}, h)))),
-    el("tbody", {}, ...rows),
-    el("tfoot", {}, el("tr", {}, el("td", {}, "total"), el("td", {}), el("td", {}, summary.input_shape.join("×") + " in"),
-      el("td", { class: "num" }, fmt(summary.total_params)), el("td", { class: "num" }, fmt(summary.total_macs))))));
+  if (!summary) {
+    container.replaceChildren(el("p", { class: "muted" }, "written when the run starts training"));
+    return;
+  }
+  const rows = summary.layers.map((l) =>
+    el(
+      "tr",
+      { class: l.params ? "" : "muted" },
+      el("td", {}, l.name),
+      el("td", {}, l.type),
+      el("td", {}, l.output_shape.join("×")),
+      el("td", { class: "num" }, l.params ? fmt(l.params) : MISSING),
+      el("td", { class: "num" }, l.macs ? fmt(l.macs) : MISSING),
+    ),
+  );
+  container.replaceChildren(
+    el(
+      "table",
+      { class: "model-table" },
+      el("thead", {}, el("tr", {}, ...["layer", "type", "output", "params", "MACs / image"].map((h) => el("th", {}, h)))),
+      el("tbody", {}, ...rows),
+      el(
+        "tfoot",
+        {},
+        el(
+          "tr",
+          {},
+          el("td", {}, "total"),
+          el("td", {}),
+          el("td", {}, summary.input_shape.join("×") + " in"),
+          el("td", { class: "num" }, fmt(summary.total_params)),
+          el("td", { class: "num" }, fmt(summary.total_macs)),
+        ),
+      ),
+    ),
+  );
 }
 
 // Sequential colour for a 0..1 intensity (dark blue → teal → yellow, close to viridis).
 function heat(t) {
-  const stops = [[13, 8, 135], [33, 145, 140], [253, 231, 37]];
+  const stops = [
+    [13, 8, 135],
+    [33, 145, 140],
+    [253, 231, 37],
+  ];
   const x = Math.min(Math.max(t, 0), 1) * (stops.length - 1);
   const i = Math.min(Math.floor(x), stops.length - 2);
   const f = x - i;
@@ -29,7 +60,8 @@ function heat(t) {
 
 // Epochs on x, bins on y (low values at the bottom); counts on a log colour scale.
 export function drawStrip(canvas, counts) {
-  const epochs = counts.length, bins = counts[0]?.length || 0;
+  const epochs = counts.length,
+    bins = counts[0]?.length || 0;
   canvas.width = Math.max(epochs, 1);
   canvas.height = Math.max(bins, 1);
   const ctx = canvas.getContext("2d");
@@ -56,10 +88,13 @@ function hoverStrip(canvas, layer, kind, out) {
     const x = Math.min(layer.counts.length - 1, Math.max(0, Math.floor(((e.clientX - r.left) / r.width) * layer.counts.length)));
     const bins = layer.counts[x].length;
     const b = bins - 1 - Math.min(bins - 1, Math.max(0, Math.floor(((e.clientY - r.top) / r.height) * bins)));
-    out.textContent = `epoch ${layer.epochs[x]} · ${sci(value(layer.edges[b]))} … ${sci(value(layer.edges[b + 1]))}: ` +
+    out.textContent =
+      `epoch ${layer.epochs[x]} · ${sci(value(layer.edges[b]))} … ${sci(value(layer.edges[b + 1]))}: ` +
       `${layer.counts[x][b].toLocaleString()} ${kind}`;
   });
-  canvas.addEventListener("pointerleave", () => { out.textContent = ""; });
+  canvas.addEventListener("pointerleave", () => {
+    out.textContent = "";
+  });
 }
 
 export class LayersView {
@@ -71,10 +106,16 @@ export class LayersView {
     kindSelect.addEventListener("change", () => this.refresh());
   }
 
-  open(runId) { this.runId = runId; this.container.replaceChildren(); this.refresh(); }
+  open(runId) {
+    this.runId = runId;
+    this.container.replaceChildren();
+    this.refresh();
+  }
 
   async refresh() {
-    const id = this.runId, ticket = ++this.ticket, kind = this.kindSelect.value;
+    const id = this.runId,
+      ticket = ++this.ticket,
+      kind = this.kindSelect.value;
     if (!id) return;
     const index = await api.layers(id).catch(() => null);
     if (!index || ticket !== this.ticket) return;
@@ -84,42 +125,72 @@ export class LayersView {
     }
     const layers = await Promise.all(index.layers.map((l) => api.layers(id, l.name, kind).catch(() => null)));
     if (ticket !== this.ticket) return;
-    this.container.replaceChildren(...layers.filter(Boolean).map((layer) => {
-      // Epoch 0 (the initial weights) has no gradients: that strip starts with epoch 1.
-      if (!layer.counts.length) {
-        return el("div", { class: "layer", "data-layer": layer.layer }, el("strong", {}, layer.layer),
-          el("p", { class: "muted small" }, "gradients after the first epoch"));
-      }
-      const canvas = el("canvas", { class: "strip", "aria-label": `${layer.layer} ${kind} by epoch` });
-      drawStrip(canvas, layer.counts);
-      const last = layer.stats[layer.stats.length - 1];
-      const flag = layer.latest;
-      const edges = layer.edges;
-      const axis = kind === "weights" ? `${sci(edges[0])} … ${sci(edges[edges.length - 1])}`
-        : `±1e${layer.grad_log_min} … ±1e${layer.grad_log_min + edges[edges.length - 1]}`;
-      const ratio = layer.update_ratio ? layer.update_ratio[layer.update_ratio.length - 1] : null;
-      const readout = el("div", { class: "small readout" }, "");
-      hoverStrip(canvas, layer, kind, readout);
-      return el("div", { class: "layer", "data-layer": layer.layer, "data-flag": flag || "" },
-        el("div", { class: "row" }, el("strong", {}, layer.layer),
-          flag ? el("span", { class: `badge badge-flag-${flag}`, title: `gradients ${flag} in epochs ${layer[flag].join(", ")}` }, flag) : ""),
-        canvas, readout,
-        el("div", { class: "muted small" }, `epochs ${layer.epochs[0]}–${layer.epochs[layer.epochs.length - 1]} · ${axis}`),
-        el("div", { class: "muted small" }, `last: mean ${sci(last.mean)} · std ${sci(last.std)} · rms ${sci(last.rms)}` +
-          (ratio != null ? ` · update/weight ${sci(ratio)}` : "")));
-    }));
+    this.container.replaceChildren(
+      ...layers.filter(Boolean).map((layer) => {
+        // Epoch 0 (the initial weights) has no gradients: that strip starts with epoch 1.
+        if (!layer.counts.length) {
+          return el(
+            "div",
+            { class: "layer", "data-layer": layer.layer },
+            el("strong", {}, layer.layer),
+            el("p", { class: "muted small" }, "gradients after the first epoch"),
+          );
+        }
+        const canvas = el("canvas", { class: "strip", "aria-label": `${layer.layer} ${kind} by epoch` });
+        drawStrip(canvas, layer.counts);
+        const last = layer.stats[layer.stats.length - 1];
+        const flag = layer.latest;
+        const edges = layer.edges;
+        const axis =
+          kind === "weights"
+            ? `${sci(edges[0])} … ${sci(edges[edges.length - 1])}`
+            : `±1e${layer.grad_log_min} … ±1e${layer.grad_log_min + edges[edges.length - 1]}`;
+        const ratio = layer.update_ratio ? layer.update_ratio[layer.update_ratio.length - 1] : null;
+        const readout = el("div", { class: "small readout" }, "");
+        hoverStrip(canvas, layer, kind, readout);
+        return el(
+          "div",
+          { class: "layer", "data-layer": layer.layer, "data-flag": flag || "" },
+          el(
+            "div",
+            { class: "row" },
+            el("strong", {}, layer.layer),
+            flag
+              ? el(
+                  "span",
+                  { class: `badge badge-flag-${flag}`, title: `gradients ${flag} in epochs ${layer[flag].join(", ")}` },
+                  flag,
+                )
+              : "",
+          ),
+          canvas,
+          readout,
+          el("div", { class: "muted small" }, `epochs ${layer.epochs[0]}–${layer.epochs[layer.epochs.length - 1]} · ${axis}`),
+          el(
+            "div",
+            { class: "muted small" },
+            `last: mean ${sci(last.mean)} · std ${sci(last.std)} · rms ${sci(last.rms)}` +
+              (ratio != null ? ` · update/weight ${sci(ratio)}` : ""),
+          ),
+        );
+      }),
+    );
   }
 }
 
 // Diverging colour for a -1..1 value: blue (negative), white, red (positive).
 function diverging(v) {
   const t = Math.min(Math.abs(v), 1);
-  return v < 0 ? [Math.round(255 - 190 * t), Math.round(255 - 150 * t), 255] : [255, Math.round(255 - 170 * t), Math.round(255 - 190 * t)];
+  return v < 0
+    ? [Math.round(255 - 190 * t), Math.round(255 - 150 * t), 255]
+    : [255, Math.round(255 - 170 * t), Math.round(255 - 190 * t)];
 }
 
 export class FiltersView {
   constructor(container, slider, label, { readout, scaleMin, scaleMax }) {
-    this.container = container; this.slider = slider; this.label = label;
+    this.container = container;
+    this.slider = slider;
+    this.label = label;
     this.readout = readout; // the value under the pointer
     this.scaleLabels = { min: scaleMin, max: scaleMax }; // the colour bar's ends
     this.data = null;
@@ -131,7 +202,10 @@ export class FiltersView {
     this.container.replaceChildren();
     this.slider.disabled = true;
     const data = await api.filters(runId).catch(() => null);
-    if (!data || !data.epochs.length) { this.label.textContent = "when training starts"; return; }
+    if (!data || !data.epochs.length) {
+      this.label.textContent = "when training starts";
+      return;
+    }
     this.data = data;
     this.scale = Math.max(...data.filters.flat(2).map(Math.abs)) || 1; // one scale for every epoch
     this.slider.min = "0";
@@ -148,27 +222,32 @@ export class FiltersView {
     this.label.textContent = data.epochs[i] === 0 ? "initial weights (epoch 0)" : `epoch ${data.epochs[i]}`;
     this.scaleLabels.min.textContent = `−${sci(this.scale)}`;
     this.scaleLabels.max.textContent = `+${sci(this.scale)}`;
-    this.container.replaceChildren(...data.filters[i].map((kernel, k) => {
-      const canvas = el("canvas", { width: kw, height: kh, class: "filter", title: `filter ${k}` });
-      canvas.addEventListener("pointermove", (e) => {
-        const r = canvas.getBoundingClientRect();
-        const row = Math.min(kh - 1, Math.floor(((e.clientY - r.top) / r.height) * kh));
-        const col = Math.min(kw - 1, Math.floor(((e.clientX - r.left) / r.width) * kw));
-        this.readout.textContent = `filter ${k} · row ${row + 1}, column ${col + 1}: ${sci(kernel[row * kw + col])}`;
-      });
-      canvas.addEventListener("pointerleave", () => { this.readout.textContent = ""; });
-      const ctx = canvas.getContext("2d");
-      const image = ctx.createImageData(kw, kh);
-      kernel.forEach((v, p) => image.data.set([...diverging(v / this.scale), 255], p * 4));
-      ctx.putImageData(image, 0, 0);
-      return canvas;
-    }));
+    this.container.replaceChildren(
+      ...data.filters[i].map((kernel, k) => {
+        const canvas = el("canvas", { width: kw, height: kh, class: "filter", title: `filter ${k}` });
+        canvas.addEventListener("pointermove", (e) => {
+          const r = canvas.getBoundingClientRect();
+          const row = Math.min(kh - 1, Math.floor(((e.clientY - r.top) / r.height) * kh));
+          const col = Math.min(kw - 1, Math.floor(((e.clientX - r.left) / r.width) * kw));
+          this.readout.textContent = `filter ${k} · row ${row + 1}, column ${col + 1}: ${sci(kernel[row * kw + col])}`;
+        });
+        canvas.addEventListener("pointerleave", () => {
+          this.readout.textContent = "";
+        });
+        const ctx = canvas.getContext("2d");
+        const image = ctx.createImageData(kw, kh);
+        kernel.forEach((v, p) => image.data.set([...diverging(v / this.scale), 255], p * 4));
+        ctx.putImageData(image, 0, 0);
+        return canvas;
+      }),
+    );
   }
 }
 
 // Feature maps: per conv layer a grid of its maps (bytes scaled per map, see the API).
 export function renderActivations(container, result, source) {
-  container.replaceChildren(el("p", { class: "muted" }, `${source} → predicted ${result.pred}`),
+  container.replaceChildren(
+    el("p", { class: "muted" }, `${source} → predicted ${result.pred}`),
     ...result.layers.map((layer) => {
       const [, h, w] = layer.shape;
       const tiles = layer.maps.map((bytes) => {
@@ -179,9 +258,14 @@ export function renderActivations(container, result, source) {
         ctx.putImageData(image, 0, 0);
         return canvas;
       });
-      return el("div", { class: "fmaps", "data-layer": layer.name },
-        el("h4", {}, `${layer.name} · ${layer.shape[0]} maps of ${h}×${w}`), el("div", { class: "fmap-grid" }, ...tiles));
-    }));
+      return el(
+        "div",
+        { class: "fmaps", "data-layer": layer.name },
+        el("h4", {}, `${layer.name} · ${layer.shape[0]} maps of ${h}×${w}`),
+        el("div", { class: "fmap-grid" }, ...tiles),
+      );
+    }),
+  );
 }
 
 // The 784 grey values of a sample tile (its 28×28 canvas), for the activations request.

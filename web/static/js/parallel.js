@@ -26,10 +26,14 @@ export function axisScale(values) {
     const at = (v) => inset(levels.length < 2 ? 0.5 : levels.indexOf(String(v)) / (levels.length - 1));
     return { at: (v) => (v == null ? null : at(v)), ticks: levels.map((l) => [at(l), l]) };
   }
-  let lo = Math.min(...present), hi = Math.max(...present);
+  let lo = Math.min(...present),
+    hi = Math.max(...present);
   const log = lo > 0 && hi / lo >= 10;
   const f = log ? Math.log10 : (v) => v;
-  if (lo === hi) { lo -= 1; hi += 1; }
+  if (lo === hi) {
+    lo -= 1;
+    hi += 1;
+  }
   const at = (v) => (v == null ? null : inset((f(v) - f(lo)) / (f(hi) - f(lo) || 1)));
   const label = (v) => (Math.abs(v) < 0.01 && v !== 0 ? v.toExponential(0) : String(Number(v.toPrecision(3))));
   const ticks = [...new Set(present)].sort((a, b) => a - b);
@@ -47,19 +51,37 @@ export class ParallelCoordinates {
   // axes: [{name, label, value: (run) => v}]; runs: records.
   render(runs, axes, highlight = null) {
     const key = axes.map((a) => a.name).join("|");
-    if (key !== this.key) { this.brushes.clear(); this.key = key; }
-    const width = Math.max(this.container.clientWidth - 8, 360), height = 260;
+    if (key !== this.key) {
+      this.brushes.clear();
+      this.key = key;
+    }
+    const width = Math.max(this.container.clientWidth - 8, 360),
+      height = 260;
     const x = (i) => PAD.side + (i * (width - 2 * PAD.side)) / Math.max(axes.length - 1, 1);
     const y = (t) => PAD.top + (1 - t) * (height - PAD.top - PAD.bottom);
     const scales = axes.map((a) => axisScale(runs.map(a.value)));
     this.positions = new Map(runs.map((r) => [r.id, axes.map((a, i) => scales[i].at(a.value(r)))]));
-    const root = svg("svg", { width, height, class: "parcoords", role: "img", "aria-label": "Parallel coordinates of the sweep" });
+    const root = svg("svg", {
+      width,
+      height,
+      class: "parcoords",
+      role: "img",
+      "aria-label": "Parallel coordinates of the sweep",
+    });
     const kept = this.kept();
     for (const run of runs) {
-      const points = this.positions.get(run.id).map((t, i) => (t == null ? null : `${x(i)},${y(t)}`)).filter(Boolean);
+      const points = this.positions
+        .get(run.id)
+        .map((t, i) => (t == null ? null : `${x(i)},${y(t)}`))
+        .filter(Boolean);
       const on = !kept || kept.has(run.id);
-      root.append(svg("polyline", { points: points.join(" "), "data-run-id": run.id,
-        class: `pc-line${on ? "" : " pc-out"}${run.id === highlight ? " pc-best" : ""}` }));
+      root.append(
+        svg("polyline", {
+          points: points.join(" "),
+          "data-run-id": run.id,
+          class: `pc-line${on ? "" : " pc-out"}${run.id === highlight ? " pc-best" : ""}`,
+        }),
+      );
     }
     axes.forEach((axis, i) => {
       const g = svg("g", { class: "pc-axis", "data-axis": axis.name });
@@ -73,9 +95,15 @@ export class ParallelCoordinates {
         g.append(tick);
       }
       const brush = this.brushes.get(axis.name);
-      if (brush) g.append(svg("rect", { x: x(i) - 8, width: 16, y: y(brush[1]), height: y(brush[0]) - y(brush[1]), class: "pc-brush" }));
+      if (brush)
+        g.append(svg("rect", { x: x(i) - 8, width: 16, y: y(brush[1]), height: y(brush[0]) - y(brush[1]), class: "pc-brush" }));
       const hit = svg("rect", { x: x(i) - 14, width: 28, y: y(1), height: y(0) - y(1), class: "pc-hit" });
-      this.dragOn(hit, axis.name, (py) => 1 - (py - PAD.top) / (height - PAD.top - PAD.bottom), () => this.render(runs, axes, highlight));
+      this.dragOn(
+        hit,
+        axis.name,
+        (py) => 1 - (py - PAD.top) / (height - PAD.top - PAD.bottom),
+        () => this.render(runs, axes, highlight),
+      );
       g.append(hit);
       root.append(g);
     });
@@ -97,7 +125,8 @@ export class ParallelCoordinates {
       const up = (e) => {
         hit.removeEventListener("pointermove", move);
         hit.removeEventListener("pointerup", up);
-        if (Math.abs(toT(e.clientY - box.top) - start) < 0.02) this.brushes.delete(name); // a click clears
+        if (Math.abs(toT(e.clientY - box.top) - start) < 0.02)
+          this.brushes.delete(name); // a click clears
         else move(e);
         redraw();
         this.onFilter(this.kept());
@@ -122,5 +151,7 @@ export class ParallelCoordinates {
     return ids;
   }
 
-  clear() { this.brushes.clear(); }
+  clear() {
+    this.brushes.clear();
+  }
 }

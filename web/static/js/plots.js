@@ -42,7 +42,11 @@ export function accuracyRange(u, lo, hi) {
 }
 
 // Epoch axes: integer ticks only.
-export const epochAxis = { label: "epoch", incrs: [1, 2, 5, 10, 20, 50, 100], values: (u, ticks) => ticks.map((t) => (Number.isInteger(t) ? String(t) : "")) };
+export const epochAxis = {
+  label: "epoch",
+  incrs: [1, 2, 5, 10, 20, 50, 100],
+  values: (u, ticks) => ticks.map((t) => (Number.isInteger(t) ? String(t) : "")),
+};
 export class LossChart {
   constructor(el, { onZoom } = {}) {
     this.el = el;
@@ -54,40 +58,56 @@ export class LossChart {
     this.weight = 0.6;
     this.zoomed = null; // [start, end] batch range while zoomed in
     this.dirty = false;
-    this.plot = new uPlot({
-      ...size(el),
-      scales: { x: { time: false }, y: { distr: 3 } }, // log scale: late progress stays visible
-      axes: [{ label: "batch" }, { label: "loss (log)" }],
-      series: [
-        { label: "batch" },
-        { label: "min", stroke: "rgba(70,130,220,0.25)", width: 1, spanGaps: true, points: { show: false } },
-        { label: "max", stroke: "rgba(70,130,220,0.25)", width: 1, spanGaps: true, points: { show: false } },
-        { label: "batch loss (smoothed)", stroke: "#1f5fbf", width: 2, spanGaps: true, points: { show: false } },
-        { label: "epoch train loss", stroke: "#e08a1e", width: 2, spanGaps: true, points: { size: 7 } },
-        { label: "epoch test loss", stroke: "#c0392b", width: 2, spanGaps: true, points: { size: 7 } },
-        { label: "parent run (to the fork)", stroke: "rgba(110,120,135,0.5)", width: 2, dash: [6, 4], spanGaps: true, points: { show: false } },
-      ],
-      bands: [{ series: [2, 1], fill: "rgba(70,130,220,0.15)" }],
-      hooks: {
-        // Drag to zoom: the x axis takes the dragged range at once, then the range's
-        // finer buckets (raw losses when few enough) replace the coarse ones.
-        setSelect: [(u) => {
-          if (u.select.width <= 4) return;
-          const start = Math.max(1, Math.floor(u.posToVal(u.select.left, "x")));
-          const end = Math.ceil(u.posToVal(u.select.left + u.select.width, "x"));
-          u.setSelect({ left: 0, top: 0, width: 0, height: 0 }, false);
-          if (end - start < 2) return;
-          this.zoomed = [start, end];
-          this.render();
-          this.onZoom(start, end);
-        }],
+    this.plot = new uPlot(
+      {
+        ...size(el),
+        scales: { x: { time: false }, y: { distr: 3 } }, // log scale: late progress stays visible
+        axes: [{ label: "batch" }, { label: "loss (log)" }],
+        series: [
+          { label: "batch" },
+          { label: "min", stroke: "rgba(70,130,220,0.25)", width: 1, spanGaps: true, points: { show: false } },
+          { label: "max", stroke: "rgba(70,130,220,0.25)", width: 1, spanGaps: true, points: { show: false } },
+          { label: "batch loss (smoothed)", stroke: "#1f5fbf", width: 2, spanGaps: true, points: { show: false } },
+          { label: "epoch train loss", stroke: "#e08a1e", width: 2, spanGaps: true, points: { size: 7 } },
+          { label: "epoch test loss", stroke: "#c0392b", width: 2, spanGaps: true, points: { size: 7 } },
+          {
+            label: "parent run (to the fork)",
+            stroke: "rgba(110,120,135,0.5)",
+            width: 2,
+            dash: [6, 4],
+            spanGaps: true,
+            points: { show: false },
+          },
+        ],
+        bands: [{ series: [2, 1], fill: "rgba(70,130,220,0.15)" }],
+        hooks: {
+          // Drag to zoom: the x axis takes the dragged range at once, then the range's
+          // finer buckets (raw losses when few enough) replace the coarse ones.
+          setSelect: [
+            (u) => {
+              if (u.select.width <= 4) return;
+              const start = Math.max(1, Math.floor(u.posToVal(u.select.left, "x")));
+              const end = Math.ceil(u.posToVal(u.select.left + u.select.width, "x"));
+              u.setSelect({ left: 0, top: 0, width: 0, height: 0 }, false);
+              if (end - start < 2) return;
+              this.zoomed = [start, end];
+              this.render();
+              this.onZoom(start, end);
+            },
+          ],
+        },
+        cursor: { drag: { x: true, y: false, setScale: false } },
       },
-      cursor: { drag: { x: true, y: false, setScale: false } },
-    }, [[], [], [], [], [], [], []], el);
+      [[], [], [], [], [], [], []],
+      el,
+    );
     this.ancestor = null; // [x, y]: a fork's parent curve up to the fork, in this run's batches
     this.empty = placeholder(el, WAITING_FOR_BATCHES);
     el.title = "drag across to zoom in, double-click to zoom out";
-    el.addEventListener("dblclick", () => { this.zoomed = null; this.onZoom(null, null); });
+    el.addEventListener("dblclick", () => {
+      this.zoomed = null;
+      this.onZoom(null, null);
+    });
     new ResizeObserver(() => this.plot.setSize(size(el))).observe(el);
   }
 
@@ -106,7 +126,13 @@ export class LossChart {
   setAncestor(series, untilEpoch, stepsPerEpoch) {
     const theirs = series.steps_per_epoch || 1;
     const keep = series.x.map((x, i) => [x, i]).filter(([x]) => x <= untilEpoch * theirs);
-    this.ancestor = [keep.map(([x]) => (x * stepsPerEpoch) / theirs), smooth(keep.map(([, i]) => series.mean[i]), this.weight)];
+    this.ancestor = [
+      keep.map(([x]) => (x * stepsPerEpoch) / theirs),
+      smooth(
+        keep.map(([, i]) => series.mean[i]),
+        this.weight,
+      ),
+    ];
     this.schedule();
   }
 
@@ -126,7 +152,10 @@ export class LossChart {
   addLosses(seq, end, losses, stepsPerEpoch) {
     this.stepsPerEpoch = stepsPerEpoch;
     if (seq <= this.batch.seq) return;
-    if (this.zoomed) { this.batch.total += losses.length; return; }
+    if (this.zoomed) {
+      this.batch.total += losses.length;
+      return;
+    }
     losses.forEach((v, i) => this.batch.add(end - losses.length + 1 + i, v));
     this.schedule();
   }
@@ -145,14 +174,22 @@ export class LossChart {
     this.schedule();
   }
 
-  get needsRefetch() { return !this.zoomed && this.batch.live > LIVE_REFETCH; }
+  get needsRefetch() {
+    return !this.zoomed && this.batch.live > LIVE_REFETCH;
+  }
 
-  setSmoothing(weight) { this.weight = weight; this.render(); }
+  setSmoothing(weight) {
+    this.weight = weight;
+    this.render();
+  }
 
   schedule() {
     if (this.dirty) return;
     this.dirty = true;
-    setTimeout(() => { this.dirty = false; this.render(); }, 200);
+    setTimeout(() => {
+      this.dirty = false;
+      this.render();
+    }, 200);
   }
 
   render() {
@@ -161,8 +198,11 @@ export class LossChart {
     // Epoch marks sit on the last batch of their epoch; uPlot.join merges their x
     // into the buckets' x (the batch curves span the inserted nulls).
     const epochs = this.stepsPerEpoch ? [...this.epochTrain.keys()].sort((a, b) => a - b) : [];
-    const marks = [epochs.map((e) => e * this.stepsPerEpoch),
-      epochs.map((e) => this.epochTrain.get(e)), epochs.map((e) => this.epochTest.get(e) ?? null)];
+    const marks = [
+      epochs.map((e) => e * this.stepsPerEpoch),
+      epochs.map((e) => this.epochTrain.get(e)),
+      epochs.map((e) => this.epochTest.get(e) ?? null),
+    ];
     const batch = [c.x, c.min, c.max, smooth(c.mean, this.weight)];
     this.plot.setData(joinTables([batch, marks, this.ancestor || [[], []]]));
     if (this.zoomed) this.plot.setScale("x", { min: this.zoomed[0], max: this.zoomed[1] });
@@ -172,35 +212,53 @@ export class LossChart {
   }
 
   // What the empty chart says: coming batches, or (an ended run) that there are none.
-  setWaiting(text) { this.empty.textContent = text; }
+  setWaiting(text) {
+    this.empty.textContent = text;
+  }
 }
 
 export class AccuracyChart {
   constructor(el) {
     this.el = el;
     this.points = new Map();
-    this.plot = new uPlot({
-      ...size(el),
-      scales: { x: { time: false }, y: { range: accuracyRange } },
-      axes: [epochAxis, { label: "accuracy %" }],
-      series: [{ label: "epoch" }, { label: "test accuracy %", stroke: "#27ae60", width: 2, points: { size: 7 } },
-        { label: "parent run (to the fork)", stroke: "rgba(110,120,135,0.5)", width: 2, dash: [6, 4], points: { size: 5 } }],
-    }, [[], [], []], el);
+    this.plot = new uPlot(
+      {
+        ...size(el),
+        scales: { x: { time: false }, y: { range: accuracyRange } },
+        axes: [epochAxis, { label: "accuracy %" }],
+        series: [
+          { label: "epoch" },
+          { label: "test accuracy %", stroke: "#27ae60", width: 2, points: { size: 7 } },
+          { label: "parent run (to the fork)", stroke: "rgba(110,120,135,0.5)", width: 2, dash: [6, 4], points: { size: 5 } },
+        ],
+      },
+      [[], [], []],
+      el,
+    );
     this.ancestor = new Map();
     this.empty = placeholder(el, WAITING_FOR_EPOCHS);
     new ResizeObserver(() => this.plot.setSize(size(el))).observe(el);
   }
 
-  setWaiting(text) { this.empty.textContent = text; }
+  setWaiting(text) {
+    this.empty.textContent = text;
+  }
 
-  reset() { this.points.clear(); this.ancestor.clear(); this.draw(); }
+  reset() {
+    this.points.clear();
+    this.ancestor.clear();
+    this.draw();
+  }
 
   setAncestor(series, untilEpoch) {
     this.ancestor = new Map(series.x.map((e, i) => [e, series.mean[i] * 100]).filter(([e]) => e <= untilEpoch));
     this.draw();
   }
 
-  load(series) { series.x.forEach((e, i) => this.points.set(e, series.mean[i] * 100)); this.draw(); }
+  load(series) {
+    series.x.forEach((e, i) => this.points.set(e, series.mean[i] * 100));
+    this.draw();
+  }
 
   add(epoch, accuracy) {
     for (const e of [...this.points.keys()]) if (e >= epoch) this.points.delete(e);
@@ -208,7 +266,10 @@ export class AccuracyChart {
     this.draw();
   }
 
-  truncate(epoch) { for (const e of [...this.points.keys()]) if (e > epoch) this.points.delete(e); this.draw(); }
+  truncate(epoch) {
+    for (const e of [...this.points.keys()]) if (e > epoch) this.points.delete(e);
+    this.draw();
+  }
 
   draw() {
     const epochs = [...new Set([...this.ancestor.keys(), ...this.points.keys()])].sort((a, b) => a - b);
@@ -224,25 +285,57 @@ export class RateChart {
     this.el = el;
     this.rate = new Curve();
     this.lr = new Curve();
-    this.plot = new uPlot({
-      ...size(el),
-      scales: { x: { time: false }, rate: {}, lr: {} },
-      axes: [{ label: "batch" }, { scale: "rate", label: "images/s" },
-        { scale: "lr", side: 1, label: "learning rate", size: 70, grid: { show: false },
-          values: (u, ticks) => ticks.map(formatLr) }],
-      series: [{ label: "batch" },
-        { label: "images/s", scale: "rate", stroke: "#8e44ad", width: 2, points: { show: false } },
-        { label: "learning rate", scale: "lr", stroke: "#16a085", width: 2, points: { show: false }, value: (u, v) => formatLr(v) }],
-    }, [[], [], []], el);
+    this.plot = new uPlot(
+      {
+        ...size(el),
+        scales: { x: { time: false }, rate: {}, lr: {} },
+        axes: [
+          { label: "batch" },
+          { scale: "rate", label: "images/s" },
+          {
+            scale: "lr",
+            side: 1,
+            label: "learning rate",
+            size: 70,
+            grid: { show: false },
+            values: (u, ticks) => ticks.map(formatLr),
+          },
+        ],
+        series: [
+          { label: "batch" },
+          { label: "images/s", scale: "rate", stroke: "#8e44ad", width: 2, points: { show: false } },
+          {
+            label: "learning rate",
+            scale: "lr",
+            stroke: "#16a085",
+            width: 2,
+            points: { show: false },
+            value: (u, v) => formatLr(v),
+          },
+        ],
+      },
+      [[], [], []],
+      el,
+    );
     this.empty = placeholder(el, WAITING_FOR_BATCHES);
     new ResizeObserver(() => this.plot.setSize(size(el))).observe(el);
   }
 
-  setWaiting(text) { this.empty.textContent = text; }
+  setWaiting(text) {
+    this.empty.textContent = text;
+  }
 
-  reset() { this.rate.clear(); this.lr.clear(); this.draw(); }
+  reset() {
+    this.rate.clear();
+    this.lr.clear();
+    this.draw();
+  }
 
-  load(rate, lr) { this.rate.load(rate); this.lr.load(lr); this.draw(); }
+  load(rate, lr) {
+    this.rate.load(rate);
+    this.lr.load(lr);
+    this.draw();
+  }
 
   add(seq, x, rate, lr) {
     if (seq <= this.rate.seq) return;
@@ -251,12 +344,21 @@ export class RateChart {
     if (this.rate.live % 5 === 1) this.draw();
   }
 
-  truncate(maxX) { this.rate.truncate(maxX); this.lr.truncate(maxX); this.draw(); }
+  truncate(maxX) {
+    this.rate.truncate(maxX);
+    this.lr.truncate(maxX);
+    this.draw();
+  }
 
-  get x() { return this.rate.x; }
+  get x() {
+    return this.rate.x;
+  }
 
   draw() {
-    const joined = uPlot.join([[this.rate.x, this.rate.mean], [this.lr.x, this.lr.mean]]);
+    const joined = uPlot.join([
+      [this.rate.x, this.rate.mean],
+      [this.lr.x, this.lr.mean],
+    ]);
     this.plot.setData(joined);
     this.empty.hidden = this.rate.x.length > 0;
   }

@@ -23,7 +23,8 @@ export function parseAddress(hash = location.hash) {
 
 export function formatAddress({ run = null, sweep = null, tab = "overview", compare = [] }) {
   const parts = [];
-  if (run) parts.push(`run=${run}`); else if (sweep) parts.push(`sweep=${sweep}`);
+  if (run) parts.push(`run=${run}`);
+  else if (sweep) parts.push(`sweep=${sweep}`);
   if (run && tab !== "overview") parts.push(`tab=${tab}`);
   if (compare.length) parts.push(`compare=${compare.join(",")}`);
   return parts.length ? `#${parts.join("&")}` : "";
@@ -33,8 +34,14 @@ export function formatAddress({ run = null, sweep = null, tab = "overview", comp
 // changes announce themselves, an address going back to none does not).
 export function go(changes, show) {
   const hash = formatAddress({ ...parseAddress(), ...changes });
-  if (hash === location.hash) { show(); return; }
-  if (hash) { location.hash = hash; return; }
+  if (hash === location.hash) {
+    show();
+    return;
+  }
+  if (hash) {
+    location.hash = hash;
+    return;
+  }
   history.pushState(null, "", location.pathname + location.search);
   show();
 }

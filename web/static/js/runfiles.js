@@ -16,7 +16,17 @@ export async function exportMetrics(run, epochs, kind) {
   // Every batch loss up to 10,000 of them; longer runs export 10,000 min/max/mean buckets
   // (training_log.json in Files has them all).
   const loss = await api.series(run.id, SERIES.BATCH_LOSS, { points: 10000 });
-  download(`${run.id}-metrics.json`, "application/json",
-    JSON.stringify({ run: { id: run.id, name: run.name, spec: run.spec }, epochs: rows,
-      batch_loss: { total: loss.total, x: loss.x, min: loss.min, max: loss.max, mean: loss.mean } }, null, 1));
+  download(
+    `${run.id}-metrics.json`,
+    "application/json",
+    JSON.stringify(
+      {
+        run: { id: run.id, name: run.name, spec: run.spec },
+        epochs: rows,
+        batch_loss: { total: loss.total, x: loss.x, min: loss.min, max: loss.max, mean: loss.mean },
+      },
+      null,
+      1,
+    ),
+  );
 }

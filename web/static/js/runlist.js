@@ -16,19 +16,26 @@ export class RunList {
     this.nextCursor = null;
     $("status-filter").addEventListener("change", () => this.refresh());
     let timer = null;
-    $("run-search").addEventListener("input", () => { clearTimeout(timer); timer = setTimeout(() => this.refresh(), 250); });
+    $("run-search").addEventListener("input", () => {
+      clearTimeout(timer);
+      timer = setTimeout(() => this.refresh(), 250);
+    });
     $("load-more").addEventListener("click", () => this.loadMore());
     setInterval(() => tickElapsed($("run-list")), 1000);
   }
 
-  query() { return { status: $("status-filter").value, q: $("run-search").value.trim() }; }
+  query() {
+    return { status: $("status-filter").value, q: $("run-search").value.trim() };
+  }
 
   matches(run) {
     const { status, q } = this.query();
     return (!status || run.status === status) && (!q || run.name.toLowerCase().includes(q.toLowerCase()));
   }
 
-  get(id) { return this.runs.get(id); }
+  get(id) {
+    return this.runs.get(id);
+  }
 
   // A run's record (progress copied once a second by its worker) may arrive after the
   // followed run's newer events: it never takes the row back, unless the run moved on
@@ -93,15 +100,22 @@ export class RunList {
   // At most one redraw a second for live progress (a draw renders the whole page of runs).
   drawSoon() {
     if (this.drawTimer) return;
-    this.drawTimer = setTimeout(() => { this.drawTimer = null; this.draw(); }, 1000);
+    this.drawTimer = setTimeout(() => {
+      this.drawTimer = null;
+      this.draw();
+    }, 1000);
   }
 
   draw() {
-    const sorted = [...this.runs.values()].filter((r) => this.matches(r) || r.id === this.selectedId)
+    const sorted = [...this.runs.values()]
+      .filter((r) => this.matches(r) || r.id === this.selectedId)
       .sort((a, b) => b.created_at - a.created_at);
     renderRunList($("run-list"), sorted, {
-      selectedId: this.selectedId, onSelect: this.onSelect, onCancel: (id) => cancelRun(this.runs.get(id)),
-      compared: this.compare, onCompare: (run) => this.onCompare(run),
+      selectedId: this.selectedId,
+      onSelect: this.onSelect,
+      onCancel: (id) => cancelRun(this.runs.get(id)),
+      compared: this.compare,
+      onCompare: (run) => this.onCompare(run),
     });
     $("load-more").hidden = !this.nextCursor;
     tickElapsed($("run-list"));
@@ -110,10 +124,16 @@ export class RunList {
 
 // Cancelling cannot be undone: the page asks first (run list and run header alike).
 export async function cancelRun(run) {
-  const what = run.status === "running" ? "It stops after its current batch; its finished epochs and checkpoints are kept."
-    : "It leaves the queue without training.";
-  if (!await confirmAction(`Cancel “${run.name}”? ${what}`, "Cancel run", "Keep it")) return;
-  try { await api.cancelRun(run.id); } catch (err) { alert(err.message); }
+  const what =
+    run.status === "running"
+      ? "It stops after its current batch; its finished epochs and checkpoints are kept."
+      : "It leaves the queue without training.";
+  if (!(await confirmAction(`Cancel “${run.name}”? ${what}`, "Cancel run", "Keep it"))) return;
+  try {
+    await api.cancelRun(run.id);
+  } catch (err) {
+    alert(err.message);
+  }
 }
 
 // Is progress `a` ({epoch, step}) before `b`?

@@ -35,7 +35,11 @@ export function nextState(state, event) {
 export function headline(state, run) {
   const status = run.status;
   const active = ACTIVE.has(status);
-  const at = position(run, { batches: state.steps ? state.batches : null, steps: state.steps, succeeded: status === "succeeded" });
+  const at = position(run, {
+    batches: state.steps ? state.batches : null,
+    steps: state.steps,
+    succeeded: status === "succeeded",
+  });
   const rate = imagesPerSecond(run, { active, batches: at.batches, steps: at.steps });
   const eta = status === "running" ? etaSeconds(run, at.batches, at.total) : null;
   let progress = `${(at.fraction * 100).toFixed(1)}%`;
@@ -58,21 +62,29 @@ export function headline(state, run) {
 function message(state, run, at) {
   if (run.status === "cancelled") {
     const total = run.spec.epochs;
-    const when = !at.batches || !at.steps ? "before it trained a batch"
-      : at.step === at.steps ? `after epoch ${at.epoch} of ${total}`
-        : `in epoch ${at.epoch} of ${total}, at batch ${at.step} of ${at.steps}`;
+    const when =
+      !at.batches || !at.steps
+        ? "before it trained a batch"
+        : at.step === at.steps
+          ? `after epoch ${at.epoch} of ${total}`
+          : `in epoch ${at.epoch} of ${total}, at batch ${at.step} of ${at.steps}`;
     return `Cancelled ${when}.`;
   }
   if (run.status === "failed") return `Failed: ${run.error || state.message || "see the worker's log"}`;
-  if (run.status === "succeeded" && !state.message) { // opened after the fact: said from the record
+  if (run.status === "succeeded" && !state.message) {
+    // opened after the fact: said from the record
     const best = run.metrics?.[BEST];
-    return `finished ${plural(run.epoch || run.spec.epochs, "epoch")}` + (best != null ? `, best test accuracy ${pct(best)}` : "");
+    return (
+      `finished ${plural(run.epoch || run.spec.epochs, "epoch")}` + (best != null ? `, best test accuracy ${pct(best)}` : "")
+    );
   }
   return state.message;
 }
 
 // The spec line: what the run was asked to do.
 export function specLine(spec) {
-  return `${spec.optimizer} · lr ${spec.lr} · schedule ${spec.schedule} · batch ${spec.batch_size} · ` +
-    `${plural(spec.epochs, "epoch")} · seed ${spec.seed} · ${(spec.train_samples ?? TRAIN_IMAGES).toLocaleString()} samples`;
+  return (
+    `${spec.optimizer} · lr ${spec.lr} · schedule ${spec.schedule} · batch ${spec.batch_size} · ` +
+    `${plural(spec.epochs, "epoch")} · seed ${spec.seed} · ${(spec.train_samples ?? TRAIN_IMAGES).toLocaleString()} samples`
+  );
 }

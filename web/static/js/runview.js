@@ -35,15 +35,20 @@ export class RunView {
     this.accChart = new AccuracyChart($("acc-chart"));
     this.rateChart = new RateChart($("rate-chart"));
     this.layers = new LayersView($("layers"), $("layers-kind"));
-    this.filters = new FiltersView($("filters"), $("filters-slider"), $("filters-epoch"),
-      { readout: $("filters-readout"), scaleMin: $("filters-min"), scaleMax: $("filters-max") });
+    this.filters = new FiltersView($("filters"), $("filters-slider"), $("filters-epoch"), {
+      readout: $("filters-readout"),
+      scaleMin: $("filters-min"),
+      scaleMax: $("filters-max"),
+    });
     this.digit = new DigitPanel(() => this.run());
     this.forkEpochs = [];
-    this.fork = new ForkDialog({ onForked: (parent, child) => {
-      this.list.put(child);
-      this.list.put({ id: parent.id, children: [...(parent.children || []), child.id] });
-      this.onOpenRun(child.id);
-    } });
+    this.fork = new ForkDialog({
+      onForked: (parent, child) => {
+        this.list.put(child);
+        this.list.put({ id: parent.id, children: [...(parent.children || []), child.id] });
+        this.onOpenRun(child.id);
+      },
+    });
     this.bind();
   }
 
@@ -60,7 +65,9 @@ export class RunView {
     });
   }
 
-  run() { return this.list.get(this.id); }
+  run() {
+    return this.list.get(this.id);
+  }
 
   open(id) {
     this.id = id;
@@ -74,7 +81,10 @@ export class RunView {
     return this.load(id);
   }
 
-  close() { this.id = null; this.follower.stop(); }
+  close() {
+    this.id = null;
+    this.follower.stop();
+  }
 
   // Open from the series, then follow the live tail from the series' last_seq. Also
   // called when the follower falls too far behind.
@@ -94,9 +104,11 @@ export class RunView {
     let curves, detail;
     try {
       [curves, detail] = await Promise.all([
-        Promise.all(CURVES.map((name) => api.series(id, name, name === SERIES.BATCH_LOSS ? { points: POINTS.run } : {})))
-          .then((loaded) => Object.fromEntries(CURVES.map((name, i) => [name, loaded[i]]))),
-        api.epochs(id)]);
+        Promise.all(CURVES.map((name) => api.series(id, name, name === SERIES.BATCH_LOSS ? { points: POINTS.run } : {}))).then(
+          (loaded) => Object.fromEntries(CURVES.map((name, i) => [name, loaded[i]])),
+        ),
+        api.epochs(id),
+      ]);
     } catch (err) {
       if (ticket === this.opening) $("run-message").textContent = `could not load the run's history: ${err.message}`;
       return;
@@ -115,8 +127,11 @@ export class RunView {
     // from the first x (a run's batches are contiguous from its start, or from a fork's).
     const loss = curves[SERIES.BATCH_LOSS];
     const last = loss.x.length ? Math.max(loss.x[loss.x.length - 1], loss.x[0] + loss.total - 1) : 0;
-    this.state = openState(id, { batches: last, steps: loss.steps_per_epoch || 0,
-      lastEpoch: detail.epochs[detail.epochs.length - 1] ?? null });
+    this.state = openState(id, {
+      batches: last,
+      steps: loss.steps_per_epoch || 0,
+      lastEpoch: detail.epochs[detail.epochs.length - 1] ?? null,
+    });
     if (loss.total) this.showModel();
     this.drawHeader();
     this.drawAncestor(id, ticket, curves[SERIES.BATCH_LOSS].steps_per_epoch);
@@ -127,8 +142,10 @@ export class RunView {
   async drawAncestor(id, ticket, steps) {
     const run = this.run();
     if (!run?.parent_run_id) return;
-    const [loss, acc] = await Promise.all([api.series(run.parent_run_id, SERIES.BATCH_LOSS, { points: POINTS.run }),
-      api.series(run.parent_run_id, SERIES.TEST_ACCURACY)]).catch(() => [null, null]);
+    const [loss, acc] = await Promise.all([
+      api.series(run.parent_run_id, SERIES.BATCH_LOSS, { points: POINTS.run }),
+      api.series(run.parent_run_id, SERIES.TEST_ACCURACY),
+    ]).catch(() => [null, null]);
     if (!loss || ticket !== this.opening) return;
     const perEpoch = steps || this.lossChart.stepsPerEpoch || loss.steps_per_epoch;
     if (!this.lossChart.stepsPerEpoch) this.lossChart.stepsPerEpoch = perEpoch;
@@ -167,8 +184,10 @@ export class RunView {
     $("fork-run").hidden = !(run.epoch >= 1 || this.current.epochs.size);
     $("run-spec").textContent = specLine(run.spec);
     this.drawLineage(run);
-    $("stat-worker").textContent = run.worker ? `${run.worker} (${run.device})` +
-      (run.peak_gpu_memory_mb != null ? ` · peak ${Math.round(run.peak_gpu_memory_mb)} MiB GPU` : "") : MISSING;
+    $("stat-worker").textContent = run.worker
+      ? `${run.worker} (${run.device})` +
+        (run.peak_gpu_memory_mb != null ? ` · peak ${Math.round(run.peak_gpu_memory_mb)} MiB GPU` : "")
+      : MISSING;
     $("progress-bar").style.width = `${(h.fraction * 100).toFixed(1)}%`;
     $("progress-text").textContent = h.progress;
     $("stat-epoch").textContent = h.epoch;
@@ -181,7 +200,9 @@ export class RunView {
     this.rateChart.setWaiting(ended ? "no batches were trained" : WAITING_FOR_BATCHES);
     this.accChart.setWaiting(ended ? "no epoch finished" : WAITING_FOR_EPOCHS);
     // The worker names a fork's parent by id: say its name.
-    $("run-message").textContent = run.parent_run_id ? h.message.replaceAll(run.parent_run_id, `“${this.nameOf(run.parent_run_id)}”`) : h.message;
+    $("run-message").textContent = run.parent_run_id
+      ? h.message.replaceAll(run.parent_run_id, `“${this.nameOf(run.parent_run_id)}”`)
+      : h.message;
   }
 
   // A run named by its name: from the list, or fetched once (a parent on another page).
@@ -189,21 +210,45 @@ export class RunView {
     const known = this.list.get(id)?.name ?? this.names.get(id);
     if (known != null) return known;
     this.names.set(id, id.slice(0, 8));
-    api.getRun(id).then((r) => { this.names.set(id, r.name); this.drawHeader(); }).catch(() => {});
+    api
+      .getRun(id)
+      .then((r) => {
+        this.names.set(id, r.name);
+        this.drawHeader();
+      })
+      .catch(() => {});
     return this.names.get(id);
   }
 
   drawLineage(run) {
     const parts = [];
-    const link = (id, text) => el("a", { href: `#run=${id}`, "data-run-id": id, onclick: (e) => { e.preventDefault(); this.onOpenRun(id); } }, text);
+    const link = (id, text) =>
+      el(
+        "a",
+        {
+          href: `#run=${id}`,
+          "data-run-id": id,
+          onclick: (e) => {
+            e.preventDefault();
+            this.onOpenRun(id);
+          },
+        },
+        text,
+      );
     if (run.parent_run_id) {
-      parts.push(`forked at epoch ${run.forked_from_epoch} from `, link(run.parent_run_id, this.nameOf(run.parent_run_id)),
-        " (its curve, dimmed, up to the fork)");
+      parts.push(
+        `forked at epoch ${run.forked_from_epoch} from `,
+        link(run.parent_run_id, this.nameOf(run.parent_run_id)),
+        " (its curve, dimmed, up to the fork)",
+      );
     }
     if (run.children?.length) {
       if (parts.length) parts.push(" · ");
       parts.push(`forks: `);
-      run.children.forEach((id, i) => { if (i) parts.push(", "); parts.push(link(id, this.nameOf(id))); });
+      run.children.forEach((id, i) => {
+        if (i) parts.push(", ");
+        parts.push(link(id, this.nameOf(id)));
+      });
     }
     $("run-lineage").replaceChildren(...parts);
     $("run-lineage").hidden = !parts.length;
@@ -235,14 +280,27 @@ export class RunView {
           this.accChart.truncate(epoch);
           if (this.lossChart.stepsPerEpoch) this.rateChart.truncate(epoch * this.lossChart.stepsPerEpoch);
         }
-        if (this.run()) { this.list.put({ id: event.run_id, status: event.status }); this.list.draw(); }
-        if (!ACTIVE.has(event.status)) { this.refreshArtifacts(); this.refreshInside(); }
+        if (this.run()) {
+          this.list.put({ id: event.run_id, status: event.status });
+          this.list.draw();
+        }
+        if (!ACTIVE.has(event.status)) {
+          this.refreshArtifacts();
+          this.refreshInside();
+        }
         break;
       case EVENT.PROGRESS:
         observe(event.run_id, event.ts, this.state.batches, event.images_per_sec, { fromEvents: true });
         // The list's row of this run moves with the header (one ETA, one position).
-        this.list.put({ id: event.run_id, progress: { epoch: event.epoch, step: event.step,
-          steps_per_epoch: event.steps_per_epoch, images_per_sec: event.images_per_sec } });
+        this.list.put({
+          id: event.run_id,
+          progress: {
+            epoch: event.epoch,
+            step: event.step,
+            steps_per_epoch: event.steps_per_epoch,
+            images_per_sec: event.images_per_sec,
+          },
+        });
         this.list.drawSoon();
         cur.recent.push(event);
         if (cur.recent.length > 300) cur.recent.splice(0, 100);
@@ -271,14 +329,22 @@ export class RunView {
     const id = this.id;
     if (this.modelShown || Date.now() < this.modelRetryAt) return;
     this.modelShown = true;
-    api.modelSummary(id).then((s) => id === this.id && renderModelSummary($("model-summary"), s))
+    api
+      .modelSummary(id)
+      .then((s) => id === this.id && renderModelSummary($("model-summary"), s))
       .catch(() => {
         if (id !== this.id) return;
         this.modelShown = false;
         this.modelRetryAt = Date.now() + MODEL_RETRY_MS;
-        if (!ACTIVE.has(this.run()?.status) && this.state?.batches > 0) { // it trained, yet no summary
-          $("model-summary").replaceChildren(el("p", { class: "muted" },
-            "No model summary: the files its worker wrote cannot be reached from this web tier (see ARTIFACTS_URL)."));
+        if (!ACTIVE.has(this.run()?.status) && this.state?.batches > 0) {
+          // it trained, yet no summary
+          $("model-summary").replaceChildren(
+            el(
+              "p",
+              { class: "muted" },
+              "No model summary: the files its worker wrote cannot be reached from this web tier (see ARTIFACTS_URL).",
+            ),
+          );
         }
       });
   }
@@ -307,14 +373,19 @@ export class RunView {
     const files = await api.listArtifacts(id).catch(() => []);
     if (id !== this.id) return;
     // Epoch states (state-epoch-NNN.pt) are where a fork can start.
-    this.forkEpochs = files.map((f) => /^state-epoch-(\d+)\.pt$/.exec(f.name)).filter(Boolean).map((m) => Number(m[1]));
-    $("artifacts").replaceChildren(...files.map((f) => {
-      const a = el("a", { href: `/api/runs/${id}/artifacts/${encodeURIComponent(f.name)}` }, f.name);
-      a.addEventListener("click", (e) => {
-        e.preventDefault();
-        api.downloadArtifact(id, f.name).catch((err) => alert(err.message));
-      });
-      return el("li", {}, a, ` (${(f.size / 1024).toFixed(1)} KiB)`);
-    }));
+    this.forkEpochs = files
+      .map((f) => /^state-epoch-(\d+)\.pt$/.exec(f.name))
+      .filter(Boolean)
+      .map((m) => Number(m[1]));
+    $("artifacts").replaceChildren(
+      ...files.map((f) => {
+        const a = el("a", { href: `/api/runs/${id}/artifacts/${encodeURIComponent(f.name)}` }, f.name);
+        a.addEventListener("click", (e) => {
+          e.preventDefault();
+          api.downloadArtifact(id, f.name).catch((err) => alert(err.message));
+        });
+        return el("li", {}, a, ` (${(f.size / 1024).toFixed(1)} KiB)`);
+      }),
+    );
   }
 }

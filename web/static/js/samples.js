@@ -33,17 +33,29 @@ export class SamplesView {
     this.epochs.set(event.epoch, event);
     this.slider.max = String(Math.max(...this.epochs.keys()));
     this.slider.disabled = this.epochs.size < 2;
-    if (following) { this.slider.value = this.slider.max; this.show(Number(this.slider.max)); }
+    if (following) {
+      this.slider.value = this.slider.max;
+      this.show(Number(this.slider.max));
+    }
   }
 
   sprite(runId, name) {
     const key = `${runId}/${name}`;
     if (!this.sprites.has(key)) {
-      this.sprites.set(key, api.artifactUrl(runId, name).then((url) => {
-        const img = new Image();
-        img.src = url;
-        return img.decode().then(() => img);
-      }).catch((err) => { this.sprites.delete(key); throw err; }));
+      this.sprites.set(
+        key,
+        api
+          .artifactUrl(runId, name)
+          .then((url) => {
+            const img = new Image();
+            img.src = url;
+            return img.decode().then(() => img);
+          })
+          .catch((err) => {
+            this.sprites.delete(key);
+            throw err;
+          }),
+      );
     }
     return this.sprites.get(key);
   }
@@ -82,9 +94,19 @@ export function renderSamples(container, items, sprite = null) {
     const canvas = el("canvas", { width: "28", height: "28", "aria-hidden": "true" });
     drawDigit(canvas, item, sprite);
     const wrong = item.pred !== item.label;
-    container.append(el("figure", { class: `sample ${wrong ? "wrong" : ""}`, "data-pred": item.pred, "data-label": item.label,
-      "data-index": item.index ?? "", title: "click: this image's feature maps (finished runs)" },
-      canvas,
-      el("figcaption", {}, `pred ${item.pred} (${Math.round(item.confidence * 100)}%)`, el("br"), `true ${item.label}`)));
+    container.append(
+      el(
+        "figure",
+        {
+          class: `sample ${wrong ? "wrong" : ""}`,
+          "data-pred": item.pred,
+          "data-label": item.label,
+          "data-index": item.index ?? "",
+          title: "click: this image's feature maps (finished runs)",
+        },
+        canvas,
+        el("figcaption", {}, `pred ${item.pred} (${Math.round(item.confidence * 100)}%)`, el("br"), `true ${item.label}`),
+      ),
+    );
   }
 }

@@ -13,8 +13,10 @@ const MEMBER_COLOURS = ["#1f5fbf", "#d33682", "#2aa198", "#b58900", "#6c71c4", "
 // The run's objective per epoch: [[epoch, value], ...] in epoch order (accuracy in %).
 export function objectiveCurve(run, objective) {
   const scale = objective === "test_accuracy" ? 100 : 1;
-  return Object.entries(run[BY_EPOCH[objective]] || {}).filter(([, v]) => v != null)
-    .map(([e, v]) => [Number(e), v * scale]).sort((a, b) => a[0] - b[0]);
+  return Object.entries(run[BY_EPOCH[objective]] || {})
+    .filter(([, v]) => v != null)
+    .map(([e, v]) => [Number(e), v * scale])
+    .sort((a, b) => a[0] - b[0]);
 }
 
 // A trial's result: its best objective over the epochs it trained (null: none yet).
@@ -28,9 +30,11 @@ export function trialValue(run, objective) {
 // (the sum of every ended trial's training time) when it ended.
 export function bestSoFar(sweep) {
   const maximise = sweep.objective === "test_accuracy";
-  const ended = sweep.runs.filter((r) => r.finished_at && r.started_at && trialValue(r, sweep.objective) != null)
+  const ended = sweep.runs
+    .filter((r) => r.finished_at && r.started_at && trialValue(r, sweep.objective) != null)
     .sort((a, b) => a.finished_at - b.finished_at);
-  let best = null, gpu = 0;
+  let best = null,
+    gpu = 0;
   return ended.map((run, i) => {
     const value = trialValue(run, sweep.objective);
     best = best == null || (maximise ? value > best : value < best) ? value : best;
@@ -46,7 +50,10 @@ export class SearchPanel {
     this.onStarted = onStarted;
     this.plot = null;
     this.axis = "trials";
-    $("search-x").addEventListener("change", (e) => { this.axis = e.target.value; if (this.sweep) this.drawBest(); });
+    $("search-x").addEventListener("change", (e) => {
+      this.axis = e.target.value;
+      if (this.sweep) this.drawBest();
+    });
     $("search-best-run").addEventListener("click", () => this.startBest());
   }
 
@@ -64,14 +71,19 @@ export class SearchPanel {
   drawSummary() {
     const s = this.sweep;
     const goal = s.objective === "test_accuracy" ? "test accuracy, maximised" : "test loss, minimised";
-    const pruner = s.pruner?.type && s.pruner.type !== "none"
-      ? ` · pruner ${s.pruner.type}${s.pruner.type === "median" ? "" : ` (η ${s.pruner.eta}, first rung at epoch ${s.pruner.min_epochs})`}` : "";
-    const budget = s.method === "pbt"
-      ? `population ${s.population}, a generation every ${plural(s.interval, "epoch")}`
-      : `${s.proposals.length} of ${plural(s.trials, "trial")} proposed`;
+    const pruner =
+      s.pruner?.type && s.pruner.type !== "none"
+        ? ` · pruner ${s.pruner.type}${s.pruner.type === "median" ? "" : ` (η ${s.pruner.eta}, first rung at epoch ${s.pruner.min_epochs})`}`
+        : "";
+    const budget =
+      s.method === "pbt"
+        ? `population ${s.population}, a generation every ${plural(s.interval, "epoch")}`
+        : `${s.proposals.length} of ${plural(s.trials, "trial")} proposed`;
     const stopped = s.runs.filter((r) => r.stopped_early).length;
-    this.$("search-summary").textContent = `${s.method} · ${budget} · ${goal}${pruner}` +
-      ` · at most ${s.parallelism ?? "one per live worker"} in flight` + (stopped ? ` · ${stopped} stopped early` : "");
+    this.$("search-summary").textContent =
+      `${s.method} · ${budget} · ${goal}${pruner}` +
+      ` · at most ${s.parallelism ?? "one per live worker"} in flight` +
+      (stopped ? ` · ${stopped} stopped early` : "");
     const best = s.runs.find((r) => r.id === s.best_run_id);
     const button = this.$("search-best-run");
     button.hidden = !best;
@@ -85,22 +97,34 @@ export class SearchPanel {
     this.plot?.destroy();
     this.plot = null;
     holder.replaceChildren();
-    if (!points.length) { holder.append(el("p", { class: "muted" }, "No trial has ended yet.")); return; }
+    if (!points.length) {
+      holder.append(el("p", { class: "muted" }, "No trial has ended yet."));
+      return;
+    }
     const x = points.map((p) => (this.axis === "gpu" ? p.gpu / 60 : p.n));
     const unit = s.objective === "test_accuracy" ? "test accuracy %" : "test loss";
     const pruned = points.map((p) => (p.run.stopped_early ? p.value : null));
     const kept = points.map((p) => (p.run.stopped_early ? null : p.value));
-    this.plot = new uPlot({
-      width: Math.max(280, holder.clientWidth || 600), height: 220, legend: { show: false }, // the note below says it
-      scales: { x: { time: false } },
-      axes: [{ label: this.axis === "gpu" ? "GPU time, minutes (ended trials)" : "trials ended" }, { label: unit }],
-      series: [{ label: this.axis === "gpu" ? "min" : "trial" },
-        { label: "best so far", stroke: "#e0a800", width: 2, paths: uPlot.paths.stepped({ align: 1 }) },
-        { label: "trial", stroke: "#1f5fbf", width: 0, points: { size: 7, fill: "#1f5fbf" } },
-        { label: "stopped early", stroke: "#c0392b", width: 0, points: { size: 7, fill: "#fff", stroke: "#c0392b" } }],
-    }, [x, points.map((p) => p.best), kept, pruned], holder);
+    this.plot = new uPlot(
+      {
+        width: Math.max(280, holder.clientWidth || 600),
+        height: 220,
+        legend: { show: false }, // the note below says it
+        scales: { x: { time: false } },
+        axes: [{ label: this.axis === "gpu" ? "GPU time, minutes (ended trials)" : "trials ended" }, { label: unit }],
+        series: [
+          { label: this.axis === "gpu" ? "min" : "trial" },
+          { label: "best so far", stroke: "#e0a800", width: 2, paths: uPlot.paths.stepped({ align: 1 }) },
+          { label: "trial", stroke: "#1f5fbf", width: 0, points: { size: 7, fill: "#1f5fbf" } },
+          { label: "stopped early", stroke: "#c0392b", width: 0, points: { size: 7, fill: "#fff", stroke: "#c0392b" } },
+        ],
+      },
+      [x, points.map((p) => p.best), kept, pruned],
+      holder,
+    );
     const last = points[points.length - 1];
-    this.$("search-best-note").textContent = `Line: the best so far; dots: each trial's best (hollow red: stopped early). ` +
+    this.$("search-best-note").textContent =
+      `Line: the best so far; dots: each trial's best (hollow red: stopped early). ` +
       `Best ${last.best.toFixed(s.objective === "test_accuracy" ? 2 : 4)}` +
       `${s.objective === "test_accuracy" ? "%" : ""} after ${plural(last.n, "ended trial")} and ${formatDuration(last.gpu)} of training.`;
   }
@@ -109,16 +133,30 @@ export class SearchPanel {
     const shares = this.sweep.importance;
     const holder = this.$("search-importance");
     if (!shares || !Object.keys(shares).length) {
-      holder.replaceChildren(el("p", { class: "muted" }, this.sweep.method === "pbt"
-        ? "Importance is not estimated for pbt (its settings change along each member)."
-        : "Importance comes once four trials have finished (and the space has two fields or more)."));
+      holder.replaceChildren(
+        el(
+          "p",
+          { class: "muted" },
+          this.sweep.method === "pbt"
+            ? "Importance is not estimated for pbt (its settings change along each member)."
+            : "Importance comes once four trials have finished (and the space has two fields or more).",
+        ),
+      );
       return;
     }
-    holder.replaceChildren(...Object.entries(shares).sort((a, b) => b[1] - a[1]).map(([name, share]) =>
-      el("div", { class: "bar-row", "data-field": name },
-        el("span", { class: "bar-label" }, name),
-        el("span", { class: "bar" }, el("span", { class: "bar-fill", style: `width: ${(share * 100).toFixed(1)}%` })),
-        el("span", { class: "bar-value" }, `${(share * 100).toFixed(0)}%`))));
+    holder.replaceChildren(
+      ...Object.entries(shares)
+        .sort((a, b) => b[1] - a[1])
+        .map(([name, share]) =>
+          el(
+            "div",
+            { class: "bar-row", "data-field": name },
+            el("span", { class: "bar-label" }, name),
+            el("span", { class: "bar" }, el("span", { class: "bar-fill", style: `width: ${(share * 100).toFixed(1)}%` })),
+            el("span", { class: "bar-value" }, `${(share * 100).toFixed(0)}%`),
+          ),
+        ),
+    );
   }
 
   // PBT: every run a curve (objective against epoch), starting where it forked; a branch
@@ -131,26 +169,37 @@ export class SearchPanel {
     const byId = new Map(s.runs.map((r) => [r.id, r]));
     const proposals = new Map(s.proposals.map((p) => [p.run_id, p]));
     const epochs = Number(s.base?.epochs ?? 10);
-    const curves = s.runs.map((run) => ({ run, points: objectiveCurve(run, s.objective), proposal: proposals.get(run.id) }))
+    const curves = s.runs
+      .map((run) => ({ run, points: objectiveCurve(run, s.objective), proposal: proposals.get(run.id) }))
       .filter((c) => c.proposal);
     const values = curves.flatMap((c) => c.points.map(([, v]) => v));
     const svg = el("svg", {});
     holder.replaceChildren(el("h4", {}, "Population: each member's runs, and where one forked from another"), svg);
     if (!values.length) return;
-    const w = Math.max(300, holder.clientWidth || 600), h = 240, pad = 40;
-    const lo = Math.min(...values), hi = Math.max(...values);
+    const w = Math.max(300, holder.clientWidth || 600),
+      h = 240,
+      pad = 40;
+    const lo = Math.min(...values),
+      hi = Math.max(...values);
     const X = (e) => pad + (w - 2 * pad) * (e / epochs);
-    const Y = (v) => h - pad - (h - 2 * pad) * ((v - lo) / ((hi - lo) || 1));
+    const Y = (v) => h - pad - (h - 2 * pad) * ((v - lo) / (hi - lo || 1));
     const ns = "http://www.w3.org/2000/svg";
-    const make = (tag, attrs) => { const n = document.createElementNS(ns, tag); for (const [k, v] of Object.entries(attrs)) n.setAttribute(k, v); return n; };
+    const make = (tag, attrs) => {
+      const n = document.createElementNS(ns, tag);
+      for (const [k, v] of Object.entries(attrs)) n.setAttribute(k, v);
+      return n;
+    };
     const root = make("svg", { width: w, height: h, role: "img", "aria-label": "PBT lineage" });
     for (let e = 0; e <= epochs; e += 1) {
       root.append(make("line", { x1: X(e), x2: X(e), y1: pad / 2, y2: h - pad, stroke: "#eee" }));
-      const t = make("text", { x: X(e), y: h - pad + 14, "text-anchor": "middle", "font-size": 11 }); t.textContent = e; root.append(t);
+      const t = make("text", { x: X(e), y: h - pad + 14, "text-anchor": "middle", "font-size": 11 });
+      t.textContent = e;
+      root.append(t);
     }
     for (const v of [lo, hi]) {
       const t = make("text", { x: pad - 4, y: Y(v) + (v === lo ? -2 : 8), "text-anchor": "end", "font-size": 11 });
-      t.textContent = s.objective === "test_accuracy" ? `${v.toFixed(1)}%` : v.toFixed(3); root.append(t);
+      t.textContent = s.objective === "test_accuracy" ? `${v.toFixed(1)}%` : v.toFixed(3);
+      root.append(t);
     }
     for (const { run, points, proposal } of curves) {
       const colour = MEMBER_COLOURS[proposal.member % MEMBER_COLOURS.length];
@@ -162,8 +211,14 @@ export class SearchPanel {
         root.append(make("circle", { cx: X(start[0]), cy: Y(start[1]), r: 4, fill: "none", stroke: colour }));
       }
       const path = make("polyline", {
-        points: line.map(([e, v]) => `${X(e)},${Y(v)}`).join(" "), fill: "none", stroke: colour, "stroke-width": 2,
-        "stroke-dasharray": proposal.exploit ? "5 3" : "", class: "lineage-run", "data-run-id": run.id, "data-member": proposal.member,
+        points: line.map(([e, v]) => `${X(e)},${Y(v)}`).join(" "),
+        fill: "none",
+        stroke: colour,
+        "stroke-width": 2,
+        "stroke-dasharray": proposal.exploit ? "5 3" : "",
+        class: "lineage-run",
+        "data-run-id": run.id,
+        "data-member": proposal.member,
       });
       const title = make("title", {});
       title.textContent = `${run.name}${proposal.exploit ? ` (forked from ${parent?.name ?? "a top member"})` : ""}`;
@@ -173,7 +228,13 @@ export class SearchPanel {
       for (const [e, v] of points) root.append(make("circle", { cx: X(e), cy: Y(v), r: 3, fill: colour }));
     }
     svg.replaceWith(root);
-    holder.append(el("p", { class: "muted" }, "Colour: member. Dashed: a run that took a better member's state at a generation's end (exploit) with perturbed settings (explore)."));
+    holder.append(
+      el(
+        "p",
+        { class: "muted" },
+        "Colour: member. Dashed: a run that took a better member's state at a generation's end (exploit) with perturbed settings (explore).",
+      ),
+    );
   }
 
   async startBest() {

@@ -36,7 +36,9 @@ export function observe(runId, t, batch, reported, { fromEvents = false } = {}) 
   track.reported = reported;
 }
 
-export function forget(runId) { tracks.delete(runId); }
+export function forget(runId) {
+  tracks.delete(runId);
+}
 
 // Batches per second over the window, or null before the run has been seen training.
 function batchRate(run) {
@@ -69,8 +71,8 @@ export function imagesPerSecond(run, { active, batches, steps }) {
   const seconds = (run.finished_at ?? 0) - (run.started_at ?? 0);
   // A run that succeeded trained every image of its own epochs, whatever events this page
   // saw; one that stopped early, what its batches say.
-  const images = run.status === "succeeded" ? ownEpochs(run) * (run.spec.train_samples ?? TRAIN_IMAGES)
-    : imagesTrained(run, batches, steps);
+  const images =
+    run.status === "succeeded" ? ownEpochs(run) * (run.spec.train_samples ?? TRAIN_IMAGES) : imagesTrained(run, batches, steps);
   return run.started_at && run.finished_at && seconds > 0 && images ? images / seconds : null;
 }
 
