@@ -196,11 +196,21 @@ def run_epoch(
     stop: StopCheck,
     epoch: int,
 ) -> Outcome | None:
-    """Train, evaluate, checkpoint and announce one epoch; an outcome when the run ends
-    here (stopped, early-stopped, target reached), None to go on."""
+    """One epoch in four steps — train, evaluate, keep, decide; an outcome when the run
+    ends here (stopped, stopped by its sweep, target reached), None to go on."""
     started = time.perf_counter()
     reporter.start_epoch(epoch)
-    if not training.train_epoch(
+    if not _train(run, reporter, epoch):
+        return _stopped(ctx, run, epoch, stop.reason or Stop.CANCELLED)
+    epoch_record, wrong = _evaluate(run, reporter, epoch, started)
+    samples = _keep(ctx, run, epoch, wrong)
+    _announce_epoch(ctx, run.run_id, writer, epoch_record, samples)
+    return _decide(ctx, run, record, epoch, epoch_record["test_accuracy"])
+
+
+def _train(run: Prepared, reporter: ProgressReporter, epoch: int) -> bool:
+    """One pass over the training set; False when the loop was told to stop inside it."""
+    return training.train_epoch(
         run.model,
         run.images,
         run.labels,
@@ -212,8 +222,12 @@ def run_epoch(
         reporter,
         run.scaler,
         run.watch,
-    ):
-        return _stopped(ctx, run, epoch, stop.reason or Stop.CANCELLED)
+    )
+
+
+def _evaluate(run: Prepared, reporter: ProgressReporter, epoch: int, started: float) -> tuple[dict[str, Any], list[int]]:
+    """The epoch's record (losses, accuracy, confusion, lr) added to the run's history,
+    and the indices of the test images it got wrong."""
     metrics = training.evaluate(run.model, run.data.test_x, run.data.test_y, keep_wrong=MISTAKE_COUNT)
     epoch_record = {
         "epoch": epoch,
@@ -228,12 +242,20 @@ def run_epoch(
     run.history["batch_losses"].append(reporter.epoch_losses)
     if run.watch is not None:
         run.history["layers"]["epochs"].append(run.watch.collect(epoch))
+    return epoch_record, metrics["wrong_indices"]
+
+
+def _keep(
+    ctx: WorkerContext, run: Prepared, epoch: int, wrong: list[int]
+) -> tuple[str, list[dict[str, Any]], list[dict[str, Any]]]:
+    """Samples and mistakes (one sprite), the checkpoint, the logs, each put in the
+    artifact store, and the epoch's state kept for forks. Checkpointed before the epoch is
+    announced: a crash in between re-announces it on resume (_replay_missing_epochs)
+    instead of training it twice."""
     samples = training.sample_predictions(run.model, run.data.test_x, run.data.test_y, SAMPLE_COUNT, run.spec["seed"], epoch)
-    mistakes = training.describe_images(run.model, run.data.test_x, run.data.test_y, metrics["wrong_indices"])
+    mistakes = training.describe_images(run.model, run.data.test_x, run.data.test_y, wrong)
     sprite = layout.samples_sprite(epoch)
     checkpoints.save_sprite(run.folder / sprite, [i["image"] for i in samples + mistakes])
-    # Checkpoint before announcing the epoch: a crash in between re-announces it on
-    # resume (see _replay_missing_epochs) instead of training it twice.
     _save_checkpoint(run, epoch)
     _write_logs(run.folder, run.spec, run.history, samples)
     for name in (sprite, layout.TRAINING_LOG, layout.TEST_SAMPLES, layout.LAYER_STATS, layout.CHECKPOINT):
@@ -246,13 +268,16 @@ def run_epoch(
         ctx.settings.keep_checkpoints,
         ctx.settings.checkpoint_budget_mb,
     )
-    _announce_epoch(ctx, run.run_id, writer, epoch_record, (sprite, samples, mistakes))
-    verdict = sweep_verdict(ctx.r, ctx.settings.results_dir, record, epoch, metrics["test_accuracy"])
+    return sprite, samples, mistakes
+
+
+def _decide(ctx: WorkerContext, run: Prepared, record: dict[str, Any], epoch: int, accuracy: float) -> Outcome | None:
+    """After an announced epoch: does the run's sweep stop it, or has it reached its target?"""
+    verdict = sweep_verdict(ctx.r, ctx.settings.results_dir, record, epoch, accuracy)
     if verdict is not None:
-        changes = {**verdict.changes, "stopped_early": verdict.early}
-        return _finished(ctx, run, verdict.message, changes)
+        return _finished(ctx, run, verdict.message, {**verdict.changes, "stopped_early": verdict.early})
     target = run.spec["target_accuracy"]
-    if target is not None and metrics["test_accuracy"] >= target:
+    if target is not None and accuracy >= target:
         return _finished(ctx, run, f"reached target accuracy {target:.2%} after epoch {epoch}")
     return None
 
