@@ -41,7 +41,7 @@ CONNECT_GRACE_SECONDS = 10.0
 
 
 def queued_packets(eio_socket: Any) -> int:
-    return eio_socket.queue.qsize()
+    return int(eio_socket.queue.qsize())
 
 
 def queued_bytes(eio_socket: Any) -> int:

@@ -21,17 +21,20 @@ MEAN, STD = 0.1307, 0.3081  # as worker.data
 def _conv3x3(x: np.ndarray, w: np.ndarray, b: np.ndarray) -> np.ndarray:
     """x [C, H, W], w [O, C, 3, 3] → [O, H, W] with padding 1 (like nn.Conv2d(..., 3, padding=1))."""
     windows = sliding_window_view(np.pad(x, ((0, 0), (1, 1), (1, 1))), (3, 3), axis=(1, 2))
-    return np.einsum("chwij,ocij->ohw", windows, w, optimize=True) + b[:, None, None]
+    out: np.ndarray = np.einsum("chwij,ocij->ohw", windows, w, optimize=True) + b[:, None, None]
+    return out
 
 
 def _maxpool2(x: np.ndarray) -> np.ndarray:
     c, h, w = x.shape
     h2, w2 = h // 2, w // 2  # floor, like nn.MaxPool2d(2)
-    return x[:, : h2 * 2, : w2 * 2].reshape(c, h2, 2, w2, 2).max(axis=(2, 4))
+    out: np.ndarray = x[:, : h2 * 2, : w2 * 2].reshape(c, h2, 2, w2, 2).max(axis=(2, 4))
+    return out
 
 
 def _relu(x: np.ndarray) -> np.ndarray:
-    return np.maximum(x, 0)
+    out: np.ndarray = np.maximum(x, 0)
+    return out
 
 
 def forward(weights: dict[str, np.ndarray], pixels: np.ndarray) -> tuple[np.ndarray, dict[str, np.ndarray]]:

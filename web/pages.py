@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
-from flask import Blueprint, abort, render_template, send_from_directory
+from flask import Blueprint, Response, abort, render_template, send_from_directory
 
 from shared import lifecycle, metrics, search_space, series, spec, sweeps
 from shared.events import EventType
@@ -21,7 +22,7 @@ VENDOR_FILES = {
 }
 
 
-def _field_table(fields) -> list[dict]:
+def _field_table(fields: tuple[spec.Field, ...]) -> list[dict[str, Any]]:
     """What the page's strict forms check each input against (shared.spec's own bounds)."""
     keys = ("name", "kind", "low", "high", "exclusive_low", "nullable", "choices", "placeholder")
     return [{k: getattr(f, k) for k in keys} for f in fields]
@@ -68,7 +69,7 @@ def api_docs() -> str:
 
 
 @pages.get("/vendor/<name>")
-def vendor(name: str):
+def vendor(name: str) -> Response:
     relative = VENDOR_FILES.get(name)
     if relative is None or not (NODE_MODULES / relative).is_file():
         abort(404)

@@ -94,7 +94,7 @@ class Relay:
     def _loop(self) -> None:
         backoff = Backoff()
         while self.running:
-            pubsub = self.r.pubsub(ignore_subscribe_messages=True)
+            pubsub = self.r.pubsub(ignore_subscribe_messages=True)  # type: ignore[no-untyped-call]
             try:
                 pubsub.psubscribe(keys.RUN_EVENTS_PATTERN)
                 pubsub.subscribe(keys.RUN_UPDATES_CHANNEL)

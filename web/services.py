@@ -4,7 +4,7 @@ accessor (instead of string keys in ``app.extensions`` looked up in each module)
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 import redis
 from celery import Celery
@@ -46,8 +46,8 @@ def install(app: Flask, services: Services) -> None:
 
 def services() -> Services:
     """The current app's services (inside a request or an app context)."""
-    return current_app.extensions[KEY]
+    return cast(Services, current_app.extensions[KEY])
 
 
 def of(app: Flask) -> Services:
-    return app.extensions[KEY]
+    return cast(Services, app.extensions[KEY])

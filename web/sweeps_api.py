@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from flask import Blueprint, Response, jsonify
 
 from shared import lifecycle
@@ -52,7 +54,7 @@ def list_sweeps() -> Response:
     return jsonify({"sweeps": [public_sweep(summarize(s, store.run_records(s))) for s in store.recent()]})
 
 
-def _get(sweep_id: str) -> dict:
+def _get(sweep_id: str) -> dict[str, Any]:
     sweep = _sweeps().get(sweep_id)
     if sweep is None:
         raise ApiError(404, f"no sweep with id {sweep_id!r}")

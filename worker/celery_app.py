@@ -13,6 +13,7 @@ so this module imports nothing of the worker's.
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from celery import Celery
 from celery.signals import celeryd_after_setup
@@ -28,7 +29,7 @@ app.conf.update(CELERY_CONFIG, task_default_queue=keys.QUEUE_ANY)
 
 
 @celeryd_after_setup.connect
-def _consume_gpu_queue(sender, instance, **_kwargs) -> None:
+def _consume_gpu_queue(sender: Any, instance: Any, **_kwargs: Any) -> None:
     """Workers that train on a GPU also take runs that require one."""
     from worker.context import pick_device
 

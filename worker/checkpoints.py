@@ -40,14 +40,15 @@ def save_checkpoint(
         # fp16 training: the loss scale it has settled on, so a resume does not re-learn it.
         "scaler": scaler.state_dict() if scaler is not None else None,
     }
-    if torch.cuda.is_initialized():
+    if torch.cuda.is_initialized():  # type: ignore[no-untyped-call]
         state["rng_cuda"] = torch.cuda.get_rng_state_all()
     atomic_write(path, lambda f: torch.save(state, f), binary=True)
 
 
 def load_checkpoint(path: Path, device: torch.device) -> dict[str, Any]:
     """Tensors only (``weights_only=True``): a checkpoint cannot run code when loaded."""
-    return torch.load(path, map_location=device, weights_only=True)
+    state: dict[str, Any] = torch.load(path, map_location=device, weights_only=True)
+    return state
 
 
 def restore(

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
@@ -351,11 +352,11 @@ class RecordProgress:
 
     INTERVAL = 1.0
 
-    def __init__(self, ctx: WorkerContext, run_id: str, emit):
+    def __init__(self, ctx: WorkerContext, run_id: str, emit: Callable[..., dict[str, Any]]):
         self.ctx, self.run_id, self.emit = ctx, run_id, emit
         self.last = 0.0
 
-    def __call__(self, type_: EventType, **fields: Any):
+    def __call__(self, type_: EventType, **fields: Any) -> dict[str, Any]:
         event = self.emit(type_, **fields)
         now = time.monotonic()
         if type_ is EventType.PROGRESS and now - self.last >= self.INTERVAL:
@@ -368,7 +369,7 @@ class RecordProgress:
         return event
 
 
-def _save_final(ctx: WorkerContext, run_id: str, folder, model) -> None:
+def _save_final(ctx: WorkerContext, run_id: str, folder: Path, model: torch.nn.Module) -> None:
     checkpoints.save_weights(folder / layout.FINAL_WEIGHTS, model)
     checkpoints.save_weights_npz(folder / layout.FINAL_WEIGHTS_NPZ, model)
     for name in (layout.FINAL_WEIGHTS, layout.FINAL_WEIGHTS_NPZ):
@@ -379,7 +380,7 @@ def _save_final(ctx: WorkerContext, run_id: str, folder, model) -> None:
 STORE_ATTEMPTS = 4
 
 
-def _store(ctx: WorkerContext, run_id: str, folder, name: str) -> None:
+def _store(ctx: WorkerContext, run_id: str, folder: Path, name: str) -> None:
     """Put ``folder/name`` (just written) in the artifact store, with backoff; a store
     that stays away fails the run (its checkpoint would be lost to a resume)."""
     for attempt in attempts(STORE_ATTEMPTS):
@@ -447,7 +448,7 @@ def _replay_missing_epochs(
             _announce_epoch(ctx, run_id, writer, epoch_record, None)
 
 
-def _write_logs(folder, spec, history, samples) -> None:
+def _write_logs(folder: Path, spec: dict[str, Any], history: dict[str, Any], samples: list[dict[str, Any]]) -> None:
     """training_log.json (spec, epochs, batch losses), layers.json (weights and gradients
     per epoch, served by GET /api/runs/<id>/layers) and test_samples.json."""
     log_part = {k: v for k, v in history.items() if k != "layers"}

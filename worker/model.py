@@ -25,4 +25,5 @@ class Net(nn.Module):
         x = F.max_pool2d(F.relu(self.conv3(x)), 2)
         x = F.relu(self.conv4(x))
         x = F.relu(self.fc1(torch.flatten(x, 1)))
-        return self.fc2(x)
+        out: torch.Tensor = self.fc2(x)
+        return out

@@ -66,7 +66,7 @@ def stop_worker() -> None:
 
 
 @app.task(name=keys.TRAIN_TASK, bind=True)
-def train_run(self, run_id: str) -> str | None:
+def train_run(self: Any, run_id: str) -> str | None:
     """Train one run (the spec is in its run record)."""
     ctx = start_worker(self.request.hostname)
     presence = _presence
