@@ -112,15 +112,17 @@ def next_generation(sweep: dict[str, Any], records: dict[str, dict[str, Any]]) -
     ranked = sorted(members, key=worst_first)
     cut = max(1, int(len(ranked) * QUANTILE))
     bottom, top = ranked[:cut], [p for p in ranked[-cut:] if scores[p["run_id"]] is not None]
+    if not top:
+        return []  # no member reached the epoch (all failed or were cancelled): the search ends
     out = []
     for member in members:
-        exploit = member in bottom and bool(top) and member not in top
+        # The bottom quarter, and any member with no state at this epoch (its run failed or
+        # was cancelled), take a top member's state: every member goes on.
+        exploit = (member in bottom or scores[member["run_id"]] is None) and member not in top
         if exploit:
             rng = random.Random(f"{sweep.get('seed') or 0}:{member['run_id']}:{epoch}")
             parent = rng.choice(top)
             params = perturb(parent["params"], sweep["space"], rng)
-        elif scores[member["run_id"]] is None:
-            continue  # failed with no state at this epoch and nobody to copy: the member ends
         else:
             parent, params = member, member["params"]
         out.append(

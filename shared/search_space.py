@@ -145,7 +145,7 @@ def parse_space(space: Any, sweepable: tuple[str, ...], method: str, errors: dic
         if isinstance(parsed, str):
             errors[where] = parsed
         elif method == "grid" and isinstance(parsed, dict) and grid_values(parsed) is None:
-            errors[where] = "a grid needs values: a list, or an int range with a step"
+            errors[where] = "a grid needs values: a list, or a range with a step"
         else:
             out[key] = parsed
     return out
@@ -155,11 +155,21 @@ def _choices(field: Field, values: list[Any]) -> list[Any] | str:
     if not 1 <= len(values) <= MAX_CHOICES:
         return f"choices must list 1 to {MAX_CHOICES} values"
     for value in values:
-        if value is None or (problem := field.check(value)) is not None:
-            return f"choice {value!r}: {problem or 'must not be null'}"
-    if len({repr(v) for v in values}) != len(values):
+        if value is None:
+            return "a choice must not be null"
+        if (problem := field.check(value)) is not None:
+            return f"choice {str(value)[:40]!r}: {problem}"
+    values = [_typed(field, v) for v in values]
+    if len(set(values)) != len(values):  # 50 and 50.0 are one value
         return "choices must not repeat"
-    return list(values)
+    return values
+
+
+def _typed(field: Field, value: Any) -> Any:
+    """A checked value as the spec stores it: an int field's 3.0 is 3, a number field's 3 is 3.0."""
+    if field.kind == "int":
+        return int(value)
+    return float(value) if field.kind == "number" else value
 
 
 def _range(field: Field, how: Any) -> dict[str, Any] | str:
@@ -169,8 +179,11 @@ def _range(field: Field, how: Any) -> dict[str, Any] | str:
         return "must be {min, max} with optional log or step, or a list of choices"
     lo, hi, log, step = how["min"], how["max"], how.get("log", False), how.get("step")
     for end, value in (("min", lo), ("max", hi)):
-        if value is None or (problem := field.check(value)) is not None:
-            return f"{end}: {problem or 'must not be null'}"
+        if value is None:
+            return f"{end} must not be null"
+        if (problem := field.check(value)) is not None:
+            return f"{end}: {problem}"
+    lo, hi = _typed(field, lo), _typed(field, hi)
     if lo >= hi:
         return f"empty range: min ({lo}) must be less than max ({hi})"
     if not isinstance(log, bool):
@@ -179,9 +192,7 @@ def _range(field: Field, how: Any) -> dict[str, Any] | str:
         return "a log range cannot reach 0 or below: min must be more than 0"
     if step is not None and (problem := _step_problem(field, lo, hi, step, log)):
         return problem
-    if field.kind == "int" and not (isinstance(lo, int) and isinstance(hi, int)):
-        return "min and max must be integers"
-    return {"min": lo, "max": hi, "log": log, "step": step}
+    return {"min": lo, "max": hi, "log": log, "step": None if step is None else _typed(field, step)}
 
 
 def _step_problem(field: Field, lo: float, hi: float, step: Any, log: bool) -> str | None:
@@ -190,6 +201,8 @@ def _step_problem(field: Field, lo: float, hi: float, step: Any, log: bool) -> s
     integral = field.kind == "int"
     if isinstance(step, bool) or not isinstance(step, int if integral else (int, float)) or not step > 0:
         return f"step must be a positive {'integer' if integral else 'number'}"
+    if not math.isfinite(step) or step > hi - lo:
+        return f"step must be at most max - min ({hi - lo:g})"
     steps = (hi - lo) / step
     if not math.isfinite(steps) or steps > 1e6:
         return f"step must be at least a millionth of max - min ({hi - lo:g})"
@@ -199,12 +212,16 @@ def _step_problem(field: Field, lo: float, hi: float, step: Any, log: bool) -> s
 
 
 def grid_values(how: list[Any] | dict[str, Any]) -> list[Any] | None:
-    """A grid axis: the choices, or an int range's steps (None for a continuous range)."""
+    """A grid axis: the choices, or a range's steps (None for a range without a step)."""
     if isinstance(how, list):
         return how
-    if how["step"] is None or not isinstance(how["min"], int) or isinstance(how["step"], float):
+    lo, step = how["min"], how["step"]
+    if step is None:
         return None
-    return list(range(how["min"], how["max"] + 1, how["step"]))
+    count = round((how["max"] - lo) / step) + 1
+    if isinstance(lo, int):
+        return [lo + k * step for k in range(count)]
+    return [float(f"{lo + k * step:.12g}") for k in range(count)]
 
 
 def grid_size(space: dict[str, Any]) -> int:

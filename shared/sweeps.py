@@ -160,7 +160,11 @@ def describe_search(body: dict[str, Any]) -> dict[str, Any]:
     for field in (*SWEEP_FIELDS, *SEARCH_FIELDS):
         if field.name in body and (problem := field.check(body[field.name])) is not None:
             errors[field.name] = problem
-    own = {f.name: _value(f, body.get(f.name)) for f in (*SWEEP_FIELDS, *SEARCH_FIELDS) if f.name != "early_stop_epoch"}
+    own = {  # a field with a problem counts as its default until the errors are raised
+        f.name: f.default if f.name in errors else _value(f, body.get(f.name))
+        for f in (*SWEEP_FIELDS, *SEARCH_FIELDS)
+        if f.name != "early_stop_epoch"
+    }
     method = own["method"] if own["method"] in search_space.METHODS else "tpe"
     space = search_space.parse_space(body.get("space"), SWEEPABLE, method, errors)
     pruner = search_space.parse_pruner(body.get("pruner"), errors)

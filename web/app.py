@@ -113,4 +113,4 @@ def start_services(app: Flask) -> None:
     wired.relay.start()
     BufferGuard(socketio, settings).start()
     ReconcilerTask(socketio, reconciler_for(wired)).start()
-    ConductorTask(socketio, Conductor(app)).start()
+    ConductorTask(socketio, Conductor(app, pause=lambda: socketio.sleep(0))).start()

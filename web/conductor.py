@@ -27,8 +27,10 @@ from __future__ import annotations
 import logging
 import time
 import uuid
+from collections.abc import Callable
 from typing import Any
 
+import redis
 from flask import Flask
 from flask_socketio import SocketIO
 
@@ -46,22 +48,34 @@ log = logging.getLogger(__name__)
 
 INTERVAL_SECONDS = 2.0
 #: The longest one step may hold a search's lock (released when the step ends; this only
-#: bounds how long a holder that died keeps others out).
-LOCK_SECONDS = 30
+#: bounds how long a holder that died keeps others out). A step stays far below it.
+LOCK_SECONDS = 10
+#: Most new trials one step proposes. Optuna's work runs on this process's event loop:
+#: it yields between two proposals (each tens of ms), and a search of wide parallelism
+#: fills up over a few steps rather than freezing requests for seconds in one.
+PROPOSALS_PER_STEP = 8
 
 
 class Conductor:
-    def __init__(self, app: Flask):
+    def __init__(self, app: Flask, pause: Callable[[], object] = lambda: None):
         self.app = app
         self.wired: Services = of(app)
+        #: Yields to the web process's other work (its async mode's sleep(0)).
+        self.pause = pause
 
     def run_once(self) -> None:
         for sweep_id in self.wired.sweeps.active_searches():
             with SearchLock(self.wired.redis, sweep_id) as held:
                 if not held:
                     continue  # another web process is at it (or a cancel)
-                with self.app.app_context():
-                    self.step(sweep_id)
+                try:
+                    with self.app.app_context():
+                        self.step(sweep_id)
+                except redis.RedisError:
+                    raise  # Redis is away: the loop backs off (shared.retry.run_every)
+                except Exception:  # one search's fault must not stop the others
+                    log.exception("search %s: step failed; trying again next round", sweep_id)
+            self.pause()
 
     def step(self, sweep_id: str) -> None:
         """One step of one search (the module docstring's four)."""
@@ -89,9 +103,10 @@ class Conductor:
         if sweep["method"] == "pbt":
             return _pbt_proposals(sweep, records)
         in_flight = sum(1 for p in sweep["proposals"] if (records.get(p["run_id"]) or {}).get("status") not in TERMINAL)
-        room = min(self._parallelism(sweep) - in_flight, sweep["trials"] - len(sweep["proposals"]))
+        room = min(self._parallelism(sweep) - in_flight, sweep["trials"] - len(sweep["proposals"]), PROPOSALS_PER_STEP)
         new: list[dict[str, Any]] = []
         for _ in range(max(0, room)):
+            self.pause()
             # Each new proposal sees the ones before it as pending trials.
             params = search.propose({**sweep, "proposals": sweep["proposals"] + new}, records)
             new.append(_proposal(len(sweep["proposals"]) + len(new), params, told=search.told(sweep, records)))
@@ -146,6 +161,7 @@ class Conductor:
         told = search.told(sweep, records)
         if sweep["method"] == "pbt" or sweep.get("importance_told") == told:
             return False
+        self.pause()
         sweep["importance"], sweep["importance_told"] = search.importance(sweep, records), told
         return True
 

@@ -13,7 +13,7 @@ from shared.spec import SpecError
 from shared.sweep_store import SweepStore, is_search, new_sweep, summarize
 from shared.sweeps import expand
 from web import submission
-from web.conductor import SearchLock
+from web.conductor import LOCK_SECONDS, SearchLock
 from web.errors import ApiError, json_body
 from web.services import services
 
@@ -74,7 +74,8 @@ def cancel_sweep(sweep_id: str) -> tuple[Response, int]:
     """Cancel every waiting and running run of the sweep → ``202`` with the sweep."""
     sweep = _get(sweep_id)
     if is_search(sweep) and not sweep.get("done"):
-        with SearchLock(services().redis, sweep_id, wait=10, sleep=services().socketio.sleep) as held:
+        # Waits out a holder that died (its lock expires after LOCK_SECONDS).
+        with SearchLock(services().redis, sweep_id, wait=LOCK_SECONDS + 2, sleep=services().socketio.sleep) as held:
             if not held:
                 raise ApiError(503, "the search is busy; try again in a moment")
             sweep = _get(sweep_id)  # as it is now, under the lock

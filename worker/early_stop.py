@@ -83,6 +83,8 @@ def sweep_verdict(r: redis.Redis, results_dir: str, record: dict[str, Any], epoc
         if not pbt.generation_ends(sweep, epoch):
             return None
         return Verdict(pbt.reason(epoch), {"stopped_at_epoch": epoch}, early=False)
+    if epoch >= int(record["spec"]["epochs"]):
+        return None  # trained to the end: a result to tell, not a run to stop
     records = {rec["id"]: rec for rec in sweeps.run_records(sweep)}
     why = search.prune_reason(sweep, records, record["id"], epoch)
     return Verdict(why, {"stopped_at_epoch": epoch}) if why else None

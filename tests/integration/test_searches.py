@@ -86,14 +86,14 @@ def test_asha_stops_runs_at_its_rungs(make_stack):
         "trials": 8,
         "parallelism": 2,
         "seed": 1,
-        "pruner": {"type": "asha", "eta": 2, "min_epochs": 1},
+        "pruner": {"type": "asha", "eta": 3, "min_epochs": 1},
     }
     state = _finished(stack, _create(stack, body)["id"], 500)
     assert state["counts"] == {"succeeded": 8}
     stopped = [r for r in state["runs"] if r.get("stopped_early")]
     assert stopped, "ASHA stopped nobody"
-    for run in stopped:  # at a rung (epochs 1 and 2 with min_epochs 1, eta 2), with why
-        assert run["stopped_at_epoch"] in (1, 2) and run["epoch"] == run["stopped_at_epoch"]
+    for run in stopped:  # at its rung of epoch 1 (min_epochs 1); never at epoch 3, the last (also a rung)
+        assert run["stopped_at_epoch"] == 1 and run["epoch"] == 1
         ended = [e for e in stack.events(run["id"]) if e["type"] == "status"][-1]
         assert ended["status"] == "succeeded" and f"epoch-{run['epoch']} rung" in ended["message"], ended
     assert any(r["epoch"] == 3 for r in state["runs"]), "some run must reach the last epoch"

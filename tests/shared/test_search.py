@@ -59,6 +59,20 @@ def _search(**body) -> dict:
         ({"method": "pbt", "space": {"lr": [0.1]}, "trials": 4}, "trials"),
         ({"space": {"train_samples": {"min": 10, "max": 300}}}, "space.train_samples"),
         ({"space": {"lr": [0.1]}, "base": {"epochs": 0}}, "base.epochs"),
+        # Found by an attacker's review: each was a 500 or slipped through.
+        ({"space": {"lr": [0.1]}, "trials": "abc"}, "trials"),
+        ({"space": {"lr": [0.1]}, "trials": [5]}, "trials"),
+        ({"space": {"lr": [0.1]}, "trials": {"n": 5}}, "trials"),
+        ({"space": {"lr": [0.1]}, "trials": float("inf")}, "trials"),
+        ({"space": {"lr": [0.1]}, "seed": "x"}, "seed"),
+        ({"space": {"lr": [0.1]}, "parallelism": "many"}, "parallelism"),
+        ({"method": "pbt", "space": {"lr": [0.1]}, "population": "x"}, "population"),
+        ({"method": "pbt", "space": {"lr": [0.1]}, "interval": [1]}, "interval"),
+        ({"space": {"lr": {"min": None, "max": 1}}}, "space.lr"),
+        ({"space": {"train_samples": [None, 200]}}, "space.train_samples"),
+        ({"space": {"lr": {"min": 0.001, "max": 0.01, "step": float("inf")}}}, "space.lr"),
+        ({"space": {"epochs": {"min": 1, "max": 3, "step": 10**12}}}, "space.epochs"),
+        ({"method": "grid", "space": {"batch_size": [50, 50.0]}}, "space.batch_size"),
     ],
 )
 def test_a_bad_search_names_the_field(body, field):
@@ -247,3 +261,40 @@ def test_the_cli_builds_a_search_body_from_its_flags():
         "pruner": {"type": "asha", "eta": 2},
     }
     expand(body)  # and the server's validator takes it
+
+
+def test_a_number_range_with_whole_bounds_is_still_continuous():
+    sweep = _search(method="random", space={"lr": {"min": 1, "max": 3}}, trials=10)
+    values = []
+    for n in range(5):
+        values.append(search.propose(sweep, {})["lr"])
+        sweep["proposals"].append({"number": n, "run_id": f"{n:032x}", "params": {"lr": values[-1]}})
+    assert not all(float(v).is_integer() for v in values), values
+    grid, _ = expand({"method": "grid", "space": {"lr": {"min": 0.001, "max": 0.003, "step": 0.001}}})
+    assert search.grid_points({**grid, "id": "d" * 32}) != [] and grid["trials"] == 3
+
+
+def test_a_pbt_member_without_a_score_takes_a_top_members_state():
+    sweep = {
+        **describe_search({"method": "pbt", "base": {"epochs": 3}, "space": SPACE, "population": 4, "interval": 1}),
+        "id": "e" * 32,
+    }
+    records = {}
+    for m, params in enumerate(pbt.initial_population(sweep)):
+        run_id = f"{m:032x}"
+        sweep["proposals"].append({"number": m, "run_id": run_id, "params": params, "member": m, "generation": 0})
+        scored = m < 2  # members 2 and 3 were cancelled before their first epoch
+        records[run_id] = {
+            "id": run_id,
+            "status": "succeeded" if scored else "cancelled",
+            "accuracy_by_epoch": {"1": 0.5 + m / 10} if scored else {},
+        }
+    nxt = pbt.next_generation(sweep, records)
+    assert [p["member"] for p in nxt] == [0, 1, 2, 3]  # nobody is dropped
+    assert {p["member"] for p in nxt if p["exploit"]} == {2, 3}  # the bottom one, and the other without a score
+    for p in nxt:
+        if p["member"] in (2, 3):
+            assert p["exploit"] and p["parent_run_id"] == f"{1:032x}"  # the top one
+    for record in records.values():
+        record.update(status="cancelled", accuracy_by_epoch={})
+    assert pbt.next_generation(sweep, records) == []  # nobody reached the epoch: it ends
