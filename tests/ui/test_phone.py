@@ -80,6 +80,7 @@ def test_long_names_keep_the_actions_in_line(make_stack, page):
     run = stack.submit(name=LONG, epochs=1)
     page.goto(f"{stack.url}/#run={run['id']}")
     page.wait_for_selector("#run-status:text('queued')")
+    page.locator("#cancel-run").wait_for()  # laid out (under load it may come a frame later)
     badge = page.locator("#run-status").bounding_box()
     cancel = page.locator("#cancel-run").bounding_box()
     title = page.locator("#run-title").bounding_box()
