@@ -245,6 +245,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--data-dir", default=os.environ.get("DATA_DIR", "../shared/datasets"))
     parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--first-seed", type=int, default=1, help="seeds first-seed .. first-seed + seeds - 1")
+    parser.add_argument("--append", action="store_true", help="add to --out's results instead of replacing them")
     parser.add_argument("--trials", type=int, default=16)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--methods", default=",".join(METHODS))
@@ -270,9 +272,11 @@ def main() -> None:
     config = (
         f"{args.workers} CPU workers (1 thread each), {os.cpu_count()} cores; runs of {base['epochs']} epochs on "
         f"{base['train_samples']:,} images; {args.trials} trials (pbt: population {max(2, args.trials // 2)}); "
-        f"seeds 1-{args.seeds}"
+        f"seeds {args.first_seed}-{args.first_seed + args.seeds - 1}"
     )
     data: dict[str, Any] = {"config": config, "results": []}
+    if args.append and out.exists():
+        data["results"] = json.loads(out.read_text())["results"]
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         redis_proc, url = processes.start_redis(root / "redis", persist=False)
@@ -282,7 +286,7 @@ def main() -> None:
         try:
             for i in range(args.workers):
                 processes.wait_worker_ready(redis.Redis.from_url(url), f"b{i}", timeout=120)
-            for seed in range(1, args.seeds + 1):
+            for seed in range(args.first_seed, args.first_seed + args.seeds):
                 for label in args.methods.split(","):
                     payload = body(label, seed, args.trials, base, args.workers)
                     result = run_sweep(web_url, payload, timeout=4 * 3600)
