@@ -137,7 +137,8 @@ def summarize(results: list[dict[str, Any]]) -> dict[str, Any]:
 def report(path: Path) -> None:
     data = json.loads(path.read_text())
     rows = summarize(data["results"])
-    print(f"{data['config']}\n")
+    seeds = sorted({r["seed"] for r in data["results"]})
+    print(f"{data['config'].rsplit('; seeds', 1)[0]}; seeds {', '.join(map(str, seeds))}\n")
     print(
         "| method | best accuracy (per seed) | epochs spent | wall s | epochs to random's best | share of random's epochs |"
     )
