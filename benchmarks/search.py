@@ -57,7 +57,8 @@ def body(method: str, seed: int, trials: int, base: dict[str, Any], parallelism:
     common = {"name": f"bench {method} s{seed}", "base": {**base, "seed": seed}, "seed": seed, "parallelism": parallelism}
     if method == "grid":
         return {**common, "method": "grid", "space": GRID, "trials": min(trials, 16)}
-    if method == "pbt":
+    if method == "pbt":  # each generation's members are queued together: no parallelism
+        common.pop("parallelism")
         return {**common, "method": "pbt", "space": SPACE, "population": max(2, trials // 2), "interval": 1}
     if method == "tpe+asha":
         return {

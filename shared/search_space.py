@@ -207,7 +207,7 @@ def _step_problem(field: Field, lo: float, hi: float, step: Any, log: bool) -> s
     if not math.isfinite(steps) or steps > 1e6:
         return f"step must be at least a millionth of max - min ({hi - lo:g})"
     if not math.isclose(steps, round(steps), abs_tol=1e-9):
-        return f"max - min ({hi - lo:g}) must be a whole number of steps ({step:g})"
+        return f"from {lo:g} in steps of {step:g} does not land on {hi:g} (e.g. max {lo + math.floor(steps) * step:g})"
     return None
 
 

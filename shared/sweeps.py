@@ -216,18 +216,7 @@ def _check_budget(
         elif isinstance(own["trials"], int) and own["trials"] > size:
             errors["trials"] = f"the grid has only {size} points"
     if method == "pbt":
-        if body.get("trials") is not None:
-            errors["trials"] = "pbt's budget is its population: leave trials out"
-        if pruner["type"] != "none":
-            errors["pruner"] = "pbt stops its bottom members itself: leave the pruner out"
-        if isinstance(own["interval"], int) and isinstance(epochs, int) and own["interval"] >= epochs:
-            errors["interval"] = f"must be less than the runs' epochs ({epochs}) for any exploit step to happen"
-        elif isinstance(own["interval"], int) and isinstance(epochs, int) and isinstance(own["population"], int):
-            runs = own["population"] * -(-epochs // own["interval"])
-            if runs > search_space.MAX_TRIALS:
-                errors["population"] = (
-                    f"population x generations makes {runs} runs; a search may make at most {search_space.MAX_TRIALS}"
-                )
+        _check_pbt(body, own, pruner, epochs, errors)
     elif "epochs" not in space and pruner["type"] in ("asha", "hyperband") and isinstance(pruner["min_epochs"], int):
         if isinstance(epochs, int) and pruner["min_epochs"] >= epochs:
             errors["pruner.min_epochs"] = f"must be less than the runs' epochs ({epochs}) for any rung to stop a run"
@@ -314,3 +303,23 @@ def _draw(rng: random.Random, how: Any) -> Any:
         return rng.randint(int(lo), int(hi))
     x = math.exp(rng.uniform(math.log(lo), math.log(hi))) if log else rng.uniform(lo, hi)
     return float(f"{x:.4g}")
+
+
+def _check_pbt(
+    body: dict[str, Any], own: dict[str, Any], pruner: dict[str, Any], epochs: Any, errors: dict[str, str]
+) -> None:
+    """PBT's budget is its population over its generations; it needs no pruner nor parallelism."""
+    if body.get("trials") is not None:
+        errors["trials"] = "pbt's budget is its population: leave trials out"
+    if pruner["type"] != "none":
+        errors["pruner"] = "pbt stops its bottom members itself: leave the pruner out"
+    if body.get("parallelism") is not None:
+        errors["parallelism"] = "pbt queues each generation's members together: leave parallelism out"
+    if isinstance(own["interval"], int) and isinstance(epochs, int) and own["interval"] >= epochs:
+        errors["interval"] = f"must be less than the runs' epochs ({epochs}) for any exploit step to happen"
+    elif isinstance(own["interval"], int) and isinstance(epochs, int) and isinstance(own["population"], int):
+        runs = own["population"] * -(-epochs // own["interval"])
+        if runs > search_space.MAX_TRIALS:
+            errors["population"] = (
+                f"population x generations makes {runs} runs; a search may make at most {search_space.MAX_TRIALS}"
+            )

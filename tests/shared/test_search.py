@@ -57,6 +57,7 @@ def _search(**body) -> dict:
         ({"method": "pbt", "space": {"train_samples": [200, 300]}}, "space.train_samples"),
         ({"method": "pbt", "space": {"lr": [0.1]}, "interval": 4}, "interval"),
         ({"method": "pbt", "space": {"lr": [0.1]}, "trials": 4}, "trials"),
+        ({"method": "pbt", "space": {"lr": [0.1]}, "parallelism": 2}, "parallelism"),
         ({"space": {"train_samples": {"min": 10, "max": 300}}}, "space.train_samples"),
         ({"space": {"lr": [0.1]}, "base": {"epochs": 0}}, "base.epochs"),
         # Found by an attacker's review: each was a 500 or slipped through.

@@ -30,6 +30,7 @@ const follower = new RunFollower(
 );
 const runView = new RunView({ follower, list, onOpenRun: (id) => selectRun(id) });
 const openRun = (run) => {
+  window.scrollTo(0, 0);
   list.put(run);
   list.draw();
   selectRun(run.id);
@@ -247,6 +248,7 @@ function previewSweep() {
   return bad ? null : sweep;
 }
 $("sweep-form").addEventListener("input", previewSweep);
+$("sweep-form").elements.pruner_type.addEventListener("change", () => showMethod($("sweep-form")));
 $("sweep-method").addEventListener("change", () => {
   showMethod($("sweep-form"));
   previewSweep();

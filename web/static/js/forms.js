@@ -78,6 +78,10 @@ export function readSweepForm(form) {
       continue;
     }
     const values = [];
+    if (input.value.includes("..")) {
+      errors.set(input.name, "is a range: a grid takes values (a,b,c); pick random or tpe to search a range");
+      continue;
+    }
     for (const piece of input.value
       .split(",")
       .map((v) => v.trim())
@@ -116,6 +120,12 @@ export function showMethod(form) {
   form.querySelectorAll("[data-when]").forEach((node) => {
     node.hidden = !on[node.dataset.when];
   });
+  // Eta only for the rung pruners; the first epoch for them and the median rule.
+  const pruner = form.elements.pruner_type?.value;
+  const eta = form.elements.pruner_eta?.closest("label");
+  const first = form.elements.pruner_min_epochs?.closest("label");
+  if (eta && on.adaptive) eta.hidden = !["asha", "hyperband"].includes(pruner);
+  if (first && on.adaptive) first.hidden = pruner === "none";
 }
 
 // One space entry from its text (the grammar of shared.search_space.parse_text):
@@ -123,7 +133,9 @@ export function showMethod(form) {
 // {value} (a list, a {min, max[, log | step]} object, or a single value for base), or {error}.
 export function parseSpace(f, text) {
   const raw = text.trim();
-  const m = /^(\S+?)\.\.(\S+)(?:\s+(log|step\s+(\S+)))?$/.exec(raw);
+  const m = /^(\S+?)\s*\.\.\s*(\S+)(?:\s+(log|step\s+(\S+)))?$/.exec(raw);
+  if (!m && raw.includes(".."))
+    return { error: "is not a range: write LO..HI, then optionally log or step S (e.g. 1e-4..3e-2 log)" };
   if (!m) {
     const values = [];
     for (const piece of raw
@@ -150,6 +162,13 @@ export function parseSpace(f, text) {
     const step = Number(m[4]);
     if (!(step > 0) || (f.kind === "int" && !Number.isInteger(step)))
       return { error: `step “${m[4]}” must be a positive ${f.kind === "int" ? "whole " : ""}number` };
+    const steps = (hi.value - lo.value) / step;
+    if (Math.abs(steps - Math.round(steps)) > 1e-9 || steps < 1) {
+      const end = lo.value + Math.max(1, Math.floor(steps)) * step;
+      return {
+        error: `from ${m[1]} in steps of ${m[4]} does not land on ${m[2]} (e.g. ${m[1]}..${Number(end.toPrecision(6))} step ${m[4]})`,
+      };
+    }
     range.step = step;
   }
   return { value: range };
@@ -269,8 +288,13 @@ export function serverErrors(form, err) {
     }
     const f = input.dataset.sweepLevel ? SWEEP_RULES.get(name) : SEARCH_RULES.get(name) || RULES.get(name);
     const ranged = key.startsWith("space.");
+    // A bounds message is said in the form's words; any other (e.g. "must be less than the
+    // runs' epochs") is the server's own.
+    const bounds = /^must be (null or )?(an integer|a number) /.test(text);
     const words =
-      !ranged && f && NUMERIC.has(f.kind) ? `must be ${accepts(f)}` : text.replace(/^must be null or /, "must be empty or ");
+      !ranged && bounds && f && NUMERIC.has(f.kind)
+        ? `must be ${accepts(f)}`
+        : text.replace(/^must be null or /, "must be empty or ");
     errors.set(name, m[3] != null ? `value ${Number(m[3]) + 1} ${words}` : words);
   }
   const problem = rest.length ? rest.join(" · ") : errors.size ? null : err.message;

@@ -78,16 +78,20 @@ export class SearchPanel {
     const budget =
       s.method === "pbt"
         ? `population ${s.population}, a generation every ${plural(s.interval, "epoch")}`
-        : `${s.proposals.length} of ${plural(s.trials, "trial")} proposed`;
+        : `${s.proposals.length} of ${plural(s.trials, "trial")} proposed${s.cancelled ? " (cancelled)" : ""}`;
     const stopped = s.runs.filter((r) => r.stopped_early).length;
     this.$("search-summary").textContent =
       `${s.method} · ${budget} · ${goal}${pruner}` +
-      ` · at most ${s.parallelism ?? "one per live worker"} in flight` +
+      (s.method === "pbt" ? "" : ` · at most ${s.parallelism ?? "one per live worker"} in flight`) +
       (stopped ? ` · ${stopped} stopped early` : "");
     const best = s.runs.find((r) => r.id === s.best_run_id);
     const button = this.$("search-best-run");
     button.hidden = !best;
-    button.textContent = best ? `Start a run with the best settings (${best.name})` : "";
+    button.textContent = !best
+      ? ""
+      : s.method === "pbt"
+        ? `Start a run with the best member's last settings (${best.name}; a fresh run, not its PBT schedule)`
+        : `Start a run with the best settings (${best.name})`;
   }
 
   drawBest() {
@@ -111,10 +115,21 @@ export class SearchPanel {
         height: 220,
         legend: { show: false }, // the note below says it
         scales: { x: { time: false } },
-        axes: [{ label: this.axis === "gpu" ? "GPU time, minutes (ended trials)" : "trials ended" }, { label: unit }],
+        axes: [
+          this.axis === "gpu"
+            ? { label: "GPU time, minutes (ended runs)" }
+            : { label: s.method === "pbt" ? "runs ended" : "trials ended", incrs: [1, 2, 5, 10, 20, 50, 100] },
+          { label: unit },
+        ],
         series: [
           { label: this.axis === "gpu" ? "min" : "trial" },
-          { label: "best so far", stroke: "#e0a800", width: 2, paths: uPlot.paths.stepped({ align: 1 }) },
+          {
+            label: "best so far",
+            stroke: "#e0a800",
+            width: 2,
+            paths: uPlot.paths.stepped({ align: 1 }),
+            points: { show: false },
+          },
           { label: "trial", stroke: "#1f5fbf", width: 0, points: { size: 7, fill: "#1f5fbf" } },
           { label: "stopped early", stroke: "#c0392b", width: 0, points: { size: 7, fill: "#fff", stroke: "#c0392b" } },
         ],
@@ -139,7 +154,7 @@ export class SearchPanel {
           { class: "muted" },
           this.sweep.method === "pbt"
             ? "Importance is not estimated for pbt (its settings change along each member)."
-            : "Importance comes once four trials have finished (and the space has two fields or more).",
+            : "Importance comes once four trials have run to their last epoch (runs stopped early do not count) and the space has two fields or more.",
         ),
       );
       return;
@@ -181,7 +196,8 @@ export class SearchPanel {
       pad = 40;
     const lo = Math.min(...values),
       hi = Math.max(...values);
-    const X = (e) => pad + (w - 2 * pad) * (e / epochs);
+    // From epoch 1 (the first any run reports) to the last.
+    const X = (e) => pad + (w - 2 * pad) * ((e - 1) / Math.max(1, epochs - 1));
     const Y = (v) => h - pad - (h - 2 * pad) * ((v - lo) / (hi - lo || 1));
     const ns = "http://www.w3.org/2000/svg";
     const make = (tag, attrs) => {
@@ -190,7 +206,7 @@ export class SearchPanel {
       return n;
     };
     const root = make("svg", { width: w, height: h, role: "img", "aria-label": "PBT lineage" });
-    for (let e = 0; e <= epochs; e += 1) {
+    for (let e = 1; e <= epochs; e += 1) {
       root.append(make("line", { x1: X(e), x2: X(e), y1: pad / 2, y2: h - pad, stroke: "#eee" }));
       const t = make("text", { x: X(e), y: h - pad + 14, "text-anchor": "middle", "font-size": 11 });
       t.textContent = e;
@@ -201,6 +217,13 @@ export class SearchPanel {
       t.textContent = s.objective === "test_accuracy" ? `${v.toFixed(1)}%` : v.toFixed(3);
       root.append(t);
     }
+    const title = (text, attrs) => {
+      const t = make("text", { "font-size": 11, fill: "#555", ...attrs });
+      t.textContent = text;
+      root.append(t);
+    };
+    title("epoch", { x: w / 2, y: h - 6, "text-anchor": "middle" });
+    title(s.objective === "test_accuracy" ? "test accuracy" : "test loss", { x: 4, y: 12 });
     for (const { run, points, proposal } of curves) {
       const colour = MEMBER_COLOURS[proposal.member % MEMBER_COLOURS.length];
       const parent = run.parent_run_id ? byId.get(run.parent_run_id) : null;
@@ -232,7 +255,14 @@ export class SearchPanel {
       el(
         "p",
         { class: "muted" },
-        "Colour: member. Dashed: a run that took a better member's state at a generation's end (exploit) with perturbed settings (explore).",
+        "Dashed: a run that took a better member's state at a generation's end (exploit) with nudged settings (explore); a circle marks where.",
+      ),
+      el(
+        "div",
+        { class: "lineage-key" },
+        ...[...new Set(s.proposals.map((p) => p.member))].map((m) =>
+          el("span", { style: `color: ${MEMBER_COLOURS[m % MEMBER_COLOURS.length]}` }, `━ member ${m}`),
+        ),
       ),
     );
   }

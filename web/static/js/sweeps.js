@@ -117,7 +117,7 @@ export class SweepView {
     $("sweep-summary").textContent =
       `${made} over ${s.swept.join(", ")}${counts ? ` · ${counts}` : ""}` +
       (s[BEST] != null ? ` · best ${pct(s[BEST])}` : "") +
-      (s.finished ? " · finished" : "");
+      (s.finished ? (s.cancelled ? " · cancelled, finished" : " · finished") : s.cancelled ? " · cancelling" : "");
     const best = (s.runs || []).find((r) => r.id === s.best_run_id);
     if (best)
       $("sweep-summary").append(
@@ -268,7 +268,7 @@ export class SweepView {
                   ? `${run.metrics?.[BEST] != null ? pct(run.metrics[BEST]) : MISSING}${run.id === s.best_run_id ? " ★" : ""}`
                   : key === "status"
                     ? statusCell(run, s)
-                    : String(value(run, key)),
+                    : shown(value(run, key)),
               ),
             ),
           ),
@@ -277,6 +277,9 @@ export class SweepView {
     );
   }
 }
+
+// A swept value as the table shows it: numbers to 6 significant digits (as run names).
+const shown = (v) => (typeof v === "number" && !Number.isInteger(v) ? String(Number(v.toPrecision(6))) : String(v));
 
 // A run's status in a sweep's table, with what the search did to it: stopped at a rung,
 // or a PBT member that took another's state.
@@ -326,12 +329,16 @@ export function renderSweepList(listEl, sweeps, selectedId, onSelect) {
               "div",
               { class: "row" },
               el("span", { class: "run-name" }, s.name),
-              el("span", { class: `badge badge-${s.finished ? "succeeded" : "running"}` }, s.finished ? "done" : "active"),
+              el(
+                "span",
+                { class: `badge badge-${s.cancelled ? "cancelled" : s.finished ? "succeeded" : "running"}` },
+                s.cancelled ? (s.finished ? "cancelled" : "cancelling") : s.finished ? "done" : "active",
+              ),
             ),
             el(
               "div",
               { class: "muted" },
-              `${s.count} runs · ${Object.entries(s.counts)
+              `${s.proposals ? `${s.method} search, ${s.run_ids.length} runs` : `${s.count} runs`} · ${Object.entries(s.counts)
                 .map(([k, n]) => `${n} ${k}`)
                 .join(", ")}` + (s[BEST] != null ? ` · best ${pct(s[BEST])}` : ""),
             ),
