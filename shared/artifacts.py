@@ -34,6 +34,7 @@ from typing import Any, Protocol
 from urllib.parse import urlsplit
 
 from shared import layout
+from shared.retry import attempts
 
 #: Bytes per chunk when a download is streamed through the web tier.
 CHUNK = 256 * 1024
@@ -275,3 +276,22 @@ def store_for(url: str | None, results_dir: str) -> ArtifactStore:
             raise ValueError(f"ARTIFACTS_URL: s3:// needs a bucket, got {url!r}")
         return S3Store(parts.netloc, parts.path)
     raise ValueError(f"ARTIFACTS_URL must be a file:// or s3:// URL, got {url!r}")
+
+
+#: Tries to read one artifact before a run gives up on the store (0.5 + 1 + 2 + 4 + 8 s of
+#: backoff between them): a store that blinks under load must not fail a run at its start.
+FETCH_ATTEMPTS = 6
+
+
+def fetch_retrying(
+    store: ArtifactStore, run_id: str, name: str, dest: Path, tries: int = FETCH_ATTEMPTS, sleep: Any = None
+) -> bool:
+    """``store.fetch`` with backoff on ArtifactError (the store unreachable); the last
+    error is raised. False, at once, when the artifact does not exist."""
+    for attempt in attempts(tries, sleep=sleep) if sleep else attempts(tries):
+        try:
+            return store.fetch(run_id, name, dest)
+        except ArtifactError:
+            if attempt == tries:
+                raise
+    return False

@@ -19,7 +19,7 @@ from typing import Any, Union
 import torch
 
 from shared import keys, layout
-from shared.artifacts import ArtifactError
+from shared.artifacts import ArtifactError, fetch_retrying
 from shared.eventlog import EventWriter
 from shared.events import EventType, finite
 from shared.lifecycle import Status
@@ -132,7 +132,7 @@ def prepare(ctx: WorkerContext, run_id: str, spec: dict[str, Any], fork: forks.F
         training.grad_scaler(device),
     )
     ranges = None
-    if ctx.artifacts.fetch(run_id, layout.CHECKPOINT, run.checkpoint_path):
+    if fetch_retrying(ctx.artifacts, run_id, layout.CHECKPOINT, run.checkpoint_path):
         state = checkpoints.load_checkpoint(run.checkpoint_path, device)
         checkpoints.restore(state, model, optimizer, scheduler, run.scaler)
         run.history, run.resumed_from = state["history"], state["epoch"]

@@ -26,7 +26,7 @@ from typing import Any
 import torch
 
 from shared import layout
-from shared.artifacts import ArtifactError, ArtifactStore
+from shared.artifacts import ArtifactError, ArtifactStore, fetch_retrying
 from worker import checkpoints, training
 
 log = logging.getLogger(__name__)
@@ -87,7 +87,7 @@ def restore_fork(
 
 def load_fork_state(store: ArtifactStore, fork: ForkPoint, dest: Path, device: torch.device) -> dict[str, Any]:
     name = layout.epoch_state(fork.epoch)
-    if not store.fetch(fork.parent_run_id, name, dest):
+    if not fetch_retrying(store, fork.parent_run_id, name, dest):
         raise ForkError(
             f"epoch {fork.epoch}'s state of run {fork.parent_run_id} is no longer "
             f"in the artifact store (pruned: KEEP_CHECKPOINTS / CHECKPOINT_BUDGET_MB)"
