@@ -176,35 +176,41 @@ COLOURS = {
 
 
 def plot(results: list[dict[str, Any]]) -> str:
-    """Best test accuracy so far against epochs spent, one line per sweep (an SVG)."""
-    w, h, pad = 720, 420, 50
-    accs = [b for r in results for _, _, b in best_after(r["epochs"])]
-    lo = min(accs, default=0.9)
-    lo = max(0.0, min(lo, 0.9))
+    """Best test accuracy so far against epochs spent, one line per sweep (an SVG). The y axis
+    starts 2 points below the worst final best, where the methods differ; lower values sit
+    on its floor."""
+    w, h, pad = 720, 420, 56
+    finals = [r["best"] for r in results if r.get("best") is not None]
+    lo = max(0.0, min(finals, default=0.9) - 0.02)
+    hi = min(1.0, max(finals, default=1.0) + 0.002)
     most = max((len(r["epochs"]) for r in results), default=1)
 
     def xy(n: float, acc: float) -> tuple[float, float]:
-        return pad + (w - 2 * pad) * n / most, h - pad - (h - 2 * pad) * (acc - lo) / (1 - lo)
+        acc = min(max(acc, lo), hi)
+        return pad + (w - 2 * pad) * n / most, h - pad - (h - 2 * pad) * (acc - lo) / (hi - lo)
 
     parts = [
         f'<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h}" font-family="sans-serif" font-size="12">',
         f'<rect width="{w}" height="{h}" fill="white"/>',
         f'<text x="{w / 2}" y="18" text-anchor="middle">best test accuracy so far against epochs spent'
         " (each line one sweep)</text>",
-        f'<text x="{w / 2}" y="{h - 10}" text-anchor="middle">epochs spent (all runs of the sweep)</text>',
+        f'<text x="{w / 2}" y="{h - 10}" text-anchor="middle">epochs spent (all runs of the sweep, in finishing order)</text>',
     ]
-    for k in range(5):
-        acc = lo + (1 - lo) * k / 4
+    for k in range(6):
+        acc = lo + (hi - lo) * k / 5
         _, y = xy(0, acc)
         parts.append(f'<line x1="{pad}" x2="{w - pad}" y1="{y:.1f}" y2="{y:.1f}" stroke="#eee"/>')
         parts.append(f'<text x="{pad - 4}" y="{y + 4:.1f}" text-anchor="end">{acc:.1%}</text>')
+    for n in range(0, most + 1, 8):
+        x, _ = xy(n, lo)
+        parts.append(f'<text x="{x:.1f}" y="{h - pad + 16}" text-anchor="middle">{n}</text>')
     for r in results:
         points = " ".join(f"{x:.1f},{y:.1f}" for x, y in (xy(n, b) for n, _, b in best_after(r["epochs"])))
-        parts.append(
-            f'<polyline fill="none" stroke="{COLOURS.get(r["label"], "#000")}" stroke-width="1.5" points="{points}"/>'
-        )
-    for i, (label, colour) in enumerate(COLOURS.items()):
-        parts.append(f'<text x="{w - pad - 90}" y="{h - pad - 20 - 16 * i}" fill="{colour}">— {label}</text>')
+        colour = COLOURS.get(r["label"], "#000")
+        parts.append(f'<polyline fill="none" stroke="{colour}" stroke-width="1.5" points="{points}"/>')
+    labels = [label for label in COLOURS if any(r["label"] == label for r in results)]
+    for i, label in enumerate(labels):
+        parts.append(f'<text x="{w - pad - 90}" y="{h - pad - 20 - 16 * i}" fill="{COLOURS[label]}">— {label}</text>')
     parts.append("</svg>")
     return "\n".join(parts)
 
