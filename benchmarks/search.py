@@ -194,7 +194,8 @@ def plot(results: list[dict[str, Any]]) -> str:
         f'<rect width="{w}" height="{h}" fill="white"/>',
         f'<text x="{w / 2}" y="18" text-anchor="middle">best test accuracy so far against epochs spent'
         " (each line one sweep)</text>",
-        f'<text x="{w / 2}" y="{h - 10}" text-anchor="middle">epochs spent (all runs of the sweep, in finishing order)</text>',
+        f'<text x="{w / 2}" y="{h - 10}" text-anchor="middle">'
+        "epochs spent (all runs of the sweep, in finishing order)</text>",
     ]
     for k in range(6):
         acc = lo + (hi - lo) * k / 5
