@@ -60,13 +60,13 @@ def body(method: str, seed: int, trials: int, base: dict[str, Any], parallelism:
     if method == "pbt":  # each generation's members are queued together: no parallelism
         common.pop("parallelism")
         return {**common, "method": "pbt", "space": SPACE, "population": max(2, trials // 2), "interval": 1}
-    if method == "tpe+asha":
+    if method in ("tpe+asha", "tpe+asha2"):  # asha2: the first rung at epoch 2
         return {
             **common,
             "method": "tpe",
             "space": SPACE,
             "trials": trials,
-            "pruner": {"type": "asha", "eta": 3, "min_epochs": 1},
+            "pruner": {"type": "asha", "eta": 3, "min_epochs": 2 if method == "tpe+asha2" else 1},
         }
     return {**common, "method": method, "space": SPACE, "trials": trials}
 
