@@ -98,8 +98,8 @@ def start_services(app: Flask) -> None:
     """What a serving web process runs beside its requests: re-index runs the volume
     has and Redis lacks, the Redis → Socket.IO relay, the client-buffer guard, the
     reconciler and the searches' conductor."""
-    from web.conductor import Conductor, ConductorTask
-    from web.reconciling import ReconcilerTask, reconciler_for
+    from web import conductor, reconciling
+    from web.background import BackgroundLoop
     from web.services import of
 
     wired = of(app)
@@ -112,5 +112,7 @@ def start_services(app: Flask) -> None:
         log.warning("could not re-index runs at start: %s", exc)
     wired.relay.start()
     BufferGuard(socketio, settings).start()
-    ReconcilerTask(socketio, reconciler_for(wired)).start()
-    ConductorTask(socketio, Conductor(app, pause=lambda: socketio.sleep(0))).start()
+    reconciler = reconciling.reconciler_for(wired)
+    BackgroundLoop(socketio, reconciler.run_once, reconciling.INTERVAL_SECONDS, "reconciler").start()
+    searches = conductor.Conductor(app, pause=lambda: socketio.sleep(0))
+    BackgroundLoop(socketio, searches.run_once, conductor.INTERVAL_SECONDS, "conductor").start()

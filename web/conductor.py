@@ -32,11 +32,9 @@ from typing import Any
 
 import redis
 from flask import Flask
-from flask_socketio import SocketIO
 
 from shared import keys, pbt, search
 from shared.lifecycle import TERMINAL
-from shared.retry import run_every
 from shared.run_record import new_record
 from shared.sweeps import run_spec
 from shared.workers import live_workers
@@ -202,17 +200,3 @@ class SearchLock:
     def __exit__(self, *exc: object) -> None:
         if self.held:
             self.r.eval(self._RELEASE, 1, self.key, self.token)
-
-
-class ConductorTask:
-    """The conductor's loop beside the web process's requests."""
-
-    def __init__(self, socketio: SocketIO, conductor: Conductor):
-        self.socketio, self.conductor = socketio, conductor
-        self.running = True
-
-    def start(self) -> None:
-        self.socketio.start_background_task(self._loop)
-
-    def _loop(self) -> None:
-        run_every(self.conductor.run_once, INTERVAL_SECONDS, self.socketio.sleep, lambda: self.running, "conductor")

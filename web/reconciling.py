@@ -13,11 +13,8 @@ import os
 import socket
 from functools import partial
 
-from flask_socketio import SocketIO
-
 from shared.connections import send_run
 from shared.reconciler import Reconciler
-from shared.retry import run_every
 from web.services import Services
 
 log = logging.getLogger(__name__)
@@ -38,15 +35,3 @@ def reconciler_for(wired: Services) -> Reconciler:
         restore=lambda: (wired.runs.restore_all(), wired.sweeps.restore_all()),
         spool_events=False,
     )
-
-
-class ReconcilerTask:
-    def __init__(self, socketio: SocketIO, reconciler: Reconciler):
-        self.socketio, self.reconciler = socketio, reconciler
-        self.running = True
-
-    def start(self) -> None:
-        self.socketio.start_background_task(self._loop)
-
-    def _loop(self) -> None:
-        run_every(self.reconciler.run_once, INTERVAL_SECONDS, self.socketio.sleep, lambda: self.running, "reconciler")
