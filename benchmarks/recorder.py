@@ -3,7 +3,7 @@
 A publisher process writes events the way workers do (EventWriter: spool on its own
 disk, XADD + PUBLISH to Redis; ~E progress events/s per run carrying 10 batch losses
 each, and every 5 s an epoch and a samples event) into a real Redis; the real
-recorder process (``python -m web.recorder``) writes every run's history into its
+recorder process (``python -m web.history.recorder``) writes every run's history into its
 own RESULTS_DIR. Printed: events sent and recorded, recorded events/s, the
 recorder's lag (publish → written to events.jsonl: p50, p99, max, from its
 RECORDER_STATS), and a gap check of every run's events.jsonl (each seq once, in order).
@@ -77,7 +77,7 @@ def main() -> None:
     results = tmp / "web-results"
     env = {**os.environ, "REDIS_URL": url, "RESULTS_DIR": str(results), "PYTHONPATH": str(ROOT)}
     recorder = subprocess.Popen(
-        [sys.executable, "-m", "web.recorder"],
+        [sys.executable, "-m", "web.history.recorder"],
         cwd=ROOT,
         env=env,
         stdout=open(tmp / "recorder.log", "wb"),

@@ -160,9 +160,65 @@ def report(path: Path) -> None:
             + (f" (median {statistics.median(shares):.0%})" if shares else "")
             + " |"
         )
+    print(
+        "\nWhat an early rung knows (full-length sweeps only: every run trained every epoch). rho: Spearman's "
+        "rank correlation of each run's accuracy at that epoch with its final accuracy; the final best's rank "
+        "at that epoch, and whether a rung that keeps the top third of all of them (eta 3) would keep it:\n"
+    )
+    print("| sweep | seed | runs | rho at epoch 1 | rho at epoch 2 | final best's rank at epoch 1 | at epoch 2 |")
+    print("|---|---|---|---|---|---|---|")
+    for row in rung_check(data["results"]):
+        kept = ["kept" if rank <= row["runs"] // 3 else "stopped" for rank in row["best_rank"]]
+        print(
+            f"| {row['label']} | {row['seed']} | {row['runs']} | {row['rho'][0]:.2f} | {row['rho'][1]:.2f} | "
+            f"{row['best_rank'][0]} ({kept[0]}) | {row['best_rank'][1]} ({kept[1]}) |"
+        )
     svg = path.with_suffix(".svg")
     svg.write_text(plot(data["results"]))
     print(f"\nplot: {svg}")
+
+
+def _ranks(values: list[float]) -> list[int]:
+    """1 for the highest value."""
+    order = sorted(range(len(values)), key=lambda i: -values[i])
+    ranks = [0] * len(values)
+    for place, i in enumerate(order, 1):
+        ranks[i] = place
+    return ranks
+
+
+def _spearman(a: list[float], b: list[float]) -> float:
+    ra, rb = _ranks(a), _ranks(b)
+    ma, mb = statistics.mean(ra), statistics.mean(rb)
+    cov = sum((x - ma) * (y - mb) for x, y in zip(ra, rb, strict=True))
+    return cov / (sum((x - ma) ** 2 for x in ra) * sum((y - mb) ** 2 for y in rb)) ** 0.5
+
+
+def rung_check(results: list[dict[str, Any]], rungs: tuple[int, ...] = (1, 2)) -> list[dict[str, Any]]:
+    """How well a run's accuracy at an early rung predicts its final accuracy, read from the
+    sweeps in which every run trained to the end (random and grid): what ASHA bets on."""
+    rows = []
+    for r in results:
+        curves: dict[str, dict[int, float]] = {}
+        for e in r["epochs"]:
+            curves.setdefault(e["run"], {})[e["epoch"]] = e["accuracy"]
+        last = max((max(c) for c in curves.values()), default=0)
+        full = [c for c in curves.values() if len(c) == last]
+        if len(full) < 4 or len(full) != len(curves) or r.get("stopped_early") or r.get("forks"):
+            continue
+        final = [c[last] for c in full]
+        best = max(range(len(full)), key=lambda i: final[i])
+        at = {k: [c[k] for c in full] for k in rungs}
+        rows.append(
+            {
+                "label": r["label"],
+                "seed": r["seed"],
+                "runs": len(full),
+                "rho": [round(_spearman(at[k], final), 2) for k in rungs],
+                "best_rank": [_ranks(at[k])[best] for k in rungs],
+            }
+        )
+    return rows
 
 
 COLOURS = {

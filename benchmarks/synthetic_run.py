@@ -19,7 +19,7 @@ from typing import Any
 
 from shared import eventfile, layout
 from shared.events import EventType
-from shared.series import SeriesWriter, series_dir
+from web.history.series import SeriesWriter, series_dir
 
 STEPS_PER_EPOCH = 938
 LOSSES_PER_EVENT = 10

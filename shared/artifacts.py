@@ -4,7 +4,7 @@ Checkpoints, final weights (``.pth``, ``.npz``), sample sprites, ``test_samples.
 and ``training_log.json`` are written by a worker into its own scratch folder, then
 put here; the web tier lists and serves them from here, and a run resumed on another
 box reads its checkpoint from here. History (events, series, run records) is not
-here: the web tier's recorder keeps it (see web.recorder).
+here: the web tier's recorder keeps it (see web.history.recorder).
 
 ``ARTIFACTS_URL`` picks the store:
 

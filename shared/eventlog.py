@@ -4,12 +4,13 @@ Writing (one writer per run at a time, guaranteed by the run's state machine):
 each event gets the next ``seq``, is kept in the worker's local spool, then XADDed
 to the run's capped stream under id ``<seq>-0`` and published on the run's channel
 in one pipeline. If Redis is unreachable the event stays pending and is sent, in
-order, once Redis answers again. The web tier's recorder (web.recorder) reads the
-stream and writes ``events.jsonl`` (and the series) on the web side; the spool
-fills any gap it finds (shared.spool).
+order, once Redis answers again. The web tier's recorder (web.history.recorder)
+reads the stream and writes ``events.jsonl`` (and the series) on the web side; the
+spool fills any gap it finds (shared.spool).
 
-Reading (the web tier): a range of seqs comes from the stream; whatever the stream
-no longer holds (trimmed, flushed, or Redis down) comes from ``events.jsonl``.
+Both tiers write (the worker while it trains; the web tier its runs' queued and
+cancelled events), so the writer lives here. Reading history is the web tier's alone:
+web.history.reader.
 """
 
 from __future__ import annotations
@@ -18,7 +19,6 @@ import json
 import logging
 import time
 from collections import deque
-from collections.abc import Callable
 from typing import Any, cast
 
 import redis
@@ -30,50 +30,11 @@ from shared.retry import Backoff
 from shared.settings import Settings
 from shared.spool import Spool, recorded_seq, resend_missing
 
-#: Events per page when a reader gives no limit (REST default, relay gap fill).
-DEFAULT_PAGE = 1000
-#: Largest page a reader may ask for.
-MAX_PAGE = 10_000
-
 log = logging.getLogger(__name__)
 
 
 def encode(event: dict[str, Any]) -> str:
     return json.dumps(event, separators=(",", ":"), allow_nan=False)
-
-
-def _no_pause() -> None:
-    pass
-
-
-def read_events(
-    r: redis.Redis | None,
-    results_dir: str,
-    run_id: str,
-    after: int = 0,
-    limit: int = DEFAULT_PAGE,
-    pause: Callable[[], None] = _no_pause,
-) -> list[dict[str, Any]]:
-    """At most ``limit`` events with ``seq > after`` in seq order, from the stream or the file.
-
-    The cost is the page, not the log: the stream answers an id range directly and
-    the file is read through its seq index.
-    """
-    after = max(0, int(after))
-    if r is not None:
-        try:
-            entries = cast(
-                list[tuple[bytes, dict[bytes, bytes]]],
-                r.xrange(keys.run_stream(run_id), min=f"{after + 1}-0", max="+", count=limit),
-            )
-            stream = [json.loads(fields[b"e"]) for _id, fields in entries]
-            if stream and stream[0]["seq"] == after + 1:
-                return stream
-        except redis.RedisError as exc:
-            log.warning("reading stream of %s failed (%s); using events.jsonl", run_id, exc)
-    # The stream no longer (or never) held the start of the range: the file has it.
-    log_path, index_path = eventfile.paths(results_dir, run_id)
-    return eventfile.read_page(log_path, index_path, after, limit, pause)
 
 
 def last_seq(r: redis.Redis | None, results_dir: str, run_id: str) -> int:

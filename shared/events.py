@@ -2,7 +2,7 @@
 
 Writers (worker.epochs, worker.runner, worker.reaper, web.api) append events through
 shared.eventlog.EventWriter, which refuses an event missing a required field;
-readers (shared.series, the relay, the page, the CLI) key on the same names. Every
+readers (web.history.series, the relay, the page, the CLI) key on the same names. Every
 event also has ``run_id``, ``seq`` (1, 2, 3 … per run, no gaps) and ``ts`` (epoch
 seconds), added by the writer. More fields may be added; none may be removed.
 """
@@ -25,7 +25,7 @@ class EventType(str, Enum):
         return self.value
 
 
-#: Fields each event type must carry (optional ones: see the README's event table).
+#: Fields each event type must carry (optional ones: docs/events.md's table).
 REQUIRED: dict[EventType, tuple[str, ...]] = {
     # message always; resumed_from_epoch on a resumed run's "running" event
     EventType.STATUS: ("status", "message"),

@@ -18,7 +18,7 @@ RUN_JSON = "run.json"
 EVENTS_JSONL = "events.jsonl"
 #: seq -> byte offset of its line in events.jsonl (int64 each); see shared.eventfile.
 EVENTS_INDEX = "events.idx"
-#: Dense numeric curves of the run, appended as it trains; see shared.series.
+#: Dense numeric curves of the run, appended as it trains; see web.history.series.
 SERIES_DIR = "series"
 CHECKPOINT = "checkpoint.pt"
 FINAL_WEIGHTS = "mnist_cnn.pth"

@@ -153,7 +153,7 @@ class Settings:
     )
     recorder: bool = setting(
         True,
-        "`false`: `python -m web` starts no recorder beside it (one runs elsewhere: `python -m web.recorder`); "
+        "`false`: `python -m web` starts no recorder beside it (one runs elsewhere: `python -m web.history.recorder`); "
         "`true`: it supervises one, restarted when it exits",
     )
     recorder_max_lag: float = setting(

@@ -1,7 +1,7 @@
 """A worker's local spool: every event of its runs, kept until the web side has it.
 
 Workers share no disk with the web tier, so the event log's durable copy is the web
-side's (web.recorder reads the run's Redis stream and writes it). Until the recorder
+side's (web.history.recorder reads the run's Redis stream and writes it). Until the recorder
 says it holds an event (``RECORDED[run] >= seq``), the event also lives here, in
 ``RESULTS_DIR/.spool/<run id>/`` on the worker's own disk (the events.jsonl format,
 with its seq index). If Redis lost the stream, or the recorder was down longer than

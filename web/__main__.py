@@ -39,10 +39,10 @@ def main() -> None:
     from web import services
     from web.access import with_token
     from web.app import create_app, socketio, start_services
-    from web.recorder_supervisor import RecorderSupervisor
+    from web.history.supervisor import RecorderSupervisor
 
     app = create_app(with_token(settings))
-    # The recorder (web.recorder) runs as a supervised child unless RECORDER=off (one
+    # The recorder (web.history.recorder) runs as a supervised child unless RECORDER=off (one
     # runs elsewhere). Several web processes each start one; their lease lets exactly
     # one record. It exits when this process does.
     recorder = RecorderSupervisor(socketio, services.of(app).redis) if settings.recorder else None

@@ -1,6 +1,6 @@
 """Who may change things: same-site JSON requests, and a token whenever we are reachable.
 
-Two threats, two rules (see "Safe by default" in DESIGN.md):
+Two threats, two rules (docs/security.md, "Safe by default"):
 
 * Any web page the user visits can make their browser POST to a Trainboard on
   localhost. A cross-site ``fetch`` can only send JSON after a CORS preflight we

@@ -3,18 +3,15 @@
 from __future__ import annotations
 
 import logging
-import threading
-import time
-from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
 import redis
 from flask import Blueprint, Response, jsonify, request, send_file, stream_with_context
 
-from shared import eventfile, layout, lifecycle, series
+from shared import layout, lifecycle
 from shared.artifacts import ArtifactError, ArtifactStore
-from shared.eventlog import DEFAULT_PAGE, MAX_PAGE, last_seq, read_events
+from shared.eventlog import last_seq
 from shared.redaction import public_run
 from shared.run_record import new_record
 from shared.runs import RunStore
@@ -24,6 +21,8 @@ from shared.workers import live_workers
 from web import health, submission
 from web.auth import bearer, token_ok
 from web.errors import ApiError, json_body
+from web.history import series
+from web.history.reader import DEFAULT_PAGE, MAX_PAGE, read_events, series_folder
 from web.services import services
 
 log = logging.getLogger(__name__)
@@ -145,22 +144,8 @@ def run_events(run_id: str) -> Response:
     return jsonify({"events": events, "last_seq": last_seq(r, results_dir, run_id)})
 
 
-_build_locks: defaultdict[str, threading.Lock] = defaultdict(threading.Lock)
-
-
 def _series_folder(run_id: str) -> Path:
-    """The run's series folder, built from its event log first if it predates series."""
-    results_dir = _settings().results_dir
-    folder = series.series_dir(results_dir, run_id)
-    if series.read_meta(folder) is None:
-        with _build_locks[run_id]:
-            if series.read_meta(folder) is None:
-                log_path, _ = eventfile.paths(results_dir, run_id)
-                started = time.perf_counter()
-                series.build_from_events(folder, eventfile.iter_events(log_path, _pause))
-                log.info("built the series of run %s from its event log in %.1f s", run_id, time.perf_counter() - started)
-        _build_locks.pop(run_id, None)
-    return folder
+    return series_folder(_settings().results_dir, run_id, _pause)
 
 
 @api.get("/api/runs/<run_id>/series/<name>")

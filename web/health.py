@@ -22,7 +22,7 @@ import redis
 
 from shared import keys
 from shared.settings import Settings
-from web.recorder_supervisor import RecorderSupervisor
+from web.history.supervisor import RecorderSupervisor
 
 #: Most recording runs whose lag one probe reads (active runs; the oldest lag wins).
 LAG_SAMPLE = 500

@@ -1,6 +1,6 @@
 """The trained CNN's forward pass in NumPy, for "draw a digit" in the web tier.
 
-DESIGN.md keeps torch out of the web tier (a slim image, no CUDA libraries), and
+The web tier runs without torch (a slim image, no CUDA libraries), and
 sending one 28×28 prediction through the training queue would wait behind a
 training run on a busy worker. So the worker also writes the final weights as
 ``mnist_cnn.npz`` and this module mirrors worker.model.Net in NumPy; a test

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from shared import layer_stats, layout, lifecycle, run_record, runs, search_space, series, sweeps
+from shared import layer_stats, layout, lifecycle, run_record, runs, search_space, sweeps
 from shared import spec as specs
-from shared.eventlog import DEFAULT_PAGE, MAX_PAGE
 from web.auth import is_guarded
+from web.history import series
+from web.history.reader import DEFAULT_PAGE, MAX_PAGE
 
 RUN_ID = {"name": "run_id", "in": "path", "required": True, "schema": {"type": "string", "pattern": layout.RUN_ID_PATTERN}}
 

@@ -7,8 +7,9 @@ from typing import Any
 
 from flask import Blueprint, Response, abort, render_template, send_from_directory
 
-from shared import lifecycle, metrics, search_space, series, spec, sweeps
+from shared import lifecycle, metrics, search_space, spec, sweeps
 from shared.events import EventType
+from web.history import series
 
 pages = Blueprint("pages", __name__, static_folder="static", static_url_path="/static")
 

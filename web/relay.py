@@ -23,11 +23,12 @@ import redis
 from flask_socketio import SocketIO
 
 from shared import keys
-from shared.eventlog import last_seq, read_events
+from shared.eventlog import last_seq
 from shared.retry import Backoff
 from shared.settings import Settings
 from shared.workers import live_workers
 from web.backpressure import over_limit
+from web.history.reader import read_events
 
 log = logging.getLogger(__name__)
 

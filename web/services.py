@@ -17,7 +17,7 @@ from shared.settings import Settings
 from shared.sweep_store import SweepStore
 
 if TYPE_CHECKING:
-    from web.recorder_supervisor import RecorderSupervisor
+    from web.history.supervisor import RecorderSupervisor
     from web.relay import Relay
 
 KEY = "trainboard"

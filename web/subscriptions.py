@@ -2,8 +2,7 @@
 
 A client is a browser tab, or a script written to hurt. Without bounds, one socket
 sending 2,000 ``subscribe`` events starts 2,000 replays, each reading and queueing a
-thousand events, and the server's memory and latency follow. So (DESIGN.md,
-"Hostile clients"):
+thousand events, and the server's memory and latency follow. So (docs/architecture.md, "Invariants"):
 
 * **Subscriptions are capped** (``max_subscriptions`` runs per client); a repeated
   ``subscribe`` for a run it already follows replaces the earlier one — never adds.

@@ -80,7 +80,7 @@ def test_with_no_worker_alive_a_lost_run_is_still_handed_on(make_stack):
 
 
 def recorder_pid(web: processes.Proc) -> int:
-    out = subprocess.run(["pgrep", "-P", str(web.popen.pid), "-f", "web.recorder"], capture_output=True, text=True)
+    out = subprocess.run(["pgrep", "-P", str(web.popen.pid), "-f", "web.history.recorder"], capture_output=True, text=True)
     return int(out.stdout.split()[0])
 
 

@@ -5,10 +5,11 @@ import json
 import redis
 
 from shared import keys
-from shared.eventlog import EventWriter, last_seq, read_events
+from shared.eventlog import EventWriter, last_seq
 from shared.settings import Settings
 from shared.spool import Spool
-from web.recorder import Recorder
+from web.history.reader import read_events
+from web.history.recorder import Recorder
 
 RUN = "a" * 32
 PROGRESS = {"epoch": 1, "steps_per_epoch": 10_000, "losses": [0.5], "images_per_sec": 1.0}
@@ -145,7 +146,7 @@ def test_an_event_missing_a_required_field_is_refused_and_takes_no_seq(r, tmp_pa
 
 
 def test_a_diverged_runs_nan_losses_are_logged_as_null(r, tmp_path):
-    from shared.series import read_series, series_dir
+    from web.history.series import read_series, series_dir
 
     w = EventWriter(r, str(tmp_path / "worker"), RUN)
     w.append("progress", **{**PROGRESS, "losses": [0.5, float("nan"), float("inf")]}, step=3)

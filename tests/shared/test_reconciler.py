@@ -7,13 +7,14 @@ import json
 import pytest
 
 from shared import keys, lifecycle
-from shared.eventlog import EventWriter, read_events
+from shared.eventlog import EventWriter
 from shared.reconciler import Reconciler
 from shared.run_record import new_record
 from shared.runs import RunStore
 from shared.settings import Settings
 from shared.spec import validate_spec
 from shared.sweep_store import SweepStore
+from web.history.reader import read_events
 
 LEASE = 15.0
 

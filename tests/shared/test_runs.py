@@ -3,10 +3,11 @@
 import json
 
 from shared import lifecycle
-from shared.eventlog import EventWriter, read_events
+from shared.eventlog import EventWriter
 from shared.run_record import new_record
 from shared.runs import RunStore
 from shared.spec import validate_spec
+from web.history.reader import read_events
 
 
 def log(r, tmp_path, run_id):

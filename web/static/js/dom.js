@@ -29,7 +29,7 @@ export const MISSING = MEASURES.missing;
 export const BEST = MEASURES.best;
 // Images in an epoch when a spec names no train_samples (all of MNIST's, shared.spec).
 export const TRAIN_IMAGES = MEASURES.train_images;
-// Event types (shared.events.EventType) and series names (shared.series.NAMES) by name.
+// Event types (shared.events.EventType) and series names (web.history.series.NAMES) by name.
 const VOCABULARY = embedded("vocabulary", '{"events": {}, "series": {}}');
 export const EVENT = VOCABULARY.events;
 export const SERIES = VOCABULARY.series;

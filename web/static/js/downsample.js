@@ -1,5 +1,5 @@
 // Display-side smoothing of loss curves (the server does the downsampling: see
-// shared/series.py, min/max/mean buckets).
+// web/history/series.py, min/max/mean buckets).
 
 // Exponential moving average with the usual bias correction (as TensorBoard does).
 export function smooth(values, weight) {

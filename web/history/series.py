@@ -1,7 +1,7 @@
 """Dense numeric curves of a run on the results volume, downsampled on read.
 
 A five-hour run has ~2 million batch losses; no browser wants 200,000 events to
-draw them. The worker therefore keeps each curve as two append-only arrays in the
+draw them. The recorder therefore keeps each curve as two append-only arrays in the
 run's ``series/`` folder — ``<name>.x`` (int64: global batch step or epoch) and
 ``<name>.y`` (float32) — and ``meta.json`` says how many points of each belong to
 the log up to ``last_seq``. Readers memory-map the arrays and reduce the range
@@ -9,7 +9,7 @@ they want to at most ``points`` min/max/mean buckets, so a request costs the
 points asked for, not the run's length, and spikes survive downsampling.
 
 Points are derived from events by :meth:`SeriesWriter.observe` and nowhere else:
-the worker feeds it live, and a run recorded before series existed is rebuilt by
+the recorder feeds it live, and a run recorded before series existed is rebuilt by
 feeding it the old ``events.jsonl``. x only moves forward: a point at an x the
 series already has first drops every point from that x on, so a resumed run (its
 ``resumed_from_epoch`` status event) or a stray event of an abandoned attempt

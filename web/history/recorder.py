@@ -1,16 +1,16 @@
 """The recorder: the web side's durable history of every run, written from Redis.
 
-Workers share no disk with the web tier (DESIGN.md, "Workers anywhere"), so they
+Workers share no disk with the web tier (docs/architecture.md, "Workers anywhere"), so they
 write no history files. The recorder follows every run named in ``RECORDING`` (each
 event writer adds its run as it sends), reads its Redis stream and writes, in
 ``RESULTS_DIR/<run>/`` on the web side: ``events.jsonl`` with its seq index, the
-series and per-epoch detail (shared.series), and ``run.json`` (the record, mirrored
+series and per-epoch detail (web.history.series), and ``run.json`` (the record, mirrored
 whenever a status or an epoch is recorded, and at the end).
 
 * **Exactly one** recorder is active however many web processes run: it holds the
   ``RECORDER_LEASE`` key (SET NX with a TTL, renewed every loop, taken over by a
   standby within ``RECORDER_LEASE_SECONDS`` when the holder dies, at once when its
-  supervising web process saw it die: web.recorder_supervisor).
+  supervising web process saw it die: web.history.supervisor).
 * **Idempotent by seq**: an event is written only when its seq is the next one
   (``last + 1``), so a repeat (a resend, an overlapping read, two recorders for a
   moment) is skipped. ``run_recorded(run)`` publishes the last seq held.
@@ -23,8 +23,8 @@ whenever a status or an epoch is recorded, and at the end).
   recording goes on (the records and indexes come back from ``run.json`` and
   ``sweeps/`` through the reconciler, shared.reconciler).
 
-It runs as its own process (``python -m web.recorder``, started and supervised by
-``python -m web`` beside the server: web.recorder_supervisor), so writing history
+It runs as its own process (``python -m web.history.recorder``, started and supervised by
+``python -m web`` beside the server: web.history.supervisor), so writing history
 never competes with the Socket.IO relay for the web server's event loop.
 """
 
@@ -50,10 +50,10 @@ from shared.connections import redis_client
 from shared.events import EventType
 from shared.lifecycle import TERMINAL
 from shared.retry import Backoff
-from shared.series import SeriesWriter, series_dir
 from shared.settings import Settings, settings_or_exit
+from web.history.series import SeriesWriter, series_dir
 
-log = logging.getLogger("web.recorder")
+log = logging.getLogger("web.history.recorder")
 
 #: How long the recorder lease lives without renewal (a standby takes over after this;
 #: at once when the web process that supervised the holder saw it die). Not a run's

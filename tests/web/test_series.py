@@ -6,9 +6,10 @@ import math
 import numpy as np
 import pytest
 
-from shared import eventfile, series
+from shared import eventfile
 from shared.eventlog import EventWriter
 from shared.spool import Spool
+from web.history import series
 
 RUN = "b" * 32
 STEPS = 100

@@ -1,6 +1,6 @@
 """The web tier keeps its recorder alive: a child process, restarted with capped backoff.
 
-``python -m web`` runs the recorder (web.recorder) as a child so that writing history
+``python -m web`` runs the recorder (web.history.recorder) as a child so that writing history
 never competes with the Socket.IO relay for the server's event loop. A child can die
 (OOM killer, ``kill -9``, a bug): history would silently stop. So the server supervises
 it, as the worker supervises its trainers:
@@ -60,7 +60,7 @@ class RecorderSupervisor:
             "TRAINBOARD_RECORDER_PARENT": str(os.getpid()),
             "TRAINBOARD_RECORDER_OWNER": self.owner,
         }
-        self.proc = subprocess.Popen([sys.executable, "-m", "web.recorder"], env=env)
+        self.proc = subprocess.Popen([sys.executable, "-m", "web.history.recorder"], env=env)
         self.started_at = time.monotonic()
 
     def start(self) -> None:
