@@ -41,6 +41,7 @@ from worker import training
 from worker.data import load_mnist
 from worker.model import Net
 from worker.progress import ProgressReporter
+from worker.spool import Spool
 
 BATCH = 64
 #: Training images per epoch (None: all 60,000); --smoke uses a few.
@@ -154,7 +155,7 @@ def main() -> None:
         redis_proc, url = processes.start_redis(Path(tmp) / "plain", persist=False)
         try:
             for i in range(args.repeats):
-                writer = EventWriter(redis.Redis.from_url(url), tmp, "f" * 31 + str(i))
+                writer = EventWriter(redis.Redis.from_url(url), tmp, "f" * 31 + str(i), spool=Spool(tmp, "f" * 31 + str(i)))
                 pair = [("events_on", writer), ("events_off", None)]
                 for name, w in pair if i % 2 == 0 else pair[::-1]:
                     times[name].append(bare_loop(args.data_dir, device, w))

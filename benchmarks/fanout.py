@@ -32,6 +32,7 @@ from benchmarks.synthetic_run import light_samples, publish_live
 from shared.eventlog import EventWriter
 from shared.events import EventType
 from tests.processes import ROOT, free_port, start_redis, wait_for
+from worker.spool import Spool
 
 
 def start_web(tree: Path, env: dict[str, str], log: Path) -> tuple[subprocess.Popen, str]:
@@ -59,7 +60,7 @@ def samples_fields(epoch: int, heavy: bool) -> dict:
 def publish(r: redis.Redis, results: str, run_ids: list[str], seconds: float, heavy: bool) -> int:
     # Workers spool locally; the web tier's recorder (started by python -m web) writes
     # the history, so this measures the relay with the recorder running beside it.
-    writers = [EventWriter(r, results, rid) for rid in run_ids]
+    writers = [EventWriter(r, results, rid, spool=Spool(results, rid)) for rid in run_ids]
     sent = publish_live(writers, seconds, 10.0, 50, lambda epoch: samples_fields(epoch, heavy))
     for w in writers:
         w.append(EventType.STATUS, status="succeeded", message="benchmark done")

@@ -190,7 +190,7 @@ def main() -> None:
     web, url = start_web(args.web_tree, env, tmp / "web.log")
     try:
         run_id = requests.post(url + "/api/runs", json={"name": "flooded"}, headers=AUTH, timeout=10).json()["id"]
-        writer = EventWriter(redis.Redis.from_url(redis_url), env["RESULTS_DIR"], run_id, spool=False)
+        writer = EventWriter(redis.Redis.from_url(redis_url), env["RESULTS_DIR"], run_id)
         for step in range(1, args.events):
             writer.append(
                 EventType.PROGRESS, epoch=1, step=step, steps_per_epoch=args.events, losses=[0.5] * 10, images_per_sec=1e3

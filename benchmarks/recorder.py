@@ -32,11 +32,12 @@ from shared import keys
 from shared.eventlog import EventWriter
 from shared.events import EventType
 from tests.processes import ROOT, start_redis, wait_for
+from worker.spool import Spool
 
 
 def publish(url: str, scratch: str, run_ids: list[str], seconds: float, rate: float) -> None:
     r = redis.Redis.from_url(url)
-    writers = [EventWriter(r, scratch, rid) for rid in run_ids]
+    writers = [EventWriter(r, scratch, rid, spool=Spool(scratch, rid)) for rid in run_ids]
     for w in writers:
         w.append(EventType.STATUS, status="running", message="benchmark")
     publish_live(writers, seconds, rate, int(rate * 5))

@@ -46,7 +46,7 @@ def populate(r: redis.Redis, results: str, count: int) -> None:
     for i in range(count):
         record = new_record(validate_spec({"name": f"{'needle' if i % 1000 == 7 else 'run'}-{i}"}))
         record["created_at"] = 1.7e9 + i
-        writer = EventWriter(r, results, record["id"], spool=False)
+        writer = EventWriter(r, results, record["id"])
         lifecycle.submit(store, record, writer)
         lifecycle.claim(store, record["id"], writer, "synthetic")
         lifecycle.finish(store, record["id"], Status.FAILED if i % 50 == 0 else Status.SUCCEEDED, writer, "synthetic")

@@ -6,7 +6,7 @@ to the run's capped stream under id ``<seq>-0`` and published on the run's chann
 in one pipeline. If Redis is unreachable the event stays pending and is sent, in
 order, once Redis answers again. The web tier's recorder (web.history.recorder)
 reads the stream and writes ``events.jsonl`` (and the series) on the web side; the
-spool fills any gap it finds (shared.spool).
+worker's spool (worker.spool) fills any gap it finds.
 
 Both tiers write (the worker while it trains; the web tier its runs' queued and
 cancelled events), so the writer lives here. Reading history is the web tier's alone:
@@ -19,7 +19,8 @@ import json
 import logging
 import time
 from collections import deque
-from typing import Any, cast
+from pathlib import Path
+from typing import Any, Protocol, cast
 
 import redis
 
@@ -28,9 +29,28 @@ from shared.events import EventType
 from shared.lifecycle import TERMINAL
 from shared.retry import Backoff
 from shared.settings import Settings
-from shared.spool import Spool, recorded_seq, resend_missing
 
 log = logging.getLogger(__name__)
+
+
+class EventSpool(Protocol):
+    """Where a worker keeps its runs' events until the recorder has them (worker.spool)."""
+
+    folder: Path
+
+    def append(self, seq: int, line: str) -> None: ...
+
+    def last_seq(self) -> int: ...
+
+    def resend_missing(self, r: redis.Redis, last: int) -> int:
+        """Send again what the recorder lacks and the stream lost; how many were sent."""
+        ...
+
+
+def recorded_seq(r: redis.Redis, run_id: str) -> int | None:
+    """The last seq the web side's history holds, or None if the recorder has not said."""
+    raw = cast(bytes | None, r.get(keys.run_recorded(run_id)))
+    return int(raw) if raw is not None else None
 
 
 def encode(event: dict[str, Any]) -> str:
@@ -58,8 +78,8 @@ class EventWriter:
     ``<seq>-0``) and pub/sub channel in one pipeline, which also names the run in
     RECORDING so the web tier's recorder follows it. The writer keeps no history
     file: the recorder writes the durable log on the web side. With ``spool`` (a
-    worker) every event is also kept on the local disk until the recorder has it
-    (shared.spool); without (the web tier's own queued/cancelled events) it is held
+    worker's: worker.spool) every event is also kept on the local disk until the
+    recorder has it; without (the web tier's own queued/cancelled events) it is held
     in memory until Redis takes it.
 
     The first seq continues from whatever is highest: the stream, the recorder's
@@ -78,13 +98,14 @@ class EventWriter:
         run_id: str,
         stream_maxlen: int = 5000,
         retention_seconds: float = 600.0,
-        spool: bool = True,
+        *,
+        spool: EventSpool | None = None,
     ):
         self.r = r
         self.run_id = run_id
         self.stream_maxlen = stream_maxlen
         self.retention_seconds = retention_seconds
-        self.spool = Spool(results_dir, run_id) if spool else None
+        self.spool = spool
         self.seq = max(last_seq(r, results_dir, run_id), self._recorded(), self.spool.last_seq() if self.spool else 0)
         #: (seq, encoded line) of events not yet sent to Redis.
         self.pending: deque[tuple[int, str]] = deque()
@@ -99,9 +120,9 @@ class EventWriter:
             return 0
 
     @classmethod
-    def for_run(cls, r: redis.Redis, settings: Settings, run_id: str, spool: bool = True) -> EventWriter:
+    def for_run(cls, r: redis.Redis, settings: Settings, run_id: str, spool: EventSpool | None = None) -> EventWriter:
         """A writer configured by the settings (stream cap, retention)."""
-        return cls(r, settings.results_dir, run_id, settings.stream_maxlen, settings.stream_retention_seconds, spool)
+        return cls(r, settings.results_dir, run_id, settings.stream_maxlen, settings.stream_retention_seconds, spool=spool)
 
     def append(self, type_: EventType, **fields: Any) -> dict[str, Any]:
         kind = events.check(type_, fields)  # before the seq is taken: a bad event changes nothing
@@ -186,7 +207,7 @@ class EventWriter:
                 if (recorded_seq(self.r, self.run_id) or 0) >= self.seq:
                     return True
                 if self.spool is not None and time.monotonic() - resent_at >= 2.0:
-                    resend_missing(self.r, self.spool, self.seq)
+                    self.spool.resend_missing(self.r, self.seq)
                     resent_at = time.monotonic()
             except redis.RedisError:
                 pass

@@ -125,7 +125,7 @@ def submit_window(client: str) -> str:
     return f"{PREFIX}:submits:{client}"
 
 
-# -- the recorder (web.history.recorder) and the workers' spools (shared.spool) -----------------
+# -- the recorder (web.history.recorder) and the workers' spools (worker.spool) ------------------
 #: Runs whose streams the recorder follows: every event writer adds its run as it sends.
 RECORDING = f"{PREFIX}:recording"
 #: Who records now: exactly one recorder holds this lease however many web processes run.

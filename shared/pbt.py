@@ -25,6 +25,7 @@ import math
 import random
 from typing import Any
 
+from shared.lifecycle import TERMINAL
 from shared.search import objective_by_epoch
 from shared.search_space import OBJECTIVES
 
@@ -100,7 +101,7 @@ def next_generation(sweep: dict[str, Any], records: dict[str, dict[str, Any]]) -
     members = [latest[m] for m in sorted(latest)]
     if any(p["generation"] != generation for p in members) or not generation_ends(sweep, epoch):
         return []
-    if any((records.get(p["run_id"]) or {}).get("status") not in ("succeeded", "failed", "cancelled") for p in members):
+    if any((records.get(p["run_id"]) or {}).get("status") not in TERMINAL for p in members):
         return []
     scores = {p["run_id"]: objective_by_epoch(records.get(p["run_id"]), sweep["objective"]).get(epoch) for p in members}
     sign = 1 if OBJECTIVES[sweep["objective"]] == "maximize" else -1

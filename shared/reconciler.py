@@ -38,7 +38,7 @@ import redis
 
 from shared import keys, lifecycle
 from shared.connections import Enqueue
-from shared.eventlog import EventWriter
+from shared.eventlog import EventSpool, EventWriter
 from shared.lifecycle import WAITING, Status
 from shared.runs import RunStore, waiting_score
 from shared.settings import Settings
@@ -75,11 +75,12 @@ class Reconciler:
         enqueue: Enqueue,
         me: str,
         restore: Restore | None = None,
-        spool_events: bool = True,
+        spool_for: Callable[[str], EventSpool | None] = lambda _run_id: None,
     ):
         self.r, self.settings, self.enqueue, self.me = r, settings, enqueue, me
         self.restore = restore
-        self.spool_events = spool_events
+        #: The events it writes (a lost run's status) go through this box's spool, if any.
+        self.spool_for = spool_for
         self.store = RunStore(r, settings.results_dir)
 
     def run_once(self, now: float | None = None) -> Pass:
@@ -148,7 +149,7 @@ class Reconciler:
     def _handle_lost(self, record: dict[str, Any], done: Pass) -> None:
         run_id, restarts = record["id"], record.get("restarts", 0)
         lost_worker = record.get("worker")
-        writer = EventWriter.for_run(self.r, self.settings, run_id, spool=self.spool_events)
+        writer = EventWriter.for_run(self.r, self.settings, run_id, self.spool_for(run_id))
         if restarts >= self.settings.max_restarts:
             reason = f"worker {lost_worker} lost; gave up after {restarts} restart(s)"
             if lifecycle.give_up(self.store, run_id, reason, writer):

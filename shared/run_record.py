@@ -6,20 +6,24 @@ it). :data:`RUN_FIELDS` is its one definition:
 * :func:`new_record` builds a submitted run from it (the fields that start with a value);
 * :func:`check_changes` refuses a change to a field the table does not have, so a
   record cannot grow fields nobody declared (``RunStore`` calls it on every change);
-* :func:`json_schema` is the OpenAPI ``Run`` schema (web.openapi).
+* :func:`json_schema` is the OpenAPI ``Run`` schema (web.openapi);
+* :data:`LIST_COLUMNS` are the columns a run list shows in a terminal
+  (``trainboard list``, a sweep's table), formatted as shared.metrics says.
 
-Adding a field is one row here.
+Adding a field is one row here (and a column, if lists should show it).
 """
 
 from __future__ import annotations
 
 import time
 import uuid
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
 from shared.layout import RUN_ID_PATTERN
 from shared.lifecycle import ALL, Status
+from shared.metrics import MISSING, best_accuracy
 
 _UNSET: Any = object()
 
@@ -127,3 +131,40 @@ def json_schema() -> dict[str, Any]:
     properties = {f.name: {**f.schema, "description": f.help} for f in RUN_FIELDS}
     properties.update(ANSWER_FIELDS)
     return {"type": "object", "required": [f.name for f in RUN_FIELDS if f.required], "properties": properties}
+
+
+@dataclass(frozen=True)
+class Column:
+    """One column of a run list in a terminal."""
+
+    title: str
+    #: Characters it takes (0: the rest of the line, for the last column).
+    width: int
+    value: Callable[[dict[str, Any]], str]
+    right: bool = False
+
+
+def _best(record: dict[str, Any]) -> str:
+    best = best_accuracy(record)
+    return MISSING if best is None else f"{best:.2%}"
+
+
+LIST_COLUMNS: tuple[Column, ...] = (
+    Column("ID", len(uuid.uuid4().hex), lambda r: r["id"]),
+    Column("STATUS", max(map(len, ALL)), lambda r: r["status"]),
+    Column("EPOCH", 7, lambda r: f"{r.get('epoch', 0):>3}/{r['spec']['epochs']:<3}", right=True),
+    Column("BEST ACC", 8, _best, right=True),
+    Column("NAME", 0, lambda r: r["name"]),
+)
+
+
+def list_lines(records: Iterable[dict[str, Any]], columns: tuple[Column, ...] = LIST_COLUMNS) -> list[str]:
+    """A header and one line per record, columns two spaces apart."""
+
+    def line(cells: list[str]) -> str:
+        return "  ".join(
+            cell if not c.width else (f"{cell:>{c.width}}" if c.right else f"{cell:<{c.width}}")
+            for c, cell in zip(columns, cells, strict=True)
+        ).rstrip()
+
+    return [line([c.title for c in columns]), *(line([c.value(r) for c in columns]) for r in records)]

@@ -17,6 +17,9 @@ from dataclasses import dataclass
 from typing import Any
 
 MNIST_TRAIN_SIZE = 60_000
+#: An MNIST image: 28 × 28 grey levels, row by row.
+IMAGE_SIDE = 28
+IMAGE_PIXELS = IMAGE_SIDE * IMAGE_SIDE
 NAME_MAX = 100
 
 

@@ -9,7 +9,7 @@ import os
 import sys
 import time
 
-from shared import lifecycle, metrics, search_space, spec, sweeps
+from shared import lifecycle, metrics, run_record, search_space, spec, sweeps
 from shared.metrics import BEST_ACCURACY, best_accuracy
 from trainboard_cli.client import ApiError, Client
 from trainboard_cli.progress import ProgressLine
@@ -187,21 +187,18 @@ def _follow_sweep(client: Client, args: argparse.Namespace, sweep: dict) -> int:
         if state["finished"]:
             break
         time.sleep(2)
-    print(f"{'ID':32}  {'STATUS':9}  {'BEST ACC':>8}  NAME")
-    for run in sorted(state["runs"], key=lambda r: -(best_accuracy(r) or -1)):
-        acc = best_accuracy(run)
-        mark = " ★" if run["id"] == state["best_run_id"] else ""
-        print(f"{run['id']:32}  {run['status']:9}  {(f'{acc:.2%}' if acc is not None else '-'):>8}  {run['name']}{mark}")
+    columns = tuple(c for c in run_record.LIST_COLUMNS if c.title != "EPOCH")
+    ranked = sorted(state["runs"], key=lambda r: -(best_accuracy(r) or -1))
+    header, *lines = run_record.list_lines(ranked, columns)
+    print(header)
+    for run, line in zip(ranked, lines, strict=True):
+        print(line + (" ★" if run["id"] == state["best_run_id"] else ""))
     return 0 if state["counts"].get(lifecycle.Status.SUCCEEDED.value, 0) == len(state["runs"]) else 1
 
 
 def cmd_list(client: Client, args: argparse.Namespace) -> int:
     rows = client.runs(args.status, args.search, min(args.limit, 500), every=args.all)
-    print(f"{'ID':32}  {'STATUS':9}  {'EPOCH':>7}  {'BEST ACC':>8}  NAME")
-    for r in rows:
-        best = best_accuracy(r)
-        acc = f"{best:.2%}" if best is not None else "-"
-        print(f"{r['id']:32}  {r['status']:9}  {r['epoch']:>3}/{r['spec']['epochs']:<3}  {acc:>8}  {r['name']}")
+    print("\n".join(run_record.list_lines(rows)))
     return 0
 
 

@@ -14,11 +14,12 @@ from shared.artifacts import ArtifactError, ArtifactStore
 from shared.eventlog import last_seq
 from shared.redaction import public_run
 from shared.run_record import new_record
-from shared.runs import RunStore
+from shared.runs import CURSOR_PATTERN, RunStore
 from shared.settings import Settings
 from shared.spec import SpecError, validate_spec
 from shared.workers import live_workers
 from web import health, submission
+from web.api_schema import ERRORS, RUN, RUN_ID_PARAM, error_response, json_response
 from web.auth import bearer, token_ok
 from web.errors import ApiError, json_body
 from web.history import series
@@ -223,13 +224,6 @@ def list_workers() -> Response:
     return jsonify({"workers": live_workers(_redis())})
 
 
-@api.get("/api/openapi.json")
-def openapi_document() -> Response:
-    from web.openapi import document
-
-    return jsonify(document(token_required=bool(_settings().api_token)))
-
-
 @api.get("/healthz")
 def healthz() -> tuple[Response, int]:
     """``{"status": "ok"}`` or ``{"status": "degraded"}`` (503 when Redis does not
@@ -238,3 +232,161 @@ def healthz() -> tuple[Response, int]:
     status, answer = health.check(wired.redis, wired.settings, wired.recorder)
     detailed = bool(wired.settings.api_token) and token_ok(bearer())
     return jsonify(answer if detailed else health.public(answer)), status
+
+
+def openapi_paths() -> dict[str, Any]:
+    """This blueprint's endpoints in the OpenAPI document (web.openapi)."""
+    return {
+        "/api/runs": {
+            "get": {
+                "summary": "Runs newest first, a page at a time (follow next_cursor)",
+                "parameters": [
+                    {
+                        "name": "limit",
+                        "in": "query",
+                        "schema": {"type": "integer", "minimum": 1, "maximum": MAX_RUNS_PAGE, "default": DEFAULT_RUNS_PAGE},
+                    },
+                    {"name": "cursor", "in": "query", "schema": {"type": "string", "pattern": CURSOR_PATTERN}},
+                    {"name": "status", "in": "query", "schema": {"enum": list(lifecycle.ALL)}},
+                    {"name": "q", "in": "query", "schema": {"type": "string", "maxLength": 100}},
+                ],
+                "responses": {
+                    "200": json_response(
+                        {
+                            "type": "object",
+                            "properties": {
+                                "runs": {"type": "array", "items": RUN},
+                                "next_cursor": {"type": ["string", "null"]},
+                            },
+                        },
+                        "one page of runs",
+                    ),
+                    "400": ERRORS["400"],
+                },
+            },
+            "post": {
+                "summary": "Submit a run",
+                "requestBody": {
+                    "required": True,
+                    "content": {"application/json": {"schema": {"$ref": "#/components/schemas/RunSpec"}}},
+                },
+                "responses": {
+                    "201": json_response(RUN, "queued"),
+                    "400": ERRORS["400"],
+                    "413": error_response("body too large"),
+                    "429": error_response("queue full or too many submissions"),
+                },
+            },
+        },
+        "/api/runs/{run_id}": {
+            "get": {
+                "summary": "One run record",
+                "parameters": [RUN_ID_PARAM],
+                "responses": {"200": json_response(RUN, "the run"), "404": ERRORS["404"]},
+            }
+        },
+        "/api/runs/{run_id}/cancel": {
+            "post": {
+                "summary": "Cancel a queued or running run",
+                "parameters": [RUN_ID_PARAM],
+                "responses": {
+                    "202": json_response(RUN, "cancel requested"),
+                    "404": ERRORS["404"],
+                    "409": error_response("the run already ended"),
+                },
+            }
+        },
+        "/api/runs/{run_id}/events": {
+            "get": {
+                "summary": "The run's event log after a seq",
+                "parameters": [
+                    RUN_ID_PARAM,
+                    {"name": "after", "in": "query", "schema": {"type": "integer", "minimum": 0}},
+                    {
+                        "name": "limit",
+                        "in": "query",
+                        "schema": {"type": "integer", "minimum": 1, "maximum": MAX_PAGE, "default": DEFAULT_PAGE},
+                    },
+                ],
+                "responses": {
+                    "200": json_response(
+                        {
+                            "type": "object",
+                            "properties": {
+                                "events": {"type": "array", "items": {"type": "object"}},
+                                "last_seq": {"type": "integer"},
+                            },
+                        },
+                        "one page of events",
+                    ),
+                    **ERRORS,
+                },
+            }
+        },
+        "/api/runs/{run_id}/series/{name}": {
+            "get": {
+                "summary": "A curve of the run as min/max/mean buckets (raw points when few)",
+                "parameters": [
+                    RUN_ID_PARAM,
+                    {"name": "name", "in": "path", "required": True, "schema": {"enum": list(series.NAMES)}},
+                    {"name": "start", "in": "query", "schema": {"type": "integer", "minimum": 0}},
+                    {"name": "end", "in": "query", "schema": {"type": "integer", "minimum": 0}},
+                    {
+                        "name": "points",
+                        "in": "query",
+                        "schema": {
+                            "type": "integer",
+                            "minimum": 1,
+                            "maximum": series.MAX_POINTS,
+                            "default": series.DEFAULT_POINTS,
+                        },
+                    },
+                ],
+                "responses": {
+                    "200": json_response(
+                        {"type": "object", "required": ["name", "total", "x", "min", "max", "mean", "last_seq"]},
+                        "the series",
+                    ),
+                    **ERRORS,
+                },
+            }
+        },
+        "/api/runs/{run_id}/epochs": {
+            "get": {
+                "summary": "The run's epoch and samples events, without its log",
+                "parameters": [RUN_ID_PARAM],
+                "responses": {
+                    "200": json_response(
+                        {"type": "object", "required": ["epochs", "samples", "last_seq"]}, "per-epoch detail"
+                    ),
+                    "404": ERRORS["404"],
+                },
+            }
+        },
+        "/api/runs/{run_id}/artifacts": {
+            "get": {
+                "summary": "Files in the run's results folder",
+                "parameters": [RUN_ID_PARAM],
+                "responses": {"200": json_response({"type": "object"}, "artifacts"), "404": ERRORS["404"]},
+            }
+        },
+        "/api/runs/{run_id}/artifacts/{name}": {
+            "get": {
+                "summary": "Download one file",
+                "parameters": [RUN_ID_PARAM, {"name": "name", "in": "path", "required": True, "schema": {"type": "string"}}],
+                "responses": {"200": {"description": "the file"}, "404": ERRORS["404"]},
+            }
+        },
+        "/api/workers": {
+            "get": {"summary": "Live workers", "responses": {"200": json_response({"type": "object"}, "workers")}}
+        },
+        "/healthz": {
+            "get": {
+                "summary": "200 when Redis answers",
+                "responses": {
+                    "200": json_response({"type": "object"}, "healthy"),
+                    "503": json_response({"type": "object"}, "Redis unavailable"),
+                },
+            }
+        },
+    }

@@ -51,6 +51,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     from web.auth import guard
     from web.forks_api import forks_api
     from web.model_api import model_api
+    from web.openapi import openapi_doc
     from web.pages import pages
     from web.relay import Relay
     from web.sweeps_api import sweeps_api
@@ -78,6 +79,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.register_blueprint(sweeps_api)
     app.register_blueprint(model_api)
     app.register_blueprint(forks_api)
+    app.register_blueprint(openapi_doc)
     app.register_blueprint(pages)
     sockets.register(socketio, relay)
     socketio.init_app(

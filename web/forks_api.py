@@ -12,8 +12,9 @@ from shared import layout
 from shared.artifacts import ArtifactError, epoch_states
 from shared.redaction import public_run
 from shared.run_record import new_record
-from shared.spec import NAME_MAX, SpecError, validate_spec
+from shared.spec import NAME_MAX, SpecError, json_schema, validate_spec
 from web import submission
+from web.api_schema import ERRORS, RUN, RUN_ID_PARAM, error_response, json_response
 from web.errors import ApiError, json_body
 from web.services import services
 
@@ -86,3 +87,39 @@ def fork_run(run_id: str) -> tuple[Response, int]:
     submission.submit([record])
     wired.runs.add_child(run_id, record["id"])
     return jsonify({**public_run(record), "queue_position": wired.runs.queue_position(record["id"])}), 201
+
+
+def openapi_paths() -> dict[str, Any]:
+    """This blueprint's endpoints in the OpenAPI document (web.openapi)."""
+    return {
+        "/api/runs/{run_id}/fork": {
+            "post": {
+                "summary": "A new run from one epoch's state of this one, with spec overrides (continue: "
+                "from the last epoch, more epochs)",
+                "parameters": [RUN_ID_PARAM],
+                "requestBody": {
+                    "required": True,
+                    "content": {
+                        "application/json": {
+                            "schema": {
+                                **json_schema(),
+                                "properties": {
+                                    "from_epoch": {
+                                        "type": "integer",
+                                        "minimum": 1,
+                                        "description": "default: the last finished epoch",
+                                    },
+                                    **json_schema()["properties"],
+                                },
+                            }
+                        }
+                    },
+                },
+                "responses": {
+                    "201": json_response(RUN, "the fork, queued"),
+                    **ERRORS,
+                    "429": error_response("queue full or too many submissions"),
+                },
+            }
+        },
+    }

@@ -15,6 +15,8 @@ from flask import Blueprint, Response, jsonify, request
 
 from shared import layer_stats, layout
 from shared.artifacts import ArtifactError, read_json
+from shared.spec import IMAGE_PIXELS, IMAGE_SIDE
+from web.api_schema import ERRORS, RUN_ID_PARAM, error_response, json_response
 from web.errors import ApiError, json_body
 from web.services import services
 
@@ -123,18 +125,18 @@ def filters(run_id: str) -> Response:
 
 
 def _pixels_body() -> np.ndarray:
-    """The body ``{"pixels": [784 numbers 0-255]}`` of /predict and /activations."""
+    """The body ``{"pixels": [IMAGE_PIXELS numbers 0-255]}`` of /predict and /activations."""
     body = json_body()
     pixels = body.get("pixels") if isinstance(body, dict) else None
     if (
         not isinstance(pixels, list)
-        or len(pixels) != 784
+        or len(pixels) != IMAGE_PIXELS
         or not all(isinstance(p, (int, float)) and not isinstance(p, bool) and 0 <= p <= 255 for p in pixels)
     ):
         raise ApiError(
             400,
-            "pixels must be a list of 784 numbers from 0 to 255 (28×28, row by row)",
-            {"pixels": "784 numbers from 0 to 255"},
+            f"pixels must be a list of {IMAGE_PIXELS} numbers from 0 to 255 ({IMAGE_SIDE}×{IMAGE_SIDE}, row by row)",
+            {"pixels": f"{IMAGE_PIXELS} numbers from 0 to 255"},
         )
     if set(body) != {"pixels"}:
         raise ApiError(400, "unknown fields", {k: "unknown field" for k in body if k != "pixels"})
@@ -193,3 +195,90 @@ def activations(run_id: str) -> Response:
             }
         )
     return jsonify({**_prediction(probs), "layers": out})
+
+
+#: The body of /predict and /activations, as the document declares it.
+PIXELS_BODY: dict[str, Any] = {
+    "required": True,
+    "content": {
+        "application/json": {
+            "schema": {
+                "type": "object",
+                "additionalProperties": False,
+                "required": ["pixels"],
+                "properties": {
+                    "pixels": {
+                        "type": "array",
+                        "minItems": IMAGE_PIXELS,
+                        "maxItems": IMAGE_PIXELS,
+                        "items": {"type": "number", "minimum": 0, "maximum": 255},
+                    }
+                },
+            }
+        }
+    },
+}
+
+
+def openapi_paths() -> dict[str, Any]:
+    """This blueprint's endpoints in the OpenAPI document (web.openapi)."""
+    return {
+        "/api/runs/{run_id}/predict": {
+            "post": {
+                "summary": "Classify a drawn digit with the run's final model",
+                "parameters": [RUN_ID_PARAM],
+                "requestBody": PIXELS_BODY,
+                "responses": {
+                    "200": json_response({"type": "object"}, "prediction"),
+                    **ERRORS,
+                    "409": error_response("the run has no final model yet"),
+                },
+            }
+        },
+        "/api/runs/{run_id}/activations": {
+            "post": {
+                "summary": "Each conv layer's activations (after ReLU) for a 28×28 image, with the prediction",
+                "parameters": [RUN_ID_PARAM],
+                "requestBody": PIXELS_BODY,
+                "responses": {
+                    "200": json_response({"type": "object", "required": ["pred", "probabilities", "layers"]}, "activations"),
+                    **ERRORS,
+                    "409": error_response("the run has no final model yet"),
+                },
+            }
+        },
+        "/api/runs/{run_id}/model": {
+            "get": {
+                "summary": "The network's layers: type, output shape, parameters, MACs per image",
+                "parameters": [RUN_ID_PARAM],
+                "responses": {
+                    "200": json_response(
+                        {"type": "object", "required": ["layers", "total_params", "total_macs"]}, "the model summary"
+                    ),
+                    "404": ERRORS["404"],
+                    "409": error_response("no worker has started the run yet"),
+                },
+            }
+        },
+        "/api/runs/{run_id}/layers": {
+            "get": {
+                "summary": "Weight and gradient histograms per layer and epoch (no layer: the index and flags)",
+                "parameters": [
+                    RUN_ID_PARAM,
+                    {"name": "layer", "in": "query", "schema": {"type": "string", "maxLength": 100}},
+                    {"name": "kind", "in": "query", "schema": {"enum": list(layer_stats.KINDS)}},
+                ],
+                "responses": {"200": json_response({"type": "object", "required": ["epochs"]}, "histograms"), **ERRORS},
+            }
+        },
+        "/api/runs/{run_id}/filters": {
+            "get": {
+                "summary": "The first conv layer's kernels after every epoch",
+                "parameters": [RUN_ID_PARAM],
+                "responses": {
+                    "200": json_response({"type": "object", "required": ["epochs", "filters"]}, "filters"),
+                    "404": ERRORS["404"],
+                },
+            }
+        },
+    }

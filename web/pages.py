@@ -57,6 +57,7 @@ def index() -> str:
         },
         lifecycle={
             "statuses": list(lifecycle.ALL),
+            "by_name": {s.name: s.value for s in lifecycle.Status},
             "waiting": sorted(s.value for s in lifecycle.WAITING),
             "active": sorted(s.value for s in lifecycle.ACTIVE),
         },

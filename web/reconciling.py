@@ -33,5 +33,4 @@ def reconciler_for(wired: Services) -> Reconciler:
         partial(send_run, wired.celery),
         me=f"web:{socket.gethostname()}:{os.getpid()}",
         restore=lambda: (wired.runs.restore_all(), wired.sweeps.restore_all()),
-        spool_events=False,
     )

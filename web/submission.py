@@ -70,7 +70,7 @@ def submit(records: list[dict[str, Any]], client: str | None = None) -> None:
         )
     failed: Exception | None = None
     for record in records:
-        writer = EventWriter.for_run(r, settings, record["id"], spool=False)
+        writer = EventWriter.for_run(r, settings, record["id"])
         lifecycle.submit(store, record, writer)
         try:
             if not writer.close(timeout=5):
@@ -98,7 +98,7 @@ def cancel(record: dict[str, Any]) -> dict[str, Any]:
     r.set(keys.run_cancel(run_id), "1", ex=7 * 24 * 3600)
     # Nobody is training a queued or resuming run: we may end it ourselves. If a
     # worker claims it first the transition fails and that worker sees the flag.
-    writer = EventWriter.for_run(r, settings, run_id, spool=False)
+    writer = EventWriter.for_run(r, settings, run_id)
     ended = lifecycle.cancel_waiting(store, run_id, writer)
     if ended is None:
         return record

@@ -6,13 +6,15 @@ from typing import Any
 
 from flask import Blueprint, Response, jsonify
 
-from shared import lifecycle
+from shared import lifecycle, search_space, sweeps
+from shared import spec as specs
 from shared.redaction import public_sweep
 from shared.run_record import new_record
 from shared.spec import SpecError
 from shared.sweep_store import SweepStore, is_search, new_sweep, summarize
 from shared.sweeps import expand
 from web import submission
+from web.api_schema import ERRORS, SWEEP_ID_PARAM, error_response, json_response
 from web.conductor import LOCK_SECONDS, SearchLock
 from web.errors import ApiError, json_body
 from web.services import services
@@ -83,3 +85,91 @@ def cancel_sweep(sweep_id: str) -> tuple[Response, int]:
             _sweeps().save(sweep)
     runs = [submission.cancel(r) if not lifecycle.is_terminal(r["status"]) else r for r in _sweeps().run_records(sweep)]
     return jsonify(public_sweep({**summarize(sweep, runs), "runs": runs, "cancel_requested": True})), 202
+
+
+def sweep_schema() -> dict[str, Any]:
+    """A sweep body (shared.sweeps): swept values use the run spec's own field schemas.
+    Bounds a schema cannot state (at most 200 runs in all) are checked by the server."""
+    fields = specs.json_schema()["properties"]
+    values = {
+        name: {"type": "array", "minItems": 1, "maxItems": sweeps.MAX_VALUES, "items": fields[name]}
+        for name in sweeps.SWEEPABLE
+    }
+    base = {name: schema for name, schema in fields.items() if name in sweeps.SWEEPABLE}
+    return {
+        "type": "object",
+        "additionalProperties": False,
+        "properties": {
+            **{f.name: specs.field_schema(f) for f in sweeps.SWEEP_FIELDS},
+            "base": {"type": "object", "additionalProperties": False, "properties": base},
+            "grid": {"type": "object", "additionalProperties": False, "minProperties": 1, "properties": values},
+            "random": {"type": "object", "minProperties": 1},
+            "count": {"type": "integer", "minimum": 1, "maximum": sweeps.MAX_SWEEP_RUNS},
+            "seed": {"type": "integer"},
+            # A search (shared.search_space): method + space, proposed as results come back.
+            **{f.name: specs.field_schema(f) for f in search_space.SEARCH_FIELDS if f.name != "seed"},
+            "space": {
+                "type": "object",
+                "minProperties": 1,
+                "description": "per field: [choices] or {min, max[, log | step]}",
+                "additionalProperties": {
+                    "oneOf": [
+                        {"type": "array", "minItems": 1, "maxItems": search_space.MAX_CHOICES},
+                        {
+                            "type": "object",
+                            "additionalProperties": False,
+                            "required": ["min", "max"],
+                            "properties": {
+                                "min": {"type": "number"},
+                                "max": {"type": "number"},
+                                "log": {"type": "boolean"},
+                                "step": {"type": "number", "exclusiveMinimum": 0},
+                            },
+                        },
+                    ]
+                },
+            },
+            "pruner": {
+                "type": "object",
+                "additionalProperties": False,
+                "properties": {f.name: specs.field_schema(f) for f in search_space.PRUNER_FIELDS},
+            },
+        },
+    }
+
+
+def openapi_paths() -> dict[str, Any]:
+    """This blueprint's endpoints in the OpenAPI document (web.openapi)."""
+    return {
+        "/api/sweeps": {
+            "get": {
+                "summary": "The 100 newest sweeps with counts by status and their best run",
+                "responses": {"200": json_response({"type": "object"}, "sweeps")},
+            },
+            "post": {
+                "summary": "Start a sweep: a grid or random list (its runs queued together), or a search "
+                "(method + space: grid, random, tpe or pbt, its runs proposed as results come back)",
+                "requestBody": {"required": True, "content": {"application/json": {"schema": sweep_schema()}}},
+                "responses": {
+                    "201": json_response({"type": "object"}, "the sweep and its runs"),
+                    "400": ERRORS["400"],
+                    "413": error_response("body too large"),
+                    "429": error_response("queue full or too many submissions"),
+                },
+            },
+        },
+        "/api/sweeps/{sweep_id}": {
+            "get": {
+                "summary": "A sweep, its runs, counts by status and the best run so far",
+                "parameters": [SWEEP_ID_PARAM],
+                "responses": {"200": json_response({"type": "object"}, "the sweep"), "404": ERRORS["404"]},
+            }
+        },
+        "/api/sweeps/{sweep_id}/cancel": {
+            "post": {
+                "summary": "Cancel every waiting and running run of a sweep",
+                "parameters": [SWEEP_ID_PARAM],
+                "responses": {"202": json_response({"type": "object"}, "cancel requested"), "404": ERRORS["404"]},
+            }
+        },
+    }

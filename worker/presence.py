@@ -21,9 +21,9 @@ from shared import keys
 from shared.connections import Enqueue
 from shared.reconciler import Reconciler
 from shared.retry import run_every
-from shared.spool import Drainer
 from worker.context import WorkerContext, describe_device
 from worker.load import LoadSampler
+from worker.spool import Drainer, Spool
 
 log = logging.getLogger(__name__)
 
@@ -40,7 +40,9 @@ class Presence(threading.Thread):
         self._stop_event = threading.Event()
         # A worker's scratch holds no records: it reconciles what Redis has, and the
         # web side rebuilds the indexes after a data loss.
-        self.reconciler = Reconciler(ctx.r, ctx.settings, enqueue, ctx.name)
+        self.reconciler = Reconciler(
+            ctx.r, ctx.settings, enqueue, ctx.name, spool_for=lambda run_id: Spool(ctx.settings.results_dir, run_id)
+        )
         self.load = LoadSampler(ctx.device)
         self.spools = Drainer(ctx.r, ctx.settings.results_dir)
 

@@ -19,6 +19,7 @@ from shared.spec import SpecError, validate_spec
 from worker.context import WorkerContext, describe_device, training_path
 from worker.epochs import Finished, HandOff, Lost, Outcome, Prepared, prepare, train_run
 from worker.forks import fork_of
+from worker.spool import Spool
 
 log = logging.getLogger(__name__)
 
@@ -117,7 +118,7 @@ def _finish(ctx: WorkerContext, run_id: str, writer: EventWriter, outcome: Finis
 
 def open_event_writer(ctx: WorkerContext, run_id: str) -> EventWriter:
     """The run's event writer: to Redis, spooled on this box until the recorder has it."""
-    return EventWriter.for_run(ctx.r, ctx.settings, run_id)
+    return EventWriter.for_run(ctx.r, ctx.settings, run_id, Spool(ctx.settings.results_dir, run_id))
 
 
 def _hand_off(ctx: WorkerContext, run_id: str, record: dict[str, Any], writer: EventWriter, message: str) -> str:

@@ -110,7 +110,7 @@ def test_subscriptions_are_capped_and_a_repeat_replaces(closed_stack):
 
 def test_a_burst_of_subscribes_costs_about_one_replay_not_one_each(closed_stack):
     run_id = closed_stack.submit(epochs=1)["id"]
-    writer = EventWriter(closed_stack.r, str(closed_stack.results), run_id, spool=False)
+    writer = EventWriter(closed_stack.r, str(closed_stack.results), run_id)
     for step in range(1, 1000):
         writer.append("progress", epoch=1, step=step, steps_per_epoch=1000, losses=[0.5], images_per_sec=100.0)
     writer.close(timeout=10)

@@ -7,9 +7,9 @@ import redis
 from shared import keys
 from shared.eventlog import EventWriter, last_seq
 from shared.settings import Settings
-from shared.spool import Spool
 from web.history.reader import read_events
 from web.history.recorder import Recorder
+from worker.spool import Spool
 
 RUN = "a" * 32
 PROGRESS = {"epoch": 1, "steps_per_epoch": 10_000, "losses": [0.5], "images_per_sec": 1.0}
@@ -27,7 +27,7 @@ def test_events_get_contiguous_seqs_and_land_in_stream_channel_and_spool(r, tmp_
     pubsub = r.pubsub()
     pubsub.subscribe(keys.run_channel(RUN))
     pubsub.get_message(timeout=1)
-    w = EventWriter(r, str(tmp_path / "worker"), RUN)
+    w = EventWriter(r, str(tmp_path / "worker"), RUN, spool=Spool(tmp_path / "worker", RUN))
     for i in range(5):
         w.append("progress", **PROGRESS, step=i)
     assert [e["seq"] for e in read_events(r, str(tmp_path / "web"), RUN)] == [1, 2, 3, 4, 5]
@@ -40,7 +40,7 @@ def test_events_get_contiguous_seqs_and_land_in_stream_channel_and_spool(r, tmp_
 
 
 def test_the_recorder_writes_the_history_on_the_web_side(r, tmp_path):
-    w = EventWriter(r, str(tmp_path / "worker"), RUN)
+    w = EventWriter(r, str(tmp_path / "worker"), RUN, spool=Spool(tmp_path / "worker", RUN))
     for i in range(5):
         w.append("progress", **PROGRESS, step=i)
     record_all(r, tmp_path / "web")
@@ -51,8 +51,9 @@ def test_the_recorder_writes_the_history_on_the_web_side(r, tmp_path):
 
 
 def test_a_new_writer_continues_the_sequence(r, tmp_path):
-    EventWriter(r, str(tmp_path), RUN).append("status", status="queued", message="")
-    w = EventWriter(r, str(tmp_path / "elsewhere"), RUN)  # another box: the stream says 1
+    EventWriter(r, str(tmp_path), RUN, spool=Spool(tmp_path, RUN)).append("status", status="queued", message="")
+    # another box: the stream says 1
+    w = EventWriter(r, str(tmp_path / "elsewhere"), RUN, spool=Spool(tmp_path / "elsewhere", RUN))
     assert w.append("status", status="running", message="")["seq"] == 2
 
 
@@ -64,7 +65,7 @@ def test_after_a_flush_a_new_box_continues_from_what_the_web_side_recorded(r, tm
 
     record = {**new_record(validate_spec({})), "id": RUN}
     RunStore(r, str(tmp_path / "web")).create(record)  # the web side keeps run.json
-    w = EventWriter(r, str(tmp_path / "box1"), RUN)
+    w = EventWriter(r, str(tmp_path / "box1"), RUN, spool=Spool(tmp_path / "box1", RUN))
     for i in range(7):
         w.append("progress", **PROGRESS, step=i)
     record_all(r, tmp_path / "web")
@@ -74,12 +75,12 @@ def test_after_a_flush_a_new_box_continues_from_what_the_web_side_recorded(r, tm
     Reconciler(
         r, Settings(results_dir=str(tmp_path / "web")), lambda *a, **k: None, "web", lambda: (web.restore_all(), 0)
     ).run_once()
-    other = EventWriter(r, str(tmp_path / "box2"), RUN)
+    other = EventWriter(r, str(tmp_path / "box2"), RUN, spool=Spool(tmp_path / "box2", RUN))
     assert other.append("status", status="running", message="resumed")["seq"] == 8
 
 
 def test_history_survives_a_redis_flush_and_a_trimmed_stream(r, tmp_path):
-    w = EventWriter(r, str(tmp_path / "worker"), RUN, stream_maxlen=100)
+    w = EventWriter(r, str(tmp_path / "worker"), RUN, spool=Spool(tmp_path / "worker", RUN), stream_maxlen=100)
     recorder = Recorder(r, Settings(results_dir=str(tmp_path / "web")))
     for i in range(1000):
         w.append("progress", **PROGRESS, step=i)
@@ -97,7 +98,7 @@ def test_history_survives_a_redis_flush_and_a_trimmed_stream(r, tmp_path):
 
 def test_a_gap_the_stream_cannot_fill_is_sent_again_from_the_spool(r, tmp_path):
     """The recorder was down longer than the stream's cap: the worker's spool fills in."""
-    w = EventWriter(r, str(tmp_path / "worker"), RUN, stream_maxlen=100)
+    w = EventWriter(r, str(tmp_path / "worker"), RUN, spool=Spool(tmp_path / "worker", RUN), stream_maxlen=100)
     w.append("status", status="running", message="")
     recorder = record_all(r, tmp_path / "web")  # has seq 1
     for i in range(2000):
@@ -114,7 +115,7 @@ def test_a_gap_the_stream_cannot_fill_is_sent_again_from_the_spool(r, tmp_path):
 
 
 def test_events_written_while_redis_is_down_are_sent_later_in_order(r, tmp_path):
-    w = EventWriter(r, str(tmp_path), RUN)
+    w = EventWriter(r, str(tmp_path), RUN, spool=Spool(tmp_path, RUN))
     w.append("status", status="running", message="")
     w.r = redis.Redis(host="127.0.0.1", port=1, socket_connect_timeout=0.2)  # "down"
     w.append("progress", **PROGRESS, step=1)
@@ -128,7 +129,7 @@ def test_events_written_while_redis_is_down_are_sent_later_in_order(r, tmp_path)
 
 
 def test_reading_with_redis_unreachable_uses_the_file(tmp_path, r):
-    EventWriter(r, str(tmp_path), RUN, spool=False).append("status", status="queued", message="")
+    EventWriter(r, str(tmp_path), RUN).append("status", status="queued", message="")
     record_all(r, tmp_path)
     down = redis.Redis(host="127.0.0.1", port=1, socket_connect_timeout=0.2)
     assert [e["seq"] for e in read_events(down, str(tmp_path), RUN)] == [1]
@@ -137,7 +138,7 @@ def test_reading_with_redis_unreachable_uses_the_file(tmp_path, r):
 def test_an_event_missing_a_required_field_is_refused_and_takes_no_seq(r, tmp_path):
     import pytest
 
-    w = EventWriter(r, str(tmp_path), RUN)
+    w = EventWriter(r, str(tmp_path), RUN, spool=Spool(tmp_path, RUN))
     with pytest.raises(ValueError, match="needs losses"):
         w.append("progress", epoch=1, step=1, steps_per_epoch=1, images_per_sec=1.0)
     with pytest.raises(ValueError):
@@ -148,7 +149,7 @@ def test_an_event_missing_a_required_field_is_refused_and_takes_no_seq(r, tmp_pa
 def test_a_diverged_runs_nan_losses_are_logged_as_null(r, tmp_path):
     from web.history.series import read_series, series_dir
 
-    w = EventWriter(r, str(tmp_path / "worker"), RUN)
+    w = EventWriter(r, str(tmp_path / "worker"), RUN, spool=Spool(tmp_path / "worker", RUN))
     w.append("progress", **{**PROGRESS, "losses": [0.5, float("nan"), float("inf")]}, step=3)
     w.append("epoch", epoch=1, train_loss=float("nan"), test_loss=2.3, test_accuracy=0.1, seconds=1.0)
     record_all(r, tmp_path / "web")
@@ -169,7 +170,7 @@ def test_run_json_never_names_fewer_epochs_than_the_history_holds(r, tmp_path):
 
     record = {**new_record(validate_spec({})), "id": RUN}
     RunStore(r, str(tmp_path / "box")).create(record)  # in Redis: epoch 0 still
-    w = EventWriter(r, str(tmp_path / "box"), RUN)
+    w = EventWriter(r, str(tmp_path / "box"), RUN, spool=Spool(tmp_path / "box", RUN))
     w.append("epoch", epoch=1, train_loss=0.3, test_loss=0.2, test_accuracy=0.9, seconds=1.0)
     recorder = record_all(r, tmp_path / "web")
     recorder.mirror.flush()
@@ -182,7 +183,7 @@ def test_a_caught_up_spool_stays_while_its_run_runs_anywhere(r, tmp_path):
     """Trainers of one box share its RESULTS_DIR: another trainer's heartbeat once removed
     a running run's caught-up spool and that run's next event failed (a clean-clone CI
     run caught it). A spool goes only once no lease says its run is running."""
-    from shared.spool import Drainer
+    from worker.spool import Drainer
 
     running, ended = "b" * 32, "c" * 32
     for run_id in (running, ended):

@@ -32,14 +32,14 @@ def world(r, tmp_path):
         def enqueue(run_id, spec, resumed=False):
             enqueued.append((run_id, keys.queue_for(spec)))
 
-        return Reconciler(r, settings, enqueue, me, restore, False)
+        return Reconciler(r, settings, enqueue, me, restore)
 
     return store, reconciler, enqueued
 
 
 def running_run(r, store, tmp_path, worker="box0", leased=True) -> dict:
     record = new_record(validate_spec({}))
-    writer = EventWriter(r, str(tmp_path), record["id"], spool=False)
+    writer = EventWriter(r, str(tmp_path), record["id"])
     lifecycle.submit(store, record, writer)
     if leased:
         r.set(keys.run_lease(record["id"]), worker, px=int(LEASE * 1000))
@@ -129,7 +129,7 @@ def test_one_pass_at_a_time(r, tmp_path, world):
 def test_indexes_that_disagree_with_the_records_are_fixed(r, tmp_path, world):
     store, reconciler, _ = world
     run = running_run(r, store, tmp_path)
-    writer = EventWriter(r, str(tmp_path), run["id"], spool=False)
+    writer = EventWriter(r, str(tmp_path), run["id"])
     lifecycle.finish(store, run["id"], lifecycle.Status.SUCCEEDED, writer, "done")
     # A piecemeal restore left stale entries behind.
     r.zadd(keys.runs_with_status("running"), {run["id"]: run["created_at"]})

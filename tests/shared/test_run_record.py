@@ -39,7 +39,7 @@ def test_every_change_is_announced_in_the_same_step(r, tmp_path):
     pubsub.subscribe(keys.RUN_UPDATES_CHANNEL)
     pubsub.get_message(timeout=1)  # the subscribe confirmation
     record = run_record.new_record(validate_spec({}))
-    writer = EventWriter(r, str(tmp_path), record["id"], spool=False)
+    writer = EventWriter(r, str(tmp_path), record["id"])
     lifecycle.submit(store, record, writer)
     lifecycle.claim(store, record["id"], writer, "started", worker="w1")
     store.update(record["id"], progress={"epoch": 1, "step": 3, "steps_per_epoch": 10, "images_per_sec": 99.0})
@@ -58,3 +58,17 @@ def test_the_api_schema_is_the_table():
     assert set(schema["properties"]) == {f.name for f in run_record.RUN_FIELDS} | set(run_record.ANSWER_FIELDS)
     assert schema["required"] == ["id", "name", "status", "spec", "created_at"]
     assert all(p.get("description") for name, p in schema["properties"].items() if name in run_record.BY_NAME)
+
+
+def test_a_run_list_in_a_terminal_is_drawn_from_the_column_table():
+    from shared.metrics import MISSING
+    from shared.run_record import LIST_COLUMNS, list_lines, new_record
+
+    done = {**new_record({"name": "done", "epochs": 3}), "status": "succeeded", "epoch": 3}
+    done["metrics"] = {"best_test_accuracy": 0.9871}
+    waiting = new_record({"name": "waiting", "epochs": 12})
+    header, first, second = list_lines([done, waiting])
+    assert header.split() == " ".join(c.title for c in LIST_COLUMNS).split()
+    assert first.split() == [done["id"], "succeeded", "3/3", "98.71%", "done"]
+    assert second.split() == [waiting["id"], "queued", "0/12", MISSING, "waiting"], "no result yet: the one missing mark"
+    assert header.index("NAME") == first.index("done") == second.index("waiting"), "columns line up"

@@ -11,7 +11,7 @@ from web.history.reader import read_events
 
 
 def log(r, tmp_path, run_id):
-    return EventWriter(r, str(tmp_path), run_id, spool=False)
+    return EventWriter(r, str(tmp_path), run_id)
 
 
 def test_only_one_of_two_racing_transitions_wins_and_only_it_logs_its_status(r, tmp_path):

@@ -28,7 +28,7 @@ def test_sweep_fields_validate_and_pass_on_to_every_run():
 
 def test_every_view_of_the_sweep_fields_comes_from_the_table():
     from trainboard_cli.main import parser
-    from web.openapi import sweep_schema
+    from web.sweeps_api import sweep_schema
 
     schema = sweep_schema()["properties"]
     sweep_cli = next(a for a in parser()._subparsers._group_actions[0].choices.items() if a[0] == "sweep")[1]

@@ -8,8 +8,8 @@ import pytest
 
 from shared import eventfile
 from shared.eventlog import EventWriter
-from shared.spool import Spool
 from web.history import series
+from worker.spool import Spool
 
 RUN = "b" * 32
 STEPS = 100
@@ -112,7 +112,7 @@ def test_meta_never_names_points_that_are_not_written(tmp_path):
 
 
 def test_series_are_built_from_an_old_event_log(tmp_path, r):
-    writer = EventWriter(r, str(tmp_path), RUN)  # its spool is a log as old versions wrote it
+    writer = EventWriter(r, str(tmp_path), RUN, spool=Spool(tmp_path, RUN))  # its spool is a log as old versions wrote it
     ev = Events()
     for e in ev.epoch_progress(1, lambda x: 1.0 / x):
         writer.append("progress", **{k: v for k, v in e.items() if k not in ("run_id", "seq", "ts", "type")})

@@ -16,7 +16,7 @@ whenever a status or an epoch is recorded, and at the end).
   moment) is skipped. ``run_recorded(run)`` publishes the last seq held.
 * **Gap-free**: when the stream no longer holds the next seq (Redis lost it, or the
   recorder was down longer than the stream's cap) the run waits; the worker that
-  spooled the events sends them again on the run's backfill stream (shared.spool),
+  spooled the events sends them again on the run's backfill stream (worker.spool),
   which the recorder reads first.
 * **Redis losing its data** is noticed by the missing ``RECORDER_SENTINEL``: the
   recorder names the runs it follows again, with the seq its history holds, then

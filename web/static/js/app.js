@@ -4,7 +4,7 @@
 import { io } from "/vendor/socket.io.esm.min.js";
 import * as api from "./api.js";
 import { CompareView } from "./compare.js";
-import { $, confirmAction, ACTIVE } from "./dom.js";
+import { $, confirmAction, ACTIVE, STATUS } from "./dom.js";
 import { RunFollower } from "./follower.js";
 import { TABS, formatAddress, go, parseAddress, toggled } from "./router.js";
 import { RunList } from "./runlist.js";
@@ -197,7 +197,9 @@ function showWorkers(workers) {
 // so the chip agrees with the list: never "idle" beside a run it trains, never "running"
 // a run that has ended.
 function drawWorkers() {
-  const running = new Map([...list.runs.values()].filter((r) => r.status === "running" && r.worker).map((r) => [r.worker, r.id]));
+  const running = new Map(
+    [...list.runs.values()].filter((r) => r.status === STATUS.RUNNING && r.worker).map((r) => [r.worker, r.id]),
+  );
   const ended = (id) => list.get(id) && !ACTIVE.has(list.get(id).status);
   const current = (w) => (w.current_run && !ended(w.current_run) ? w.current_run : running.get(w.name) || null);
   renderWorkers(

@@ -18,7 +18,9 @@ const embedded = (id, fallback) =>
   JSON.parse((typeof document !== "undefined" && document.getElementById(id)?.textContent) || fallback);
 // Statuses come from shared.lifecycle and epoch metrics from shared.metrics, through the
 // page (see index.html): the page reads them, never spells them.
-const LIFECYCLE = embedded("lifecycle", '{"statuses": [], "active": [], "waiting": []}');
+const LIFECYCLE = embedded("lifecycle", '{"statuses": [], "by_name": {}, "active": [], "waiting": []}');
+// Each status by name: STATUS.SUCCEEDED, never "succeeded".
+export const STATUS = LIFECYCLE.by_name;
 export const ACTIVE = new Set(LIFECYCLE.active);
 export const WAITING = new Set(LIFECYCLE.waiting);
 export const EPOCH_METRICS = embedded("epoch-metrics", "[]");

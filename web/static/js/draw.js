@@ -1,7 +1,7 @@
 // "Draw a digit": a canvas to draw on, turned into a 28×28 image the way MNIST was
 // made (ink cropped, scaled into a 20×20 box, centred in 28×28), sent for a prediction.
 import * as api from "./api.js";
-import { $ } from "./dom.js";
+import { $, STATUS } from "./dom.js";
 import { canvasPixels, renderActivations } from "./inspect.js";
 
 export class DigitPad {
@@ -122,7 +122,7 @@ export class DigitPanel {
     for (const id of ["samples", "mistakes"]) {
       $(id).addEventListener("click", (e) => {
         const figure = e.target.closest("figure.sample");
-        if (!figure || this.currentRun()?.status !== "succeeded") return;
+        if (!figure || this.currentRun()?.status !== STATUS.SUCCEEDED) return;
         this.showActivations(canvasPixels(figure.querySelector("canvas")), `test image #${figure.dataset.index}`);
       });
     }

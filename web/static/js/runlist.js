@@ -2,7 +2,7 @@
 // server-side too), so thousands of runs cost one page; "Load more" follows the cursor.
 // Live run_update pushes keep it current, queue positions included.
 import * as api from "./api.js";
-import { $, confirmAction, WAITING } from "./dom.js";
+import { $, confirmAction, STATUS, WAITING } from "./dom.js";
 import { observe } from "./throughput.js";
 import { renderRunList, tickElapsed } from "./views.js";
 
@@ -125,7 +125,7 @@ export class RunList {
 // Cancelling cannot be undone: the page asks first (run list and run header alike).
 export async function cancelRun(run) {
   const what =
-    run.status === "running"
+    run.status === STATUS.RUNNING
       ? "It stops after its current batch; its finished epochs and checkpoints are kept."
       : "It leaves the queue without training.";
   if (!(await confirmAction(`Cancel “${run.name}”? ${what}`, "Cancel run", "Keep it"))) return;

@@ -2,7 +2,7 @@
 // run's own events and series said. The state is made anew when a run is opened, and
 // each event makes the next one, so opening another run (a fork, its parent) or a
 // status arriving twice cannot leave another run's epoch, accuracy or images/s behind.
-import { ACTIVE, BEST, EVENT, MISSING, TRAIN_IMAGES, formatDuration, pct, plural } from "./dom.js";
+import { ACTIVE, BEST, EVENT, MISSING, STATUS, TRAIN_IMAGES, formatDuration, pct, plural } from "./dom.js";
 import { WINDOW_S, etaSeconds, imagesPerSecond, position } from "./throughput.js";
 
 // `batches`: global batches the opened series hold; `steps`: batches per epoch;
@@ -38,10 +38,10 @@ export function headline(state, run) {
   const at = position(run, {
     batches: state.steps ? state.batches : null,
     steps: state.steps,
-    succeeded: status === "succeeded",
+    succeeded: status === STATUS.SUCCEEDED,
   });
   const rate = imagesPerSecond(run, { active, batches: at.batches, steps: at.steps });
-  const eta = status === "running" ? etaSeconds(run, at.batches, at.total) : null;
+  const eta = status === STATUS.RUNNING ? etaSeconds(run, at.batches, at.total) : null;
   let progress = `${(at.fraction * 100).toFixed(1)}%`;
   if (at.steps && at.batches) progress += ` · epoch ${at.epoch}/${run.spec.epochs}, batch ${at.step}/${at.steps}`;
   if (eta != null) progress += ` · ETA ${formatDuration(eta)}`;
@@ -60,7 +60,7 @@ export function headline(state, run) {
 }
 
 function message(state, run, at) {
-  if (run.status === "cancelled") {
+  if (run.status === STATUS.CANCELLED) {
     const total = run.spec.epochs;
     const when =
       !at.batches || !at.steps
@@ -70,8 +70,8 @@ function message(state, run, at) {
           : `in epoch ${at.epoch} of ${total}, at batch ${at.step} of ${at.steps}`;
     return `Cancelled ${when}.`;
   }
-  if (run.status === "failed") return `Failed: ${run.error || state.message || "see the worker's log"}`;
-  if (run.status === "succeeded" && !state.message) {
+  if (run.status === STATUS.FAILED) return `Failed: ${run.error || state.message || "see the worker's log"}`;
+  if (run.status === STATUS.SUCCEEDED && !state.message) {
     // opened after the fact: said from the record
     const best = run.metrics?.[BEST];
     return (

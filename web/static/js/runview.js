@@ -2,7 +2,7 @@
 // live; its charts, samples, confusion matrix, files, exports, draw-a-digit, what is
 // inside its model (inspect.js), and forking it.
 import * as api from "./api.js";
-import { $, el, ACTIVE, EVENT, MISSING, POINTS, SERIES } from "./dom.js";
+import { $, el, ACTIVE, EVENT, MISSING, POINTS, SERIES, STATUS } from "./dom.js";
 import { DigitPanel } from "./draw.js";
 import { ForkDialog, fillForm } from "./fork.js";
 import { FiltersView, LayersView, renderModelSummary } from "./inspect.js";
@@ -180,7 +180,7 @@ export class RunView {
     $("run-status").textContent = h.status;
     $("run-status").className = `badge badge-${h.status}`;
     $("cancel-run").hidden = !ACTIVE.has(h.status);
-    $("draw-card").hidden = h.status !== "succeeded";
+    $("draw-card").hidden = h.status !== STATUS.SUCCEEDED;
     $("fork-run").hidden = !(run.epoch >= 1 || this.current.epochs.size);
     $("run-spec").textContent = specLine(run.spec);
     this.drawLineage(run);

@@ -4,7 +4,7 @@
 // as runs finish.
 import uPlot from "/vendor/uPlot.esm.js";
 import * as api from "./api.js";
-import { el, pct, ACTIVE, BEST, MISSING, POINTS, REFRESH_MS, SERIES } from "./dom.js";
+import { el, pct, ACTIVE, BEST, MISSING, POINTS, REFRESH_MS, SERIES, STATUS } from "./dom.js";
 import { ParallelCoordinates } from "./parallel.js";
 import { CompareChart, comparedRun } from "./compare.js";
 import { SearchPanel } from "./search.js";
@@ -331,7 +331,7 @@ export function renderSweepList(listEl, sweeps, selectedId, onSelect) {
               el("span", { class: "run-name" }, s.name),
               el(
                 "span",
-                { class: `badge badge-${s.cancelled ? "cancelled" : s.finished ? "succeeded" : "running"}` },
+                { class: `badge badge-${s.cancelled ? STATUS.CANCELLED : s.finished ? STATUS.SUCCEEDED : STATUS.RUNNING}` },
                 s.cancelled ? (s.finished ? "cancelled" : "cancelling") : s.finished ? "done" : "active",
               ),
             ),

@@ -6,7 +6,7 @@
 // Finished: images trained over the run's whole wall-clock time, started to finished.
 // ETA: the batches left at the live rate. `trainboard watch` prints the same figures
 // (trainboard_cli/progress.py); both windows come from shared.metrics.
-import { MEASURES, TRAIN_IMAGES } from "./dom.js";
+import { MEASURES, STATUS, TRAIN_IMAGES } from "./dom.js";
 
 export const WINDOW_S = MEASURES.throughput_window_s;
 // Too short a span says little: below it, the worker's own last figure stands in.
@@ -72,7 +72,9 @@ export function imagesPerSecond(run, { active, batches, steps }) {
   // A run that succeeded trained every image of its own epochs, whatever events this page
   // saw; one that stopped early, what its batches say.
   const images =
-    run.status === "succeeded" ? ownEpochs(run) * (run.spec.train_samples ?? TRAIN_IMAGES) : imagesTrained(run, batches, steps);
+    run.status === STATUS.SUCCEEDED
+      ? ownEpochs(run) * (run.spec.train_samples ?? TRAIN_IMAGES)
+      : imagesTrained(run, batches, steps);
   return run.started_at && run.finished_at && seconds > 0 && images ? images / seconds : null;
 }
 

@@ -1,5 +1,5 @@
 // DOM rendering of the run list, the confusion matrix and workers.
-import { el, pct, formatDuration, ACTIVE, BEST, WAITING } from "./dom.js";
+import { el, pct, formatDuration, ACTIVE, BEST, STATUS, WAITING } from "./dom.js";
 import { etaSeconds, position } from "./throughput.js";
 
 export function renderRunList(listEl, runs, { selectedId, onSelect, onCancel, compared, onCompare }) {
@@ -7,15 +7,15 @@ export function renderRunList(listEl, runs, { selectedId, onSelect, onCancel, co
   for (const run of runs) {
     const live = ACTIVE.has(run.status) && run.progress ? run.progress : null;
     // A run that stopped early (cancelled, failed) shows where it stopped.
-    const stopped = !live && run.status !== "succeeded" && run.progress ? run.progress : null;
-    const at = position(run, { live: live || stopped, succeeded: run.status === "succeeded" });
+    const stopped = !live && run.status !== STATUS.SUCCEEDED && run.progress ? run.progress : null;
+    const at = position(run, { live: live || stopped, succeeded: run.status === STATUS.SUCCEEDED });
     const done = at.fraction;
     const meta = [
       stopped ? `stopped in epoch ${at.epoch}/${run.spec.epochs}` : `epoch ${live ? at.epoch : run.epoch}/${run.spec.epochs}`,
     ];
     if (live) {
       meta.unshift(`${(done * 100).toFixed(0)}%`);
-      const eta = run.status === "running" ? etaSeconds(run, at.batches, at.total) : null;
+      const eta = run.status === STATUS.RUNNING ? etaSeconds(run, at.batches, at.total) : null;
       if (eta != null) meta.push(`ETA ${formatDuration(eta)}`);
     }
     if (run.parent_run_id) meta.push(`fork@${run.forked_from_epoch}`);

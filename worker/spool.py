@@ -9,6 +9,10 @@ the stream's cap, the recorder finds a gap it cannot fill; :func:`resend_missing
 sends the missing events again on the run's backfill stream, and the recorder
 continues. A spool whose run is not being written here and that the recorder has
 caught up with is removed (:func:`drain`, from the worker's heartbeat).
+
+Only workers spool (the web tier's own events wait in memory until Redis takes them):
+a worker hands its :class:`Spool` to shared.eventlog's writer, which keeps every event
+in it before sending.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ from typing import Any, cast
 import redis
 
 from shared import eventfile, keys, layout
+from shared.eventlog import recorded_seq
 
 log = logging.getLogger(__name__)
 
@@ -69,11 +74,8 @@ class Spool:
     def remove(self) -> None:
         shutil.rmtree(self.folder, ignore_errors=True)
 
-
-def recorded_seq(r: redis.Redis, run_id: str) -> int | None:
-    """The last seq the web side's history holds, or None if the recorder has not said."""
-    raw = cast(bytes | None, r.get(keys.run_recorded(run_id)))
-    return int(raw) if raw is not None else None
+    def resend_missing(self, r: redis.Redis, last: int) -> int:
+        return resend_missing(r, self, last)
 
 
 def _first_in_stream(r: redis.Redis, run_id: str, after: int) -> int | None:
