@@ -2,7 +2,7 @@
 
 Each field of :class:`Settings` is a row (:func:`setting`): :func:`load_settings`
 reads and checks the environment from it, ``docs/configuration.md``'s table is
-generated from it (``python -m shared.settings --markdown``; a test keeps the two
+generated from it (``python -m shared.settings --write-docs`` puts it there; a test keeps the two
 equal), and the deployment tests check compose and ``.env.example`` against it.
 Adding a setting is one field here.
 
@@ -15,6 +15,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import sys
+from pathlib import Path
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, get_type_hints
@@ -439,7 +440,24 @@ def markdown_table() -> str:
     return "\n".join(lines)
 
 
+def write_docs(path: Path) -> bool:
+    """Put the table into ``path`` in place of the one there (the lines from its header to
+    the first line that is not a table row); True if the file changed."""
+    lines = path.read_text().split("\n")
+    start = lines.index("| variable | default | meaning |")
+    end = next((i for i in range(start, len(lines)) if not lines[i].startswith("|")), len(lines))
+    text = "\n".join([*lines[:start], markdown_table(), *lines[end:]])
+    changed = text != path.read_text()
+    path.write_text(text)
+    return changed
+
+
+DOCS = Path(__file__).resolve().parent.parent / "docs" / "configuration.md"
+
 if __name__ == "__main__":
-    if sys.argv[1:] != ["--markdown"]:
-        raise SystemExit("usage: python -m shared.settings --markdown")
-    print(markdown_table())
+    if sys.argv[1:] == ["--markdown"]:
+        print(markdown_table())
+    elif sys.argv[1:] == ["--write-docs"]:
+        print(f"{DOCS}: {'updated' if write_docs(DOCS) else 'already up to date'}")
+    else:
+        raise SystemExit("usage: python -m shared.settings --markdown | --write-docs")

@@ -81,6 +81,19 @@ def test_the_configuration_docs_are_the_table():
     """docs/configuration.md's table is generated from shared/settings.py
     (``python -m shared.settings --markdown``): one place to add a setting."""
     docs = (Path(__file__).resolve().parents[2] / "docs" / "configuration.md").read_text()
-    assert markdown_table() in docs, "regenerate: python -m shared.settings --markdown"
+    assert markdown_table() in docs, "regenerate: python -m shared.settings --write-docs"
     for f in table():
         assert f.metadata["help"], f"{f.name} has no help"
+
+
+def test_write_docs_replaces_only_the_table(tmp_path):
+    from shared.settings import write_docs
+
+    doc = tmp_path / "configuration.md"
+    old_table = "| variable | default | meaning |\n|---|---|---|\n| `OLD` | `1` | gone |"
+    doc.write_text(f"# Configuration\n\nintro\n\n{old_table}\n\nafter\n")
+    assert write_docs(doc)
+    text = doc.read_text()
+    assert text.startswith("# Configuration\n\nintro\n\n") and text.endswith("\n\nafter\n")
+    assert markdown_table() in text and "`OLD`" not in text
+    assert not write_docs(doc), "a second write changes nothing"
