@@ -15,9 +15,9 @@ from __future__ import annotations
 import dataclasses
 import os
 import sys
-from pathlib import Path
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, get_type_hints
 from urllib.parse import quote, urlparse
 
