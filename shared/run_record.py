@@ -48,6 +48,9 @@ class RecordField:
     initial: Any = _UNSET
     #: Every record has it from submission on (the schema's ``required``).
     required: bool = field(default=False)
+    #: Worth a write to ``run.json`` when it changes; False: ephemeral (the next change
+    #: replaces it, and nothing restored from disk needs it).
+    durable: bool = True
 
 
 RUN_FIELDS: tuple[RecordField, ...] = (
@@ -83,6 +86,7 @@ RUN_FIELDS: tuple[RecordField, ...] = (
         {"type": "object", "properties": {k: NUMBER for k in ("epoch", "step", "steps_per_epoch", "images_per_sec")}},
         "where training stands, at most once a second (run lists show % and ETA without following)",
         "worker",
+        durable=False,
     ),
     RecordField("error", nullable(STRING), "why it failed", "both", initial=None),
     RecordField("restarts", INTEGER, "times it was lost and resumed elsewhere", "both", initial=0),
@@ -124,6 +128,11 @@ def check_changes(changes: dict[str, Any]) -> None:
     unknown = sorted(set(changes) - set(BY_NAME))
     if unknown:
         raise ValueError(f"run records have no field {', '.join(unknown)} (declare it in shared/run_record.py)")
+
+
+def is_durable(changes: dict[str, Any]) -> bool:
+    """A change worth mirroring to ``run.json``: it touches a durable field."""
+    return any(BY_NAME[name].durable for name in changes)
 
 
 def json_schema() -> dict[str, Any]:

@@ -1,7 +1,8 @@
 """Run records: stored in Redis, mirrored to ``run.json``, indexed for the run list.
 
 A record is a JSON object in Redis, mirrored to ``run.json`` on the results volume
-so that run history survives a Redis flush. Status changes are the lifecycle's
+so that run history survives a Redis flush (every change but one to ephemeral fields
+alone, such as a worker's once-a-second ``progress``: shared.run_record says which). Status changes are the lifecycle's
 (:mod:`shared.lifecycle`), applied here by :meth:`RunStore._transition`, an
 optimistic transaction that also keeps the indexes in step: every run by creation
 time, the runs of each status, and the waiting runs in queue order.
@@ -21,7 +22,7 @@ from shared import eventfile, keys, layout
 from shared.events import finite
 from shared.lifecycle import TERMINAL, WAITING, Status
 from shared.redaction import public_run
-from shared.run_record import check_changes
+from shared.run_record import check_changes, is_durable
 from shared.spec import PRIORITY_ORDER
 
 #: Score distance between priorities in the waiting index (more than any epoch time).
@@ -191,7 +192,8 @@ class RunStore:
                     break
                 except redis.WatchError:
                     continue
-        self._mirror(record)
+        if is_durable(change):  # a worker's once-a-second progress alone is not written to disk
+            self._mirror(record)
         return record
 
     # -- the volume mirror ---------------------------------------------------

@@ -129,3 +129,16 @@ def test_a_run_handed_on_waits_ahead_of_the_runs_that_never_started(r, tmp_path)
     urgent = dict(new_record(validate_spec({"priority": "high"})), created_at=4.0)
     store.create(urgent)
     assert store.queue_position(urgent["id"]) == 1, "a higher priority still goes first"
+
+
+def test_progress_alone_is_not_written_to_run_json_but_kept_in_redis(r, tmp_path):
+    store = RunStore(r, str(tmp_path))
+    record = new_record(validate_spec({"name": "steady"}))
+    store.create(record)
+    on_disk = tmp_path / record["id"] / "run.json"
+    before = on_disk.read_bytes()
+    store.update(record["id"], progress={"epoch": 1, "step": 5, "steps_per_epoch": 10, "images_per_sec": 100.0})
+    assert on_disk.read_bytes() == before, "a once-a-second progress update costs no disk write"
+    assert store.get(record["id"])["progress"]["step"] == 5
+    store.update(record["id"], epoch=1)
+    assert json.loads(on_disk.read_text())["epoch"] == 1 and json.loads(on_disk.read_text())["progress"]["step"] == 5
