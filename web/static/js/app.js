@@ -38,9 +38,9 @@ const openRun = (run) => {
 const sweepView = new SweepView($, { onOpenRun: openRun, onStarted: openRun });
 // For debugging from the console, and for the browser tests.
 window.trainboard = {
-  lossChart: runView.lossChart,
-  accChart: runView.accChart,
-  rateChart: runView.rateChart,
+  lossChart: runView.charts.loss,
+  accChart: runView.charts.accuracy,
+  rateChart: runView.charts.rate,
   sweepView,
   compare,
 };

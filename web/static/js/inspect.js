@@ -2,7 +2,7 @@
 // epochs (one heat strip per layer, as TensorBoard's distributions), the first conv
 // layer's filters per epoch, and the feature maps of any image (drawn or a test sample).
 import * as api from "./api.js";
-import { MISSING, el } from "./dom.js";
+import { $, MISSING, el } from "./dom.js";
 
 const fmt = (n) => n.toLocaleString("en-US");
 
@@ -272,4 +272,76 @@ export function renderActivations(container, result, source) {
 export function canvasPixels(canvas) {
   const data = canvas.getContext("2d").getImageData(0, 0, 28, 28).data;
   return Array.from({ length: 784 }, (_, i) => data[i * 4]);
+}
+
+// Least time between two asks for a model summary that was not there.
+const MODEL_RETRY_MS = 5000;
+
+// The run view's "inside the model" card: the model summary, layer histograms and
+// first-layer filters, following the run's epochs. `standing()` says whether the open
+// run has ended and whether it trained a batch.
+export class InsidePanel {
+  constructor({ standing }) {
+    this.standing = standing;
+    this.id = null;
+    this.layers = new LayersView($("layers"), $("layers-kind"));
+    this.filters = new FiltersView($("filters"), $("filters-slider"), $("filters-epoch"), {
+      readout: $("filters-readout"),
+      scaleMin: $("filters-min"),
+      scaleMax: $("filters-max"),
+    });
+  }
+
+  open(id) {
+    this.id = id;
+    this.layers.open(id);
+    this.filters.open(id);
+    this.modelShown = false;
+    this.modelRetryAt = 0;
+    renderModelSummary($("model-summary"), null);
+  }
+
+  // The model summary exists once a worker has started training the run. Missing, it is
+  // asked for again after MODEL_RETRY_MS, not on every event; a run that has ended without
+  // one says why instead of asking on.
+  showModel() {
+    const id = this.id;
+    if (this.modelShown || Date.now() < this.modelRetryAt) return;
+    this.modelShown = true;
+    api
+      .modelSummary(id)
+      .then((s) => id === this.id && renderModelSummary($("model-summary"), s))
+      .catch(() => {
+        if (id !== this.id) return;
+        this.modelShown = false;
+        this.modelRetryAt = Date.now() + MODEL_RETRY_MS;
+        const { ended, trained } = this.standing();
+        if (ended && trained) {
+          // it trained, yet no summary
+          $("model-summary").replaceChildren(
+            el(
+              "p",
+              { class: "muted" },
+              "No model summary: the files its worker wrote cannot be reached from this web tier (see ARTIFACTS_URL).",
+            ),
+          );
+        }
+      });
+  }
+
+  // Layers and filters follow the epochs (at most one refresh in flight per second).
+  refresh() {
+    if (this.timer) return;
+    this.timer = setTimeout(() => {
+      this.timer = null;
+      if (!this.id) return;
+      this.layers.refresh();
+      this.filters.open(this.id);
+      if ($("model-summary").querySelector("table") == null) this.showModel();
+    }, 1000);
+  }
+
+  close() {
+    this.id = null;
+  }
 }

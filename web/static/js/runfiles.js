@@ -1,7 +1,7 @@
-// A run's metrics as files to download: per-epoch metrics as CSV, or JSON with the batch
-// losses too.
+// A run's files: its metrics to download (per-epoch metrics as CSV, or JSON with the batch
+// losses too) and the list of its files (RunFiles).
 import * as api from "./api.js";
-import { EPOCH_METRICS, SERIES } from "./dom.js";
+import { $, el, EPOCH_METRICS, SERIES } from "./dom.js";
 
 // `epochs`: the run's epoch events in order.
 export async function exportMetrics(run, epochs, kind) {
@@ -29,4 +29,33 @@ export async function exportMetrics(run, epochs, kind) {
       1,
     ),
   );
+}
+
+// The run view's files card: every file of the run, each a download; and the epochs whose
+// state was kept (state-epoch-NNN.pt), where a fork can start.
+export class RunFiles {
+  constructor() {
+    this.id = null;
+    this.forkEpochs = [];
+  }
+
+  async refresh(id) {
+    this.id = id;
+    const files = await api.listArtifacts(id).catch(() => []);
+    if (id !== this.id) return;
+    this.forkEpochs = files
+      .map((f) => /^state-epoch-(\d+)\.pt$/.exec(f.name))
+      .filter(Boolean)
+      .map((m) => Number(m[1]));
+    $("artifacts").replaceChildren(
+      ...files.map((f) => {
+        const a = el("a", { href: `/api/runs/${id}/artifacts/${encodeURIComponent(f.name)}` }, f.name);
+        a.addEventListener("click", (e) => {
+          e.preventDefault();
+          api.downloadArtifact(id, f.name).catch((err) => alert(err.message));
+        });
+        return el("li", {}, a, ` (${(f.size / 1024).toFixed(1)} KiB)`);
+      }),
+    );
+  }
 }

@@ -1,23 +1,26 @@
 // The selected run: opened from its series (any length costs the same), then followed
-// live; its charts, samples, confusion matrix, files, exports, draw-a-digit, what is
-// inside its model (inspect.js), and forking it.
+// live. This class opens, follows and hands each event to its panels: the header
+// (runheader.js), the charts (runcharts.js), samples (samples.js), the confusion matrix,
+// files and exports (runfiles.js), draw-a-digit (draw.js), inside the model (inspect.js)
+// and forking (fork.js).
 import * as api from "./api.js";
-import { $, el, ACTIVE, EVENT, MISSING, POINTS, SERIES, STATUS } from "./dom.js";
+import { $, ACTIVE, EVENT, POINTS, SERIES } from "./dom.js";
 import { DigitPanel } from "./draw.js";
 import { ForkDialog, fillForm } from "./fork.js";
-import { FiltersView, LayersView, renderModelSummary } from "./inspect.js";
-import { LossChart, AccuracyChart, RateChart, WAITING_FOR_BATCHES, WAITING_FOR_EPOCHS } from "./plots.js";
-import { exportMetrics } from "./runfiles.js";
+import { InsidePanel } from "./inspect.js";
+import { RunCharts } from "./runcharts.js";
+import { RunFiles, exportMetrics } from "./runfiles.js";
+import { RunHeader } from "./runheader.js";
 import { cancelRun } from "./runlist.js";
-import { headline, nextState, openState, specLine } from "./runstate.js";
+import { nextState, openState } from "./runstate.js";
 import { observe } from "./throughput.js";
 import { SamplesView } from "./samples.js";
 import { renderConfusion } from "./views.js";
 
 // The series a run view opens from; `detail` is the per-epoch detail (GET /epochs).
 const CURVES = Object.values(SERIES);
-// Least time between two asks for a model summary that was not there.
-const MODEL_RETRY_MS = 5000;
+// Live progress events kept for re-applying after the loss series is fetched again.
+const TAIL_KEPT = 300;
 
 export class RunView {
   constructor({ follower, list, onOpenRun }) {
@@ -27,21 +30,16 @@ export class RunView {
     this.id = null;
     this.current = null; // the open run's per-epoch detail and live tail
     this.state = null; // what its header says (runstate.js)
-    this.names = new Map(); // run id -> name, for runs not in the list
     this.opening = 0;
-    this.refetching = false;
+    this.header = new RunHeader({ list, onOpenRun });
+    this.header.redraw = () => this.drawHeader();
+    this.charts = new RunCharts({ tail: () => this.current?.recent ?? [] });
     this.samples = new SamplesView();
-    this.lossChart = new LossChart($("loss-chart"), { onZoom: (a, b) => this.zoomLoss(a, b) });
-    this.accChart = new AccuracyChart($("acc-chart"));
-    this.rateChart = new RateChart($("rate-chart"));
-    this.layers = new LayersView($("layers"), $("layers-kind"));
-    this.filters = new FiltersView($("filters"), $("filters-slider"), $("filters-epoch"), {
-      readout: $("filters-readout"),
-      scaleMin: $("filters-min"),
-      scaleMax: $("filters-max"),
+    this.files = new RunFiles();
+    this.inside = new InsidePanel({
+      standing: () => ({ ended: !ACTIVE.has(this.run()?.status), trained: this.state?.batches > 0 }),
     });
     this.digit = new DigitPanel(() => this.run());
-    this.forkEpochs = [];
     this.fork = new ForkDialog({
       onForked: (parent, child) => {
         this.list.put(child);
@@ -58,10 +56,10 @@ export class RunView {
     const epochs = () => [...this.current.epochs.keys()].sort((a, b) => a - b).map((e) => this.current.epochs.get(e));
     $("export-csv").addEventListener("click", () => this.run() && exportMetrics(this.run(), epochs(), "csv"));
     $("export-json").addEventListener("click", () => this.run() && exportMetrics(this.run(), epochs(), "json"));
-    $("smoothing").addEventListener("input", (e) => this.lossChart.setSmoothing(Number(e.target.value)));
+    $("smoothing").addEventListener("input", (e) => this.charts.loss.setSmoothing(Number(e.target.value)));
     $("fork-run").addEventListener("click", () => {
       const run = this.run();
-      this.fork.open(run, this.forkEpochs.length ? this.forkEpochs : [run.epoch]);
+      this.fork.open(run, this.files.forkEpochs.length ? this.files.forkEpochs : [run.epoch]);
     });
   }
 
@@ -72,17 +70,14 @@ export class RunView {
   open(id) {
     this.id = id;
     this.digit.open();
-    this.refreshArtifacts();
-    this.layers.open(id);
-    this.filters.open(id);
-    this.modelShown = false;
-    this.modelRetryAt = 0;
-    renderModelSummary($("model-summary"), null);
+    this.files.refresh(id);
+    this.inside.open(id);
     return this.load(id);
   }
 
   close() {
     this.id = null;
+    this.inside.close();
     this.follower.stop();
   }
 
@@ -94,9 +89,7 @@ export class RunView {
     // Per-epoch detail and the live tail of this run only; the header's state is made anew.
     this.current = { epochs: new Map(), recent: [] };
     this.state = openState(id);
-    this.lossChart.reset();
-    this.accChart.reset();
-    this.rateChart.reset();
+    this.charts.reset(id);
     $("confusion").replaceChildren();
     this.samples.open(id);
     $("run-message").textContent = "";
@@ -114,11 +107,7 @@ export class RunView {
       return;
     }
     if (ticket !== this.opening) return; // another run was picked meanwhile
-    this.lossChart.stepsPerEpoch = curves[SERIES.BATCH_LOSS].steps_per_epoch || 0;
-    this.lossChart.load(curves[SERIES.BATCH_LOSS]);
-    this.lossChart.setEpochs(curves[SERIES.TRAIN_LOSS], curves[SERIES.TEST_LOSS]);
-    this.accChart.load(curves[SERIES.TEST_ACCURACY]);
-    this.rateChart.load(curves[SERIES.IMAGES_PER_SEC], curves[SERIES.LR]);
+    this.charts.load(curves);
     // Per-epoch detail in bulk: the tables and sample images are drawn for the last epoch only.
     detail.epochs.forEach((e) => this.current.epochs.set(e.epoch, e));
     if (detail.epochs.length) this.showEpoch(detail.epochs[detail.epochs.length - 1]);
@@ -132,138 +121,23 @@ export class RunView {
       steps: loss.steps_per_epoch || 0,
       lastEpoch: detail.epochs[detail.epochs.length - 1] ?? null,
     });
-    if (loss.total) this.showModel();
+    if (loss.total) this.inside.showModel();
     this.drawHeader();
-    this.drawAncestor(id, ticket, curves[SERIES.BATCH_LOSS].steps_per_epoch);
+    const run = this.run();
+    if (run?.parent_run_id) this.charts.drawAncestor(run, loss.steps_per_epoch, () => ticket === this.opening);
     this.follower.follow(id, Math.min(...Object.values(curves).map((s) => s.last_seq), detail.last_seq));
   }
 
-  // A fork: its parent's curves up to the fork point, dimmed, before its own.
-  async drawAncestor(id, ticket, steps) {
-    const run = this.run();
-    if (!run?.parent_run_id) return;
-    const [loss, acc] = await Promise.all([
-      api.series(run.parent_run_id, SERIES.BATCH_LOSS, { points: POINTS.run }),
-      api.series(run.parent_run_id, SERIES.TEST_ACCURACY),
-    ]).catch(() => [null, null]);
-    if (!loss || ticket !== this.opening) return;
-    const perEpoch = steps || this.lossChart.stepsPerEpoch || loss.steps_per_epoch;
-    if (!this.lossChart.stepsPerEpoch) this.lossChart.stepsPerEpoch = perEpoch;
-    this.lossChart.setAncestor(loss, run.forked_from_epoch, perEpoch);
-    this.accChart.setAncestor(acc, run.forked_from_epoch);
-  }
-
-  async zoomLoss(start, end) {
-    const id = this.id;
-    const range = start == null ? { points: POINTS.run } : { start, end, points: POINTS.run };
-    const data = await api.series(id, SERIES.BATCH_LOSS, range).catch(() => null);
-    if (!data || id !== this.id) return;
-    this.lossChart.load(data);
-    if (start == null) for (const e of this.current.recent) if (e.seq > data.last_seq) this.addProgress(e);
-  }
-
-  // Compact the live tail: fetch the series again and re-apply what came after it.
-  async refetchLoss() {
-    if (this.refetching) return;
-    this.refetching = true;
-    await this.zoomLoss(null, null);
-    this.refetching = false;
-  }
-
-  // The header, from the record and the state alone (runstate.js).
   drawHeader() {
     const run = this.run();
     if (!run || !this.state || this.state.runId !== run.id) return;
-    const h = headline(this.state, run);
-    $("run-title").textContent = run.name;
-    $("run-title").title = run.name;
-    $("run-status").textContent = h.status;
-    $("run-status").className = `badge badge-${h.status}`;
-    $("cancel-run").hidden = !ACTIVE.has(h.status);
-    $("draw-card").hidden = h.status !== STATUS.SUCCEEDED;
-    $("fork-run").hidden = !(run.epoch >= 1 || this.current.epochs.size);
-    $("run-spec").textContent = specLine(run.spec);
-    this.drawLineage(run);
-    $("stat-worker").textContent = run.worker
-      ? `${run.worker} (${run.device})` +
-        (run.peak_gpu_memory_mb != null ? ` · peak ${Math.round(run.peak_gpu_memory_mb)} MiB GPU` : "")
-      : MISSING;
-    $("progress-bar").style.width = `${(h.fraction * 100).toFixed(1)}%`;
-    $("progress-text").textContent = h.progress;
-    $("stat-epoch").textContent = h.epoch;
-    $("stat-acc").textContent = h.accuracy;
-    $("stat-test-loss").textContent = h.testLoss;
-    $("stat-rate").textContent = h.rate;
-    $("stat-rate").title = h.rateNote;
-    const ended = !ACTIVE.has(h.status); // an ended run's empty chart has nothing coming
-    this.lossChart.setWaiting(ended ? "no batches were trained" : WAITING_FOR_BATCHES);
-    this.rateChart.setWaiting(ended ? "no batches were trained" : WAITING_FOR_BATCHES);
-    this.accChart.setWaiting(ended ? "no epoch finished" : WAITING_FOR_EPOCHS);
-    // The worker names a fork's parent by id: say its name.
-    $("run-message").textContent = run.parent_run_id
-      ? h.message.replaceAll(run.parent_run_id, `“${this.nameOf(run.parent_run_id)}”`)
-      : h.message;
-  }
-
-  // A run named by its name: from the list, or fetched once (a parent on another page).
-  nameOf(id) {
-    const known = this.list.get(id)?.name ?? this.names.get(id);
-    if (known != null) return known;
-    this.names.set(id, id.slice(0, 8));
-    api
-      .getRun(id)
-      .then((r) => {
-        this.names.set(id, r.name);
-        this.drawHeader();
-      })
-      .catch(() => {});
-    return this.names.get(id);
-  }
-
-  drawLineage(run) {
-    const parts = [];
-    const link = (id, text) =>
-      el(
-        "a",
-        {
-          href: `#run=${id}`,
-          "data-run-id": id,
-          onclick: (e) => {
-            e.preventDefault();
-            this.onOpenRun(id);
-          },
-        },
-        text,
-      );
-    if (run.parent_run_id) {
-      parts.push(
-        `forked at epoch ${run.forked_from_epoch} from `,
-        link(run.parent_run_id, this.nameOf(run.parent_run_id)),
-        " (its curve, dimmed, up to the fork)",
-      );
-    }
-    if (run.children?.length) {
-      if (parts.length) parts.push(" · ");
-      parts.push(`forks: `);
-      run.children.forEach((id, i) => {
-        if (i) parts.push(", ");
-        parts.push(link(id, this.nameOf(id)));
-      });
-    }
-    $("run-lineage").replaceChildren(...parts);
-    $("run-lineage").hidden = !parts.length;
-  }
-
-  addProgress(event) {
-    const end = (event.epoch - 1) * event.steps_per_epoch + event.step;
-    this.lossChart.addLosses(event.seq, end, event.losses, event.steps_per_epoch);
-    this.rateChart.add(event.seq, end, event.images_per_sec, event.lr);
+    const h = this.header.draw(run, this.state, { forkable: this.current.epochs.size > 0 });
+    this.charts.setWaiting(!ACTIVE.has(h.status));
   }
 
   showEpoch(event) {
     this.current.epochs.set(event.epoch, event);
-    this.lossChart.addEpoch(event.epoch, event.train_loss, event.test_loss);
-    this.accChart.add(event.epoch, event.test_accuracy);
+    this.charts.addEpoch(event);
     renderConfusion($("confusion"), event.confusion);
   }
 
@@ -274,19 +148,14 @@ export class RunView {
     this.state = nextState(this.state, event);
     switch (event.type) {
       case EVENT.STATUS:
-        if (event.resumed_from_epoch != null) {
-          const epoch = event.resumed_from_epoch;
-          this.lossChart.truncate(epoch);
-          this.accChart.truncate(epoch);
-          if (this.lossChart.stepsPerEpoch) this.rateChart.truncate(epoch * this.lossChart.stepsPerEpoch);
-        }
+        if (event.resumed_from_epoch != null) this.charts.truncate(event.resumed_from_epoch);
         if (this.run()) {
           this.list.put({ id: event.run_id, status: event.status });
           this.list.draw();
         }
         if (!ACTIVE.has(event.status)) {
-          this.refreshArtifacts();
-          this.refreshInside();
+          this.files.refresh(this.id);
+          this.inside.refresh();
         }
         break;
       case EVENT.PROGRESS:
@@ -303,10 +172,9 @@ export class RunView {
         });
         this.list.drawSoon();
         cur.recent.push(event);
-        if (cur.recent.length > 300) cur.recent.splice(0, 100);
-        this.addProgress(event);
-        if (this.lossChart.needsRefetch) this.refetchLoss();
-        this.showModel();
+        if (cur.recent.length > TAIL_KEPT) cur.recent.splice(0, 100);
+        this.charts.addLive(event);
+        this.inside.showModel();
         break;
       case EVENT.EPOCH:
         this.showEpoch(event);
@@ -315,50 +183,11 @@ export class RunView {
         this.samples.add(event);
         break;
       case EVENT.CHECKPOINT:
-        this.refreshArtifacts();
-        this.refreshInside();
+        this.files.refresh(this.id);
+        this.inside.refresh();
         break;
     }
     this.drawHeader();
-  }
-
-  // The model summary exists once a worker has started training the run. Missing, it is
-  // asked for again after MODEL_RETRY_MS, not on every event; a run that has ended without
-  // one says why instead of asking on.
-  showModel() {
-    const id = this.id;
-    if (this.modelShown || Date.now() < this.modelRetryAt) return;
-    this.modelShown = true;
-    api
-      .modelSummary(id)
-      .then((s) => id === this.id && renderModelSummary($("model-summary"), s))
-      .catch(() => {
-        if (id !== this.id) return;
-        this.modelShown = false;
-        this.modelRetryAt = Date.now() + MODEL_RETRY_MS;
-        if (!ACTIVE.has(this.run()?.status) && this.state?.batches > 0) {
-          // it trained, yet no summary
-          $("model-summary").replaceChildren(
-            el(
-              "p",
-              { class: "muted" },
-              "No model summary: the files its worker wrote cannot be reached from this web tier (see ARTIFACTS_URL).",
-            ),
-          );
-        }
-      });
-  }
-
-  // Layers and filters follow the epochs (at most one refresh in flight per second).
-  refreshInside() {
-    if (this.insideTimer) return;
-    this.insideTimer = setTimeout(() => {
-      this.insideTimer = null;
-      if (!this.id) return;
-      this.layers.refresh();
-      this.filters.open(this.id);
-      if ($("model-summary").querySelector("table") == null) this.showModel();
-    }, 1000);
   }
 
   cloneIntoForm() {
@@ -366,26 +195,5 @@ export class RunView {
     fillForm($("run-form"), run.spec);
     $("run-form").elements.name.value = `${run.name} (copy)`;
     $("run-form").elements.name.focus();
-  }
-
-  async refreshArtifacts() {
-    const id = this.id;
-    const files = await api.listArtifacts(id).catch(() => []);
-    if (id !== this.id) return;
-    // Epoch states (state-epoch-NNN.pt) are where a fork can start.
-    this.forkEpochs = files
-      .map((f) => /^state-epoch-(\d+)\.pt$/.exec(f.name))
-      .filter(Boolean)
-      .map((m) => Number(m[1]));
-    $("artifacts").replaceChildren(
-      ...files.map((f) => {
-        const a = el("a", { href: `/api/runs/${id}/artifacts/${encodeURIComponent(f.name)}` }, f.name);
-        a.addEventListener("click", (e) => {
-          e.preventDefault();
-          api.downloadArtifact(id, f.name).catch((err) => alert(err.message));
-        });
-        return el("li", {}, a, ` (${(f.size / 1024).toFixed(1)} KiB)`);
-      }),
-    );
   }
 }
