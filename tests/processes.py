@@ -50,9 +50,17 @@ class Proc:
             os.killpg(self.popen.pid, sig)
 
     def stop(self, timeout: float = 10) -> None:
-        if self.popen is None or not self.alive():
+        self.terminate()
+        self.wait_stopped(timeout)
+
+    def terminate(self) -> None:
+        """SIGTERM, without waiting (stop several at once, then wait for each)."""
+        if self.popen is not None and self.alive():
+            self.signal(signal.SIGTERM)
+
+    def wait_stopped(self, timeout: float = 10) -> None:
+        if self.popen is None:
             return
-        self.signal(signal.SIGTERM)
         try:
             self.popen.wait(timeout)
         except subprocess.TimeoutExpired:
