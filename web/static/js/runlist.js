@@ -2,7 +2,7 @@
 // server-side too), so thousands of runs cost one page; "Load more" follows the cursor.
 // Live run_update pushes keep it current, queue positions included.
 import * as api from "./api.js";
-import { $, confirmAction, STATUS, WAITING } from "./dom.js";
+import { $, confirmAction, ACTIVE, STATUS, WAITING } from "./dom.js";
 import { observe } from "./throughput.js";
 import { renderRunList, tickElapsed } from "./views.js";
 
@@ -37,16 +37,8 @@ export class RunList {
     return this.runs.get(id);
   }
 
-  // A run's record (progress copied once a second by its worker) may arrive after the
-  // followed run's newer events: it never takes the row back, unless the run moved on
-  // to another status (resumed from a checkpoint, say).
   put(run) {
-    const old = this.runs.get(run.id);
-    const merged = { ...old, ...run };
-    if (old?.progress && run.progress && (run.status ?? old.status) === old.status && behind(run.progress, old.progress)) {
-      merged.progress = old.progress;
-    }
-    this.runs.set(run.id, merged);
+    this.runs.set(run.id, mergeRecord(this.runs.get(run.id), run));
   }
 
   async refresh() {
@@ -137,6 +129,21 @@ export async function cancelRun(run) {
 }
 
 // Is progress `a` ({epoch, step}) before `b`?
+// What the list keeps when a run's record (or part of one) arrives. Records (run_update,
+// progress copied once a second by its worker) and the followed run's events travel apart,
+// so a record may arrive after newer events: it never takes the row back. A run that has
+// ended stays ended (no status leads out of a terminal one, shared.lifecycle); within one
+// status, progress never goes backwards (a new status, such as resuming from a checkpoint,
+// may).
+export function mergeRecord(old, run) {
+  if (old && !ACTIVE.has(old.status) && ACTIVE.has(run.status)) return old;
+  const merged = { ...old, ...run };
+  if (old?.progress && run.progress && (run.status ?? old.status) === old.status && behind(run.progress, old.progress)) {
+    merged.progress = old.progress;
+  }
+  return merged;
+}
+
 function behind(a, b) {
   return a.epoch < b.epoch || (a.epoch === b.epoch && a.step < b.step);
 }
