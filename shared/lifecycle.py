@@ -20,8 +20,9 @@ are one call, so a new status is added here and nowhere else.
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from enum import Enum
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from shared.events import EventType
 
@@ -69,12 +70,16 @@ class Op(Enum):
         return self.value[2]
 
 
-class TransitionStore(Protocol):
+#: A run record (shared.run_record.RunRecord: the lifecycle needs only its fields by name).
+RecordT = TypeVar("RecordT", bound=Mapping[str, Any])
+
+
+class TransitionStore(Protocol[RecordT]):
     """What the lifecycle needs of a record store (shared.runs.RunStore)."""
 
-    def _transition(self, run_id: str, allowed_from: tuple[str, ...] | None, **changes: Any) -> dict[str, Any] | None: ...
+    def _transition(self, run_id: str, allowed_from: tuple[str, ...] | None, **changes: Any) -> RecordT | None: ...
 
-    def create(self, record: dict[str, Any]) -> None: ...
+    def create(self, record: RecordT) -> None: ...
 
 
 class StatusLog(Protocol):
@@ -88,7 +93,7 @@ def is_terminal(status: str) -> bool:
 
 
 def apply(
-    store: TransitionStore,
+    store: TransitionStore[RecordT],
     op: Op,
     run_id: str,
     to: Status,
@@ -96,7 +101,7 @@ def apply(
     message: str,
     event: dict[str, Any] | None = None,
     **changes: Any,
-) -> dict[str, Any] | None:
+) -> RecordT | None:
     """Move ``run_id`` to ``to`` by ``op`` if its status allows, then log its ``status``
     event (``message`` and any ``event`` fields); the new record, or None when another
     actor got there first (or the run is gone) — then nothing is logged."""
@@ -109,7 +114,7 @@ def apply(
 
 
 # -- the operations, by name ------------------------------------------------------
-def submit(store: TransitionStore, record: dict[str, Any], log: StatusLog) -> None:
+def submit(store: TransitionStore[RecordT], record: RecordT, log: StatusLog) -> None:
     """A new run is recorded, queued."""
     if record["status"] != Status.QUEUED.value:
         raise ValueError("a new run starts queued")
@@ -118,22 +123,27 @@ def submit(store: TransitionStore, record: dict[str, Any], log: StatusLog) -> No
 
 
 def claim(
-    store: TransitionStore, run_id: str, log: StatusLog, message: str, resumed_from_epoch: int | None = None, **fields: Any
-) -> dict[str, Any] | None:
+    store: TransitionStore[RecordT],
+    run_id: str,
+    log: StatusLog,
+    message: str,
+    resumed_from_epoch: int | None = None,
+    **fields: Any,
+) -> RecordT | None:
     """A worker takes a waiting run (its lease already held); a resumed run's event says
     from which epoch's checkpoint it goes on."""
     event = {"resumed_from_epoch": resumed_from_epoch} if resumed_from_epoch is not None else None
     return apply(store, Op.CLAIM, run_id, Status.RUNNING, log, message, event, error=None, **fields)
 
 
-def cancel_waiting(store: TransitionStore, run_id: str, log: StatusLog) -> dict[str, Any] | None:
+def cancel_waiting(store: TransitionStore[RecordT], run_id: str, log: StatusLog) -> RecordT | None:
     """Nobody trains a waiting run: the web tier ends it itself."""
     return apply(
         store, Op.CANCEL_WAITING, run_id, Status.CANCELLED, log, "cancelled before it started", finished_at=time.time()
     )
 
 
-def finish(store: TransitionStore, run_id: str, status: Status, log: StatusLog, message: str) -> dict[str, Any] | None:
+def finish(store: TransitionStore[RecordT], run_id: str, status: Status, log: StatusLog, message: str) -> RecordT | None:
     """The training worker ends its run: succeeded, failed (``message`` is the reason,
     kept as the record's error) or cancelled."""
     fields: dict[str, Any] = {"finished_at": time.time()}
@@ -142,23 +152,23 @@ def finish(store: TransitionStore, run_id: str, status: Status, log: StatusLog, 
     return apply(store, Op.FINISH, run_id, status, log, message, **fields)
 
 
-def hand_off(store: TransitionStore, run_id: str, log: StatusLog, message: str) -> dict[str, Any] | None:
+def hand_off(store: TransitionStore[RecordT], run_id: str, log: StatusLog, message: str) -> RecordT | None:
     """The worker is shutting down: back to the queue, resumed from its checkpoint
     elsewhere (not counted as a restart)."""
     return apply(store, Op.HAND_OFF, run_id, Status.RESUMING, log, message, worker=None)
 
 
-def lose(store: TransitionStore, run_id: str, restarts: int, log: StatusLog, message: str) -> dict[str, Any] | None:
+def lose(store: TransitionStore[RecordT], run_id: str, restarts: int, log: StatusLog, message: str) -> RecordT | None:
     """The run's worker died (its lease expired): resume it elsewhere."""
     return apply(store, Op.LOSE, run_id, Status.RESUMING, log, message, restarts=restarts, worker=None)
 
 
-def give_up(store: TransitionStore, run_id: str, reason: str, log: StatusLog) -> dict[str, Any] | None:
+def give_up(store: TransitionStore[RecordT], run_id: str, reason: str, log: StatusLog) -> RecordT | None:
     """Lost once too often: the run fails."""
     return apply(store, Op.GIVE_UP, run_id, Status.FAILED, log, reason, error=reason, finished_at=time.time())
 
 
-def reject(store: TransitionStore, run_id: str, reason: str, log: StatusLog) -> dict[str, Any] | None:
+def reject(store: TransitionStore[RecordT], run_id: str, reason: str, log: StatusLog) -> RecordT | None:
     """The submission was stored but could not be enqueued: recorded as failed, never
     left queued without a task."""
     return apply(store, Op.REJECT, run_id, Status.FAILED, log, reason, error=reason, finished_at=time.time())

@@ -10,6 +10,7 @@ null (shared.events.finite), so :func:`show` is the only way a metric is formatt
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -68,7 +69,7 @@ def record_metrics(epoch: dict[str, Any], before: dict[str, Any] | None = None) 
     return {**kept, BEST_ACCURACY: max(seen) if seen else None}
 
 
-def best_accuracy(record: dict[str, Any]) -> float | None:
+def best_accuracy(record: Mapping[str, Any]) -> float | None:
     """A run record's (or a sweep summary's metrics') best test accuracy, or None."""
     value = (record.get("metrics") or {}).get(BEST_ACCURACY)
     return value if isinstance(value, int | float) and not isinstance(value, bool) else None

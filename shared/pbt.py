@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import math
 import random
+from collections.abc import Mapping
 from typing import Any
 
 from shared.lifecycle import TERMINAL
@@ -89,7 +90,7 @@ def generation_ends(sweep: dict[str, Any], epoch: int) -> bool:
     return sweep.get("method") == "pbt" and epoch % sweep["interval"] == 0 and epoch < epochs
 
 
-def next_generation(sweep: dict[str, Any], records: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
+def next_generation(sweep: dict[str, Any], records: Mapping[str, Mapping[str, Any]]) -> list[dict[str, Any]]:
     """The next generation's proposals (member, parent run, epoch, settings, exploit?)
     once every member of the current one has ended at its generation's end; else []."""
     latest: dict[int, dict[str, Any]] = {}

@@ -40,6 +40,7 @@ from shared import keys, lifecycle
 from shared.connections import Enqueue
 from shared.eventlog import EventSpool, EventWriter
 from shared.lifecycle import WAITING, Status
+from shared.run_record import RunRecord
 from shared.runs import RunStore, waiting_score
 from shared.settings import Settings
 from shared.workers import live_workers
@@ -146,7 +147,7 @@ class Reconciler:
             finally:
                 self.r.eval(_RELEASE, 1, keys.run_lease(run_id), f"reconciler:{self.me}")
 
-    def _handle_lost(self, record: dict[str, Any], done: Pass) -> None:
+    def _handle_lost(self, record: RunRecord, done: Pass) -> None:
         run_id, restarts = record["id"], record.get("restarts", 0)
         lost_worker = record.get("worker")
         writer = EventWriter.for_run(self.r, self.settings, run_id, self.spool_for(run_id))

@@ -10,6 +10,7 @@ are secret is said once, in the spec's field table (``Field.secret``).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from shared.notify_targets import mask_url
@@ -25,8 +26,8 @@ def public_spec(spec: dict[str, Any]) -> dict[str, Any]:
     return {k: mask_url(v) if k in SECRET_FIELDS else v for k, v in spec.items()}
 
 
-def public_run(record: dict[str, Any]) -> dict[str, Any]:
-    return {**record, "spec": public_spec(record["spec"])} if "spec" in record else record
+def public_run(record: Mapping[str, Any]) -> dict[str, Any]:
+    return {**record, "spec": public_spec(record["spec"])} if "spec" in record else dict(record)
 
 
 def public_sweep(sweep: dict[str, Any]) -> dict[str, Any]:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, cast
 
@@ -22,7 +22,7 @@ from shared import eventfile, keys, layout
 from shared.events import finite
 from shared.lifecycle import TERMINAL, WAITING, Status
 from shared.redaction import public_run
-from shared.run_record import check_changes, is_durable
+from shared.run_record import RunRecord, check_changes, is_durable
 from shared.spec import PRIORITY_ORDER
 
 #: Score distance between priorities in the waiting index (more than any epoch time).
@@ -59,12 +59,12 @@ class RunStore:
         self.results_dir = results_dir
 
     # -- reading -------------------------------------------------------------
-    def get(self, run_id: str) -> dict[str, Any] | None:
+    def get(self, run_id: str) -> RunRecord | None:
         if not layout.is_run_id(run_id):
             return None
         raw = cast(bytes | None, self.r.get(keys.run_record(run_id)))
         if raw is not None:
-            return cast(dict[str, Any], json.loads(raw))
+            return cast(RunRecord, json.loads(raw))
         return self._restore(run_id)
 
     def page(
@@ -128,7 +128,7 @@ class RunStore:
         return int(cast(int, self.r.zcard(keys.WAITING_RUNS)))
 
     # -- writing -------------------------------------------------------------
-    def create(self, record: dict[str, Any]) -> None:
+    def create(self, record: RunRecord) -> None:
         check_changes(record)
         record.setdefault("queued_at", record["created_at"])
         pipe = self.r.pipeline()
@@ -140,14 +140,14 @@ class RunStore:
         pipe.execute()
         self._mirror(record)
 
-    def update(self, run_id: str, **changes: Any) -> dict[str, Any] | None:
+    def update(self, run_id: str, **changes: Any) -> RunRecord | None:
         """Change fields other than status (epoch, metrics, ...) of an existing run; every
         page hears of it (``run_update``) in the same step."""
         if "status" in changes:
             raise ValueError("status changes are shared.lifecycle operations")
         return self._transition(run_id, None, **changes)
 
-    def add_child(self, run_id: str, child_id: str) -> dict[str, Any] | None:
+    def add_child(self, run_id: str, child_id: str) -> RunRecord | None:
         """Append a fork's id to the run's ``children`` (atomic: concurrent forks all land)."""
         return self._transition(run_id, None, compute=lambda record: {"children": [*record.get("children", []), child_id]})
 
@@ -155,9 +155,9 @@ class RunStore:
         self,
         run_id: str,
         allowed_from: tuple[str, ...] | None,
-        compute: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
+        compute: Callable[[RunRecord], dict[str, Any]] | None = None,
         **changes: Any,
-    ) -> dict[str, Any] | None:
+    ) -> RunRecord | None:
         """Apply ``changes`` if the run's status is in ``allowed_from`` (None = any).
 
         Returns the new record, or None when the run is missing or in another state.
@@ -174,14 +174,14 @@ class RunStore:
                         if self._restore(run_id) is None:
                             return None
                         continue
-                    record: dict[str, Any] = json.loads(raw)
+                    record = cast(RunRecord, json.loads(raw))
                     if allowed_from is not None and record["status"] not in allowed_from:
                         pipe.unwatch()
                         return None
                     before = record["status"]
                     change = {**changes, **(compute(record) if compute else {})}
                     check_changes(change)
-                    record.update(finite(change))  # a diverged run's NaN metrics become null
+                    record = cast(RunRecord, {**record, **finite(change)})  # a diverged run's NaN metrics become null
                     pipe.multi()
                     pipe.set(key, json.dumps(record))
                     if "status" in changes:
@@ -197,10 +197,10 @@ class RunStore:
         return record
 
     # -- the volume mirror ---------------------------------------------------
-    def _mirror(self, record: dict[str, Any]) -> None:
+    def _mirror(self, record: Mapping[str, Any]) -> None:
         layout.write_json(layout.run_dir(self.results_dir, record["id"]) / layout.RUN_JSON, record)
 
-    def _restore(self, run_id: str) -> dict[str, Any] | None:
+    def _restore(self, run_id: str) -> RunRecord | None:
         """Bring a run back from ``run.json`` after Redis lost it."""
         record = layout.read_json(layout.run_dir(self.results_dir, run_id) / layout.RUN_JSON)
         if not isinstance(record, dict) or record.get("id") != run_id:
@@ -217,7 +217,7 @@ class RunStore:
             if record["status"] in TERMINAL:
                 pipe.expire(keys.run_recorded(run_id), keys.RECORDED_TTL_SECONDS)
         pipe.execute()
-        return record
+        return cast(RunRecord, record)
 
     def restore_all(self) -> int:
         """Re-index every run folder on the volume that Redis does not know (web start-up)."""
@@ -245,7 +245,7 @@ class RunStore:
             pipe.execute()
 
 
-def waiting_score(record: dict[str, Any]) -> float:
+def waiting_score(record: Mapping[str, Any]) -> float:
     """Order in the waiting index: by priority; within a priority, runs being resumed
     (they were running: their message goes one broker step ahead, shared.connections)
     before runs that never started; then FIFO (queued_at)."""
@@ -254,7 +254,7 @@ def waiting_score(record: dict[str, Any]) -> float:
     return priority * PRIORITY_SPAN - ahead + float(record.get("queued_at") or record["created_at"])
 
 
-def _index_status(pipe: redis.client.Pipeline, record: dict[str, Any], before: str) -> None:
+def _index_status(pipe: redis.client.Pipeline, record: RunRecord, before: str) -> None:
     """Keep the status and waiting indexes in step with a status change (inside its
     transaction)."""
     run_id = record["id"]

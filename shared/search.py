@@ -25,6 +25,7 @@ import itertools
 import logging
 import random
 import warnings
+from collections.abc import Mapping
 from typing import Any
 
 import optuna
@@ -44,13 +45,13 @@ BY_EPOCH = {"test_accuracy": "accuracy_by_epoch", "test_loss": "loss_by_epoch"}
 MIN_TRIALS_FOR_IMPORTANCE = 4
 
 
-def objective_by_epoch(record: dict[str, Any] | None, objective: str) -> dict[int, float]:
+def objective_by_epoch(record: Mapping[str, Any] | None, objective: str) -> dict[int, float]:
     """The run's objective after each epoch it trained, from its record."""
     values = (record or {}).get(BY_EPOCH[objective]) or {}
     return {int(epoch): float(v) for epoch, v in values.items() if v is not None}
 
 
-def trial_value(record: dict[str, Any] | None, objective: str) -> float | None:
+def trial_value(record: Mapping[str, Any] | None, objective: str) -> float | None:
     """The run's result for its search: its best objective over the epochs it trained."""
     values = list(objective_by_epoch(record, objective).values())
     if not values:
@@ -106,7 +107,7 @@ def _sampler(sweep: dict[str, Any], number: int) -> optuna.samplers.BaseSampler:
     return optuna.samplers.RandomSampler(seed=seed)
 
 
-def _frozen(proposal: dict[str, Any], record: dict[str, Any] | None, sweep: dict[str, Any]) -> FrozenTrial:
+def _frozen(proposal: dict[str, Any], record: Mapping[str, Any] | None, sweep: dict[str, Any]) -> FrozenTrial:
     """One proposal as a trial: its params, its run's epochs, and a state read from its
     run (in flight or not yet started: running; stopped by the pruner: pruned)."""
     dists = distributions(sweep["space"])
@@ -138,7 +139,7 @@ def _study(sweep: dict[str, Any], sampler: optuna.samplers.BaseSampler) -> optun
     )
 
 
-def study_of(sweep: dict[str, Any], records: dict[str, dict[str, Any]], number: int | None = None) -> optuna.Study:
+def study_of(sweep: dict[str, Any], records: Mapping[str, Mapping[str, Any]], number: int | None = None) -> optuna.Study:
     """The search's study as its runs have it now (trial n = proposal n)."""
     proposals = sweep["proposals"]
     study = _study(sweep, _sampler(sweep, len(proposals) if number is None else number))
@@ -147,7 +148,7 @@ def study_of(sweep: dict[str, Any], records: dict[str, dict[str, Any]], number: 
     return study
 
 
-def propose(sweep: dict[str, Any], records: dict[str, dict[str, Any]]) -> dict[str, Any]:
+def propose(sweep: dict[str, Any], records: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
     """The next trial's values: its grid point, or what the sampler asks for given every
     result told so far (trials in flight included as pending)."""
     number = len(sweep["proposals"])
@@ -167,13 +168,13 @@ def grid_points(sweep: dict[str, Any]) -> list[dict[str, Any]]:
     return points
 
 
-def told(sweep: dict[str, Any], records: dict[str, dict[str, Any]]) -> int:
+def told(sweep: dict[str, Any], records: Mapping[str, Mapping[str, Any]]) -> int:
     """How many of the search's trials have a result (complete or pruned)."""
     done = (Status.SUCCEEDED.value,)
     return sum(1 for p in sweep["proposals"] if (records.get(p["run_id"]) or {}).get("status") in done)
 
 
-def prune_reason(sweep: dict[str, Any], records: dict[str, dict[str, Any]], run_id: str, epoch: int) -> str | None:
+def prune_reason(sweep: dict[str, Any], records: Mapping[str, Mapping[str, Any]], run_id: str, epoch: int) -> str | None:
     """Why the sweep's pruner stops ``run_id`` after ``epoch``, or None to go on.
 
     Every trial is added as running; each peer's epochs are then reported in order with
@@ -206,7 +207,7 @@ def prune_reason(sweep: dict[str, Any], records: dict[str, dict[str, Any]], run_
     return _reason(sweep, epoch, values[epoch])
 
 
-def _replay(study: optuna.Study, trial_id: int, record: dict[str, Any] | None, sweep: dict[str, Any]) -> None:
+def _replay(study: optuna.Study, trial_id: int, record: Mapping[str, Any] | None, sweep: dict[str, Any]) -> None:
     trial = optuna.trial.Trial(study, trial_id)
     values = objective_by_epoch(record, sweep["objective"])
     for step in sorted(values):
@@ -231,7 +232,7 @@ def _reason(sweep: dict[str, Any], epoch: int, value: float) -> str:
     )
 
 
-def importance(sweep: dict[str, Any], records: dict[str, dict[str, Any]]) -> dict[str, float] | None:
+def importance(sweep: dict[str, Any], records: Mapping[str, Mapping[str, Any]]) -> dict[str, float] | None:
     """Each searched field's share of the objective's variation over the finished trials
     (Optuna's default importance evaluator), or None while too few have finished."""
     if len(sweep["space"]) < 2:

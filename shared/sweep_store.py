@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import time
 import uuid
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, cast
 
@@ -17,6 +18,7 @@ import redis
 from shared import keys, layout
 from shared.lifecycle import ACTIVE, TERMINAL
 from shared.metrics import BEST_ACCURACY, best_accuracy
+from shared.run_record import RunRecord
 from shared.runs import RunStore
 
 
@@ -87,18 +89,18 @@ class SweepStore:
         ids = [i.decode() for i in cast(list[bytes], self.r.zrevrange(keys.SWEEPS_INDEX, 0, limit - 1))]
         return [s for s in map(self.get, ids) if s is not None]
 
-    def run_records(self, sweep: dict[str, Any]) -> list[dict[str, Any]]:
+    def run_records(self, sweep: dict[str, Any]) -> list[RunRecord]:
         ids = sweep["run_ids"]
         raws = cast(list[bytes | None], self.r.mget([keys.run_record(i) for i in ids])) if ids else []
         records = []
         for run_id, raw in zip(ids, raws):
-            record = json.loads(raw) if raw is not None else self.runs.get(run_id)
+            record = cast(RunRecord, json.loads(raw)) if raw is not None else self.runs.get(run_id)
             if record is not None:
                 records.append(record)
         return records
 
 
-def summarize(sweep: dict[str, Any], runs: list[dict[str, Any]]) -> dict[str, Any]:
+def summarize(sweep: dict[str, Any], runs: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     """The sweep with its state read from its runs: counts by status, the best run so far
     (highest best test accuracy), and whether every run has ended."""
     counts: dict[str, int] = {}
@@ -121,7 +123,7 @@ def summarize(sweep: dict[str, Any], runs: list[dict[str, Any]]) -> dict[str, An
     }
 
 
-def _best_by_objective(sweep: dict[str, Any], runs: list[dict[str, Any]]) -> dict[str, Any] | None:
+def _best_by_objective(sweep: dict[str, Any], runs: Sequence[Mapping[str, Any]]) -> Mapping[str, Any] | None:
     """The best run by the search's own objective (a loss: the lowest)."""
     from shared.search import trial_value
     from shared.search_space import OBJECTIVES

@@ -8,6 +8,7 @@ burst get in, and a run's place in the queue is reserved before its record exist
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, cast
 
@@ -47,7 +48,9 @@ class Admission:
     retry_after: int = 0
 
 
-def admit(r: redis.Redis, client: str, records: list[dict[str, Any]], now: float, cap: int, per_minute: int) -> Admission:
+def admit(
+    r: redis.Redis, client: str, records: Sequence[Mapping[str, Any]], now: float, cap: int, per_minute: int
+) -> Admission:
     """Reserve queue places for ``records`` (one submission) or say why not."""
     args: list[Any] = [now, cap, per_minute, WINDOW_SECONDS, records[0]["id"]]
     for record in records:

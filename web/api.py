@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +14,7 @@ from shared import layout, lifecycle
 from shared.artifacts import ArtifactError, ArtifactStore
 from shared.eventlog import last_seq
 from shared.redaction import public_run
-from shared.run_record import new_record
+from shared.run_record import RunRecord, new_record
 from shared.runs import CURSOR_PATTERN, RunStore
 from shared.settings import Settings
 from shared.spec import SpecError, validate_spec
@@ -44,14 +45,14 @@ def _settings() -> Settings:
     return services().settings
 
 
-def _get_run(run_id: str) -> dict[str, Any]:
+def _get_run(run_id: str) -> RunRecord:
     record = _store().get(run_id) if layout.is_run_id(run_id) else None
     if record is None:
         raise ApiError(404, f"no run with id {run_id!r}")
     return record
 
 
-def _with_position(record: dict[str, Any], positions: dict[str, int]) -> dict[str, Any]:
+def _with_position(record: Mapping[str, Any], positions: dict[str, int]) -> dict[str, Any]:
     return {**public_run(record), "queue_position": positions.get(record["id"])}
 
 

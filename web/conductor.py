@@ -27,7 +27,7 @@ from __future__ import annotations
 import logging
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import redis
@@ -35,7 +35,7 @@ from flask import Flask
 
 from shared import keys, pbt, search
 from shared.lifecycle import TERMINAL
-from shared.run_record import new_record
+from shared.run_record import RunRecord, new_record
 from shared.sweeps import run_spec
 from shared.workers import live_workers
 from web import submission
@@ -97,7 +97,7 @@ class Conductor:
             return
         self._finish_if_ended(sweep, records)
 
-    def _next_proposals(self, sweep: dict[str, Any], records: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
+    def _next_proposals(self, sweep: dict[str, Any], records: Mapping[str, Mapping[str, Any]]) -> list[dict[str, Any]]:
         if sweep["method"] == "pbt":
             return _pbt_proposals(sweep, records)
         in_flight = sum(1 for p in sweep["proposals"] if (records.get(p["run_id"]) or {}).get("status") not in TERMINAL)
@@ -128,23 +128,20 @@ class Conductor:
                 self.wired.runs.add_child(proposal["parent_run_id"], record["id"])
         return True
 
-    def _record(self, sweep: dict[str, Any], proposal: dict[str, Any]) -> dict[str, Any]:
+    def _record(self, sweep: dict[str, Any], proposal: dict[str, Any]) -> RunRecord:
         label = f"{sweep['name']} #{proposal['number']}"
         if proposal.get("member") is not None:
             label = f"{sweep['name']} m{proposal['member']} g{proposal['generation']}"
             if proposal.get("exploit"):
                 label += " exploit"  # a branch from another member's run
         record = new_record(run_spec(sweep, sweep["base"], proposal["params"], label))
-        record.update(id=proposal["run_id"], sweep_id=sweep["id"])
+        record["id"], record["sweep_id"] = proposal["run_id"], sweep["id"]
         if proposal.get("parent_run_id"):
-            record.update(
-                parent_run_id=proposal["parent_run_id"],
-                forked_from_epoch=proposal["from_epoch"],
-                epoch=proposal["from_epoch"],
-            )
+            record["parent_run_id"] = proposal["parent_run_id"]
+            record["forked_from_epoch"] = record["epoch"] = proposal["from_epoch"]
         return record
 
-    def _finish_if_ended(self, sweep: dict[str, Any], records: dict[str, dict[str, Any]]) -> None:
+    def _finish_if_ended(self, sweep: dict[str, Any], records: Mapping[str, Mapping[str, Any]]) -> None:
         sent = [p for p in sweep["proposals"] if p["run_id"] in records or not sweep.get("cancelled")]
         ended = all((records.get(p["run_id"]) or {}).get("status") in TERMINAL for p in sent)
         spent = sweep.get("cancelled") or sweep["method"] == "pbt" or len(sweep["proposals"]) >= sweep["trials"]
@@ -155,7 +152,7 @@ class Conductor:
         if changed:
             self.wired.sweeps.save(sweep)
 
-    def _refresh_importance(self, sweep: dict[str, Any], records: dict[str, dict[str, Any]]) -> bool:
+    def _refresh_importance(self, sweep: dict[str, Any], records: Mapping[str, Mapping[str, Any]]) -> bool:
         told = search.told(sweep, records)
         if sweep["method"] == "pbt" or sweep.get("importance_told") == told:
             return False
@@ -168,7 +165,7 @@ def _proposal(number: int, params: dict[str, Any], **extra: Any) -> dict[str, An
     return {"number": number, "run_id": uuid.uuid4().hex, "params": params, "proposed_at": time.time(), **extra}
 
 
-def _pbt_proposals(sweep: dict[str, Any], records: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
+def _pbt_proposals(sweep: dict[str, Any], records: Mapping[str, Mapping[str, Any]]) -> list[dict[str, Any]]:
     """The first generation, then the next one each time a generation has ended."""
     if not sweep["proposals"]:
         return [_proposal(m, params, member=m, generation=0) for m, params in enumerate(pbt.initial_population(sweep))]

@@ -4,6 +4,7 @@ says what carries over). ``POST /api/runs/<id>/fork {"from_epoch": k, ...overrid
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from flask import Blueprint, Response, jsonify
@@ -11,7 +12,7 @@ from flask import Blueprint, Response, jsonify
 from shared import layout
 from shared.artifacts import ArtifactError, epoch_states
 from shared.redaction import public_run
-from shared.run_record import new_record
+from shared.run_record import RunRecord, new_record
 from shared.spec import NAME_MAX, SpecError, json_schema, validate_spec
 from web import submission
 from web.api_schema import ERRORS, RUN, RUN_ID_PARAM, error_response, json_response
@@ -21,7 +22,7 @@ from web.services import services
 forks_api = Blueprint("forks", __name__)
 
 
-def _from_epoch(body: dict[str, Any], parent: dict[str, Any]) -> int:
+def _from_epoch(body: dict[str, Any], parent: RunRecord) -> int:
     done = int(parent.get("epoch") or 0)
     if done < 1:
         raise ApiError(
@@ -42,7 +43,7 @@ def fork_name(parent_name: str, epoch: int) -> str:
     return parent_name[: NAME_MAX - len(suffix)] + suffix
 
 
-def child_spec(parent: dict[str, Any], overrides: dict[str, Any], epoch: int) -> dict[str, Any]:
+def child_spec(parent: Mapping[str, Any], overrides: dict[str, Any], epoch: int) -> dict[str, Any]:
     """The parent's spec with ``overrides`` applied, validated as any submitted spec."""
     raw = {**parent["spec"], "name": fork_name(parent["name"], epoch), **overrides}
     try:
@@ -83,7 +84,7 @@ def fork_run(run_id: str) -> tuple[Response, int]:
             {"from_epoch": f"no stored state for epoch {epoch}"},
         )
     record = new_record(spec)
-    record.update(parent_run_id=run_id, forked_from_epoch=epoch, epoch=epoch)
+    record["parent_run_id"], record["forked_from_epoch"], record["epoch"] = run_id, epoch, epoch
     submission.submit([record])
     wired.runs.add_child(run_id, record["id"])
     return jsonify({**public_run(record), "queue_position": wired.runs.queue_position(record["id"])}), 201

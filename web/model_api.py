@@ -15,6 +15,7 @@ from flask import Blueprint, Response, jsonify, request
 
 from shared import layer_stats, layout
 from shared.artifacts import ArtifactError, read_json
+from shared.run_record import RunRecord
 from shared.spec import IMAGE_PIXELS, IMAGE_SIDE
 from web.api_schema import ERRORS, RUN_ID_PARAM, error_response, json_response
 from web.errors import ApiError, json_body
@@ -23,7 +24,7 @@ from web.services import services
 model_api = Blueprint("model", __name__)
 
 
-def _run(run_id: str) -> dict[str, Any]:
+def _run(run_id: str) -> RunRecord:
     record = services().runs.get(run_id) if layout.is_run_id(run_id) else None
     if record is None:
         raise ApiError(404, f"no run with id {run_id!r}")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import redis
@@ -20,6 +21,7 @@ from shared.connections import send_run
 from shared.eventlog import EventWriter
 from shared.notify_targets import check_target
 from shared.redaction import SECRET_FIELDS
+from shared.run_record import RunRecord
 from shared.runs import RunStore
 from shared.settings import Settings
 from web.admission import admit
@@ -34,7 +36,7 @@ def _context() -> tuple[redis.Redis, RunStore, Settings]:
     return wired.redis, wired.runs, wired.settings
 
 
-def check_notice_targets(records: list[dict[str, Any]], settings: Settings) -> None:
+def check_notice_targets(records: Sequence[Mapping[str, Any]], settings: Settings) -> None:
     """A 400 naming the field when a run would notify an address the server must not
     call (loopback, private, link-local, ...; see shared.notify_targets)."""
     policy = settings.notify_policy()
@@ -44,7 +46,7 @@ def check_notice_targets(records: list[dict[str, Any]], settings: Settings) -> N
                 raise ApiError(400, f"{field} is not allowed: {problem}", {field: problem})
 
 
-def submit(records: list[dict[str, Any]], client: str | None = None) -> None:
+def submit(records: list[RunRecord], client: str | None = None) -> None:
     """Admit, record and enqueue ``records`` (new run records, status queued), or raise.
     ``client`` is who the rate limit counts: the request's address, or a search's
     conductor (web.conductor) proposing runs outside any request."""
@@ -91,7 +93,7 @@ def submit(records: list[dict[str, Any]], client: str | None = None) -> None:
         ) from failed
 
 
-def cancel(record: dict[str, Any]) -> dict[str, Any]:
+def cancel(record: RunRecord) -> RunRecord:
     """Ask a run to stop; a waiting run ends at once. Returns the record as it now is."""
     r, store, settings = _context()
     run_id = record["id"]

@@ -19,6 +19,7 @@ runs are needed before anything is stopped, so the first runs of a sweep always 
 from __future__ import annotations
 
 import statistics
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -31,13 +32,13 @@ from shared.sweep_store import SweepStore
 MIN_PEERS = 2
 
 
-def accuracy_at(record: dict[str, Any], epoch: int) -> float | None:
+def accuracy_at(record: Mapping[str, Any], epoch: int) -> float | None:
     """A run's test accuracy after ``epoch``, from its record (worker.epochs keeps it)."""
     value = record.get("accuracy_by_epoch", {}).get(str(epoch))
     return float(value) if value is not None else None
 
 
-def median_rule(r: redis.Redis, results_dir: str, record: dict[str, Any], epoch: int, accuracy: float) -> str | None:
+def median_rule(r: redis.Redis, results_dir: str, record: Mapping[str, Any], epoch: int, accuracy: float) -> str | None:
     """Why this run should stop now, or None to go on."""
     if not record.get("sweep_id"):
         return None
@@ -68,7 +69,9 @@ class Verdict:
     early: bool = True
 
 
-def sweep_verdict(r: redis.Redis, results_dir: str, record: dict[str, Any], epoch: int, accuracy: float) -> Verdict | None:
+def sweep_verdict(
+    r: redis.Redis, results_dir: str, record: Mapping[str, Any], epoch: int, accuracy: float
+) -> Verdict | None:
     """Whether the run's sweep stops it after ``epoch`` (median rule, pruner or PBT)."""
     if not record.get("sweep_id"):
         return None

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
@@ -26,6 +26,7 @@ from shared.lifecycle import Status
 from shared.metrics import record_metrics
 from shared.redaction import public_spec
 from shared.retry import TRANSIENT, attempts, retry_redis
+from shared.run_record import RunRecord
 from worker import checkpoints, forks, load, training
 from worker.context import WorkerContext
 from worker.data import load_mnist, training_subset
@@ -168,7 +169,7 @@ class StopCheck:
         return self.reason is not None
 
 
-def train_run(ctx: WorkerContext, run: Prepared, record: dict[str, Any], writer: EventWriter) -> Outcome:
+def train_run(ctx: WorkerContext, run: Prepared, record: RunRecord, writer: EventWriter) -> Outcome:
     """Train the claimed run epoch by epoch from where it stands until it ends or must stop."""
     if run.resumed_from is not None:
         _replay_missing_epochs(ctx, run.run_id, writer, run.history, record)
@@ -191,7 +192,7 @@ def train_run(ctx: WorkerContext, run: Prepared, record: dict[str, Any], writer:
 def run_epoch(
     ctx: WorkerContext,
     run: Prepared,
-    record: dict[str, Any],
+    record: Mapping[str, Any],
     writer: EventWriter,
     reporter: ProgressReporter,
     stop: StopCheck,
@@ -272,7 +273,7 @@ def _keep(
     return sprite, samples, mistakes
 
 
-def _decide(ctx: WorkerContext, run: Prepared, record: dict[str, Any], epoch: int, accuracy: float) -> Outcome | None:
+def _decide(ctx: WorkerContext, run: Prepared, record: Mapping[str, Any], epoch: int, accuracy: float) -> Outcome | None:
     """After an announced epoch: does the run's sweep stop it, or has it reached its target?"""
     verdict = sweep_verdict(ctx.r, ctx.settings.results_dir, record, epoch, accuracy)
     if verdict is not None:
@@ -419,7 +420,7 @@ def _announce_epoch(
     writer.append(EventType.CHECKPOINT, epoch=epoch_record["epoch"], artifact=layout.CHECKPOINT)
 
     def update_record() -> None:
-        record = ctx.store.get(run_id) or {}
+        record: Mapping[str, Any] = ctx.store.get(run_id) or {}
         # The objectives per epoch, for a sweep's rules on any box (worker.early_stop).
         key = str(epoch_record["epoch"])
         ctx.store.update(
@@ -434,7 +435,7 @@ def _announce_epoch(
 
 
 def _replay_missing_epochs(
-    ctx: WorkerContext, run_id: str, writer: EventWriter, history: dict[str, Any], record: dict[str, Any]
+    ctx: WorkerContext, run_id: str, writer: EventWriter, history: dict[str, Any], record: Mapping[str, Any]
 ) -> None:
     """Announce epochs the checkpoint has but the log does not (a crash in between).
 

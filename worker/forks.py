@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import logging
 import warnings
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -41,7 +42,7 @@ class ForkPoint:
     epoch: int
 
 
-def fork_of(record: dict[str, Any]) -> ForkPoint | None:
+def fork_of(record: Mapping[str, Any]) -> ForkPoint | None:
     parent, epoch = record.get("parent_run_id"), record.get("forked_from_epoch")
     if isinstance(parent, str) and layout.is_run_id(parent) and isinstance(epoch, int):
         return ForkPoint(parent, epoch)

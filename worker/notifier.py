@@ -25,6 +25,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Mapping
 from typing import Any, cast
 
 import redis
@@ -129,7 +130,7 @@ def post_json(url: str, body: dict[str, Any], policy: TargetPolicy, tries: int =
     return False
 
 
-def run_notice(run: dict[str, Any], public_url: str) -> dict[str, Any]:
+def run_notice(run: Mapping[str, Any], public_url: str) -> dict[str, Any]:
     best = best_accuracy(run)
     link = f"{public_url}/#run={run['id']}"
     text = f"Trainboard: run “{run['name']}” {run['status']}"

@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Mapping
 from typing import Any
 
 from shared import layout, lifecycle
 from shared.eventlog import EventWriter
 from shared.lifecycle import Status
 from shared.retry import TRANSIENT, retry_redis
+from shared.run_record import RunRecord
 from shared.spec import SpecError, validate_spec
 from worker.context import WorkerContext, describe_device, training_path
 from worker.epochs import Finished, HandOff, Lost, Outcome, Prepared, prepare, train_run
@@ -28,7 +30,7 @@ log = logging.getLogger(__name__)
 RECORDED_WAIT_SECONDS = 10.0
 
 
-def claim(ctx: WorkerContext, run_id: str, writer: EventWriter, prepared: Prepared | None) -> dict[str, Any] | None:
+def claim(ctx: WorkerContext, run_id: str, writer: EventWriter, prepared: Prepared | None) -> RunRecord | None:
     """Take the run (its lease held) if it is still queued or resuming; its ``running``
     event says where it starts (fresh, or from which epoch's checkpoint)."""
     current = ctx.store.get(run_id)
@@ -121,7 +123,7 @@ def open_event_writer(ctx: WorkerContext, run_id: str) -> EventWriter:
     return EventWriter.for_run(ctx.r, ctx.settings, run_id, Spool(ctx.settings.results_dir, run_id))
 
 
-def _hand_off(ctx: WorkerContext, run_id: str, record: dict[str, Any], writer: EventWriter, message: str) -> str:
+def _hand_off(ctx: WorkerContext, run_id: str, record: Mapping[str, Any], writer: EventWriter, message: str) -> str:
     """This worker is stopping: give the run back to the queue; it resumes from its
     last epoch checkpoint on the next worker (not counted as a restart)."""
     lifecycle.hand_off(ctx.store, run_id, writer, message)

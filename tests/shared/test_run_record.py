@@ -72,3 +72,23 @@ def test_a_run_list_in_a_terminal_is_drawn_from_the_column_table():
     assert first.split() == [done["id"], "succeeded", "3/3", "98.71%", "done"]
     assert second.split() == [waiting["id"], "queued", "0/12", MISSING, "waiting"], "no result yet: the one missing mark"
     assert header.index("NAME") == first.index("done") == second.index("waiting"), "columns line up"
+
+
+def test_each_fields_json_schema_agrees_with_its_python_type():
+    import types
+    import typing
+
+    json_type = {str: "string", int: "integer", float: "number", bool: "boolean", dict: "object", list: "array"}
+
+    def expected(tp):
+        if isinstance(tp, types.UnionType) or typing.get_origin(tp) is typing.Union:
+            return sorted(expected(arg) if arg is not type(None) else "null" for arg in typing.get_args(tp))
+        return json_type[typing.get_origin(tp) or tp]
+
+    for f in run_record.RUN_FIELDS:
+        if "$ref" in f.schema or "enum" in f.schema:
+            assert f.type is str or "$ref" in f.schema, f.name
+            continue
+        declared = f.schema["type"]
+        assert (sorted(declared) if isinstance(declared, list) else declared) == expected(f.type), f.name
+    assert [f.name for f in run_record.RUN_FIELDS if f.required] == ["id", "name", "status", "spec", "created_at"]
