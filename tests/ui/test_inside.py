@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 
 import pytest
+import requests
 
 from tests.ui.conftest import assert_quiet, finished_run, open_run, shoot
 
@@ -44,3 +45,18 @@ def test_inside_the_model_has_its_section_scales_and_values_on_hover(make_stack,
     assert page.locator("#layers .layer").first.locator(".readout").inner_text().startswith("epoch 1 ·")
     shoot(page, "inside-desktop.png", full_page=False)
     assert_quiet(page)
+
+
+def test_a_run_cancelled_before_it_trained_says_so_inside_the_model(make_stack, page):
+    stack = make_stack(workers=0)  # nobody trains it: it waits, then is cancelled
+    run = stack.submit(name="never trained", epochs=2)
+    assert requests.post(f"{stack.url}/api/runs/{run['id']}/cancel", json={}, timeout=10).status_code == 202
+    open_run(page, stack, run["id"], status="cancelled")
+    page.get_by_role("tab", name="Inside the model").click()
+    never = "none: the run ended before it trained"
+    for where in ("#model-summary", "#layers", "#filters-epoch"):
+        page.wait_for_selector(f"{where}:has-text('{never}')", timeout=15_000)
+    page.wait_for_timeout(1500)  # the inside views refresh a second after the end: still true then
+    assert page.locator(f"#layers:has-text('{never}')").count() == 1
+    assert page.get_by_text("when training starts", exact=False).count() == 0, "nothing promised that will never come"
+    shoot(page, "inside-never-trained.png", full_page=False)

@@ -2,8 +2,9 @@
 // live points after them; and the helpers the charts share to put curves on one x axis.
 import uPlot from "/vendor/uPlot.esm.js";
 
-// Learning rates span decades: 1e-3 reads better than 0.001000.
-export function formatLr(v) {
+// Values that span decades (learning rates, a log-scale loss axis): 1e-3 reads better
+// than 0.001000, and 1e-5 better than the 0 a fixed-point label would round it to.
+export function formatDecades(v) {
   if (v == null) return "";
   if (v === 0) return "0";
   const exp = Math.floor(Math.log10(Math.abs(v)));

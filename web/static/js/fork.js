@@ -59,7 +59,8 @@ export class ForkDialog {
     const more = Number(this.form.elements.epochs.value) - this.from();
     $("fork-plan").textContent =
       more > 0
-        ? `Trains ${plural(more, "more epoch")}: epochs ${this.from() + 1} to ${this.from() + more}.`
+        ? `Trains ${plural(more, "more epoch")}: ` +
+          (more === 1 ? `epoch ${this.from() + 1}.` : `epochs ${this.from() + 1} to ${this.from() + more}.`)
         : `Epochs must be more than ${this.from()} (the epoch it starts from).`;
   }
 

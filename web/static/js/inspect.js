@@ -6,9 +6,18 @@ import { $, MISSING, el } from "./dom.js";
 
 const fmt = (n) => n.toLocaleString("en-US");
 
-export function renderModelSummary(container, summary) {
+// What the inside views say while there is nothing to show: before training starts, or
+// for good once a run ended without training a batch (cancelled while it waited).
+const PENDING = {
+  summary: "written when the run starts training",
+  layers: "recorded when training starts and after each epoch",
+  filters: "when training starts",
+};
+const NEVER_TRAINED = "none: the run ended before it trained";
+
+export function renderModelSummary(container, summary, pending = PENDING.summary) {
   if (!summary) {
-    container.replaceChildren(el("p", { class: "muted" }, "written when the run starts training"));
+    container.replaceChildren(el("p", { class: "muted" }, pending));
     return;
   }
   const rows = summary.layers.map((l) =>
@@ -98,9 +107,10 @@ function hoverStrip(canvas, layer, kind, out) {
 }
 
 export class LayersView {
-  constructor(container, kindSelect) {
+  constructor(container, kindSelect, { pending = () => PENDING.layers } = {}) {
     this.container = container;
     this.kindSelect = kindSelect;
+    this.pending = pending;
     this.runId = null;
     this.ticket = 0;
     kindSelect.addEventListener("change", () => this.refresh());
@@ -120,7 +130,7 @@ export class LayersView {
     const index = await api.layers(id).catch(() => null);
     if (!index || ticket !== this.ticket) return;
     if (!index.epochs.length) {
-      this.container.replaceChildren(el("p", { class: "muted" }, "recorded when training starts and after each epoch"));
+      this.container.replaceChildren(el("p", { class: "muted" }, this.pending()));
       return;
     }
     const layers = await Promise.all(index.layers.map((l) => api.layers(id, l.name, kind).catch(() => null)));
@@ -187,8 +197,9 @@ function diverging(v) {
 }
 
 export class FiltersView {
-  constructor(container, slider, label, { readout, scaleMin, scaleMax }) {
+  constructor(container, slider, label, { readout, scaleMin, scaleMax, pending = () => PENDING.filters }) {
     this.container = container;
+    this.pending = pending;
     this.slider = slider;
     this.label = label;
     this.readout = readout; // the value under the pointer
@@ -203,7 +214,7 @@ export class FiltersView {
     this.slider.disabled = true;
     const data = await api.filters(runId).catch(() => null);
     if (!data || !data.epochs.length) {
-      this.label.textContent = "when training starts";
+      this.label.textContent = this.pending();
       return;
     }
     this.data = data;
@@ -284,16 +295,21 @@ export class InsidePanel {
   constructor({ standing }) {
     this.standing = standing;
     this.id = null;
-    this.layers = new LayersView($("layers"), $("layers-kind"));
+    this.neverTrained = false;
+    this.layers = new LayersView($("layers"), $("layers-kind"), {
+      pending: () => (this.neverTrained ? NEVER_TRAINED : PENDING.layers),
+    });
     this.filters = new FiltersView($("filters"), $("filters-slider"), $("filters-epoch"), {
       readout: $("filters-readout"),
       scaleMin: $("filters-min"),
       scaleMax: $("filters-max"),
+      pending: () => (this.neverTrained ? NEVER_TRAINED : PENDING.filters),
     });
   }
 
   open(id) {
     this.id = id;
+    this.neverTrained = false;
     this.layers.open(id);
     this.filters.open(id);
     this.modelShown = false;
@@ -339,6 +355,15 @@ export class InsidePanel {
       this.filters.open(this.id);
       if ($("model-summary").querySelector("table") == null) this.showModel();
     }, 1000);
+  }
+
+  // The open run ended without training a batch: nothing will ever be recorded.
+  showNeverTrained() {
+    if (this.neverTrained) return;
+    this.neverTrained = true;
+    renderModelSummary($("model-summary"), null, NEVER_TRAINED);
+    this.layers.refresh();
+    this.filters.open(this.id);
   }
 
   close() {

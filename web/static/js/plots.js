@@ -6,7 +6,7 @@
 // forward, as on the server); once enough live points pile up the chart fetches
 // the series again so memory stays bounded however long the page stays open.
 import uPlot from "/vendor/uPlot.esm.js";
-import { Curve, formatLr, joinTables } from "./curve.js";
+import { Curve, formatDecades, joinTables } from "./curve.js";
 import { smooth } from "./downsample.js";
 import { POINTS } from "./dom.js";
 
@@ -62,7 +62,7 @@ export class LossChart {
       {
         ...size(el),
         scales: { x: { time: false }, y: { distr: 3 } }, // log scale: late progress stays visible
-        axes: [{ label: "batch" }, { label: "loss (log)" }],
+        axes: [{ label: "batch" }, { label: "loss (log)", values: (u, ticks) => ticks.map(formatDecades) }],
         series: [
           { label: "batch" },
           { label: "min", stroke: "rgba(70,130,220,0.25)", width: 1, spanGaps: true, points: { show: false } },
@@ -298,7 +298,7 @@ export class RateChart {
             label: "learning rate",
             size: 70,
             grid: { show: false },
-            values: (u, ticks) => ticks.map(formatLr),
+            values: (u, ticks) => ticks.map(formatDecades),
           },
         ],
         series: [
@@ -310,7 +310,7 @@ export class RateChart {
             stroke: "#16a085",
             width: 2,
             points: { show: false },
-            value: (u, v) => formatLr(v),
+            value: (u, v) => (v == null ? "--" : formatDecades(v)),
           },
         ],
       },

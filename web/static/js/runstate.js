@@ -7,8 +7,9 @@ import { WINDOW_S, etaSeconds, imagesPerSecond, position } from "./throughput.js
 
 // `batches`: global batches the opened series hold; `steps`: batches per epoch;
 // `lastEpoch`: the run's latest epoch event ({epoch, test_accuracy, test_loss}).
-export function openState(runId, { batches = 0, steps = 0, lastEpoch = null } = {}) {
-  return { runId, batches, steps, lastEpoch, message: "" };
+// `loaded`: the run's history has been read (until then, no batches means "not yet known").
+export function openState(runId, { batches = 0, steps = 0, lastEpoch = null, loaded = false } = {}) {
+  return { runId, batches, steps, lastEpoch, loaded, message: "" };
 }
 
 // The state after one of the run's events.

@@ -120,6 +120,7 @@ export class RunView {
       batches: last,
       steps: loss.steps_per_epoch || 0,
       lastEpoch: detail.epochs[detail.epochs.length - 1] ?? null,
+      loaded: true,
     });
     if (loss.total) this.inside.showModel();
     this.drawHeader();
@@ -132,7 +133,9 @@ export class RunView {
     const run = this.run();
     if (!run || !this.state || this.state.runId !== run.id) return;
     const h = this.header.draw(run, this.state, { forkable: this.current.epochs.size > 0 });
-    this.charts.setWaiting(!ACTIVE.has(h.status));
+    const ended = !ACTIVE.has(h.status);
+    this.charts.setWaiting(ended);
+    if (ended && this.state.loaded && !this.state.batches) this.inside.showNeverTrained();
   }
 
   showEpoch(event) {

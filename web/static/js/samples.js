@@ -69,6 +69,8 @@ export class SamplesView {
     if (runId !== this.runId) return;
     renderSamples($("samples"), event.items, img);
     renderSamples($("mistakes"), event.mistakes || [], img);
+    if (Array.isArray(event.mistakes) && !event.mistakes.length)
+      $("mistakes").replaceChildren(el("p", { class: "muted" }, "none: this epoch's model got every test image right"));
     $("samples-epoch").textContent = `epoch ${epoch}`;
   }
 }
