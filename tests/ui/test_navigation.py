@@ -111,7 +111,7 @@ def test_the_fork_dialog_keeps_the_parents_plan(make_stack, page):
     # The parent planned 3 epochs: from epoch 2 it trains the third, as the parent did.
     assert dialog.get_by_label("From epoch").input_value() == "2"
     assert epochs.input_value() == "3"
-    assert page.inner_text("#fork-plan") == "Trains 1 more epoch: epochs 3 to 3."
+    assert page.inner_text("#fork-plan") == "Trains 1 more epoch: epoch 3."
     dialog.get_by_label("From epoch").select_option("1")
     assert epochs.input_value() == "3", "still the parent's 3 epochs, not 8"
     assert page.inner_text("#fork-plan") == "Trains 2 more epochs: epochs 2 to 3."
