@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from PIL import Image
 from torch import nn
 
 from shared.layout import atomic_write
@@ -92,9 +93,6 @@ def save_sprite(path: Path, images: list[list[int]]) -> None:
 
     Sample and mistake images live here, not in events: a ``samples`` event then
     stays a few KB however many browsers it fans out to."""
-    from torchvision.io import encode_png
-
-    tiles = torch.tensor(images, dtype=torch.uint8).reshape(len(images), 28, 28)
-    strip = tiles.permute(1, 0, 2).reshape(1, 28, 28 * len(images))
-    png = encode_png(strip).numpy().tobytes()
-    atomic_write(path, lambda f: f.write(png), binary=True)
+    tiles = np.asarray(images, dtype=np.uint8).reshape(len(images), 28, 28)
+    strip = np.ascontiguousarray(tiles.transpose(1, 0, 2).reshape(28, 28 * len(images)))
+    atomic_write(path, lambda f: Image.fromarray(strip).save(f, format="PNG"), binary=True)

@@ -5,7 +5,7 @@ import torch
 
 from tests.worker.conftest import Collect
 from worker import checkpoints, training
-from worker.data import load_mnist, normalize, training_subset
+from worker.data import RAW_FILES, load_mnist, normalize, read_split, training_subset
 from worker.model import Net
 from worker.progress import ProgressReporter
 
@@ -24,6 +24,42 @@ def test_data_is_loaded_once_as_uint8_tensors(mnist, dataset):
     assert x.shape == (4, 1, 28, 28) and x.dtype == torch.float32
     images, labels = training_subset(mnist, 100, seed=3)
     assert len(images) == len(labels) == 100
+
+
+@pytest.mark.parametrize("train", [True, False])
+def test_the_files_read_as_torchvisions_mnist_reads_them(dataset, train):
+    from torchvision import datasets
+
+    theirs = datasets.MNIST(str(dataset), train=train, download=False)
+    x, y = read_split(str(dataset), train=train, download=False)
+    assert x.dtype == theirs.data.dtype and y.dtype == theirs.targets.dtype
+    assert torch.equal(x, theirs.data) and torch.equal(y, theirs.targets)
+
+
+def test_a_truncated_or_foreign_file_is_an_error_naming_it(dataset, tmp_path):
+    raw = tmp_path / "MNIST" / "raw"
+    raw.mkdir(parents=True)
+    images, labels = RAW_FILES[False]
+    source = dataset / "MNIST" / "raw"
+    (raw / labels).write_bytes((source / labels).read_bytes())
+    (raw / images).write_bytes((source / images).read_bytes()[:-5])
+    with pytest.raises(ValueError, match=f"{images}: .* bytes of data"):
+        read_split(str(tmp_path), train=False, download=False)
+    (raw / images).write_bytes(b"\x00\x00\x0d\x03" + (source / images).read_bytes()[4:])  # float32, not bytes
+    with pytest.raises(ValueError, match=f"{images}: not an IDX file of unsigned bytes"):
+        read_split(str(tmp_path), train=False, download=False)
+
+
+def test_the_sprite_is_a_png_of_the_images_side_by_side(tmp_path):
+    from PIL import Image
+
+    images = [[i * 10 % 256] * 784 for i in range(3)]
+    images[1][28 * 5 + 7] = 255  # row 5, column 7 of the second tile
+    checkpoints.save_sprite(tmp_path / "s.png", images)
+    with Image.open(tmp_path / "s.png") as png:
+        assert png.format == "PNG" and png.mode == "L" and png.size == (84, 28)
+        assert png.getpixel((0, 0)) == 0 and png.getpixel((28, 0)) == 10 and png.getpixel((56, 27)) == 20
+        assert png.getpixel((28 + 7, 5)) == 255
 
 
 def test_training_steps_lower_the_loss_on_a_small_batch(mnist):
