@@ -130,7 +130,9 @@ def test_pbt_forks_its_bottom_members_from_its_top(make_stack):
 
 
 def test_a_search_survives_its_web_tier_killed_and_redis_emptied(make_stack):
-    stack = make_stack(workers=1)
+    # A run whose task message the flush took is sent again after STRANDED_TASK_SECONDS
+    # (30 by default): 5 here, so the test waits for that rescue seconds, not half a minute.
+    stack = make_stack(workers=1, STRANDED_TASK_SECONDS="5")
     body = {"method": "tpe", "base": TINY, "space": SPACE, "trials": 6, "parallelism": 2, "seed": 5}
     sweep = _create(stack, body)
     r = redis.Redis.from_url(stack.redis_url)
