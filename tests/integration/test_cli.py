@@ -64,7 +64,7 @@ def test_submit_watch_list_show_logs_and_cancel(make_stack):
 def test_watch_survives_a_web_restart(make_stack):
     stack = make_stack(workers=1)
     port = int(stack.url.rsplit(":", 1)[1])
-    run = stack.submit(epochs=4, batch_size=32, train_samples=3000)
+    run = stack.submit(epochs=3, batch_size=32, train_samples=2000)
     cmd = [sys.executable, "-m", "trainboard_cli", "--url", stack.url, "watch", run["id"]]
     watcher = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     from tests.processes import wait_for
@@ -76,4 +76,4 @@ def test_watch_survives_a_web_restart(make_stack):
     assert watcher.returncode == 0, err
     assert "reconnected" in err
     epoch_lines = [line for line in err.splitlines() if line.startswith("epoch ")]
-    assert [line.split(":")[0] for line in epoch_lines] == [f"epoch {i}/4" for i in range(1, 5)], err
+    assert [line.split(":")[0] for line in epoch_lines] == [f"epoch {i}/3" for i in range(1, 4)], err

@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 
 import pytest
+import requests
 
 pytestmark = pytest.mark.integration
 
@@ -62,6 +63,9 @@ def test_higher_priority_runs_start_first_fifo_within_a_priority(make_stack):
     normal2 = stack.submit(name="normal-2", priority="normal", **tiny)
     order = [high, normal1, normal2, low]
     assert [stack.run(r["id"])["queue_position"] for r in order] == [1, 2, 3, 4]
+    # The blocker has done its job (everything queued behind it): cancelling it frees the worker.
+    cancel = requests.post(f"{stack.url}/api/runs/{blocker['id']}/cancel", json={}, headers=stack.auth, timeout=10)
+    assert cancel.status_code == 202, cancel.text
     records = [stack.wait_status(r["id"], "succeeded", timeout=180) for r in order]
     starts = [rec["started_at"] for rec in records]
     assert starts == sorted(starts), [(rec["name"], rec["started_at"]) for rec in records]

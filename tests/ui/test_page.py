@@ -26,9 +26,9 @@ def test_submit_watch_reload_and_finish(make_stack, page):
     page.wait_for_selector(".worker:text('cpu')")
 
     page.fill("input[name=name]", "browser run")
-    page.fill("input[name=epochs]", "4")
+    page.fill("input[name=epochs]", "3")
     page.fill("input[name=batch_size]", "32")
-    page.fill("input[name=train_samples]", "3000")
+    page.fill("input[name=train_samples]", "2000")
     page.click("#submit-run")
     page.wait_for_selector("#run-title:text('browser run')")
     page.wait_for_selector(".run[data-status=running]", timeout=30_000)
@@ -47,15 +47,15 @@ def test_submit_watch_reload_and_finish(make_stack, page):
     page.wait_for_selector("#run-title:text('browser run')")
     page.wait_for_function(f"Number(document.querySelector('#loss-chart').dataset.points) >= {before}")
     page.wait_for_selector("#run-status:text('succeeded')", timeout=120_000)
-    assert points(page) == 4 * 94, "every batch loss of every epoch, no gap and no repeat"
-    assert page.inner_text("#stat-epoch") == "4"
+    assert points(page) == 3 * 63, "every batch loss of every epoch, no gap and no repeat"
+    assert page.inner_text("#stat-epoch") == "3"
     assert page.locator("#confusion table tbody tr").count() == 10
     assert page.locator("#artifacts a:text('mnist_cnn.pth')").count() == 1
     page.screenshot(path=str(SHOTS / "finished.png"), full_page=True)
 
     # Samples of every epoch stay reachable with the slider.
     slider = page.locator("#samples-slider")
-    assert slider.get_attribute("max") == "4" and slider.is_enabled()
+    assert slider.get_attribute("max") == "3" and slider.is_enabled()
     slider.fill("1")
     page.wait_for_selector("#samples-epoch:text('epoch 1')")
 
@@ -75,7 +75,7 @@ def test_submit_watch_reload_and_finish(make_stack, page):
 
     # Clone the spec into the form.
     page.click("#clone-run")
-    assert page.input_value("input[name=epochs]") == "4"
+    assert page.input_value("input[name=epochs]") == "3"
     assert page.input_value("input[name=name]") == "browser run (copy)"
     assert_quiet(page)
 
