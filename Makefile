@@ -50,7 +50,7 @@ lint: $(VENV_STAMP) $(NODE_STAMP)
 
 ## make test: lint, then every test (unit, integration against real processes, browser),
 ## in TEST_PROCS processes (a file's tests stay in one); the fresh-clone check is test-setup.
-TEST_PROCS ?= 2
+TEST_PROCS ?= 3
 test: setup chromium lint
 	cd web && node --test static/js/
 	$(PY) -m pytest -n $(TEST_PROCS) --dist loadfile -m "not fresh_clone"

@@ -64,7 +64,7 @@ def test_cancel_running_run_stops_within_a_second_and_keeps_its_checkpoint(make_
 
 def test_killed_worker_run_resumes_elsewhere_with_every_epoch_once(make_stack):
     stack = make_stack(workers=1, LEASE_SECONDS="3")
-    run = stack.submit(epochs=5, batch_size=32, train_samples=3000)
+    run = stack.submit(epochs=4, batch_size=32, train_samples=2000)
     watcher = RunWatcher(stack.url, run["id"]).start()
     watcher.wait_for(lambda e: e["type"] == "epoch" and e["epoch"] == 2)
     watcher.wait_for(lambda e: e["type"] == "progress" and e["epoch"] == 3)
@@ -79,7 +79,7 @@ def test_killed_worker_run_resumes_elsewhere_with_every_epoch_once(make_stack):
     resumed = next(e for e in events if e["type"] == "status" and e["status"] == "resuming")
     print(f"SIGKILL: resuming announced {resumed['ts'] - killed_at:.1f}s after the kill (lease 3 s)")
     assert resumed["ts"] - killed_at < 30, "lost run detected within the lease window"
-    assert [e["epoch"] for e in events if e["type"] == "epoch"] == [1, 2, 3, 4, 5]
+    assert [e["epoch"] for e in events if e["type"] == "epoch"] == [1, 2, 3, 4]
     record = stack.run(run["id"])
     assert record["restarts"] == 1 and record["worker"].startswith("rescuer@")
     assert [e["resumed_from_epoch"] for e in events if "resumed_from_epoch" in e] == [2]
@@ -89,7 +89,7 @@ def test_killed_worker_run_resumes_elsewhere_with_every_epoch_once(make_stack):
 
 def test_stopping_a_worker_hands_its_run_to_another(make_stack):
     stack = make_stack(workers=1)
-    run = stack.submit(epochs=4, batch_size=32, train_samples=3000)
+    run = stack.submit(epochs=3, batch_size=32, train_samples=2000)
     watcher = RunWatcher(stack.url, run["id"]).start()
     watcher.wait_for(lambda e: e["type"] == "epoch" and e["epoch"] == 1)
     watcher.wait_for(lambda e: e["type"] == "progress" and e["epoch"] == 2)
@@ -101,7 +101,7 @@ def test_stopping_a_worker_hands_its_run_to_another(make_stack):
     stack.add_worker("successor")
     events = watcher.wait_done(120)
     assert_gap_free(events)
-    assert [e["epoch"] for e in events if e["type"] == "epoch"] == [1, 2, 3, 4]
+    assert [e["epoch"] for e in events if e["type"] == "epoch"] == [1, 2, 3]
     resumed = [e for e in events if e.get("resumed_from_epoch") is not None]
     assert len(resumed) == 1 and resumed[0]["resumed_from_epoch"] == 1
     record = stack.run(run["id"])
