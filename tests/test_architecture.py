@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import re
 import sys
 from pathlib import Path
 
@@ -41,3 +42,25 @@ def test_each_tier_imports_only_what_its_process_has():
             assert not tops & {"torch", "torchvision"}, (mod, tops)
         if mod.startswith("web") and mod != "web.__main__":
             assert "eventlet" not in tops, f"{mod}: eventlet only in the entry point (async-mode agnostic)"
+
+
+def test_where_things_live_names_every_module():
+    """docs/architecture.md's table is the map for whoever changes the code next: every
+    module of the three packages and every page module is named in it, so a new file
+    without a row (or a row naming a file that is gone) fails here."""
+    doc = (ROOT / "docs" / "architecture.md").read_text()
+    table = doc.split("## Where things live", 1)[1].split("\n## ", 1)[0]
+    modules = [
+        p.relative_to(ROOT).as_posix()
+        for package in ("shared", "web", "worker")
+        for p in (ROOT / package).rglob("*.py")
+        if p.name not in ("__init__.py", "__main__.py") and "node_modules" not in p.parts
+    ]
+    pages = [p.name for p in (ROOT / "web" / "static" / "js").glob("*.js")]
+    missing = [m for m in modules if f"`{m}`" not in table and f"{Path(m).name}`" not in table]
+    missing += [name for name in pages if f"`{name}`" not in table]
+    assert missing == [], f"not in docs/architecture.md's 'Where things live': {missing}"
+    named = re.findall(r"`([\w/.]+\.(?:py|js))`", table)
+    known = set(modules) | {Path(m).name for m in modules} | set(pages)
+    gone = [name for name in named if name not in known and not (ROOT / name).exists()]
+    assert gone == [], f"docs/architecture.md names files that do not exist: {gone}"
