@@ -326,6 +326,8 @@ def main() -> None:
     parser.add_argument("--first-seed", type=int, default=1, help="seeds first-seed .. first-seed + seeds - 1")
     parser.add_argument("--append", action="store_true", help="add to --out's results instead of replacing them")
     parser.add_argument("--trials", type=int, default=16)
+    parser.add_argument("--epochs", type=int, default=4, help="epochs a run plans (ASHA's rungs rank better in longer runs)")
+    parser.add_argument("--train-samples", type=int, default=10000, help="training images per run (60000: all)")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--methods", default=",".join(METHODS))
     parser.add_argument("--out", default="results/bench-search.json")
@@ -339,7 +341,7 @@ def main() -> None:
         return rebuild_costs()
     if args.report:
         return report(Path(args.report))
-    base = {"epochs": 4, "train_samples": 10000}
+    base = {"epochs": args.epochs, "train_samples": args.train_samples}
     if args.smoke:
         from tests.synthetic_mnist import make_dataset
 

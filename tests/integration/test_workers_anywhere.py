@@ -154,5 +154,10 @@ def test_two_web_processes_record_each_event_exactly_once(boxes):
     events = wait_recorded(stack, run["id"])
     assert_whole(events, 3)
     assert max(Counter(e["seq"] for e in events).values()) == 1
-    stats = json.loads(stack.r.get(keys.RECORDER_STATS) or "{}")
-    assert stats.get("events", 0) >= len(events)
+    # The active recorder publishes its counts every STATS_EVERY_SECONDS (2 s): wait for the
+    # next snapshot rather than read one that may predate the run's last events.
+    processes.wait_for(
+        lambda: json.loads(stack.r.get(keys.RECORDER_STATS) or "{}").get("events", 0) >= len(events),
+        30,
+        "the recorder's stats to count every event",
+    )
