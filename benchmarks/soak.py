@@ -163,10 +163,21 @@ def main() -> None:
             soak.start_worker(name)
         for name in ("w1", "w2", "w3"):
             processes.wait_worker_ready(redis.Redis.from_url(soak.redis_url), name)
-        run_ids = [
-            requests.post(soak.url + "/api/runs", json={**SPEC, "name": f"soak {i}"}, timeout=10).json()["id"]
-            for i in range(args.runs)
-        ]
+
+        def submit(name: str) -> str:
+            return str(requests.post(soak.url + "/api/runs", json={**SPEC, "name": name}, timeout=10).json()["id"])
+
+        run_ids = [submit(f"soak {i}") for i in range(args.runs)]
+
+        def busy() -> list[str]:
+            """The running runs; if the first runs have all ended, one more is submitted and
+            awaited, so every fault lands on a run in flight (a fault that touches nothing
+            proves nothing)."""
+            if not soak.running():
+                run_ids.append(submit(f"soak {len(run_ids)}"))
+                processes.wait_for(soak.running, 120, "a run in flight")
+            return soak.running()
+
         processes.wait_for(lambda: len(soak.running_on("w1")) > 0, 120, "w1 to train")
         time.sleep(3)
         soak.fault("worker SIGKILL", soak.running_on("w1"))
@@ -184,16 +195,16 @@ def main() -> None:
         soak.start_worker("w2")
         time.sleep(15)
 
-        soak.fault("web tier SIGKILL", soak.running())
+        soak.fault("web tier SIGKILL", busy())
         soak.restart_web()
         soak.faults[-1]["healed_at"] = time.time()
         time.sleep(8)
 
-        soak.fault("recorder alone SIGKILL", soak.running())
+        soak.fault("recorder alone SIGKILL", busy())
         soak.kill_recorder()
         time.sleep(8)
 
-        touched = soak.running()
+        touched = busy()
         for name in list(soak.workers):
             soak.kill_worker(name)
         soak.fault(f"no worker alive for {args.no_worker_seconds:.0f} s", touched)
@@ -233,6 +244,10 @@ def main() -> None:
         print(json.dumps(result, indent=1))
         ok = result["succeeded"] == len(run_ids) == result["histories_whole_and_gap_free"]
         ok = ok and result["longest_running_silence_after_last_heal_s"] <= result["bound_s"]
+        untouched = [f["fault"] for f in soak.faults if not f["runs"]]
+        if untouched:
+            print(f"faults that found no run in flight: {untouched}", file=sys.stderr)
+            ok = False
         if not ok:
             print(f"soak FAILED; logs in {soak.logs}", file=sys.stderr)
             raise SystemExit(1)
