@@ -356,7 +356,10 @@ def main() -> None:
     )
     data: dict[str, Any] = {"config": config, "results": []}
     if args.append and out.exists():
-        data["results"] = json.loads(out.read_text())["results"]
+        earlier = json.loads(out.read_text())
+        if earlier["config"].split("; seeds")[0] != config.split("; seeds")[0]:
+            raise SystemExit(f"--append: {out} holds sweeps of another budget ({earlier['config']})")
+        data["results"] = earlier["results"]
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         redis_proc, url = processes.start_redis(root / "redis", persist=False)

@@ -81,6 +81,8 @@ def read_idx(path: Path) -> torch.Tensor:
         raise ValueError(f"{path}: not an IDX file of unsigned bytes")
     dims = raw[3]
     header = 4 + 4 * dims
+    if len(raw) < header:
+        raise ValueError(f"{path}: cut off inside its header")
     shape = struct.unpack(f">{dims}i", raw[4:header])
     if len(raw) - header != math.prod(shape):
         raise ValueError(f"{path}: {len(raw) - header} bytes of data for a {shape} array")

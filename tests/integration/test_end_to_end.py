@@ -157,5 +157,6 @@ def test_a_diverging_run_ends_normally_with_null_losses(make_stack):
     assert record["status"] == "succeeded", record.get("error")
     losses = [x for e in stack.events(run["id"]) if e["type"] == "progress" for x in e["losses"]]
     assert None in losses, "a sgd step of 10 diverges; its NaN losses arrive as null"
+    wait_recorded(stack, run["id"], stack.events(run["id"])[-1]["seq"])
     series = requests.get(f"{stack.url}/api/runs/{run['id']}/series/batch_loss", timeout=10).json()
     assert series["total"] == len(losses) and None in series["mean"]

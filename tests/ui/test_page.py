@@ -28,7 +28,7 @@ def test_submit_watch_reload_and_finish(make_stack, page):
     page.fill("input[name=name]", "browser run")
     page.fill("input[name=epochs]", "3")
     page.fill("input[name=batch_size]", "32")
-    page.fill("input[name=train_samples]", "2000")
+    page.fill("input[name=train_samples]", "3000")
     page.click("#submit-run")
     page.wait_for_selector("#run-title:text('browser run')")
     page.wait_for_selector(".run[data-status=running]", timeout=30_000)
@@ -43,11 +43,12 @@ def test_submit_watch_reload_and_finish(make_stack, page):
 
     # Reload mid-run: the page comes back to the same run and the curve continues.
     before = points(page)
+    assert before < 3 * 94, "still training when the page reloads"
     page.reload()
     page.wait_for_selector("#run-title:text('browser run')")
     page.wait_for_function(f"Number(document.querySelector('#loss-chart').dataset.points) >= {before}")
     page.wait_for_selector("#run-status:text('succeeded')", timeout=120_000)
-    assert points(page) == 3 * 63, "every batch loss of every epoch, no gap and no repeat"
+    assert points(page) == 3 * 94, "every batch loss of every epoch, no gap and no repeat"
     assert page.inner_text("#stat-epoch") == "3"
     assert page.locator("#confusion table tbody tr").count() == 10
     assert page.locator("#artifacts a:text('mnist_cnn.pth')").count() == 1

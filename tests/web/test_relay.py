@@ -50,11 +50,17 @@ def test_a_skipped_seq_is_filled_from_the_log_before_the_event_and_repeats_are_d
 
 def test_a_subscriber_joins_the_room_before_the_log_is_read_and_gets_the_newest_events(r, tmp_path):
     relay, sent, _ = relay_with_events(r, tmp_path, 30, replay_limit=10)
-    joined_before: list[int] = []
-    ack = relay.replay(RUN, 0, "sid-1", join=lambda: joined_before.append(len(sent.emits)))
-    assert joined_before == [0], "the room is joined before anything is read or sent"
-    assert sent.seqs("sid-1") == list(range(21, 31)), "the newest replay_limit events, in order"
-    assert ack == {"replayed": 10, "first_seq": 21, "last_seq": 30}
+    writer = EventWriter(r, str(tmp_path), RUN)  # continues at seq 31
+
+    def join() -> None:
+        # An event published while the subscriber joins: had the log been read before the
+        # join, the replay would end at 30 and the room would not have had it yet either.
+        assert sent.emits == [], "the room is joined before anything is sent"
+        writer.append(EventType.PROGRESS, **PROGRESS, step=99)
+
+    ack = relay.replay(RUN, 0, "sid-1", join=join)
+    assert sent.seqs("sid-1") == list(range(22, 32)), "the newest replay_limit events, in order"
+    assert ack == {"replayed": 10, "first_seq": 22, "last_seq": 31}
 
 
 def test_a_subscriber_that_has_everything_gets_nothing_and_an_ack_that_says_so(r, tmp_path):

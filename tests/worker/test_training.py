@@ -48,6 +48,22 @@ def test_a_truncated_or_foreign_file_is_an_error_naming_it(dataset, tmp_path):
     (raw / images).write_bytes(b"\x00\x00\x0d\x03" + (source / images).read_bytes()[4:])  # float32, not bytes
     with pytest.raises(ValueError, match=f"{images}: not an IDX file of unsigned bytes"):
         read_split(str(tmp_path), train=False, download=False)
+    (raw / images).write_bytes((source / images).read_bytes()[:10])
+    with pytest.raises(ValueError, match=f"{images}: cut off inside its header"):
+        read_split(str(tmp_path), train=False, download=False)
+
+
+def test_a_worker_starts_without_importing_torchvision():
+    """torchvision's import is 1.4 s of a worker's start; it is needed only to download MNIST."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, worker.tasks, worker.runner, worker.epochs, worker.data, worker.checkpoints, worker.presence;"
+        "print('torchvision' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "False"
 
 
 def test_the_sprite_is_a_png_of_the_images_side_by_side(tmp_path):
