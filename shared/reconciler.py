@@ -54,6 +54,10 @@ Restore = Callable[[], tuple[int, int]]
 LOCK_MS = 10_000
 #: Statuses whose index the reconciler checks every pass (bounded by active runs).
 AUDITED = (Status.RUNNING, Status.QUEUED, Status.RESUMING)
+#: How long a place in the waiting index with no record yet is taken for a submission
+#: still being written (web.admission reserves the place, then the record is created)
+#: before it is released as abandoned (a web process that died in between).
+RESERVATION_GRACE_SECONDS = 60.0
 
 
 @dataclass
@@ -83,6 +87,8 @@ class Reconciler:
         #: The events it writes (a lost run's status) go through this box's spool, if any.
         self.spool_for = spool_for
         self.store = RunStore(r, settings.results_dir)
+        #: Waiting-index members with no record, and when this process first saw each.
+        self._reservations: dict[str, float] = {}
 
     def run_once(self, now: float | None = None) -> Pass:
         """One pass under the lock; an empty :class:`Pass` when another process holds it."""
@@ -92,7 +98,7 @@ class Reconciler:
         try:
             now = time.time() if now is None else now
             epoch = self._data_epoch(now, done)
-            self._audit_indexes(done)
+            self._audit_indexes(now, done)
             if now - epoch >= self.settings.lease_seconds:
                 self._hand_on_lost(done)
             self._requeue_stranded(now, done)
@@ -198,10 +204,15 @@ class Reconciler:
         pipe.execute()
 
     # -- 4. indexes agree with the records -------------------------------------
-    def _audit_indexes(self, done: Pass) -> None:
+    def _audit_indexes(self, now: float, done: Pass) -> None:
         """Every member of an active status index and of the waiting index has a record
         in that status; a waiting record is in the waiting index. Bounded by the active
-        runs, not the history (a full rebuild happens in ``restore``)."""
+        runs, not the history (a full rebuild happens in ``restore``).
+
+        A waiting member with no record and no status is a place admission reserved for
+        a submission whose record is being written: removing it then would let a burst
+        of submissions past the queue cap, so it is released only once it has stayed
+        record-less for RESERVATION_GRACE_SECONDS."""
         members: dict[str, set[str]] = {}
         for status in AUDITED:
             for raw in cast(list[bytes], self.r.zrange(keys.runs_with_status(status), 0, -1)):
@@ -209,7 +220,11 @@ class Reconciler:
         waiting = {i.decode() for i in cast(list[bytes], self.r.zrange(keys.WAITING_RUNS, 0, -1))}
         ids = sorted(set(members) | waiting)
         raws = cast(list[bytes | None], self.r.mget([keys.run_record(i) for i in ids])) if ids else []
+        reserved = {i for i, found in zip(ids, raws) if found is None and i in waiting and i not in members}
+        self._reservations = {i: self._reservations.get(i, now) for i in reserved}
         for run_id, found in zip(ids, raws):
+            if run_id in reserved and now - self._reservations[run_id] < RESERVATION_GRACE_SECONDS:
+                continue
             truth = json.loads(found)["status"] if found is not None else None
             indexed = members.get(run_id, set())
             if found is None or indexed - {truth} or (run_id in waiting) != (truth in WAITING):

@@ -157,3 +157,30 @@ def test_waiting_runs_beside_an_idle_worker_are_sent_again_on_their_own_queue(r,
     assert reconciler("a").run_once(now=2000.0).requeued == [], "one look is not enough"
     assert reconciler("b").run_once(now=2000.0 + stranded).requeued == [cpu_run["id"]]
     assert enqueued == [(cpu_run["id"], keys.QUEUE_ANY)], "a CPU worker cannot take the GPU run"
+
+
+def test_a_place_reserved_for_a_submission_being_written_is_kept_until_it_is_abandoned(r, tmp_path, world):
+    """web.admission reserves a waiting place, then the record is written: a pass between
+    the two must not free the place (a burst would get past the queue cap), but a place
+    whose submission never got its record (the web process died) is freed in the end."""
+    from shared.reconciler import RESERVATION_GRACE_SECONDS
+    from web.admission import admit
+
+    store, reconciler, _ = world
+    rec = reconciler()
+    record = new_record(validate_spec({}))
+    record["queued_at"] = record["created_at"]
+    assert admit(r, "client", [record], now=1000.0, cap=1, per_minute=100).admitted
+    assert rec.run_once(now=1000.0).reindexed == []
+    assert not admit(r, "client", [new_record(validate_spec({}))], now=1001.0, cap=1, per_minute=100).admitted
+    # Written: a real queued run now, never touched.
+    lifecycle.submit(store, record, EventWriter(r, str(tmp_path), record["id"]))
+    assert rec.run_once(now=1000.0 + RESERVATION_GRACE_SECONDS + 1).reindexed == []
+    assert r.zrange(keys.WAITING_RUNS, 0, -1) == [record["id"].encode()]
+    # A reservation whose record never comes is released after the grace, not before.
+    orphan = new_record(validate_spec({}))
+    r.zadd(keys.WAITING_RUNS, {orphan["id"]: 5.0})
+    assert rec.run_once(now=2000.0).reindexed == []
+    assert rec.run_once(now=2000.0 + RESERVATION_GRACE_SECONDS - 1).reindexed == []
+    assert rec.run_once(now=2000.0 + RESERVATION_GRACE_SECONDS).reindexed == [orphan["id"]]
+    assert r.zrange(keys.WAITING_RUNS, 0, -1) == [record["id"].encode()]
