@@ -1,6 +1,6 @@
 // The selected run: opened from its series (any length costs the same), then followed
 // live. This class opens, follows and hands each event to its panels: the header
-// (runheader.js), the charts (runcharts.js), samples (samples.js), the confusion matrix,
+// (runheader.js), the charts (runcurves.js), samples (samples.js), the confusion matrix,
 // files and exports (runfiles.js), draw-a-digit (draw.js), inside the model (inspect.js)
 // and forking (fork.js).
 import * as api from "./api.js";
@@ -8,7 +8,7 @@ import { $, ACTIVE, EVENT, POINTS, SERIES } from "./dom.js";
 import { DigitPanel } from "./draw.js";
 import { ForkDialog, fillForm } from "./fork.js";
 import { InsidePanel } from "./inspect.js";
-import { RunCharts } from "./runcharts.js";
+import { RunCharts } from "./runcurves.js";
 import { RunFiles, exportMetrics } from "./runfiles.js";
 import { RunHeader } from "./runheader.js";
 import { cancelRun } from "./runlist.js";
