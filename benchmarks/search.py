@@ -354,10 +354,10 @@ def main() -> None:
         f"{base['train_samples']:,} images; {args.trials} trials (pbt: population {max(2, args.trials // 2)}); "
         f"seeds {args.first_seed}-{args.first_seed + args.seeds - 1}"
     )
-    data: dict[str, Any] = {"config": config, "results": []}
+    data: dict[str, Any] = {"config": config, "base": base, "trials": args.trials, "results": []}
     if args.append and out.exists():
         earlier = json.loads(out.read_text())
-        if earlier["config"].split("; seeds")[0] != config.split("; seeds")[0]:
+        if (earlier.get("base", base), earlier.get("trials", args.trials)) != (base, args.trials):
             raise SystemExit(f"--append: {out} holds sweeps of another budget ({earlier['config']})")
         data["results"] = earlier["results"]
     with tempfile.TemporaryDirectory() as tmp:

@@ -89,6 +89,17 @@ class Stack:
             interval=0.2,
         )
 
+    def wait_series(self, run_id: str, seq: int, timeout: float = 30) -> None:
+        """Series trail the live stream by the recorder's lag (p99 ~0.3 s): a client that
+        saw event ``seq`` live waits for the series to reach it, as a script would
+        (docs/api.md)."""
+        url = f"{self.url}/api/runs/{run_id}/series/test_accuracy"
+        processes.wait_for(
+            lambda: requests.get(url, headers=self.auth, timeout=10).json()["last_seq"] >= seq,
+            timeout,
+            f"the series of {run_id} to reach event {seq}",
+        )
+
     def stop(self) -> None:
         """The stack's teardown, once its test is over: web processes told at once and
         waited for, workers SIGKILLed (a warm Celery shutdown costs ~2.5 s each and no

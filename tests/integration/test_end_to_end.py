@@ -7,7 +7,6 @@ import json
 import pytest
 import requests
 
-from tests.processes import wait_for
 from tests.socket_client import RunWatcher
 
 pytestmark = pytest.mark.integration
@@ -17,17 +16,6 @@ EXPECTED_FILES = {"run.json", "events.jsonl", "checkpoint.pt", "mnist_cnn.pth", 
 
 def assert_gap_free(events: list[dict]) -> None:
     assert [e["seq"] for e in events] == list(range(1, len(events) + 1))
-
-
-def wait_recorded(stack, run_id: str, seq: int) -> None:
-    """Series trail the live stream by the recorder's lag (p99 ~0.3 s): a client that saw the
-    last event live waits for the series to reach it, as a script would (docs/api.md)."""
-    url = f"{stack.url}/api/runs/{run_id}/series/test_accuracy"
-    wait_for(
-        lambda: requests.get(url, timeout=10).json()["last_seq"] >= seq,
-        30,
-        f"history to record event {seq}",
-    )
 
 
 def test_run_streams_every_event_in_order_to_live_and_late_subscribers(make_stack):
@@ -63,7 +51,7 @@ def test_run_streams_every_event_in_order_to_live_and_late_subscribers(make_stac
         assert len(json.dumps(e)) < 8192, f"a {e['type']} event is {len(json.dumps(e))} bytes"
 
     # The same history, read the cheap ways: series and event pages.
-    wait_recorded(stack, run["id"], events[-1]["seq"])
+    stack.wait_series(run["id"], events[-1]["seq"])
     url = f"{stack.url}/api/runs/{run['id']}"
     loss = requests.get(f"{url}/series/batch_loss", params={"points": 50}, timeout=10).json()
     assert loss["total"] == 3 * 94 and len(loss["x"]) == 50 and loss["last_seq"] == events[-1]["seq"]
@@ -145,7 +133,7 @@ def test_the_gevent_server_streams_a_run_like_eventlet(make_stack):
         watcher.close()
     assert_gap_free(events)
     assert events[-1]["status"] == "succeeded"
-    wait_recorded(stack, run["id"], events[-1]["seq"])
+    stack.wait_series(run["id"], events[-1]["seq"])
     loss = requests.get(f"{stack.url}/api/runs/{run['id']}/series/batch_loss", timeout=10).json()
     assert loss["total"] == 2 * 32 and loss["last_seq"] == events[-1]["seq"]
 
@@ -157,6 +145,6 @@ def test_a_diverging_run_ends_normally_with_null_losses(make_stack):
     assert record["status"] == "succeeded", record.get("error")
     losses = [x for e in stack.events(run["id"]) if e["type"] == "progress" for x in e["losses"]]
     assert None in losses, "a sgd step of 10 diverges; its NaN losses arrive as null"
-    wait_recorded(stack, run["id"], stack.events(run["id"])[-1]["seq"])
+    stack.wait_series(run["id"], stack.events(run["id"])[-1]["seq"])
     series = requests.get(f"{stack.url}/api/runs/{run['id']}/series/batch_loss", timeout=10).json()
     assert series["total"] == len(losses) and None in series["mean"]
