@@ -1,6 +1,7 @@
 """The event log against a real Redis: order, spool, outage, the recorder's history."""
 
 import json
+import threading
 
 import redis
 
@@ -106,12 +107,38 @@ def test_a_gap_the_stream_cannot_fill_is_sent_again_from_the_spool(r, tmp_path):
     assert int(r.xrange(keys.run_stream(RUN), count=1)[0][0].split(b"-")[0]) > 2, "seq 2 is trimmed"
     recorder.step(block_ms=10)
     assert int(r.get(keys.run_recorded(RUN))) == 1, "the recorder waits at the gap"
-    assert w.close(recorded_within=10), "the writer sends the missing events again"
-    while recorder.step(block_ms=10):
-        pass
+    assert w.close(), "every event is in the stream"
+    # The recorder goes on as the web tier's would, while the writer waits for it.
+    stop = threading.Event()
+    recording = threading.Thread(target=lambda: [recorder.step(block_ms=10) for _ in iter(stop.is_set, True)])
+    recording.start()
+    try:
+        assert w.wait_recorded(30), "the writer sent the missing events again from its spool"
+    finally:
+        stop.set()
+        recording.join()
     web = str(tmp_path / "web")
     assert [e["seq"] for e in read_events(None, web, RUN, limit=5000)] == list(range(1, 2002))
     assert not r.exists(keys.run_backfill(RUN)) or recorder.step(block_ms=10) == 0
+
+
+def test_a_backfill_longer_than_one_read_is_recorded_whole_from_one_resend(r, tmp_path, monkeypatch):
+    """The recorder reads a backfill in bounded slices; what it has not read yet stays
+    there (it once deleted the whole stream after its first slice, so each further slice
+    waited for the worker's next resend, 2 s apart)."""
+    from web.history import recorder as recorder_module
+
+    monkeypatch.setattr(recorder_module, "READ_COUNT", 10)  # slices of 100
+    w = EventWriter(r, str(tmp_path / "worker"), RUN, spool=Spool(tmp_path / "worker", RUN), stream_maxlen=20)
+    w.append("status", status="running", message="")
+    recorder = record_all(r, tmp_path / "web")  # has seq 1
+    for i in range(350):
+        w.append("progress", **PROGRESS, step=i)
+    assert Spool(tmp_path / "worker", RUN).resend_missing(r, w.seq) > 300
+    while recorder.step(block_ms=10):
+        pass
+    assert int(r.get(keys.run_recorded(RUN))) == 351, "one resend was enough"
+    assert [e["seq"] for e in read_events(None, str(tmp_path / "web"), RUN, limit=5000)] == list(range(1, 352))
 
 
 def test_events_written_while_redis_is_down_are_sent_later_in_order(r, tmp_path):
