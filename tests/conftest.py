@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -118,27 +119,122 @@ class Stack:
         return "\n".join(f"----- {p.name} -----\n{p.tail()}" for p in procs)
 
 
-@pytest.fixture
-def make_stack(tmp_path, dataset, request):
-    stacks: list[Stack] = []
-
-    def factory(workers: int = 1, web: bool = True, **env: str) -> Stack:
-        stack = Stack(tmp_path / f"stack{len(stacks)}", dataset, **env)
-        stacks.append(stack)
+def start_stack(root: Path, dataset: Path, workers: int, web: bool, **env: str) -> Stack:
+    """A stack with ``workers`` workers (started together, then waited for) and the web tier."""
+    stack = Stack(root, dataset, **env)
+    try:
         for i in range(workers):
             stack.add_worker(f"w{i + 1}", wait=False)
         if web:
             stack.start_web()
         for i in range(workers):
             processes.wait_worker_ready(stack.r, f"w{i + 1}")
-        return stack
+    except BaseException:
+        stack.stop()
+        raise
+    return stack
+
+
+@pytest.fixture
+def make_stack(tmp_path, dataset, request):
+    """A new stack for each call, stopped after the test (its logs printed if it failed)."""
+    stacks: list[Stack] = []
+
+    def factory(workers: int = 1, web: bool = True, **env: str) -> Stack:
+        stacks.append(start_stack(tmp_path / f"stack{len(stacks)}", dataset, workers, web, **env))
+        return stacks[-1]
 
     yield factory
-    failed = getattr(request.node, "rep_call", None) is not None and request.node.rep_call.failed
     for stack in stacks:
-        if failed:
+        if failed(request):
             print(stack.logs_text())
         stack.stop()
+
+
+def failed(request) -> bool:
+    return getattr(request.node, "rep_call", None) is not None and request.node.rep_call.failed
+
+
+class SharedStack:
+    """One stack for the tests of a module that only add runs and wait for them (a worker
+    and the web tier start in ~3 s of CPU; the suite starts ~170 of them). A test that uses
+    it must leave it as it found it: every run ended, every worker alive and idle. That is
+    checked after each test: one that leaves it otherwise fails in its teardown, and the
+    next test gets a new stack, so one test's disturbance never shows up as another's
+    failure. A test that stops a worker, restarts Redis or needs other settings makes its
+    own stack (``make_stack``)."""
+
+    def __init__(self, factory, workers: int, env: dict[str, str]):
+        self.factory, self.workers, self.env = factory, workers, env
+        self.stack: Stack | None = None
+        self.starts = 0
+
+    def get(self) -> Stack:
+        if self.stack is None:
+            self.stack = self.factory(self.starts, self.workers, **self.env)
+            self.starts += 1
+        return self.stack
+
+    def idle_problems(self, timeout: float = 10) -> list[str]:
+        """What keeps the stack from being idle, after waiting ``timeout`` for a cancel to land."""
+        from shared.lifecycle import TERMINAL
+
+        stack = self.stack
+        assert stack is not None
+        problems: list[str] = []
+
+        def idle() -> bool:
+            problems.clear()
+            problems.extend(f"{p.name} is not running" for p in stack.webs + stack.workers if not p.alive())
+            runs = requests.get(f"{stack.url}/api/runs", params={"limit": 500}, headers=stack.auth, timeout=10).json()
+            problems.extend(f"run {r['name']} is {r['status']}" for r in runs["runs"] if r["status"] not in TERMINAL)
+            live = {w["name"]: w for w in requests.get(f"{stack.url}/api/workers", timeout=10).json()["workers"]}
+            for proc in stack.workers:
+                beat = next((w for name, w in live.items() if name.startswith(proc.name + "@")), None)
+                if beat is None:
+                    problems.append(f"worker {proc.name} has no heartbeat")
+                elif beat.get("current_run"):
+                    problems.append(f"worker {proc.name} is still running {beat['current_run']}")
+            return not problems
+
+        try:
+            processes.wait_for(idle, timeout, "the shared stack to be idle", interval=0.25)
+        except TimeoutError:
+            return problems or ["the stack did not answer"]
+        return []
+
+    def check_after(self, request) -> None:
+        problems = self.idle_problems()
+        if problems or failed(request):
+            assert self.stack is not None
+            if failed(request):
+                print(self.stack.logs_text())
+            self.stack.stop()
+            self.stack = None  # the next test starts a fresh one
+        assert not problems, f"this test left the shared stack busy or broken: {problems}"
+
+    def close(self) -> None:
+        if self.stack is not None:
+            self.stack.stop()
+
+
+@pytest.fixture(scope="module")
+def shared_stacks(tmp_path_factory, dataset, request):
+    """The module's SharedStack: ``SHARED_STACK = {"workers": 1, **env}`` in the test module
+    (one worker and default settings if it says nothing)."""
+    options = dict(getattr(request.module, "SHARED_STACK", {}))
+    workers = int(options.pop("workers", 1))
+    root = tmp_path_factory.mktemp("shared")
+    shared = SharedStack(lambda n, w, **env: start_stack(root / f"stack{n}", dataset, w, True, **env), workers, options)
+    yield shared
+    shared.close()
+
+
+@pytest.fixture
+def stack(shared_stacks, request) -> Iterator[Stack]:
+    """The module's shared stack, checked idle after the test (see SharedStack)."""
+    yield shared_stacks.get()
+    shared_stacks.check_after(request)
 
 
 @pytest.fixture(scope="session")

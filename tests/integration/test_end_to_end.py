@@ -18,8 +18,7 @@ def assert_gap_free(events: list[dict]) -> None:
     assert [e["seq"] for e in events] == list(range(1, len(events) + 1))
 
 
-def test_run_streams_every_event_in_order_to_live_and_late_subscribers(make_stack):
-    stack = make_stack(workers=1)
+def test_run_streams_every_event_in_order_to_live_and_late_subscribers(stack):
     run = stack.submit(name="e2e", epochs=3, batch_size=32, lr=0.002, train_samples=3000)
     assert run["status"] == "queued" and len(run["id"]) == 32
 
@@ -109,8 +108,7 @@ def test_run_streams_every_event_in_order_to_live_and_late_subscribers(make_stac
     late.close()
 
 
-def test_run_list_workers_and_health(make_stack):
-    stack = make_stack(workers=1)
+def test_run_list_workers_and_health(stack):
     a = stack.submit(name="first", epochs=1, train_samples=100)
     b = stack.submit(name="second", epochs=1, train_samples=100)
     runs = requests.get(stack.url + "/api/runs").json()["runs"]
@@ -138,8 +136,7 @@ def test_the_gevent_server_streams_a_run_like_eventlet(make_stack):
     assert loss["total"] == 2 * 32 and loss["last_seq"] == events[-1]["seq"]
 
 
-def test_a_diverging_run_ends_normally_with_null_losses(make_stack):
-    stack = make_stack(workers=1)
+def test_a_diverging_run_ends_normally_with_null_losses(stack):
     run = stack.submit(name="blow up", epochs=1, train_samples=300, batch_size=8, optimizer="sgd", lr=10)
     record = stack.wait_status(run["id"], ("succeeded", "failed"))
     assert record["status"] == "succeeded", record.get("error")

@@ -17,6 +17,9 @@ from tests.processes import wait_for
 pytestmark = pytest.mark.integration
 
 TINY = {"epochs": 1, "train_samples": 200, "batch_size": 50}
+#: The stack the tpe, ASHA and PBT tests share: two workers (tests/conftest.py's SharedStack),
+#: and notices to the test's own loopback inbox.
+SHARED_STACK = {"workers": 2, "NOTIFY_ALLOW_PRIVATE": "true"}
 SPACE = {"lr": {"min": 1e-4, "max": 0.5, "log": True}, "optimizer": ["adam", "sgd"]}
 
 
@@ -34,9 +37,8 @@ def _create(stack, body: dict) -> dict:
     return created.json()
 
 
-def test_a_tpe_search_of_8_trials_keeps_2_in_flight_and_its_proposals_follow_its_results(make_stack):
+def test_a_tpe_search_of_8_trials_keeps_2_in_flight_and_its_proposals_follow_its_results(stack):
     inbox = Inbox()
-    stack = make_stack(workers=2, NOTIFY_ALLOW_PRIVATE="true")
     body = {"name": "tpe", "method": "tpe", "base": TINY, "space": SPACE, "trials": 8, "parallelism": 2, "seed": 3}
     sweep = _create(stack, {**body, "notify_url": inbox.url + "/sweep"})
     assert sweep["runs"] == [] and sweep["method"] == "tpe" and sweep["trials"] == 8 and not sweep["finished"]
@@ -77,8 +79,7 @@ def test_a_tpe_search_of_8_trials_keeps_2_in_flight_and_its_proposals_follow_its
     assert notice[0]["sweep"]["counts"] == {"succeeded": 8}
 
 
-def test_asha_stops_runs_at_its_rungs(make_stack):
-    stack = make_stack(workers=2)
+def test_asha_stops_runs_at_its_rungs(stack):
     body = {
         "method": "random",
         "base": {**TINY, "epochs": 3},
@@ -99,8 +100,7 @@ def test_asha_stops_runs_at_its_rungs(make_stack):
     assert any(r["epoch"] == 3 for r in state["runs"]), "some run must reach the last epoch"
 
 
-def test_pbt_forks_its_bottom_members_from_its_top(make_stack):
-    stack = make_stack(workers=2)
+def test_pbt_forks_its_bottom_members_from_its_top(stack):
     body = {
         "method": "pbt",
         "base": {**TINY, "epochs": 3},

@@ -126,8 +126,7 @@ def test_a_bad_sweep_creates_nothing_and_a_sweep_can_be_cancelled(make_stack):
     )
 
 
-def test_the_cli_sweeps_and_watches_to_the_end(make_stack):
-    stack = make_stack(workers=1)
+def test_the_cli_sweeps_and_watches_to_the_end(stack):
     done = subprocess.run(
         [
             sys.executable,
@@ -156,8 +155,7 @@ def test_the_cli_sweeps_and_watches_to_the_end(make_stack):
     assert done.stdout.count("★") == 1, "the best run is marked"
 
 
-def test_the_workers_heartbeat_carries_their_load(make_stack):
-    stack = make_stack(workers=1)
+def test_the_workers_heartbeat_carries_their_load(stack):
     worker = wait_for(
         lambda: (w := requests.get(stack.url + "/api/workers", timeout=5).json()["workers"]) and "load" in w[0] and w[0],
         30,
@@ -168,8 +166,7 @@ def test_the_workers_heartbeat_carries_their_load(make_stack):
     assert "gpu_memory_mb" not in load, "a CPU worker reports no GPU"
 
 
-def test_the_median_rule_stops_a_run_below_the_finished_runs(make_stack):
-    stack = make_stack(workers=1)
+def test_the_median_rule_stops_a_run_below_the_finished_runs(stack):
     body = {
         "name": "median",
         "base": {"epochs": 3, "train_samples": 1000, "batch_size": 32},

@@ -34,8 +34,7 @@ def test_empty_and_one_point_charts_say_what_is_coming(make_stack, page):
     assert_quiet(page)
 
 
-def test_dragging_across_the_loss_chart_zooms_into_that_range(make_stack, page):
-    stack = make_stack(workers=1)
+def test_dragging_across_the_loss_chart_zooms_into_that_range(stack, page):
     run = finished_run(stack, "zoom", train_samples=1500)  # 2 epochs of 47 batches
     open_run(page, stack, run["id"], status=None)
     page.wait_for_function("document.querySelector('#loss-chart').dataset.points === '94'")
@@ -62,8 +61,7 @@ def test_dragging_across_the_loss_chart_zooms_into_that_range(make_stack, page):
     assert_quiet(page)
 
 
-def test_the_first_loss_line_is_drawn_within_a_second_of_start_run(make_stack, page):
-    stack = make_stack(workers=1)
+def test_the_first_loss_line_is_drawn_within_a_second_of_start_run(stack, page):
     warm = stack.submit(name="warm-up", epochs=1, batch_size=32, train_samples=300)
     stack.wait_status(warm["id"], "succeeded", timeout=120)  # a warm worker, as the issue measures
     page.goto(stack.url)

@@ -18,9 +18,8 @@ def points(page) -> int:
     return int(page.get_attribute("#loss-chart", "data-points") or 0)
 
 
-def test_submit_watch_reload_and_finish(make_stack, page):
+def test_submit_watch_reload_and_finish(stack, page):
     SHOTS.mkdir(exist_ok=True)
-    stack = make_stack(workers=1)
     page.goto(stack.url)
     page.wait_for_selector("#connection:text('live')")
     page.wait_for_selector(".worker:text('cpu')")
@@ -81,8 +80,7 @@ def test_submit_watch_reload_and_finish(make_stack, page):
     assert_quiet(page)
 
 
-def test_api_docs_page_lists_every_operation(make_stack, page):
-    stack = make_stack(workers=0, web=True)
+def test_api_docs_page_lists_every_operation(stack, page):
     page.goto(stack.url + "/api/docs")
     page.wait_for_selector(".card h2")
     doc = requests.get(stack.url + "/api/openapi.json").json()
@@ -104,8 +102,7 @@ def test_cancel_from_the_run_list(make_stack, page):
     assert_quiet(page)
 
 
-def test_compare_two_runs_on_one_chart(make_stack, page):
-    stack = make_stack(workers=1)
+def test_compare_two_runs_on_one_chart(stack, page):
     a = stack.submit(name="adam run", epochs=2, batch_size=32, train_samples=1000)
     b = stack.submit(name="sgd run", epochs=2, batch_size=64, train_samples=1000, optimizer="sgd", lr=0.05)
     stack.wait_status(b["id"], "succeeded")
@@ -307,8 +304,7 @@ def test_a_sweep_from_the_form_fills_its_view_live(make_stack, page):
     assert_quiet(page)
 
 
-def test_inside_a_finished_run_and_a_fork_from_the_page(make_stack, page):
-    stack = make_stack(workers=1)
+def test_inside_a_finished_run_and_a_fork_from_the_page(stack, page):
     run = finished_run(stack, "inspected", epochs=3)
     open_run(page, stack, run["id"])
     page.get_by_role("tab", name="Inside the model").click()

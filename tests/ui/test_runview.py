@@ -50,8 +50,7 @@ def test_a_fork_never_shows_its_parents_numbers(make_stack, page):
     assert_quiet(page)
 
 
-def test_a_finished_run_shows_its_whole_run_images_per_second(make_stack, page):
-    stack = make_stack(workers=1)
+def test_a_finished_run_shows_its_whole_run_images_per_second(stack, page):
     run = stack.submit(name="timed", epochs=2, batch_size=64, train_samples=1000)
     page.goto(f"{stack.url}/#run={run['id']}")
     page.wait_for_selector("#run-status:text('succeeded')", timeout=180_000)
@@ -68,8 +67,7 @@ def test_a_finished_run_shows_its_whole_run_images_per_second(make_stack, page):
     assert_quiet(page)
 
 
-def test_a_cancelled_run_says_so_and_where_it_stopped(make_stack, page):
-    stack = make_stack(workers=1)
+def test_a_cancelled_run_says_so_and_where_it_stopped(stack, page):
     run = stack.submit(name="stopped", epochs=3, batch_size=4, train_samples=3000)
     page.goto(f"{stack.url}/#run={run['id']}")
     page.wait_for_function("Number(document.querySelector('#loss-chart').dataset.points) > 30", timeout=120_000)
@@ -105,8 +103,7 @@ def seconds(text: str) -> int:
     return h * 3600 + mins * 60 + s
 
 
-def test_the_list_and_the_header_give_one_eta(make_stack, page):
-    stack = make_stack(workers=1)
+def test_the_list_and_the_header_give_one_eta(stack, page):
     run = stack.submit(name="eta", epochs=3, batch_size=8, train_samples=3000)
     page.goto(f"{stack.url}/#run={run['id']}")
     page.wait_for_selector("#progress-text:text('ETA')", timeout=60_000)
@@ -145,8 +142,7 @@ DISAGREE = """() => {
 }"""
 
 
-def test_the_worker_chip_agrees_with_the_run_list(make_stack, page):
-    stack = make_stack(workers=1)
+def test_the_worker_chip_agrees_with_the_run_list(stack, page):
     page.goto(stack.url)
     page.wait_for_selector(".worker:text('idle')")
     page.evaluate(DISAGREE)

@@ -12,14 +12,16 @@ import requests
 from tests.ui.conftest import assert_quiet, shoot
 
 pytestmark = [pytest.mark.ui, pytest.mark.integration]
+#: One stack with two workers for both searches (tests/conftest.py's SharedStack).
+SHARED_STACK = {"workers": 2}
 
 
 def _fill(pg, label: str, text: str) -> None:
     pg.locator("#sweep-form").get_by_label(label).fill(text)
 
 
-def test_a_tpe_search_from_the_form_shows_its_search_and_starts_the_best_settings(make_stack, page):
-    stack = make_stack(workers=2)
+def test_a_tpe_search_from_the_form_shows_its_search_and_starts_the_best_settings(stack, page):
+    sweeps_before = requests.get(stack.url + "/api/sweeps", timeout=10).json()["sweeps"]
     page.goto(stack.url)
     page.get_by_text("New sweep").click()
     form = page.locator("#sweep-form")
@@ -52,7 +54,7 @@ def test_a_tpe_search_from_the_form_shows_its_search_and_starts_the_best_setting
     page.get_by_role("button", name="Start sweep").click()
     page.wait_for_selector("#sweep-error:text('Batch size')")
     assert "empty range" in form.locator(".field-error").first.inner_text()
-    assert requests.get(stack.url + "/api/sweeps", timeout=10).json()["sweeps"] == []
+    assert requests.get(stack.url + "/api/sweeps", timeout=10).json()["sweeps"] == sweeps_before, "nothing created"
     _fill(page, "Batch size", "32..128 step 32")
     page.get_by_role("button", name="Start sweep").click()
     page.wait_for_selector("#sweep-search:not([hidden])")
@@ -91,11 +93,11 @@ def test_a_tpe_search_from_the_form_shows_its_search_and_starts_the_best_setting
     assert {k: started[0]["spec"][k] for k in ("lr", "batch_size", "optimizer")} == {
         k: best["spec"][k] for k in ("lr", "batch_size", "optimizer")
     }
+    page.wait_for_selector("#run-status:text('succeeded')", timeout=120_000)
     assert_quiet(page)
 
 
-def test_a_pbt_search_draws_its_lineage_on_a_phone(make_stack, phone):
-    stack = make_stack(workers=2)
+def test_a_pbt_search_draws_its_lineage_on_a_phone(stack, phone):
     body = {
         "name": "ui pbt",
         "method": "pbt",
