@@ -157,12 +157,12 @@ def failed(request) -> bool:
 
 class SharedStack:
     """One stack for the tests of a module that only add runs and wait for them (a worker
-    and the web tier start in ~3 s of CPU; the suite starts ~170 of them). A test that uses
-    it must leave it as it found it: every run ended, every worker alive and idle. That is
-    checked after each test: one that leaves it otherwise fails in its teardown, and the
-    next test gets a new stack, so one test's disturbance never shows up as another's
-    failure. A test that stops a worker, restarts Redis or needs other settings makes its
-    own stack (``make_stack``)."""
+    starts in ~2 s of CPU and the web tier in ~1 s; the suite starts ~170 of them). A test
+    that uses it must leave it as it found it: every run and sweep ended, the recorder caught
+    up, the web tier healthy, every worker alive and idle. That is checked after each test:
+    one that leaves it otherwise fails in its teardown, and the next test gets a new stack,
+    so a disturbance the check can see is reported where it happened. A test that stops a
+    worker, restarts Redis or needs other settings makes its own stack (``make_stack``)."""
 
     def __init__(self, factory, workers: int, env: dict[str, str]):
         self.factory, self.workers, self.env = factory, workers, env
@@ -175,8 +175,11 @@ class SharedStack:
             self.starts += 1
         return self.stack
 
-    def idle_problems(self, timeout: float = 10) -> list[str]:
-        """What keeps the stack from being idle, after waiting ``timeout`` for a cancel to land."""
+    def idle_problems(self, timeout: float = 30) -> list[str]:
+        """What keeps the stack from being idle, after waiting up to ``timeout`` (a worker
+        holds its run until the recorder has its last event, up to 10 s, and says it is
+        idle at its next heartbeat; a cancel lands within a second or two)."""
+        from shared import keys
         from shared.lifecycle import TERMINAL
 
         stack = self.stack
@@ -187,7 +190,15 @@ class SharedStack:
             problems.clear()
             problems.extend(f"{p.name} is not running" for p in stack.webs + stack.workers if not p.alive())
             runs = requests.get(f"{stack.url}/api/runs", params={"limit": 500}, headers=stack.auth, timeout=10).json()
-            problems.extend(f"run {r['name']} is {r['status']}" for r in runs["runs"] if r["status"] not in TERMINAL)
+            busy = [r for r in runs["runs"] if r["status"] not in TERMINAL]
+            problems.extend(f"run {r.get('name') or r['id']} is {r['status']}" for r in busy)
+            sweeps = requests.get(f"{stack.url}/api/sweeps", headers=stack.auth, timeout=10).json()["sweeps"]
+            problems.extend(f"sweep {s.get('name') or s['id']} has not finished" for s in sweeps if not s["finished"])
+            if recording := stack.r.scard(keys.RECORDING):
+                problems.append(f"the recorder still follows {recording} run(s)")
+            health = requests.get(f"{stack.url}/healthz", headers=stack.auth, timeout=10)
+            if health.status_code != 200 or health.json()["status"] != "ok":
+                problems.append(f"/healthz says {health.text.strip()}")
             live = {w["name"]: w for w in requests.get(f"{stack.url}/api/workers", timeout=10).json()["workers"]}
             for proc in stack.workers:
                 beat = next((w for name, w in live.items() if name.startswith(proc.name + "@")), None)
@@ -203,12 +214,15 @@ class SharedStack:
             return problems or ["the stack did not answer"]
         return []
 
-    def check_after(self, request) -> None:
-        problems = self.idle_problems()
+    def check_after(self, request, last: bool) -> None:
+        """After a test: a failed test's stack is not trusted again; a passed one must be
+        idle; after the module's last test that uses it, it is stopped (so it does not
+        idle beside the module's other tests)."""
+        assert self.stack is not None
+        problems = [] if failed(request) else self.idle_problems()
         if problems or failed(request):
-            assert self.stack is not None
-            if failed(request):
-                print(self.stack.logs_text())
+            print(self.stack.logs_text())
+        if problems or failed(request) or last:
             self.stack.stop()
             self.stack = None  # the next test starts a fresh one
         assert not problems, f"this test left the shared stack busy or broken: {problems}"
@@ -234,7 +248,10 @@ def shared_stacks(tmp_path_factory, dataset, request):
 def stack(shared_stacks, request) -> Iterator[Stack]:
     """The module's shared stack, checked idle after the test (see SharedStack)."""
     yield shared_stacks.get()
-    shared_stacks.check_after(request)
+    items = request.session.items
+    after = items[items.index(request.node) + 1 :] if request.node in items else []
+    last = not any(getattr(i, "module", None) is request.module and "stack" in getattr(i, "fixturenames", ()) for i in after)
+    shared_stacks.check_after(request, last)
 
 
 @pytest.fixture(scope="session")

@@ -36,7 +36,8 @@ SPOOL_DIR = ".spool"
 RESEND_CHUNK = 1000
 #: A gap the recorder has not filled is sent again after this long.
 RESEND_AFTER_SECONDS = 5.0
-#: How long a backfill stream lives (the recorder deletes it once it has read it).
+#: How long a backfill stream lives (the recorder deletes each entry once it has recorded
+#: it, and the whole stream when the run ends).
 BACKFILL_TTL_SECONDS = 24 * 3600
 
 
@@ -83,9 +84,23 @@ def _first_in_stream(r: redis.Redis, run_id: str, after: int) -> int | None:
     return int(entries[0][0].split(b"-")[0]) if entries else None
 
 
+def _backfill_holds(r: redis.Redis, run_id: str, acked: int) -> int:
+    """The last seq the backfill stream already holds for the recorder, or ``acked`` if it
+    holds nothing usable. Resends add contiguous ranges from ``acked + 1`` and the recorder
+    deletes the entries it has recorded, so when the stream's first entry is the next seq
+    wanted, it holds every seq up to its newest entry's."""
+    key = keys.run_backfill(run_id)
+    head = cast(list[tuple[bytes, Any]], r.xrange(key, count=1))
+    tail = cast(list[tuple[bytes, Any]], r.xrevrange(key, count=1))
+    if not head or not tail or json.loads(head[0][1][b"e"])["seq"] != acked + 1:
+        return acked
+    return max(acked, int(json.loads(tail[0][1][b"e"])["seq"]))
+
+
 def resend_missing(r: redis.Redis, spool: Spool, last: int | None = None) -> int:
-    """Send again, on the run's backfill stream, what the recorder lacks and the stream no
-    longer holds; returns how many events were sent (0: nothing missing)."""
+    """Send again, on the run's backfill stream, what the recorder lacks and neither the
+    stream nor an earlier resend still waiting to be read holds; returns how many events
+    were sent (0: nothing missing)."""
     top = spool.last_seq() if last is None else last
     acked = recorded_seq(r, spool.run_id)
     if acked is None or acked >= top:
@@ -94,7 +109,7 @@ def resend_missing(r: redis.Redis, spool: Spool, last: int | None = None) -> int
     if first == acked + 1:
         return 0  # the stream has the next one: the recorder is just behind
     upto = top if first is None else first - 1
-    sent, after = 0, acked
+    sent, after = 0, _backfill_holds(r, spool.run_id, acked)
     while after < upto:
         chunk = spool.lines(after, min(upto, after + RESEND_CHUNK))
         if not chunk:

@@ -119,7 +119,7 @@ def test_a_gap_the_stream_cannot_fill_is_sent_again_from_the_spool(r, tmp_path):
         recording.join()
     web = str(tmp_path / "web")
     assert [e["seq"] for e in read_events(None, web, RUN, limit=5000)] == list(range(1, 2002))
-    assert not r.exists(keys.run_backfill(RUN)) or recorder.step(block_ms=10) == 0
+    assert r.xlen(keys.run_backfill(RUN)) == 0 and recorder.step(block_ms=10) == 0
 
 
 def test_a_backfill_longer_than_one_read_is_recorded_whole_from_one_resend(r, tmp_path, monkeypatch):
@@ -134,10 +134,17 @@ def test_a_backfill_longer_than_one_read_is_recorded_whole_from_one_resend(r, tm
     recorder = record_all(r, tmp_path / "web")  # has seq 1
     for i in range(350):
         w.append("progress", **PROGRESS, step=i)
-    assert Spool(tmp_path / "worker", RUN).resend_missing(r, w.seq) > 300
+    spool = Spool(tmp_path / "worker", RUN)
+    assert spool.resend_missing(r, w.seq) > 300
+    held = r.xlen(keys.run_backfill(RUN))
+    assert spool.resend_missing(r, w.seq) == 0, "what the backfill holds is not sent twice"
+    recorder.step(block_ms=10)  # one slice: the recorder moves on, the rest still waits
+    assert 1 < int(r.get(keys.run_recorded(RUN))) < 351
+    assert spool.resend_missing(r, w.seq) == 0 and r.xlen(keys.run_backfill(RUN)) < held
     while recorder.step(block_ms=10):
         pass
     assert int(r.get(keys.run_recorded(RUN))) == 351, "one resend was enough"
+    assert r.xlen(keys.run_backfill(RUN)) == 0, "each entry deleted once recorded"
     assert [e["seq"] for e in read_events(None, str(tmp_path / "web"), RUN, limit=5000)] == list(range(1, 352))
 
 

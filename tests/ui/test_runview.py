@@ -123,7 +123,7 @@ def test_the_list_and_the_header_give_one_eta(stack, page):
         page.wait_for_timeout(250)
     assert sorted(gaps)[len(gaps) // 2][0] <= 0, gaps
     shoot(page, "running-desktop.png", full_page=False)
-    requests.post(f"{stack.url}/api/runs/{run['id']}/cancel", json={}, timeout=10)
+    assert requests.post(f"{stack.url}/api/runs/{run['id']}/cancel", json={}, timeout=10).status_code == 202
     assert_quiet(page)
 
 
